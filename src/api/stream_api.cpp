@@ -1,0 +1,186 @@
+#include "api/stream_api.hpp"
+
+#include "http/request.hpp"
+#include "http/responses.hpp"
+#include "sse/encoder.hpp"
+
+#include <charconv>
+
+namespace ssehub::api {
+
+namespace beast_http = boost::beast::http;
+using http::json_error;
+
+namespace {
+
+EventPtr static_frame(std::string frame) {
+  auto event = std::make_shared<Event>();
+  event->frame = std::move(frame);
+  return event;
+}
+
+bool has_control_characters(std::string_view text) {
+  for (unsigned char c : text)
+    if (c < 0x20 || c == 0x7F) return true;
+  return false;
+}
+
+}  // namespace
+
+std::optional<ResumePoint> parse_last_event_id(std::string_view value) {
+  if (value == "earliest") return ResumePoint{.earliest = true, .after_id = 0};
+  if (value.empty() || value.size() > 20) return std::nullopt;
+  std::uint64_t id = 0;
+  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
+  if (ec != std::errc{} || end != value.data() + value.size()) return std::nullopt;
+  return ResumePoint{.earliest = false, .after_id = id};
+}
+
+StreamApi::StreamApi(const Config& config, Hub& hub, History& history, EventBus& bus,
+                     Metrics& metrics)
+    : config_(config), hub_(hub), history_(history), bus_(bus), metrics_(metrics) {
+  demo_settings_.keepalive = config.v1_keepalive;
+  demo_settings_.keepalive_frame = static_frame(sse::encode_comment("keep-alive-text"));
+  demo_settings_.queue_limit_bytes = config.stream_queue_bytes;
+  demo_settings_.periodic_frame = static_frame(sse::encode_event("", 0, "hi!"));
+  demo_settings_.periodic_interval = config.v1_hi_interval;
+
+  user_settings_.keepalive = config.keepalive;
+  user_settings_.keepalive_frame = demo_settings_.keepalive_frame;
+  user_settings_.queue_limit_bytes = config.stream_queue_bytes;
+}
+
+void StreamApi::register_routes(http::Router& router) {
+  router.add(beast_http::verb::get, "/v1/sse", [this](const auto& ex) { open_demo_stream(ex); });
+  for (std::string_view api : {"v2", "v3"}) {
+    router.add(beast_http::verb::get, "/" + std::string(api) + "/sse",
+               [this, api](const auto& ex) { open_user_stream(ex, api); });
+    router.add(beast_http::verb::post, "/" + std::string(api) + "/message",
+               [this, api](const auto& ex) { publish_message(ex, api); });
+  }
+}
+
+std::variant<std::string, http::Response> StreamApi::username_of(const http::Target& target) const {
+  auto username = target.param("username");
+  if (!username || username->empty())
+    return json_error(beast_http::status::bad_request, "missing_username",
+                      "the query parameter `username` is required and must not be empty");
+  if (username->size() > config_.max_username_bytes)
+    return json_error(beast_http::status::bad_request, "username_too_long",
+                      "username is " + std::to_string(username->size()) + " bytes; the limit is " +
+                          std::to_string(config_.max_username_bytes));
+  if (!http::is_valid_utf8(*username) || has_control_characters(*username))
+    return json_error(beast_http::status::bad_request, "invalid_username",
+                      "username must be UTF-8 text without control characters");
+  return std::move(*username);
+}
+
+std::string StreamApi::response_head(const http::ExchangePtr& exchange, bool with_retry) const {
+  std::string head =
+      "HTTP/1.1 200 OK\r\n"
+      "Content-Type: text/event-stream\r\n"
+      "Cache-Control: no-cache\r\n"
+      "X-Accel-Buffering: no\r\n"
+      "Server: ssehub\r\n";
+  if (!exchange->allowed_origin().empty())
+    head += "Access-Control-Allow-Origin: " + exchange->allowed_origin() + "\r\nVary: Origin\r\n";
+  head += "\r\n";
+  if (with_retry) head += sse::encode_retry(static_cast<std::uint64_t>(config_.retry_hint.count()));
+  return head;
+}
+
+void StreamApi::open_demo_stream(const http::ExchangePtr& exchange) {
+  auto username = username_of(exchange->target());
+  if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
+  auto session = std::make_shared<sse::StreamSession>(exchange->executor(), hub_, metrics_,
+                                                      demo_settings_, exchange->thread(), "");
+  if (session->attach() != Hub::Admission::Admitted)
+    return exchange->respond(json_error(beast_http::status::service_unavailable, "server_full",
+                                        "the server holds its maximum number of streams"));
+  session->start(exchange->take_socket(), response_head(exchange, false), nullptr, std::nullopt);
+}
+
+void StreamApi::open_user_stream(const http::ExchangePtr& exchange, std::string_view api) {
+  auto username = username_of(exchange->target());
+  if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
+  open_stream(exchange, stream_key(api, std::get<std::string>(username)));
+}
+
+void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string stream) {
+  // The header wins: a browser reconnecting to a URL with ?lastEventId= sends its newer id in
+  // the header.
+  std::optional<ResumePoint> resume;
+  std::string_view raw_id = exchange->request().raw["Last-Event-ID"];
+  std::optional<std::string> query_id;
+  if (raw_id.empty()) {
+    query_id = exchange->target().param("lastEventId");
+    if (query_id) raw_id = *query_id;
+  }
+  if (!raw_id.empty()) {
+    resume = parse_last_event_id(raw_id);
+    if (!resume)
+      return exchange->respond(json_error(
+          beast_http::status::bad_request, "invalid_last_event_id",
+          "Last-Event-ID must be a decimal event id or `earliest`"));
+  }
+  auto session = std::make_shared<sse::StreamSession>(exchange->executor(), hub_, metrics_,
+                                                      user_settings_, exchange->thread(), stream);
+  switch (session->attach()) {
+    case Hub::Admission::Admitted: break;
+    case Hub::Admission::UserLimit:
+      return exchange->respond(json_error(
+          beast_http::status::too_many_requests, "too_many_streams",
+          "this user already has " + std::to_string(config_.max_streams_per_user) +
+              " open streams; close one first"));
+    case Hub::Admission::TotalLimit: {
+      auto response = json_error(beast_http::status::service_unavailable, "server_full",
+                                 "the server holds its maximum number of streams");
+      response.set(beast_http::field::retry_after, "5");
+      return exchange->respond(std::move(response));
+    }
+  }
+  session->start(exchange->take_socket(), response_head(exchange, true), &history_, resume);
+}
+
+void StreamApi::publish_message(const http::ExchangePtr& exchange, std::string_view api) {
+  auto username = username_of(exchange->target());
+  if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
+  const std::string& body = exchange->request().raw.body();
+  if (body.empty())
+    return exchange->respond(json_error(beast_http::status::bad_request, "empty_message",
+                                        "the message body is empty; EventSource drops events "
+                                        "without data"));
+  if (!http::is_valid_utf8(body))
+    return exchange->respond(json_error(beast_http::status::bad_request, "invalid_utf8",
+                                        "the message body must be UTF-8 text"));
+  std::vector<EventDraft> drafts(1);
+  drafts[0].stream = stream_key(api, std::get<std::string>(username));
+  drafts[0].data = body;
+  publish(exchange, std::move(drafts), http::empty_response(beast_http::status::no_content));
+}
+
+void StreamApi::publish(const http::ExchangePtr& exchange, std::vector<EventDraft> drafts,
+                        http::Response success) {
+  auto admission = bus_.publish(
+      std::move(drafts), exchange->executor(),
+      [exchange, success = std::move(success)](AppendResult result) mutable {
+        if (!result.ok)
+          return exchange->respond(json_error(beast_http::status::service_unavailable,
+                                              "store_unavailable",
+                                              "the event could not be stored: " + result.error));
+        if (!result.ids.empty())
+          success.set("X-Event-Id", std::to_string(result.ids.back()));
+        exchange->respond(std::move(success));
+      });
+  if (admission == History::Admission::Queued) return;
+  auto response = json_error(
+      beast_http::status::service_unavailable,
+      admission == History::Admission::QueueFull ? "overloaded" : "shutting_down",
+      admission == History::Admission::QueueFull
+          ? "too many events are waiting for the disk; retry shortly"
+          : "the server is shutting down");
+  response.set(beast_http::field::retry_after, "1");
+  exchange->respond(std::move(response));
+}
+
+}  // namespace ssehub::api

@@ -1,0 +1,54 @@
+#pragma once
+
+#include "bus/event_bus.hpp"
+#include "config/config.hpp"
+#include "history/history.hpp"
+#include "http/router.hpp"
+#include "hub/hub.hpp"
+#include "metrics/metrics.hpp"
+#include "sse/stream_session.hpp"
+
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace ssehub::api {
+
+// The stream API users know as v1 (demo), v2 and v3 (per-user messages): opening streams,
+// resuming them, and publishing to them. v4 opens its streams through open_stream too.
+class StreamApi {
+ public:
+  StreamApi(const Config& config, Hub& hub, History& history, EventBus& bus, Metrics& metrics);
+
+  void register_routes(http::Router& router);
+
+  // Validates Last-Event-ID, admits the stream and starts it (with replay when resuming).
+  void open_stream(const http::ExchangePtr& exchange, std::string stream);
+
+  // Publishes events and answers with `success` once they are durable (503 otherwise).
+  void publish(const http::ExchangePtr& exchange, std::vector<EventDraft> drafts,
+               http::Response success);
+
+  // The `username` query parameter, or the error response that refuses the request.
+  std::variant<std::string, http::Response> username_of(const http::Target& target) const;
+
+ private:
+  void open_demo_stream(const http::ExchangePtr& exchange);
+  void open_user_stream(const http::ExchangePtr& exchange, std::string_view api);
+  void publish_message(const http::ExchangePtr& exchange, std::string_view api);
+  std::string response_head(const http::ExchangePtr& exchange, bool with_retry) const;
+
+  const Config& config_;
+  Hub& hub_;
+  History& history_;
+  EventBus& bus_;
+  Metrics& metrics_;
+  sse::StreamSettings demo_settings_;
+  sse::StreamSettings user_settings_;
+};
+
+// Parses a Last-Event-ID value: decimal id, or "earliest" for everything retained.
+// nullopt = malformed.
+std::optional<ResumePoint> parse_last_event_id(std::string_view value);
+
+}  // namespace ssehub::api

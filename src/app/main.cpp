@@ -1,0 +1,118 @@
+// Wires ssehub's components together, runs them, and shuts them down in order.
+
+#include "api/ops_api.hpp"
+#include "api/stream_api.hpp"
+#include "bus/event_bus.hpp"
+#include "config/config.hpp"
+#include "history/history.hpp"
+#include "http/cors.hpp"
+#include "http/io_pool.hpp"
+#include "http/listener.hpp"
+#include "http/router.hpp"
+#include "http/static_files.hpp"
+#include "hub/hub.hpp"
+#include "metrics/metrics.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+using namespace ssehub;
+
+namespace {
+
+std::chrono::milliseconds tick_period(const Config& config) {
+  const auto shortest = std::min({config.keepalive, config.v1_keepalive, config.v1_hi_interval});
+  return std::clamp(shortest / 30, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+}
+
+void write_port_file(const std::string& path, std::uint16_t port) {
+  // Written to a temporary name and renamed, so a reader never sees a half-written port.
+  const std::string temporary = path + ".tmp";
+  std::ofstream(temporary) << port << "\n";
+  std::filesystem::rename(temporary, path);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto outcome = load_config(argc, argv);
+  if (!outcome.config) return outcome.exit_code;
+  const Config config = std::move(*outcome.config);
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  // Signals are taken by the main thread alone (sigwait below); every thread started from
+  // here on inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    std::filesystem::create_directories(config.data_dir);
+    Metrics metrics;
+    IoPool pool(config.io_threads());
+    std::vector<boost::asio::io_context*> contexts;
+    for (unsigned i = 0; i < pool.size(); ++i) contexts.push_back(&pool.context(i));
+    Hub hub(contexts, {config.max_streams_per_user, config.max_streams}, metrics);
+
+    History history({.database_path = (std::filesystem::path(config.data_dir) / "history.db").string(),
+                     .max_events_per_stream = config.history_max_events,
+                     .max_age = config.history_max_age,
+                     .sync_full = config.history_sync_full,
+                     .queue_limit = config.history_queue_limit,
+                     .trim_interval = config.history_trim_interval},
+                    metrics);
+    history.start([&hub](std::vector<EventPtr> events) { hub.publish(std::move(events)); });
+    LocalBus bus(history);
+
+    http::Router router;
+    api::StreamApi streams(config, hub, history, bus, metrics);
+    streams.register_routes(router);
+    api::OpsApi ops(metrics, {{"history", [&history] { return history.ready(); }}});
+    ops.register_routes(router);
+    http::StaticFiles web;
+    web.load(config.web_root);
+    router.set_fallback([&web](const http::ExchangePtr& exchange) { web.serve(exchange); });
+
+    const http::CorsPolicy cors(config.cors_origins);
+    const http::HttpContext http_context{router, cors,
+                                         {.max_body_bytes = config.max_body_bytes,
+                                          .max_header_bytes = config.max_header_bytes,
+                                          .request_timeout = config.request_timeout},
+                                         metrics};
+    http::Listener listener(pool, http_context);
+    const std::uint16_t port = listener.bind(config.host, config.port);
+    if (!config.port_file.empty()) write_port_file(config.port_file, port);
+    hub.start_ticking(tick_period(config));
+    listener.start();
+    pool.start();
+    spdlog::info("ssehub listening on http://{}:{} ({} I/O threads, data in {})", config.host, port,
+                 pool.size(), config.data_dir);
+
+    int signal = 0;
+    sigwait(&stop_signals, &signal);
+    spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
+
+    listener.stop();
+    hub.shutdown_all();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    while (hub.streams_open() > 0 && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    history.stop();  // finishes queued writes; their answers are posted to the I/O threads
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    pool.stop();
+    pool.join();
+    spdlog::info("stopped");
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::critical("ssehub cannot start: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,37 @@
+#pragma once
+
+#include "history/history.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <vector>
+
+namespace ssehub {
+
+// How an accepted event reaches history and every node's streams. The local bus (default)
+// appends straight to this process's history; a Kafka bus routes through a shared topic.
+class EventBus {
+ public:
+  virtual ~EventBus() = default;
+  // `done` runs on `executor` once the events are durable (the publisher may then say 2xx).
+  virtual History::Admission publish(std::vector<EventDraft> drafts,
+                                     boost::asio::any_io_executor executor,
+                                     History::AppendDone done) = 0;
+  virtual bool ready() const = 0;
+};
+
+// Single-process bus: history assigns ids and feeds the hub after each group commit.
+class LocalBus final : public EventBus {
+ public:
+  explicit LocalBus(History& history) : history_(history) {}
+  History::Admission publish(std::vector<EventDraft> drafts, boost::asio::any_io_executor executor,
+                             History::AppendDone done) override {
+    return history_.append(std::move(drafts), std::move(executor), std::move(done));
+  }
+  bool ready() const override { return history_.ready(); }
+
+ private:
+  History& history_;
+};
+
+}  // namespace ssehub

@@ -1,0 +1,219 @@
+#include "config/config.hpp"
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+namespace ssehub {
+
+unsigned Config::io_threads() const {
+  if (threads > 0) return threads;
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+namespace {
+
+std::string env_name_of(const std::string& option) {
+  std::string name = "SSEHUB_";
+  for (char c : option) name += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return name;
+}
+
+std::string toml_value_text(const toml::node& node, const std::string& key) {
+  if (auto s = node.value<std::string>()) return *s;
+  if (auto b = node.value<bool>(); b && node.is_boolean()) return *b ? "true" : "false";
+  if (node.is_integer()) return std::to_string(*node.value<std::int64_t>());
+  if (node.is_floating_point()) return std::to_string(*node.value<double>());
+  if (auto arr = node.as_array()) {
+    std::string joined;
+    for (const auto& item : *arr) {
+      if (!joined.empty()) joined += ',';
+      joined += toml_value_text(item, key);
+    }
+    return joined;
+  }
+  throw ConfigError("setting '" + key + "' has a type ssehub cannot use");
+}
+
+// Tables flatten into dashed names, so `[history] max_events = 5` is --history-max-events.
+void flatten_toml(const toml::table& table, const std::string& prefix,
+                  std::map<std::string, std::string>& out) {
+  for (const auto& [raw_key, node] : table) {
+    std::string key = prefix + std::string(raw_key.str());
+    std::replace(key.begin(), key.end(), '_', '-');
+    if (auto sub = node.as_table()) {
+      flatten_toml(*sub, key + "-", out);
+    } else {
+      out[key] = toml_value_text(node, key);
+    }
+  }
+}
+
+std::optional<std::string> find_config_path(int argc, const char* const* argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) return std::string(argv[i + 1]);
+    if (arg.starts_with("--config=")) return std::string(arg.substr(9));
+  }
+  if (const char* env = std::getenv("SSEHUB_CONFIG"); env && *env) return std::string(env);
+  return std::nullopt;
+}
+
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
+}  // namespace
+
+ConfigOutcome load_config(int argc, const char* const* argv) {
+  Config config;
+  CLI::App app{"ssehub: a Server-Sent Events push server", "ssehub"};
+  app.option_defaults()->always_capture_default();
+  app.footer(
+      "Every option can also be set in the environment as SSEHUB_<OPTION> (SSEHUB_PORT=8080,\n"
+      "SSEHUB_HISTORY_MAX_EVENTS=50) or in the TOML file named by --config (port = 8080, or\n"
+      "[history] max_events = 50). Precedence: flags > environment > file > defaults.");
+
+  std::string config_file;
+  std::string cors_origins;
+  std::int64_t v1_hi_ms = config.v1_hi_interval.count();
+  std::int64_t v1_keepalive_ms = config.v1_keepalive.count();
+  std::int64_t keepalive_ms = config.keepalive.count();
+  std::int64_t retry_ms = config.retry_hint.count();
+  std::int64_t history_max_age_s = config.history_max_age.count();
+  std::int64_t history_trim_ms = config.history_trim_interval.count();
+  std::int64_t request_timeout_ms = config.request_timeout.count();
+  std::int64_t store_timeout_ms = config.store_timeout.count();
+  std::string history_sync = config.history_sync_full ? "full" : "normal";
+
+  app.add_option("--config", config_file, "TOML file with settings (keys are option names)");
+  app.add_option("--host", config.host, "Address to listen on");
+  app.add_option("--port", config.port, "TCP port; 0 picks a free port");
+  app.add_option("--port-file", config.port_file, "Write the bound port to this file");
+  app.add_option("--threads", config.threads, "I/O threads; 0 = one per core")
+      ->check(CLI::Range(0u, 256u));
+  app.add_option("--web-root", config.web_root, "Directory of the built web UI served at /");
+  app.add_option("--cors-origins", cors_origins,
+                 "Comma-separated allowed origins, or *; empty = own origin and localhost");
+  app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+
+  app.add_option("--v1-hi-interval-ms", v1_hi_ms, "v1: interval between `data: hi!` events")
+      ->check(CLI::Range(1, 86400000));
+  app.add_option("--v1-keepalive-ms", v1_keepalive_ms, "v1: keep-alive comment after this silence")
+      ->check(CLI::Range(1, 86400000));
+  app.add_option("--keepalive-ms", keepalive_ms, "v2-v4: keep-alive comment after this silence")
+      ->check(CLI::Range(1, 86400000));
+  app.add_option("--retry-ms", retry_ms, "Reconnect delay hinted to clients (`retry:`)")
+      ->check(CLI::Range(0, 86400000));
+  app.add_option("--stream-queue-bytes", config.stream_queue_bytes,
+                 "Unsent bytes a stream may queue before it is closed as too slow")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 34));
+  app.add_option("--max-streams-per-user", config.max_streams_per_user,
+                 "Open streams one user may hold (more get 429)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+  app.add_option("--max-streams", config.max_streams, "Open streams in total; 0 = no limit");
+
+  app.add_option("--data-dir", config.data_dir, "Directory of the embedded database");
+  app.add_option("--history-max-events", config.history_max_events,
+                 "Events kept per user for resume")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+  app.add_option("--history-max-age-s", history_max_age_s, "Events older than this are dropped")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
+  app.add_option("--history-sync", history_sync,
+                 "full: fsync each group commit (survives power loss); normal: survives crashes")
+      ->check(CLI::IsMember({"full", "normal"}));
+  app.add_option("--history-queue-limit", config.history_queue_limit,
+                 "Appends waiting for the disk before publishes get 503")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+  app.add_option("--history-trim-interval-ms", history_trim_ms, "How often age retention runs")
+      ->check(CLI::Range(10, 86400000));
+
+  app.add_option("--max-body-bytes", config.max_body_bytes, "Largest request body (413 above)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
+  app.add_option("--max-header-bytes", config.max_header_bytes,
+                 "Largest request header block (431 above)")
+      ->check(CLI::Range(std::size_t{512}, std::size_t{1} << 20));
+  app.add_option("--max-username-bytes", config.max_username_bytes, "Longest username")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
+  app.add_option("--request-timeout-ms", request_timeout_ms,
+                 "A request must arrive within this, and idle keep-alive connections close after it")
+      ->check(CLI::Range(10, 3600000));
+
+  app.add_option("--store", config.store, "Report store (v4): sqlite or dynamodb")
+      ->check(CLI::IsMember({"sqlite", "dynamodb"}));
+  app.add_option("--dynamodb-endpoint", config.dynamodb_endpoint,
+                 "DynamoDB endpoint URL; empty = AWS_ENDPOINT_URL_DYNAMODB or the regional one");
+  app.add_option("--dynamodb-region", config.dynamodb_region, "empty = AWS_REGION or us-east-1");
+  app.add_option("--dynamodb-table", config.dynamodb_table, "DynamoDB table of reports");
+  app.add_option("--store-timeout-ms", store_timeout_ms, "Deadline of one store call")
+      ->check(CLI::Range(10, 600000));
+
+  // Later arguments win (TakeLast), so file < environment < command line is one parse.
+  std::vector<std::string> args;
+  try {
+    if (auto path = find_config_path(argc, argv)) {
+      std::map<std::string, std::string> settings;
+      try {
+        flatten_toml(toml::parse_file(*path), "", settings);
+      } catch (const toml::parse_error& e) {
+        throw ConfigError("cannot read config file " + *path + ": " + std::string(e.description()));
+      }
+      for (const auto& [key, value] : settings) {
+        if (key == "config") continue;
+        bool known = false;
+        for (const CLI::Option* opt : app.get_options())
+          if (opt->check_lname(key)) known = true;
+        if (!known) throw ConfigError("unknown setting '" + key + "' in " + *path);
+        args.push_back("--" + key + "=" + value);
+      }
+    }
+  } catch (const ConfigError& e) {
+    std::cerr << "ssehub: " << e.what() << "\n";
+    return {std::nullopt, 2};
+  }
+  for (const CLI::Option* opt : app.get_options()) {
+    if (opt->get_lnames().empty()) continue;
+    const std::string& name = opt->get_lnames().front();
+    if (name == "help" || name == "config") continue;
+    if (const char* value = std::getenv(env_name_of(name).c_str()))
+      args.push_back("--" + name + "=" + value);
+  }
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  for (CLI::Option* opt : app.get_options()) opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+
+  try {
+    std::reverse(args.begin(), args.end());  // CLI11 consumes a reversed vector
+    app.parse(args);
+  } catch (const CLI::ParseError& e) {
+    return {std::nullopt, app.exit(e)};
+  }
+
+  config.v1_hi_interval = Millis(v1_hi_ms);
+  config.v1_keepalive = Millis(v1_keepalive_ms);
+  config.keepalive = Millis(keepalive_ms);
+  config.retry_hint = Millis(retry_ms);
+  config.history_max_age = std::chrono::seconds(history_max_age_s);
+  config.history_trim_interval = Millis(history_trim_ms);
+  config.request_timeout = Millis(request_timeout_ms);
+  config.store_timeout = Millis(store_timeout_ms);
+  config.history_sync_full = history_sync == "full";
+  config.cors_origins = split_list(cors_origins);
+  return {config, 0};
+}
+
+}  // namespace ssehub

@@ -1,0 +1,75 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ssehub {
+
+using Millis = std::chrono::milliseconds;
+
+// Every setting of a running ssehub. Loaded once at start-up with precedence
+// flags > environment (SSEHUB_*) > TOML file > the defaults written here.
+struct Config {
+  // Listener
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 3000;
+  std::string port_file;
+  unsigned threads = 0;  // 0 = one I/O thread per core
+  std::string web_root = "web/dist";
+  std::vector<std::string> cors_origins;  // empty = own origin and localhost origins
+  std::string log_level = "info";
+
+  // Streams
+  Millis v1_hi_interval{15000};
+  Millis v1_keepalive{3000};
+  Millis keepalive{30000};
+  Millis retry_hint{3000};
+  std::size_t stream_queue_bytes = 1 << 20;
+  std::size_t max_streams_per_user = 32;
+  std::size_t max_streams = 0;  // 0 = bounded only by the file limit
+
+  // History
+  std::string data_dir = "./data";
+  std::size_t history_max_events = 1000;  // per user
+  std::chrono::seconds history_max_age{24 * 3600};
+  bool history_sync_full = true;  // fsync every group commit
+  std::size_t history_queue_limit = 65536;  // appends waiting for the writer
+  Millis history_trim_interval{10000};
+
+  // Requests
+  std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_username_bytes = 256;
+  Millis request_timeout{10000};
+
+  // Reports (v4)
+  std::string store = "sqlite";  // sqlite | dynamodb
+  std::string dynamodb_endpoint;  // empty = AWS_ENDPOINT_URL_DYNAMODB or AWS's regional endpoint
+  std::string dynamodb_region;    // empty = AWS_REGION or us-east-1
+  std::string dynamodb_table = "report_status";
+  Millis store_timeout{5000};
+
+  unsigned io_threads() const;
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What load_config decided: run with a config, or exit at once (after --help or a bad option).
+struct ConfigOutcome {
+  std::optional<Config> config;
+  int exit_code = 0;
+};
+
+// Parses argv, the SSEHUB_* environment and the TOML file named by --config/SSEHUB_CONFIG.
+// Prints help or errors itself.
+ConfigOutcome load_config(int argc, const char* const* argv);
+
+}  // namespace ssehub

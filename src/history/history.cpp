@@ -1,0 +1,400 @@
+#include "history/history.hpp"
+
+#include "sse/encoder.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <unordered_map>
+#include <unordered_set>
+
+namespace ssehub {
+
+namespace {
+
+constexpr std::size_t kMaxDraftsPerCommit = 8192;
+constexpr std::size_t kMaxQueuedReplays = 100000;
+constexpr std::size_t kStreamCacheLimit = 200000;
+
+std::int64_t unix_millis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void open_database(SQLite::Database& db, bool sync_full) {
+  db.exec("PRAGMA journal_mode=WAL");
+  db.exec(sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  db.exec("PRAGMA busy_timeout=5000");
+}
+
+}  // namespace
+
+// Owns the read-write connection; only the writer thread touches it.
+class History::Writer {
+ public:
+  Writer(const HistoryOptions& options)
+      : options_(options),
+        db_(options.database_path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE) {
+    open_database(db_, options.sync_full);
+    db_.exec(
+        "CREATE TABLE IF NOT EXISTS streams ("
+        "  stream TEXT PRIMARY KEY,"
+        "  last_id INTEGER NOT NULL,"
+        "  trimmed_through INTEGER NOT NULL DEFAULT 0"  // highest id retention has dropped
+        ") WITHOUT ROWID");
+    db_.exec(
+        "CREATE TABLE IF NOT EXISTS events ("
+        "  stream TEXT NOT NULL,"
+        "  id INTEGER NOT NULL,"
+        "  type TEXT NOT NULL,"
+        "  data BLOB NOT NULL,"
+        "  created_ms INTEGER NOT NULL,"
+        "  PRIMARY KEY (stream, id)"
+        ") WITHOUT ROWID");
+    db_.exec("CREATE INDEX IF NOT EXISTS events_by_age ON events (created_ms)");
+    select_stream_ = std::make_unique<SQLite::Statement>(
+        db_, "SELECT last_id, trimmed_through, "
+             "(SELECT count(*) FROM events WHERE stream = ?1) FROM streams WHERE stream = ?1");
+    insert_event_ = std::make_unique<SQLite::Statement>(
+        db_, "INSERT INTO events (stream, id, type, data, created_ms) VALUES (?, ?, ?, ?, ?)");
+    upsert_stream_ = std::make_unique<SQLite::Statement>(
+        db_, "INSERT INTO streams (stream, last_id, trimmed_through) VALUES (?1, ?2, ?3) "
+             "ON CONFLICT (stream) DO UPDATE SET last_id = ?2, trimmed_through = ?3");
+    nth_newest_ = std::make_unique<SQLite::Statement>(
+        db_, "SELECT id FROM events WHERE stream = ? ORDER BY id DESC LIMIT 1 OFFSET ?");
+    delete_through_ = std::make_unique<SQLite::Statement>(
+        db_, "DELETE FROM events WHERE stream = ? AND id <= ?");
+  }
+
+  // Writes one group of drafts in one transaction. Throws on failure, leaving nothing
+  // written and the cache dropped.
+  std::vector<std::uint64_t> commit(const std::vector<const EventDraft*>& drafts) {
+    std::vector<std::uint64_t> ids;
+    ids.reserve(drafts.size());
+    std::unordered_set<std::string> touched;
+    try {
+      SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      const std::int64_t now = unix_millis();
+      for (const EventDraft* draft : drafts) {
+        StreamState& state = state_of(draft->stream);
+        const std::uint64_t id = ++state.last_id;
+        ++state.count;
+        touched.insert(draft->stream);
+        insert_event_->reset();
+        insert_event_->bind(1, draft->stream);
+        insert_event_->bind(2, static_cast<std::int64_t>(id));
+        insert_event_->bind(3, draft->type);
+        insert_event_->bind(4, draft->data.data(), static_cast<int>(draft->data.size()));
+        insert_event_->bind(5, now);
+        insert_event_->exec();
+        ids.push_back(id);
+      }
+      for (const std::string& stream : touched) {
+        StreamState& state = cache_.at(stream);
+        if (state.count > options_.max_events_per_stream) trim_to_limit(stream, state);
+        upsert_stream_->reset();
+        upsert_stream_->bind(1, stream);
+        upsert_stream_->bind(2, static_cast<std::int64_t>(state.last_id));
+        upsert_stream_->bind(3, static_cast<std::int64_t>(state.trimmed_through));
+        upsert_stream_->exec();
+      }
+      transaction.commit();
+    } catch (...) {
+      for (const std::string& stream : touched) cache_.erase(stream);
+      throw;
+    }
+    if (cache_.size() > kStreamCacheLimit) cache_.clear();
+    return ids;
+  }
+
+  // Drops events older than the age limit, remembering per stream what was dropped so a
+  // resume from before it is answered with `reset`.
+  void trim_by_age() {
+    const std::int64_t cutoff =
+        unix_millis() -
+        std::chrono::duration_cast<std::chrono::milliseconds>(options_.max_age).count();
+    SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement mark(
+        db_, "UPDATE streams SET trimmed_through = max(trimmed_through, "
+             "(SELECT max(id) FROM events e WHERE e.stream = streams.stream AND e.created_ms < ?1)) "
+             "WHERE stream IN (SELECT DISTINCT stream FROM events WHERE created_ms < ?1)");
+    mark.bind(1, cutoff);
+    mark.exec();
+    SQLite::Statement drop(db_, "DELETE FROM events WHERE created_ms < ?");
+    drop.bind(1, cutoff);
+    const int dropped = drop.exec();
+    transaction.commit();
+    if (dropped > 0) {
+      cache_.clear();
+      spdlog::debug("history: dropped {} events older than {}s", dropped, options_.max_age.count());
+    }
+  }
+
+ private:
+  struct StreamState {
+    std::uint64_t last_id = 0;
+    std::uint64_t trimmed_through = 0;
+    std::size_t count = 0;
+  };
+
+  StreamState& state_of(const std::string& stream) {
+    auto it = cache_.find(stream);
+    if (it != cache_.end()) return it->second;
+    StreamState state;
+    select_stream_->reset();
+    select_stream_->bind(1, stream);
+    if (select_stream_->executeStep()) {
+      state.last_id = static_cast<std::uint64_t>(select_stream_->getColumn(0).getInt64());
+      state.trimmed_through = static_cast<std::uint64_t>(select_stream_->getColumn(1).getInt64());
+      state.count = static_cast<std::size_t>(select_stream_->getColumn(2).getInt64());
+    }
+    return cache_.emplace(stream, state).first->second;
+  }
+
+  void trim_to_limit(const std::string& stream, StreamState& state) {
+    nth_newest_->reset();
+    nth_newest_->bind(1, stream);
+    nth_newest_->bind(2, static_cast<std::int64_t>(options_.max_events_per_stream));
+    if (!nth_newest_->executeStep()) return;
+    const auto cut = static_cast<std::uint64_t>(nth_newest_->getColumn(0).getInt64());
+    delete_through_->reset();
+    delete_through_->bind(1, stream);
+    delete_through_->bind(2, static_cast<std::int64_t>(cut));
+    const int dropped = delete_through_->exec();
+    state.count -= std::min<std::size_t>(state.count, static_cast<std::size_t>(dropped));
+    state.trimmed_through = std::max(state.trimmed_through, cut);
+  }
+
+  const HistoryOptions& options_;
+  SQLite::Database db_;
+  std::unique_ptr<SQLite::Statement> select_stream_, insert_event_, upsert_stream_, nth_newest_,
+      delete_through_;
+  std::unordered_map<std::string, StreamState> cache_;
+};
+
+// Owns a read-only connection; WAL lets it read while the writer commits.
+class History::Reader {
+ public:
+  explicit Reader(const std::string& path) : db_(path, SQLite::OPEN_READONLY) {
+    db_.exec("PRAGMA busy_timeout=5000");
+  }
+
+  std::shared_ptr<Replay> read(const std::string& stream, ResumePoint from) {
+    auto replay = std::make_shared<Replay>();
+    std::uint64_t last_id = 0, trimmed_through = 0;
+    SQLite::Transaction snapshot(db_, SQLite::TransactionBehavior::DEFERRED);
+    {
+      SQLite::Statement query(db_,
+                              "SELECT last_id, trimmed_through FROM streams WHERE stream = ?");
+      query.bind(1, stream);
+      if (query.executeStep()) {
+        last_id = static_cast<std::uint64_t>(query.getColumn(0).getInt64());
+        trimmed_through = static_cast<std::uint64_t>(query.getColumn(1).getInt64());
+      }
+    }
+    std::uint64_t read_after = from.after_id;
+    if (from.earliest) {
+      read_after = 0;
+    } else if (from.after_id > last_id) {
+      // An id this stream never issued (history wiped, or another deployment): say so, and
+      // continue from what the stream really has.
+      add_reset(*replay, stream, last_id, "unknown_id", from.after_id);
+      read_after = last_id;
+    } else if (from.after_id < trimmed_through) {
+      add_reset(*replay, stream, trimmed_through, "history_trimmed", from.after_id);
+      read_after = trimmed_through;
+    }
+    replay->last_id = read_after;
+    SQLite::Statement events(
+        db_, "SELECT id, type, data FROM events WHERE stream = ? AND id > ? ORDER BY id");
+    events.bind(1, stream);
+    events.bind(2, static_cast<std::int64_t>(read_after));
+    while (events.executeStep()) {
+      auto event = std::make_shared<Event>();
+      event->stream = stream;
+      event->id = static_cast<std::uint64_t>(events.getColumn(0).getInt64());
+      const SQLite::Column data = events.getColumn(2);
+      event->frame = sse::encode_event(
+          events.getColumn(1).getString(), event->id,
+          std::string_view(static_cast<const char*>(data.getBlob()),
+                           static_cast<std::size_t>(data.getBytes())));
+      replay->last_id = event->id;
+      replay->events.push_back(std::move(event));
+    }
+    snapshot.commit();
+    return replay;
+  }
+
+ private:
+  static void add_reset(Replay& replay, const std::string& stream, std::uint64_t continue_after,
+                        const char* reason, std::uint64_t requested) {
+    auto event = std::make_shared<Event>();
+    event->stream = stream;
+    event->id = continue_after;
+    const nlohmann::json data = {{"reason", reason},
+                                 {"lastEventId", std::to_string(requested)},
+                                 {"continuesAfter", std::to_string(continue_after)}};
+    event->frame = sse::encode_event("reset", continue_after, data.dump());
+    replay.reset = true;
+    replay.events.push_back(std::move(event));
+  }
+
+  SQLite::Database db_;
+};
+
+History::History(HistoryOptions options, Metrics& metrics)
+    : options_(std::move(options)), metrics_(metrics) {}
+
+History::~History() { stop(); }
+
+void History::start(CommitListener listener) {
+  listener_ = std::move(listener);
+  writer_ = std::make_unique<Writer>(options_);
+  writer_->trim_by_age();
+  reader_ = std::make_unique<Reader>(options_.database_path);
+  ready_ = true;
+  writer_thread_ = std::thread([this] { run_writer(); });
+  reader_thread_ = std::thread([this] { run_reader(); });
+}
+
+History::Admission History::append(std::vector<EventDraft> drafts,
+                                   boost::asio::any_io_executor executor, AppendDone done) {
+  {
+    std::lock_guard lock(append_mutex_);
+    if (stopping_) return Admission::Stopped;
+    if (queued_drafts_ + drafts.size() > options_.queue_limit) return Admission::QueueFull;
+    queued_drafts_ += drafts.size();
+    appends_.push_back({std::move(drafts), std::move(executor), std::move(done)});
+  }
+  append_cv_.notify_one();
+  return Admission::Queued;
+}
+
+bool History::replay(std::string stream, ResumePoint from, boost::asio::any_io_executor executor,
+                     ReplayDone done) {
+  {
+    std::lock_guard lock(replay_mutex_);
+    if (replay_stopping_ || replays_.size() >= kMaxQueuedReplays) return false;
+    replays_.push_back({std::move(stream), from, std::move(executor), std::move(done)});
+  }
+  replay_cv_.notify_one();
+  return true;
+}
+
+void History::run_writer() {
+  auto next_trim = SteadyClock::now() + options_.trim_interval;
+  for (;;) {
+    std::vector<PendingAppend> batch;
+    {
+      std::unique_lock lock(append_mutex_);
+      append_cv_.wait_until(lock, next_trim, [&] { return stopping_ || !appends_.empty(); });
+      std::size_t drafts = 0;
+      while (!appends_.empty() && drafts < kMaxDraftsPerCommit) {
+        drafts += appends_.front().drafts.size();
+        batch.push_back(std::move(appends_.front()));
+        appends_.pop_front();
+      }
+      queued_drafts_ -= drafts;
+      if (batch.empty() && stopping_) return;
+    }
+    if (SteadyClock::now() >= next_trim) {
+      try {
+        writer_->trim_by_age();
+      } catch (const std::exception& e) {
+        spdlog::warn("history: age retention failed: {}", e.what());
+      }
+      next_trim = SteadyClock::now() + options_.trim_interval;
+    }
+    if (batch.empty()) continue;
+
+    std::vector<const EventDraft*> drafts;
+    for (const auto& pending : batch)
+      for (const auto& draft : pending.drafts) drafts.push_back(&draft);
+    std::vector<std::uint64_t> ids;
+    std::string error;
+    try {
+      ids = writer_->commit(drafts);
+      metrics_.history_commits.add();
+      ready_ = true;
+    } catch (const std::exception& e) {
+      error = e.what();
+      metrics_.history_write_errors.add();
+      ready_ = false;
+      spdlog::error("history: commit of {} events failed: {}", drafts.size(), error);
+    }
+
+    std::vector<EventPtr> committed;
+    committed.reserve(ids.size());
+    std::size_t position = 0;
+    for (auto& pending : batch) {
+      AppendResult result;
+      result.ok = error.empty();
+      result.error = error;
+      if (result.ok) {
+        for (auto& draft : pending.drafts) {
+          auto event = std::make_shared<Event>();
+          event->id = ids[position++];
+          event->frame = sse::encode_event(draft.type, event->id, draft.data);
+          event->stream = std::move(draft.stream);
+          event->accepted_at = draft.accepted_at;
+          result.ids.push_back(event->id);
+          committed.push_back(std::move(event));
+        }
+      }
+      boost::asio::post(pending.executor,
+                        [done = std::move(pending.done), result = std::move(result)]() mutable {
+                          done(std::move(result));
+                        });
+    }
+    if (!committed.empty()) {
+      metrics_.events_accepted.add(committed.size());
+      listener_(std::move(committed));
+    }
+  }
+}
+
+void History::run_reader() {
+  for (;;) {
+    PendingReplay request;
+    {
+      std::unique_lock lock(replay_mutex_);
+      replay_cv_.wait(lock, [&] { return replay_stopping_ || !replays_.empty(); });
+      if (replays_.empty()) return;
+      request = std::move(replays_.front());
+      replays_.pop_front();
+    }
+    std::shared_ptr<Replay> replay;
+    try {
+      replay = reader_->read(request.stream, request.from);
+    } catch (const std::exception& e) {
+      spdlog::error("history: replay of {} failed: {}", request.stream, e.what());
+    }
+    boost::asio::post(request.executor,
+                      [done = std::move(request.done), replay = std::move(replay)]() mutable {
+                        done(std::move(replay));
+                      });
+  }
+}
+
+void History::stop() {
+  {
+    std::lock_guard lock(append_mutex_);
+    stopping_ = true;
+  }
+  append_cv_.notify_all();
+  if (writer_thread_.joinable()) writer_thread_.join();
+  {
+    std::lock_guard lock(replay_mutex_);
+    replay_stopping_ = true;
+  }
+  replay_cv_.notify_all();
+  if (reader_thread_.joinable()) reader_thread_.join();
+  writer_.reset();
+  reader_.reset();
+  ready_ = false;
+}
+
+}  // namespace ssehub

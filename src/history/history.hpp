@@ -1,0 +1,125 @@
+#pragma once
+
+#include "history/event.hpp"
+#include "metrics/metrics.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ssehub {
+
+struct HistoryOptions {
+  std::string database_path;
+  std::size_t max_events_per_stream = 1000;
+  std::chrono::seconds max_age{24 * 3600};
+  bool sync_full = true;
+  std::size_t queue_limit = 65536;
+  std::chrono::milliseconds trim_interval{10000};
+};
+
+// Where a resuming client wants to continue.
+struct ResumePoint {
+  bool earliest = false;  // everything history retains
+  std::uint64_t after_id = 0;
+};
+
+// What a resuming stream sends before going live.
+struct Replay {
+  std::vector<EventPtr> events;  // in id order; starts with a `reset` event when `reset`
+  bool reset = false;
+  std::uint64_t last_id = 0;  // the stream continues after this id
+};
+
+struct AppendResult {
+  bool ok = false;
+  std::vector<std::uint64_t> ids;  // one per draft, when ok
+  std::string error;
+};
+
+// The durable, per-stream event log. Assigns ids, stores events in SQLite (WAL) with group
+// commit on a writer thread of its own, serves resumes from a reader thread, and enforces
+// retention by count and age. Nothing here ever runs on an I/O thread.
+class History {
+ public:
+  using AppendDone = std::function<void(AppendResult)>;
+  using ReplayDone = std::function<void(std::shared_ptr<Replay>)>;  // null on read failure
+  // Receives each committed batch, in commit order, on the writer thread.
+  using CommitListener = std::function<void(std::vector<EventPtr>)>;
+
+  enum class Admission { Queued, QueueFull, Stopped };
+
+  History(HistoryOptions options, Metrics& metrics);
+  ~History();
+  History(const History&) = delete;
+  History& operator=(const History&) = delete;
+
+  // Opens (or creates) the database and starts the threads. Throws on failure.
+  void start(CommitListener listener);
+
+  // Thread-safe. `done` runs on `executor` once the drafts are durable (or failed). Drafts of
+  // one call commit together and get consecutive positions in their streams.
+  Admission append(std::vector<EventDraft> drafts, boost::asio::any_io_executor executor,
+                   AppendDone done);
+
+  // Thread-safe. Reads what a client resuming from `from` missed; `done` runs on `executor`.
+  bool replay(std::string stream, ResumePoint from, boost::asio::any_io_executor executor,
+              ReplayDone done);
+
+  // Finishes every queued append, then stops the threads.
+  void stop();
+
+  // The database is open and the last commit succeeded.
+  bool ready() const { return ready_.load(std::memory_order_relaxed); }
+
+ private:
+  struct PendingAppend {
+    std::vector<EventDraft> drafts;
+    boost::asio::any_io_executor executor;
+    AppendDone done;
+  };
+  struct PendingReplay {
+    std::string stream;
+    ResumePoint from;
+    boost::asio::any_io_executor executor;
+    ReplayDone done;
+  };
+  class Writer;
+  class Reader;
+
+  void run_writer();
+  void run_reader();
+
+  HistoryOptions options_;
+  Metrics& metrics_;
+  CommitListener listener_;
+
+  std::mutex append_mutex_;
+  std::condition_variable append_cv_;
+  std::deque<PendingAppend> appends_;
+  std::size_t queued_drafts_ = 0;
+  bool stopping_ = false;
+
+  std::mutex replay_mutex_;
+  std::condition_variable replay_cv_;
+  std::deque<PendingReplay> replays_;
+  bool replay_stopping_ = false;
+
+  std::atomic<bool> ready_{false};
+  std::unique_ptr<Writer> writer_;
+  std::unique_ptr<Reader> reader_;
+  std::thread writer_thread_;
+  std::thread reader_thread_;
+};
+
+}  // namespace ssehub

@@ -1,0 +1,40 @@
+#pragma once
+
+#include "http/request.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include <memory>
+#include <string>
+
+namespace ssehub::http {
+
+class HttpSession;
+
+// One request in flight and the means to answer it: exactly one of respond() or
+// take_socket() ends it. Handlers may keep it and respond later from any thread.
+class Exchange {
+ public:
+  Exchange(std::shared_ptr<HttpSession> session, Request request, unsigned thread,
+           std::string allowed_origin);
+
+  const Request& request() const { return request_; }
+  const Target& target() const { return request_.target; }
+  unsigned thread() const { return thread_; }
+  boost::asio::any_io_executor executor() const;
+  // Access-Control-Allow-Origin for this request, empty when the origin is not allowed.
+  const std::string& allowed_origin() const { return allowed_origin_; }
+
+  void respond(Response response);
+  // Hands the connection over (to a stream); call on the exchange's own thread.
+  boost::asio::ip::tcp::socket take_socket();
+
+ private:
+  std::shared_ptr<HttpSession> session_;
+  Request request_;
+  unsigned thread_;
+  std::string allowed_origin_;
+};
+using ExchangePtr = std::shared_ptr<Exchange>;
+
+}  // namespace ssehub::http

@@ -1,0 +1,53 @@
+#include "http/io_pool.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace ssehub {
+
+namespace {
+thread_local unsigned current_thread_index = IoPool::kNotAPoolThread;
+}
+
+IoPool::IoPool(unsigned threads) {
+  for (unsigned i = 0; i < threads; ++i) {
+    // Concurrency hint 1: each context is run by exactly one thread, so Asio can skip locks.
+    contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    guards_.emplace_back(contexts_.back()->get_executor());
+  }
+}
+
+IoPool::~IoPool() {
+  stop();
+  join();
+}
+
+void IoPool::start() {
+  for (unsigned i = 0; i < contexts_.size(); ++i) {
+    threads_.emplace_back([this, i] {
+      current_thread_index = i;
+      for (;;) {
+        try {
+          contexts_[i]->run();
+          return;
+        } catch (const std::exception& e) {
+          spdlog::critical("io thread {}: unhandled exception: {}", i, e.what());
+        }
+      }
+    });
+  }
+}
+
+void IoPool::stop() {
+  guards_.clear();
+  for (auto& context : contexts_) context->stop();
+}
+
+void IoPool::join() {
+  for (auto& thread : threads_)
+    if (thread.joinable()) thread.join();
+  threads_.clear();
+}
+
+unsigned IoPool::current_index() { return current_thread_index; }
+
+}  // namespace ssehub

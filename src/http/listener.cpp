@@ -1,0 +1,62 @@
+#include "http/listener.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+namespace ssehub::http {
+
+using boost::asio::ip::tcp;
+
+Listener::Listener(IoPool& pool, const HttpContext& context)
+    : pool_(pool), context_(context), acceptor_(pool.context(0)), backoff_(pool.context(0)) {}
+
+std::uint16_t Listener::bind(const std::string& host, std::uint16_t port) {
+  const auto address = boost::asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host);
+  const tcp::endpoint endpoint(address, port);
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(boost::asio::socket_base::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(boost::asio::socket_base::max_listen_connections);
+  return acceptor_.local_endpoint().port();
+}
+
+void Listener::start() {
+  boost::asio::post(acceptor_.get_executor(), [this] { do_accept(); });
+}
+
+void Listener::stop() {
+  boost::asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    backoff_.cancel();
+  });
+}
+
+void Listener::do_accept() {
+  const unsigned thread = next_thread_;
+  next_thread_ = (next_thread_ + 1) % pool_.size();
+  acceptor_.async_accept(pool_.context(thread), [this, thread](boost::system::error_code ec,
+                                                               tcp::socket socket) {
+    if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      // Out of file descriptors (or similar): retrying at once would spin, so pause and let
+      // connections close.
+      spdlog::warn("http: accept failed: {}; pausing 100 ms", ec.message());
+      backoff_.expires_after(std::chrono::milliseconds(100));
+      backoff_.async_wait([this](boost::system::error_code wait_ec) {
+        if (!wait_ec) do_accept();
+      });
+      return;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    // The session must start on its own thread: post it there.
+    boost::asio::post(pool_.context(thread), [this, thread, socket = std::move(socket)]() mutable {
+      std::make_shared<HttpSession>(std::move(socket), context_, thread)->start();
+    });
+    do_accept();
+  });
+}
+
+}  // namespace ssehub::http

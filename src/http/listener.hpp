@@ -1,0 +1,33 @@
+#pragma once
+
+#include "http/http_session.hpp"
+#include "http/io_pool.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <string>
+
+namespace ssehub::http {
+
+// Accepts connections and spreads them round-robin over the I/O threads.
+class Listener {
+ public:
+  Listener(IoPool& pool, const HttpContext& context);
+
+  // Binds and listens; throws on failure. Returns the bound port (useful with port 0).
+  std::uint16_t bind(const std::string& host, std::uint16_t port);
+  void start();
+  void stop();  // stop accepting; existing connections carry on
+
+ private:
+  void do_accept();
+
+  IoPool& pool_;
+  const HttpContext& context_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer backoff_;
+  unsigned next_thread_ = 0;
+};
+
+}  // namespace ssehub::http

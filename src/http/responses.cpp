@@ -1,0 +1,31 @@
+#include "http/responses.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace ssehub::http {
+
+Response text_response(beast_http::status status, std::string body, std::string_view content_type) {
+  Response response{status, 11};
+  response.set(beast_http::field::content_type, content_type);
+  response.set(beast_http::field::cache_control, "no-cache");
+  response.body() = std::move(body);
+  response.prepare_payload();
+  return response;
+}
+
+Response json_response(beast_http::status status, const nlohmann::json& body) {
+  return text_response(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                       "application/json");
+}
+
+Response json_error(beast_http::status status, std::string_view error, std::string_view detail) {
+  return json_response(status, {{"error", error}, {"detail", detail}});
+}
+
+Response empty_response(beast_http::status status) {
+  Response response{status, 11};
+  response.prepare_payload();
+  return response;
+}
+
+}  // namespace ssehub::http

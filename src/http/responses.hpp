@@ -1,0 +1,17 @@
+#pragma once
+
+#include "http/request.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <string_view>
+
+namespace ssehub::http {
+
+// `{"error": CODE, "detail": SENTENCE}`: every refusal ssehub sends has this shape.
+Response json_error(beast_http::status status, std::string_view error, std::string_view detail);
+Response json_response(beast_http::status status, const nlohmann::json& body);
+Response empty_response(beast_http::status status);
+Response text_response(beast_http::status status, std::string body, std::string_view content_type);
+
+}  // namespace ssehub::http

@@ -1,0 +1,161 @@
+#include "hub/hub.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <algorithm>
+#include <functional>
+
+namespace ssehub {
+
+struct Hub::Shard {
+  explicit Shard(boost::asio::io_context& context) : context(context), tick_timer(context) {}
+  boost::asio::io_context& context;
+  boost::asio::steady_timer tick_timer;
+  std::unordered_map<std::string, std::vector<Subscriber*>> by_stream;
+  std::vector<Subscriber*> all;
+  std::vector<Subscriber*> touched;  // scratch: subscribers to flush after one delivery
+};
+
+Hub::Hub(std::vector<boost::asio::io_context*> contexts, HubLimits limits, Metrics& metrics)
+    : limits_(limits), metrics_(metrics) {
+  if (contexts.size() > kMaxThreads) throw std::invalid_argument("too many I/O threads for the hub");
+  for (auto* context : contexts) shards_.push_back(std::make_unique<Shard>(*context));
+}
+
+Hub::~Hub() = default;
+
+Hub::Stripe& Hub::stripe_of(const std::string& stream) {
+  return stripes_[std::hash<std::string>{}(stream) % kStripes];
+}
+
+Hub::Admission Hub::attach(unsigned thread, const std::string& stream, Subscriber* subscriber) {
+  Shard& shard = *shards_[thread];
+  if (limits_.max_streams != 0 &&
+      total_streams_.load(std::memory_order_relaxed) >= limits_.max_streams)
+    return Admission::TotalLimit;
+  if (!stream.empty()) {
+    Stripe& stripe = stripe_of(stream);
+    std::lock_guard lock(stripe.mutex);
+    Presence& presence = stripe.streams[stream];
+    if (presence.streams >= limits_.max_streams_per_user) {
+      if (presence.streams == 0) stripe.streams.erase(stream);
+      return Admission::UserLimit;
+    }
+    if (presence.streams++ == 0) metrics_.users_connected.add(1);
+    // Set under the stripe lock, before the caller asks history for a replay: a publish that
+    // misses this bit committed before the replay reads, so the replay contains it.
+    presence.thread_mask |= std::uint64_t{1} << thread;
+  }
+  if (!stream.empty()) shard.by_stream[stream].push_back(subscriber);
+  subscriber->hub_slot_ = shard.all.size();
+  shard.all.push_back(subscriber);
+  total_streams_.fetch_add(1, std::memory_order_relaxed);
+  metrics_.streams_open.add(1);
+  return Admission::Admitted;
+}
+
+void Hub::detach(unsigned thread, const std::string& stream, Subscriber* subscriber) {
+  Shard& shard = *shards_[thread];
+  const std::size_t slot = subscriber->hub_slot_;
+  if (slot >= shard.all.size() || shard.all[slot] != subscriber) return;  // not attached
+  shard.all[slot] = shard.all.back();
+  shard.all[slot]->hub_slot_ = slot;
+  shard.all.pop_back();
+  total_streams_.fetch_sub(1, std::memory_order_relaxed);
+  metrics_.streams_open.add(-1);
+  if (stream.empty()) return;
+
+  bool last_on_thread = false;
+  if (auto it = shard.by_stream.find(stream); it != shard.by_stream.end()) {
+    auto& list = it->second;
+    std::erase(list, subscriber);
+    if (list.empty()) {
+      shard.by_stream.erase(it);
+      last_on_thread = true;
+    }
+  }
+  Stripe& stripe = stripe_of(stream);
+  std::lock_guard lock(stripe.mutex);
+  auto it = stripe.streams.find(stream);
+  if (it == stripe.streams.end()) return;
+  if (last_on_thread) it->second.thread_mask &= ~(std::uint64_t{1} << thread);
+  if (--it->second.streams == 0) {
+    stripe.streams.erase(it);
+    metrics_.users_connected.add(-1);
+  }
+}
+
+void Hub::publish(std::vector<EventPtr> events) {
+  std::vector<std::vector<EventPtr>> per_thread(shards_.size());
+  for (auto& event : events) {
+    std::uint64_t mask;
+    {
+      Stripe& stripe = stripe_of(event->stream);
+      std::lock_guard lock(stripe.mutex);
+      auto it = stripe.streams.find(event->stream);
+      if (it == stripe.streams.end()) continue;
+      mask = it->second.thread_mask;
+    }
+    for (unsigned thread = 0; mask != 0; ++thread, mask >>= 1)
+      if (mask & 1) per_thread[thread].push_back(event);
+  }
+  for (unsigned thread = 0; thread < shards_.size(); ++thread) {
+    if (per_thread[thread].empty()) continue;
+    boost::asio::post(shards_[thread]->context,
+                      [this, thread, batch = std::move(per_thread[thread])] {
+                        deliver_on(thread, batch);
+                      });
+  }
+}
+
+void Hub::deliver_on(unsigned thread, const std::vector<EventPtr>& events) {
+  Shard& shard = *shards_[thread];
+  shard.touched.clear();
+  for (const EventPtr& event : events) {
+    auto it = shard.by_stream.find(event->stream);
+    if (it == shard.by_stream.end()) continue;
+    // Subscribers never detach synchronously inside enqueue, so the list is stable here.
+    for (Subscriber* subscriber : it->second) {
+      subscriber->enqueue(event);
+      shard.touched.push_back(subscriber);
+    }
+  }
+  if (shard.touched.size() > 1) {
+    std::sort(shard.touched.begin(), shard.touched.end());
+    shard.touched.erase(std::unique(shard.touched.begin(), shard.touched.end()),
+                        shard.touched.end());
+  }
+  for (Subscriber* subscriber : shard.touched) subscriber->flush();
+}
+
+void Hub::start_ticking(std::chrono::milliseconds period) {
+  tick_period_ = period;
+  for (unsigned thread = 0; thread < shards_.size(); ++thread)
+    boost::asio::post(shards_[thread]->context, [this, thread] { schedule_tick(thread); });
+}
+
+void Hub::schedule_tick(unsigned thread) {
+  Shard& shard = *shards_[thread];
+  shard.tick_timer.expires_after(tick_period_);
+  shard.tick_timer.async_wait([this, thread](boost::system::error_code ec) {
+    if (ec) return;
+    Shard& shard = *shards_[thread];
+    const auto now = SteadyClock::now();
+    for (std::size_t i = 0; i < shard.all.size(); ++i) shard.all[i]->tick(now);
+    schedule_tick(thread);
+  });
+}
+
+void Hub::shutdown_all() {
+  for (unsigned thread = 0; thread < shards_.size(); ++thread) {
+    boost::asio::post(shards_[thread]->context, [this, thread] {
+      Shard& shard = *shards_[thread];
+      shard.tick_timer.cancel();
+      const auto subscribers = shard.all;  // shutdown detaches
+      for (Subscriber* subscriber : subscribers) subscriber->shutdown();
+    });
+  }
+}
+
+}  // namespace ssehub

@@ -1,0 +1,87 @@
+#pragma once
+
+#include "history/event.hpp"
+#include "metrics/metrics.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace ssehub {
+
+// A stream as the hub sees it. All calls arrive on the subscriber's own I/O thread.
+class Subscriber {
+ public:
+  virtual ~Subscriber() = default;
+  virtual void enqueue(const EventPtr& event) = 0;  // buffer, do not write yet
+  virtual void flush() = 0;                          // write what enqueue buffered
+  virtual void tick(SteadyClock::time_point now) = 0;  // keep-alives and other timers
+  virtual void shutdown() = 0;                       // server stopping: close cleanly
+
+  std::size_t hub_slot_ = 0;  // position in its shard's list; owned by the hub
+};
+
+struct HubLimits {
+  std::size_t max_streams_per_user = 32;
+  std::size_t max_streams = 0;  // 0 = unlimited
+};
+
+// Who is connected where. One shard per I/O thread holds that thread's subscribers, so
+// delivery takes no lock; a small striped directory knows, per stream, how many subscribers
+// exist and on which threads, so limits hold globally and publishes wake only those threads.
+class Hub {
+ public:
+  static constexpr unsigned kMaxThreads = 64;
+  enum class Admission { Admitted, UserLimit, TotalLimit };
+
+  Hub(std::vector<boost::asio::io_context*> contexts, HubLimits limits, Metrics& metrics);
+  ~Hub();
+
+  // On I/O thread `thread`. Every subscriber is registered for ticks and shutdown;
+  // `stream` may be empty for streams that receive no published events (v1).
+  Admission attach(unsigned thread, const std::string& stream, Subscriber* subscriber);
+  void detach(unsigned thread, const std::string& stream, Subscriber* subscriber);
+
+  // Any thread. Events of one stream must be published in id order by a single thread.
+  void publish(std::vector<EventPtr> events);
+
+  // Starts the per-thread tick timers (period chosen from the smallest interval in use).
+  void start_ticking(std::chrono::milliseconds period);
+  // Asks every subscriber to close; returns at once.
+  void shutdown_all();
+
+  std::size_t streams_open() const { return total_streams_.load(std::memory_order_relaxed); }
+
+ private:
+  struct Shard;
+  struct Presence {
+    std::uint32_t streams = 0;
+    std::uint64_t thread_mask = 0;
+  };
+  struct Stripe {
+    std::mutex mutex;
+    std::unordered_map<std::string, Presence> streams;
+  };
+  static constexpr std::size_t kStripes = 64;
+
+  Stripe& stripe_of(const std::string& stream);
+  void deliver_on(unsigned thread, const std::vector<EventPtr>& events);
+  void schedule_tick(unsigned thread);
+
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::array<Stripe, kStripes> stripes_;
+  HubLimits limits_;
+  Metrics& metrics_;
+  std::atomic<std::size_t> total_streams_{0};
+  std::chrono::milliseconds tick_period_{100};
+};
+
+}  // namespace ssehub

@@ -1,0 +1,92 @@
+#include "metrics/metrics.hpp"
+
+#include <fmt/format.h>
+
+namespace ssehub {
+
+void LatencyHistogram::observe(std::chrono::nanoseconds elapsed) {
+  const double seconds = std::chrono::duration<double>(elapsed).count();
+  std::size_t bucket = 0;
+  while (bucket < kBounds.size() && seconds > kBounds[bucket]) ++bucket;
+  buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
+  sum_ns_.fetch_add(static_cast<std::uint64_t>(std::max<std::int64_t>(0, elapsed.count())),
+                    std::memory_order_relaxed);
+}
+
+void LatencyHistogram::render(std::string& out, const std::string& name,
+                              const std::string& help) const {
+  out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < kBounds.size(); ++i) {
+    cumulative += buckets_[i].load(std::memory_order_relaxed);
+    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, kBounds[i], cumulative);
+  }
+  cumulative += buckets_[kBounds.size()].load(std::memory_order_relaxed);
+  out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+  out += fmt::format("{}_sum {}\n{}_count {}\n", name,
+                     static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9, name,
+                     cumulative);
+}
+
+const char* reject_reason_label(RejectReason reason) {
+  switch (reason) {
+    case RejectReason::BadRequest: return "bad_request";
+    case RejectReason::NotFound: return "not_found";
+    case RejectReason::MethodNotAllowed: return "method_not_allowed";
+    case RejectReason::BodyTooLarge: return "body_too_large";
+    case RejectReason::HeadersTooLarge: return "headers_too_large";
+    case RejectReason::TooManyStreams: return "too_many_streams";
+    case RejectReason::Timeout: return "timeout";
+    case RejectReason::Unavailable: return "unavailable";
+    case RejectReason::Conflict: return "conflict";
+    case RejectReason::Count: break;
+  }
+  return "unknown";
+}
+
+namespace {
+void render_value(std::string& out, const char* name, const char* type, const char* help,
+                  std::int64_t value) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
+}
+}  // namespace
+
+std::string Metrics::render_prometheus() const {
+  std::string out;
+  out.reserve(4096);
+  auto counter = [&](const char* name, const char* help, const Counter& c) {
+    render_value(out, name, "counter", help, static_cast<std::int64_t>(c.value()));
+  };
+  auto gauge = [&](const char* name, const char* help, const Gauge& g) {
+    render_value(out, name, "gauge", help, g.value());
+  };
+  gauge("ssehub_streams_open", "SSE streams currently open.", streams_open);
+  gauge("ssehub_users_connected", "Users with at least one open stream.", users_connected);
+  gauge("ssehub_connections_open", "TCP connections currently open.", connections_open);
+  counter("ssehub_events_accepted_total", "Events durably stored and fanned out.", events_accepted);
+  counter("ssehub_events_delivered_total", "Event frames written to client sockets.",
+          events_delivered);
+  counter("ssehub_resumes_total", "Streams resumed from a Last-Event-ID.", resumes);
+  counter("ssehub_resets_total", "Resumes that history could not serve (reset sent).", resets);
+  counter("ssehub_queue_overflows_total", "Streams closed because their write queue was full.",
+          queue_overflows);
+  counter("ssehub_history_commits_total", "Group commits of the history writer.", history_commits);
+  counter("ssehub_history_write_errors_total", "Failed history group commits.",
+          history_write_errors);
+  counter("ssehub_http_requests_total", "HTTP requests parsed.", http_requests);
+  counter("ssehub_kafka_records_skipped_total", "Malformed Kafka records skipped.",
+          kafka_records_skipped);
+  counter("ssehub_report_transitions_total", "Report status changes applied.",
+          reports_transitions);
+  out += "# HELP ssehub_requests_rejected_total Requests refused, by reason.\n"
+         "# TYPE ssehub_requests_rejected_total counter\n";
+  for (std::size_t i = 0; i < rejected.size(); ++i) {
+    out += fmt::format("ssehub_requests_rejected_total{{reason=\"{}\"}} {}\n",
+                       reject_reason_label(static_cast<RejectReason>(i)), rejected[i].value());
+  }
+  accept_to_write.render(out, "ssehub_accept_to_write_seconds",
+                         "Time from accepting a publish to writing it to a client socket.");
+  return out;
+}
+
+}  // namespace ssehub

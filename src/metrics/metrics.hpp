@@ -1,0 +1,82 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace ssehub {
+
+// A monotonically increasing count. Relaxed atomics: exposition needs no ordering.
+class Counter {
+ public:
+  void add(std::uint64_t n = 1) { value_.fetch_add(n, std::memory_order_relaxed); }
+  std::uint64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  alignas(64) std::atomic<std::uint64_t> value_{0};
+};
+
+class Gauge {
+ public:
+  void add(std::int64_t n) { value_.fetch_add(n, std::memory_order_relaxed); }
+  void set(std::int64_t n) { value_.store(n, std::memory_order_relaxed); }
+  std::int64_t value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  alignas(64) std::atomic<std::int64_t> value_{0};
+};
+
+// Fixed buckets in seconds, Prometheus-style cumulative on exposition.
+class LatencyHistogram {
+ public:
+  static constexpr std::array<double, 14> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025,
+                                                     0.005,  0.01,    0.025,  0.05,  0.1,
+                                                     0.25,   0.5,     1.0,    2.5};
+  void observe(std::chrono::nanoseconds elapsed);
+  void render(std::string& out, const std::string& name, const std::string& help) const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, kBounds.size() + 1> buckets_{};
+  std::atomic<std::uint64_t> sum_ns_{0};
+};
+
+// Why a request was refused; one label value each on ssehub_requests_rejected_total.
+enum class RejectReason {
+  BadRequest,
+  NotFound,
+  MethodNotAllowed,
+  BodyTooLarge,
+  HeadersTooLarge,
+  TooManyStreams,
+  Timeout,
+  Unavailable,
+  Conflict,
+  Count
+};
+const char* reject_reason_label(RejectReason reason);
+
+// Every metric of ssehub, declared together; one instance per process.
+struct Metrics {
+  Gauge streams_open;             // SSE streams currently open
+  Gauge users_connected;          // users with at least one open stream
+  Gauge connections_open;         // TCP connections, streams included
+  Counter events_accepted;        // events durably stored and handed to fan-out
+  Counter events_delivered;       // event frames written to a client socket
+  Counter resumes;                // streams that resumed from a Last-Event-ID
+  Counter resets;                 // resumes that could not be served from history
+  Counter queue_overflows;        // streams closed because their write queue was full
+  Counter history_commits;        // group commits of the history writer
+  Counter history_write_errors;   // failed group commits (each fails its publishes with 503)
+  Counter http_requests;          // requests parsed, streams included
+  std::array<Counter, static_cast<std::size_t>(RejectReason::Count)> rejected;
+  LatencyHistogram accept_to_write;  // from accepting a publish to writing it to one client
+  Counter kafka_records_skipped;  // malformed Kafka records skipped (v3/v4 ingestion)
+  Counter reports_transitions;    // report status changes applied (v4)
+
+  void reject(RejectReason reason) { rejected[static_cast<std::size_t>(reason)].add(); }
+  std::string render_prometheus() const;
+};
+
+}  // namespace ssehub

@@ -1,0 +1,193 @@
+#include "sse/stream_session.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+namespace ssehub::sse {
+
+StreamSession::StreamSession(boost::asio::any_io_executor executor, Hub& hub, Metrics& metrics,
+                             const StreamSettings& settings, unsigned thread, std::string stream)
+    : socket_(std::move(executor)),  // the connection arrives in start()
+      hub_(hub),
+      metrics_(metrics),
+      settings_(settings),
+      stream_(std::move(stream)),
+      thread_(thread) {}
+
+StreamSession::~StreamSession() {
+  if (state_ != State::Created) metrics_.connections_open.add(-1);
+}
+
+void StreamSession::start(boost::asio::ip::tcp::socket socket, std::string head, History* history,
+                          std::optional<ResumePoint> resume) {
+  socket_ = std::move(socket);
+  metrics_.connections_open.add(1);
+  last_write_ = SteadyClock::now();
+  next_periodic_ = last_write_ + settings_.periodic_interval;
+
+  auto head_event = std::make_shared<Event>();
+  head_event->frame = std::move(head);
+  queue_.push_back(std::move(head_event));
+  if (settings_.periodic_frame) queue_.push_back(settings_.periodic_frame);
+
+  watch_for_close();
+  if (resume && history) {
+    state_ = State::Replaying;
+    last_id_ = resume->after_id;
+    metrics_.resumes.add();
+    const bool queued = history->replay(
+        stream_, *resume, socket_.get_executor(),
+        [self = shared_from_this()](std::shared_ptr<Replay> replay) { self->on_replay(std::move(replay)); });
+    if (!queued) {
+      spdlog::warn("sse stream={}: replay queue full, closing", stream_);
+      close_later();
+    }
+  } else {
+    state_ = State::Live;
+  }
+  flush();
+}
+
+void StreamSession::on_replay(std::shared_ptr<Replay> replay) {
+  if (state_ != State::Replaying) return;
+  if (!replay) return close();  // the client retries and resumes from the same id
+  if (replay->reset) metrics_.resets.add();
+  for (auto& event : replay->events) queue_.push_back(std::move(event));
+  last_id_ = replay->last_id;
+  state_ = State::Live;
+  auto held = std::move(held_live_);
+  queued_bytes_ = 0;
+  for (auto& event : held) push(std::move(event));
+  flush();
+}
+
+void StreamSession::enqueue(const EventPtr& event) {
+  if (state_ == State::Replaying) {
+    queued_bytes_ += event->frame.size();
+    held_live_.push_back(event);
+  } else if (state_ == State::Live) {
+    push(event);
+  }
+  if (queued_bytes_ > settings_.queue_limit_bytes && state_ != State::Closing &&
+      state_ != State::Closed) {
+    metrics_.queue_overflows.add();
+    spdlog::info("sse stream={}: client too slow ({} bytes queued), closing; it can resume",
+                 stream_, queued_bytes_);
+    close_later();
+  }
+}
+
+void StreamSession::push(EventPtr event) {
+  if (event->id != 0) {
+    if (event->id <= last_id_) return;  // already sent by the replay
+    last_id_ = event->id;
+  }
+  queued_bytes_ += event->frame.size();
+  queue_.push_back(std::move(event));
+}
+
+void StreamSession::flush() {
+  if (write_in_flight_ || queue_.empty() || state_ == State::Closed) return;
+  if (state_ == State::Replaying && queue_.empty()) return;
+  do_write();
+}
+
+void StreamSession::do_write() {
+  write_in_flight_ = true;
+  writing_.swap(queue_);
+  queued_bytes_ = 0;
+  for (const auto& event : held_live_) queued_bytes_ += event->frame.size();
+  std::vector<boost::asio::const_buffer> buffers;
+  buffers.reserve(writing_.size());
+  for (const auto& event : writing_) buffers.emplace_back(boost::asio::buffer(event->frame));
+  boost::asio::async_write(
+      socket_, buffers,
+      [self = shared_from_this()](boost::system::error_code ec, std::size_t) { self->on_write(ec); });
+}
+
+void StreamSession::on_write(boost::system::error_code ec) {
+  write_in_flight_ = false;
+  const auto now = SteadyClock::now();
+  if (!ec) {
+    last_write_ = now;
+    std::uint64_t delivered = 0;
+    for (const auto& event : writing_) {
+      if (event->id == 0) continue;  // comments, keep-alives, the response head
+      ++delivered;
+      // Replayed events have no accept time: their latency is the client's absence.
+      if (event->accepted_at != SteadyClock::time_point{})
+        metrics_.accept_to_write.observe(now - event->accepted_at);
+    }
+    metrics_.events_delivered.add(delivered);
+  }
+  writing_.clear();
+  if (writing_.capacity() > 64) writing_.shrink_to_fit();
+  if (ec) return close();
+  if (state_ == State::Closing) {
+    if (queue_.empty()) return close();
+  }
+  flush();
+  if (queue_.empty() && queue_.capacity() > 64) queue_.shrink_to_fit();
+}
+
+void StreamSession::tick(SteadyClock::time_point now) {
+  if (state_ != State::Live || write_in_flight_ || !queue_.empty()) return;
+  if (settings_.periodic_frame && now >= next_periodic_) {
+    next_periodic_ = now + settings_.periodic_interval;
+    queue_.push_back(settings_.periodic_frame);
+  } else if (now - last_write_ >= settings_.keepalive) {
+    queue_.push_back(settings_.keepalive_frame);
+  } else {
+    return;
+  }
+  do_write();
+}
+
+void StreamSession::shutdown() {
+  if (state_ == State::Closed) return;
+  if (write_in_flight_) {
+    state_ = State::Closing;  // finish the write in flight, then close
+    queue_.clear();
+  } else {
+    close();
+  }
+}
+
+void StreamSession::watch_for_close() {
+  // A stream never reads requests again; waiting for readability without a buffer costs
+  // no memory and tells us when the client goes away.
+  socket_.async_wait(boost::asio::socket_base::wait_read,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                       if (ec || self->state_ == State::Closed) return self->close();
+                       char scratch[512];
+                       boost::system::error_code read_ec;
+                       self->socket_.non_blocking(true, read_ec);
+                       const std::size_t n = self->socket_.read_some(boost::asio::buffer(scratch), read_ec);
+                       if (read_ec == boost::asio::error::would_block || (!read_ec && n > 0))
+                         return self->watch_for_close();
+                       self->close();
+                     });
+}
+
+void StreamSession::close_later() {
+  if (state_ == State::Closed) return;
+  state_ = State::Closing;
+  queue_.clear();
+  held_live_.clear();
+  boost::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
+}
+
+void StreamSession::close() {
+  if (state_ == State::Closed) return;
+  state_ = State::Closed;
+  hub_.detach(thread_, stream_, this);
+  boost::system::error_code ignored;
+  socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  queue_.clear();
+  held_live_.clear();
+}
+
+}  // namespace ssehub::sse

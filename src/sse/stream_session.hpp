@@ -1,0 +1,78 @@
+#pragma once
+
+#include "history/history.hpp"
+#include "hub/hub.hpp"
+#include "metrics/metrics.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ssehub::sse {
+
+// How one kind of stream behaves; shared by every stream of that kind.
+struct StreamSettings {
+  std::chrono::milliseconds keepalive{30000};
+  EventPtr keepalive_frame;  // sent after `keepalive` of silence
+  std::size_t queue_limit_bytes = 1 << 20;
+  // A fixed event repeated at an interval (the v1 demo's `data: hi!`); null for none.
+  EventPtr periodic_frame;
+  std::chrono::milliseconds periodic_interval{15000};
+};
+
+// One open text/event-stream response. Lives on one I/O thread; the hub feeds it events
+// and ticks. Its write queue is bounded in bytes: a client that falls that far behind is
+// disconnected (it resumes from history, so nothing is lost) and the overflow is counted.
+class StreamSession : public Subscriber, public std::enable_shared_from_this<StreamSession> {
+ public:
+  StreamSession(boost::asio::any_io_executor executor, Hub& hub, Metrics& metrics,
+                const StreamSettings& settings, unsigned thread, std::string stream);
+  ~StreamSession() override;
+
+  // Registers with the hub; on refusal the caller answers the request with an error.
+  Hub::Admission attach() { return hub_.attach(thread_, stream_, this); }
+
+  // Takes the connection and starts streaming: `head` is the HTTP response head plus any
+  // preamble (retry hint). With `resume`, history is replayed first; live events that
+  // arrive meanwhile are held and sent after it, without gap or duplicate.
+  void start(boost::asio::ip::tcp::socket socket, std::string head, History* history,
+             std::optional<ResumePoint> resume);
+
+  void enqueue(const EventPtr& event) override;
+  void flush() override;
+  void tick(SteadyClock::time_point now) override;
+  void shutdown() override;
+
+ private:
+  enum class State { Created, Replaying, Live, Closing, Closed };
+
+  void on_replay(std::shared_ptr<Replay> replay);
+  void push(EventPtr event);
+  void do_write();
+  void on_write(boost::system::error_code ec);
+  void watch_for_close();
+  void close();
+  void close_later();
+
+  boost::asio::ip::tcp::socket socket_;
+  Hub& hub_;
+  Metrics& metrics_;
+  const StreamSettings& settings_;
+  std::string stream_;
+  unsigned thread_;
+  State state_ = State::Created;
+  bool write_in_flight_ = false;
+  std::uint64_t last_id_ = 0;           // newest event id queued; older ones are duplicates
+  std::vector<EventPtr> queue_;         // waiting for the socket
+  std::vector<EventPtr> writing_;       // handed to the socket
+  std::vector<EventPtr> held_live_;     // live events that arrived during the replay
+  std::size_t queued_bytes_ = 0;        // bytes in queue_ and held_live_
+  SteadyClock::time_point last_write_;  // silence is measured from here
+  SteadyClock::time_point next_periodic_;
+};
+
+}  // namespace ssehub::sse

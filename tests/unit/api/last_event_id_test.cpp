@@ -1,0 +1,26 @@
+#include "api/stream_api.hpp"
+
+#include <gtest/gtest.h>
+
+using ssehub::api::parse_last_event_id;
+
+TEST(LastEventIdTest, DecimalIdResumesAfterIt) {
+  auto point = parse_last_event_id("42");
+  ASSERT_TRUE(point);
+  EXPECT_FALSE(point->earliest);
+  EXPECT_EQ(point->after_id, 42u);
+}
+
+TEST(LastEventIdTest, EarliestAsksForEverythingRetained) {
+  auto point = parse_last_event_id("earliest");
+  ASSERT_TRUE(point);
+  EXPECT_TRUE(point->earliest);
+}
+
+TEST(LastEventIdTest, MalformedValuesAreRejected) {
+  EXPECT_FALSE(parse_last_event_id("abc"));
+  EXPECT_FALSE(parse_last_event_id("-1"));
+  EXPECT_FALSE(parse_last_event_id("12x"));
+  EXPECT_FALSE(parse_last_event_id("99999999999999999999999"));
+  EXPECT_FALSE(parse_last_event_id(" 5"));
+}

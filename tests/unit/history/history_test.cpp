@@ -1,0 +1,152 @@
+#include "history/history.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+
+using namespace ssehub;
+
+namespace {
+
+class HistoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("ssehub_history_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::unique_ptr<History> open(std::size_t max_events = 100) {
+    HistoryOptions options{.database_path = (dir_ / "h.db").string(),
+                           .max_events_per_stream = max_events};
+    auto history = std::make_unique<History>(options, metrics_);
+    history->start([this](std::vector<EventPtr> events) {
+      std::lock_guard lock(mutex_);
+      for (auto& e : events) committed_.push_back(e);
+    });
+    return history;
+  }
+
+  AppendResult append(History& history, const std::string& stream, const std::string& data) {
+    std::vector<EventDraft> drafts(1);
+    drafts[0].stream = stream;
+    drafts[0].data = data;
+    std::promise<AppendResult> done;
+    EXPECT_EQ(history.append(std::move(drafts), io_.get_executor(),
+                             [&](AppendResult r) { done.set_value(std::move(r)); }),
+              History::Admission::Queued);
+    auto future = done.get_future();
+    while (future.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) io_.poll();
+    io_.restart();
+    return future.get();
+  }
+
+  std::shared_ptr<Replay> replay(History& history, const std::string& stream, ResumePoint from) {
+    std::promise<std::shared_ptr<Replay>> done;
+    history.replay(stream, from, io_.get_executor(),
+                   [&](std::shared_ptr<Replay> r) { done.set_value(std::move(r)); });
+    auto future = done.get_future();
+    while (future.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) io_.poll();
+    io_.restart();
+    return future.get();
+  }
+
+  std::filesystem::path dir_;
+  Metrics metrics_;
+  boost::asio::io_context io_;
+  std::mutex mutex_;
+  std::vector<EventPtr> committed_;
+};
+
+}  // namespace
+
+TEST_F(HistoryTest, IdsIncreasePerStreamIndependently) {
+  auto history = open();
+  EXPECT_EQ(append(*history, "v2:a", "1").ids.at(0), 1u);
+  EXPECT_EQ(append(*history, "v2:a", "2").ids.at(0), 2u);
+  EXPECT_EQ(append(*history, "v2:b", "x").ids.at(0), 1u);
+  EXPECT_EQ(append(*history, "v2:a", "3").ids.at(0), 3u);
+}
+
+TEST_F(HistoryTest, CommittedEventsReachTheListenerEncoded) {
+  auto history = open();
+  append(*history, "v2:a", "line1\nline2");
+  std::lock_guard lock(mutex_);
+  ASSERT_EQ(committed_.size(), 1u);
+  EXPECT_EQ(committed_[0]->stream, "v2:a");
+  EXPECT_EQ(committed_[0]->frame, "id: 1\ndata: line1\ndata: line2\n\n");
+}
+
+TEST_F(HistoryTest, ResumeReplaysOnlyEventsAfterTheId) {
+  auto history = open();
+  for (int i = 1; i <= 5; ++i) append(*history, "v2:a", "m" + std::to_string(i));
+  auto result = replay(*history, "v2:a", {.earliest = false, .after_id = 3});
+  ASSERT_TRUE(result);
+  EXPECT_FALSE(result->reset);
+  ASSERT_EQ(result->events.size(), 2u);
+  EXPECT_EQ(result->events[0]->frame, "id: 4\ndata: m4\n\n");
+  EXPECT_EQ(result->events[1]->id, 5u);
+  EXPECT_EQ(result->last_id, 5u);
+}
+
+TEST_F(HistoryTest, EarliestReturnsEverythingRetained) {
+  auto history = open();
+  for (int i = 1; i <= 3; ++i) append(*history, "v2:a", "m");
+  auto result = replay(*history, "v2:a", {.earliest = true});
+  EXPECT_EQ(result->events.size(), 3u);
+  EXPECT_FALSE(result->reset);
+}
+
+TEST_F(HistoryTest, CountRetentionTrimsAndResumeFromBeforeItResets) {
+  auto history = open(3);
+  for (int i = 1; i <= 6; ++i) append(*history, "v2:a", "m" + std::to_string(i));
+  auto result = replay(*history, "v2:a", {.earliest = false, .after_id = 1});
+  ASSERT_TRUE(result->reset);
+  ASSERT_EQ(result->events.size(), 4u);  // reset + ids 4..6
+  EXPECT_NE(result->events[0]->frame.find("event: reset"), std::string::npos);
+  EXPECT_EQ(result->events[0]->id, 3u);
+  EXPECT_EQ(result->events[1]->id, 4u);
+  // Resuming exactly at the trim point loses nothing, so no reset.
+  auto at_cut = replay(*history, "v2:a", {.earliest = false, .after_id = 3});
+  EXPECT_FALSE(at_cut->reset);
+  EXPECT_EQ(at_cut->events.size(), 3u);
+}
+
+TEST_F(HistoryTest, UnknownFutureIdResetsToTheStreamsLastId) {
+  auto history = open();
+  append(*history, "v2:a", "m");
+  auto result = replay(*history, "v2:a", {.earliest = false, .after_id = 99});
+  ASSERT_TRUE(result->reset);
+  EXPECT_EQ(result->events.size(), 1u);
+  EXPECT_EQ(result->last_id, 1u);
+}
+
+TEST_F(HistoryTest, IdsSurviveReopening) {
+  {
+    auto history = open();
+    append(*history, "v2:a", "m1");
+    append(*history, "v2:a", "m2");
+    history->stop();
+  }
+  auto history = open();
+  EXPECT_EQ(append(*history, "v2:a", "m3").ids.at(0), 3u);
+  auto result = replay(*history, "v2:a", {.earliest = false, .after_id = 1});
+  EXPECT_EQ(result->events.size(), 2u);
+}
+
+TEST_F(HistoryTest, QueueLimitRefusesInsteadOfGrowing) {
+  HistoryOptions options{.database_path = (dir_ / "h.db").string(), .queue_limit = 1};
+  History history(options, metrics_);
+  // Not started: nothing drains the queue, so the second append finds it full.
+  std::vector<EventDraft> one(1), two(1);
+  one[0].stream = two[0].stream = "v2:a";
+  EXPECT_EQ(history.append(std::move(one), io_.get_executor(), [](AppendResult) {}),
+            History::Admission::Queued);
+  EXPECT_EQ(history.append(std::move(two), io_.get_executor(), [](AppendResult) {}),
+            History::Admission::QueueFull);
+}

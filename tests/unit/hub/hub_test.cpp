@@ -1,0 +1,107 @@
+#include "hub/hub.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+using namespace ssehub;
+
+namespace {
+
+class RecordingSubscriber : public Subscriber {
+ public:
+  void enqueue(const EventPtr& event) override { pending.push_back(event); }
+  void flush() override {
+    ++flushes;
+    for (auto& e : pending) received.push_back(e);
+    pending.clear();
+  }
+  void tick(SteadyClock::time_point) override { ++ticks; }
+  void shutdown() override { shut_down = true; }
+
+  std::vector<EventPtr> pending, received;
+  int flushes = 0, ticks = 0;
+  bool shut_down = false;
+};
+
+EventPtr event_for(const std::string& stream, std::uint64_t id) {
+  auto event = std::make_shared<Event>();
+  event->stream = stream;
+  event->id = id;
+  event->frame = "id: " + std::to_string(id) + "\n\n";
+  return event;
+}
+
+class HubTest : public ::testing::Test {
+ protected:
+  boost::asio::io_context io_a_, io_b_;
+  Metrics metrics_;
+  Hub hub_{{&io_a_, &io_b_}, {.max_streams_per_user = 2, .max_streams = 0}, metrics_};
+};
+
+}  // namespace
+
+TEST_F(HubTest, EveryStreamOfAUserReceivesOnEveryThread) {
+  RecordingSubscriber tab1, tab2, other;
+  ASSERT_EQ(hub_.attach(0, "v2:alice", &tab1), Hub::Admission::Admitted);
+  ASSERT_EQ(hub_.attach(1, "v2:alice", &tab2), Hub::Admission::Admitted);
+  ASSERT_EQ(hub_.attach(0, "v2:bob", &other), Hub::Admission::Admitted);
+  hub_.publish({event_for("v2:alice", 1), event_for("v2:alice", 2)});
+  io_a_.run();
+  io_b_.run();
+  ASSERT_EQ(tab1.received.size(), 2u);
+  ASSERT_EQ(tab2.received.size(), 2u);
+  EXPECT_EQ(tab1.received[1]->id, 2u);
+  EXPECT_TRUE(other.received.empty());
+  EXPECT_EQ(tab1.flushes, 1);  // one batch, one flush: writes coalesce
+  // Fan-out shares the event, it does not copy it.
+  EXPECT_EQ(tab1.received[0].get(), tab2.received[0].get());
+  EXPECT_EQ(metrics_.users_connected.value(), 2);
+  EXPECT_EQ(metrics_.streams_open.value(), 3);
+}
+
+TEST_F(HubTest, PerUserLimitIsGlobalAcrossThreads) {
+  RecordingSubscriber a, b, c;
+  EXPECT_EQ(hub_.attach(0, "v2:alice", &a), Hub::Admission::Admitted);
+  EXPECT_EQ(hub_.attach(1, "v2:alice", &b), Hub::Admission::Admitted);
+  EXPECT_EQ(hub_.attach(0, "v2:alice", &c), Hub::Admission::UserLimit);
+  hub_.detach(1, "v2:alice", &b);
+  EXPECT_EQ(hub_.attach(0, "v2:alice", &c), Hub::Admission::Admitted);
+}
+
+TEST_F(HubTest, ClosingOneTabLeavesTheOtherReceiving) {
+  RecordingSubscriber old_tab, new_tab;
+  hub_.attach(0, "v2:alice", &old_tab);
+  hub_.attach(0, "v2:alice", &new_tab);
+  hub_.detach(0, "v2:alice", &old_tab);
+  hub_.publish({event_for("v2:alice", 1)});
+  io_a_.run();
+  EXPECT_TRUE(old_tab.received.empty());
+  EXPECT_EQ(new_tab.received.size(), 1u);
+}
+
+TEST_F(HubTest, PublishSkipsThreadsWithoutTheUser) {
+  RecordingSubscriber tab;
+  hub_.attach(1, "v2:alice", &tab);
+  hub_.publish({event_for("v2:alice", 1)});
+  EXPECT_EQ(io_a_.poll(), 0u);  // nothing was posted to thread 0
+  EXPECT_EQ(io_b_.poll(), 1u);
+  EXPECT_EQ(tab.received.size(), 1u);
+}
+
+TEST_F(HubTest, TotalLimitRefusesNewStreams) {
+  Hub limited({&io_a_}, {.max_streams_per_user = 10, .max_streams = 1}, metrics_);
+  RecordingSubscriber a, b;
+  EXPECT_EQ(limited.attach(0, "v2:a", &a), Hub::Admission::Admitted);
+  EXPECT_EQ(limited.attach(0, "v2:b", &b), Hub::Admission::TotalLimit);
+}
+
+TEST_F(HubTest, ShutdownReachesEverySubscriber) {
+  RecordingSubscriber demo, user;
+  hub_.attach(0, "", &demo);
+  hub_.attach(1, "v2:alice", &user);
+  hub_.shutdown_all();
+  io_a_.run();
+  io_b_.run();
+  EXPECT_TRUE(demo.shut_down);
+  EXPECT_TRUE(user.shut_down);
+}
