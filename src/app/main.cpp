@@ -12,6 +12,10 @@
 #include "http/static_files.hpp"
 #include "hub/hub.hpp"
 #include "metrics/metrics.hpp"
+#include "reports/report_api.hpp"
+#include "reports/report_service.hpp"
+#include "store/blocking_pool.hpp"
+#include "store/open_store.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -23,6 +27,10 @@
 using namespace ssehub;
 
 namespace {
+
+// Store calls block (disk, network): enough threads to overlap DynamoDB round trips.
+constexpr unsigned kStoreThreads = 8;
+constexpr std::size_t kStoreQueuePerThread = 4096;
 
 std::chrono::milliseconds tick_period(const Config& config) {
   const auto shortest = std::min({config.keepalive, config.v1_keepalive, config.v1_hi_interval});
@@ -75,7 +83,15 @@ int main(int argc, char** argv) {
     http::Router router;
     api::StreamApi streams(config, hub, history, bus, metrics);
     streams.register_routes(router);
-    api::OpsApi ops(metrics, {{"history", [&history] { return history.ready(); }}});
+    auto report_store = store::open_store(config);
+    store::BlockingPool store_pool(kStoreThreads, kStoreQueuePerThread);
+    reports::ReportService report_service(*report_store, store_pool, bus, metrics);
+    report_service.start(std::chrono::seconds(30));
+    reports::ReportApi report_api(report_service, streams);
+    report_api.register_routes(router);
+
+    api::OpsApi ops(metrics, {{"history", [&history] { return history.ready(); }},
+                              {"store", [&report_service] { return report_service.store_ready(); }}});
     ops.register_routes(router);
     http::StaticFiles web;
     web.load(config.web_root);
@@ -105,7 +121,9 @@ int main(int argc, char** argv) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     while (hub.streams_open() > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    history.stop();  // finishes queued writes; their answers are posted to the I/O threads
+    store_pool.stop();      // finishes queued report operations; their events go to history
+    history.stop();         // finishes queued writes; their answers are posted to the I/O threads
+    report_service.stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     pool.stop();
     pool.join();

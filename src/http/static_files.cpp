@@ -35,9 +35,16 @@ bool is_api_path(std::string_view path) {
 
 }  // namespace
 
-std::size_t StaticFiles::load(const std::string& root) {
+std::size_t StaticFiles::load(const std::string& configured_root) {
   namespace fs = std::filesystem;
   std::error_code ec;
+  std::string root = configured_root;
+  // A relative default also works when ssehub is started from another directory: the
+  // binary lives in build/, next to web/.
+  if (!fs::is_directory(root, ec) && fs::path(root).is_relative()) {
+    const fs::path beside_binary = fs::read_symlink("/proc/self/exe", ec).parent_path().parent_path() / root;
+    if (fs::is_directory(beside_binary, ec)) root = beside_binary.string();
+  }
   if (!fs::is_directory(root, ec)) {
     spdlog::warn("web: {} not found; the UI is not served (build it with `make web`)", root);
     return 0;

@@ -12,8 +12,8 @@ namespace ssehub::http {
 // revalidated. Unknown non-API paths get index.html (client-side routing).
 class StaticFiles {
  public:
-  // Loads `root` if it exists; returns the number of files loaded.
-  std::size_t load(const std::string& root);
+  // Loads the directory if it exists; returns the number of files loaded.
+  std::size_t load(const std::string& configured_root);
   void serve(const ExchangePtr& exchange) const;
 
  private:

@@ -1,0 +1,148 @@
+#include "reports/report_api.hpp"
+
+#include "http/responses.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace ssehub::reports {
+
+namespace beast_http = boost::beast::http;
+using http::json_error;
+
+namespace {
+
+http::Response error_for(const ReportOutcome& outcome) {
+  switch (outcome.kind) {
+    case ReportOutcome::Kind::NotFound:
+      return json_error(beast_http::status::not_found, "report_not_found",
+                        "this user has no report with that id");
+    case ReportOutcome::Kind::InvalidTransition: {
+      std::string detail = "cannot change a report from " +
+                           std::string(to_string(outcome.report.status)) + " to " +
+                           std::string(to_string(outcome.requested));
+      if (!outcome.detail.empty()) detail += " (" + outcome.detail + ")";
+      auto response = http::json_response(
+          beast_http::status::conflict,
+          {{"error", "invalid_transition"},
+           {"detail", detail},
+           {"currentStatus", to_string(outcome.report.status)},
+           {"requestedStatus", to_string(outcome.requested)}});
+      return response;
+    }
+    case ReportOutcome::Kind::Overloaded: {
+      auto response = json_error(beast_http::status::service_unavailable, "overloaded",
+                                 "too many report operations are waiting; retry shortly");
+      response.set(beast_http::field::retry_after, "1");
+      return response;
+    }
+    case ReportOutcome::Kind::Unavailable:
+    case ReportOutcome::Kind::Done:
+      break;
+  }
+  auto response = json_error(beast_http::status::service_unavailable, "store_unavailable",
+                             outcome.detail.empty() ? "the report store is unavailable" : outcome.detail);
+  response.set(beast_http::field::retry_after, "1");
+  return response;
+}
+
+}  // namespace
+
+std::variant<std::string, http::Response> user_id_of(const http::Target& target) {
+  auto raw = target.param("user_id");
+  if (!raw || raw->empty())
+    return json_error(beast_http::status::bad_request, "missing_user_id",
+                      "the query parameter `user_id` (a UUID) is required");
+  auto user_id = canonical_uuid(*raw);
+  if (!user_id)
+    return json_error(beast_http::status::bad_request, "invalid_user_id",
+                      "user_id must be a UUID like 3f2b8a9e-6d1c-4e2f-9a7b-1c2d3e4f5a6b");
+  return std::move(*user_id);
+}
+
+std::variant<StatusChange, http::Response> parse_status_change(std::string_view content_type,
+                                                                std::string_view body) {
+  const std::string_view media_type = content_type.substr(0, content_type.find(';'));
+  if (!boost::beast::iequals(media_type, "application/json"))
+    return json_error(beast_http::status::bad_request, "unsupported_content_type",
+                      "send the body as Content-Type: application/json");
+  const auto json = nlohmann::json::parse(body, nullptr, false);
+  if (json.is_discarded() || !json.is_object())
+    return json_error(beast_http::status::bad_request, "invalid_json",
+                      R"(the body must be a JSON object like {"id": "<report uuid>", "status": "queued"})");
+  const auto id = json.find("id");
+  if (id == json.end() || !id->is_string())
+    return json_error(beast_http::status::bad_request, "missing_report_id",
+                      "the body needs `id`, the report's UUID, as a string");
+  auto report_id = canonical_uuid(id->get<std::string>());
+  if (!report_id)
+    return json_error(beast_http::status::bad_request, "invalid_report_id",
+                      "`id` must be a report UUID");
+  const auto status_field = json.find("status");
+  if (status_field == json.end() || !status_field->is_string())
+    return json_error(beast_http::status::bad_request, "missing_status",
+                      "the body needs `status` as a string");
+  auto status = parse_status(status_field->get<std::string>());
+  if (!status)
+    return json_error(beast_http::status::bad_request, "invalid_status",
+                      "unknown status; use one of pending, queued, processing, canceled, "
+                      "failed, completed");
+  return StatusChange{std::move(*report_id), *status};
+}
+
+void ReportApi::register_routes(http::Router& router) {
+  router.add(beast_http::verb::post, "/v4/new/report", [this](const auto& ex) { create_report(ex); });
+  router.add(beast_http::verb::get, "/v4/reports", [this](const auto& ex) { list_reports(ex); });
+  router.add(beast_http::verb::put, "/v4/report", [this](const auto& ex) { change_status(ex); });
+  router.add(beast_http::verb::get, "/v4/sse", [this](const auto& ex) { open_stream(ex); });
+}
+
+void ReportApi::create_report(const http::ExchangePtr& exchange) {
+  auto user_id = user_id_of(exchange->target());
+  if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
+  service_.create(std::get<std::string>(user_id), exchange->executor(),
+                  [exchange](ReportOutcome outcome) {
+                    if (outcome.kind != ReportOutcome::Kind::Done)
+                      return exchange->respond(error_for(outcome));
+                    auto response = http::json_response(beast_http::status::created, to_json(outcome.report));
+                    response.set(beast_http::field::location,
+                                 "/v4/reports?user_id=" + outcome.report.user_id);
+                    exchange->respond(std::move(response));
+                  });
+}
+
+void ReportApi::list_reports(const http::ExchangePtr& exchange) {
+  auto user_id = user_id_of(exchange->target());
+  if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
+  service_.list(std::get<std::string>(user_id), exchange->executor(),
+                [exchange](ReportOutcome outcome) {
+                  if (outcome.kind != ReportOutcome::Kind::Done)
+                    return exchange->respond(error_for(outcome));
+                  nlohmann::json body = nlohmann::json::array();
+                  for (const auto& report : outcome.reports) body.push_back(to_json(report));
+                  exchange->respond(http::json_response(beast_http::status::ok, body));
+                });
+}
+
+void ReportApi::change_status(const http::ExchangePtr& exchange) {
+  auto user_id = user_id_of(exchange->target());
+  if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
+  const auto& raw = exchange->request().raw;
+  auto change = parse_status_change(raw[beast_http::field::content_type], raw.body());
+  if (auto* error = std::get_if<http::Response>(&change)) return exchange->respond(std::move(*error));
+  auto& [report_id, status] = std::get<StatusChange>(change);
+  service_.change_status(std::get<std::string>(user_id), report_id, status, exchange->executor(),
+                         [exchange](ReportOutcome outcome) {
+                           if (outcome.kind != ReportOutcome::Kind::Done)
+                             return exchange->respond(error_for(outcome));
+                           exchange->respond(
+                               http::json_response(beast_http::status::ok, to_json(outcome.report)));
+                         });
+}
+
+void ReportApi::open_stream(const http::ExchangePtr& exchange) {
+  auto user_id = user_id_of(exchange->target());
+  if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
+  streams_.open_stream(exchange, report_stream(std::get<std::string>(user_id)));
+}
+
+}  // namespace ssehub::reports

@@ -1,0 +1,40 @@
+#pragma once
+
+#include "api/stream_api.hpp"
+#include "http/router.hpp"
+#include "reports/report_service.hpp"
+
+#include <string>
+#include <variant>
+
+namespace ssehub::reports {
+
+// HTTP handlers of v4: create, list and move reports, and the user's report stream.
+class ReportApi {
+ public:
+  ReportApi(ReportService& service, api::StreamApi& streams)
+      : service_(service), streams_(streams) {}
+  void register_routes(http::Router& router);
+
+ private:
+  void create_report(const http::ExchangePtr& exchange);
+  void list_reports(const http::ExchangePtr& exchange);
+  void change_status(const http::ExchangePtr& exchange);
+  void open_stream(const http::ExchangePtr& exchange);
+
+  ReportService& service_;
+  api::StreamApi& streams_;
+};
+
+// The `user_id` query parameter as a canonical UUID, or the response that refuses it.
+std::variant<std::string, http::Response> user_id_of(const http::Target& target);
+
+// Parses a PUT /v4/report body; on success, the report id and requested status.
+struct StatusChange {
+  std::string report_id;
+  ReportStatus status;
+};
+std::variant<StatusChange, http::Response> parse_status_change(std::string_view content_type,
+                                                                std::string_view body);
+
+}  // namespace ssehub::reports

@@ -1,0 +1,200 @@
+#include "reports/report_service.hpp"
+
+#include <boost/asio/post.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+namespace ssehub::reports {
+
+namespace {
+// A change younger than this may still be publishing its own event; the sweep leaves it be.
+constexpr std::int64_t kSweepGraceMs = 5000;
+// How often readiness is probed: /readyz must notice an outage (and its end) quickly.
+constexpr std::chrono::seconds kProbeInterval{2};
+}  // namespace
+
+std::string report_stream(const std::string& user_id) { return stream_key("v4", user_id); }
+
+EventDraft created_event(const Report& report) {
+  EventDraft draft;
+  draft.stream = report_stream(report.user_id);
+  draft.type = "report_created";
+  draft.data = to_json(report).dump();
+  return draft;
+}
+
+EventDraft status_event(const Report& report) {
+  EventDraft draft;
+  draft.stream = report_stream(report.user_id);
+  draft.type = "report_status_update";
+  draft.data = nlohmann::json{{"id", report.report_id},
+                              {"status", to_string(report.status)},
+                              {"updatedAt", format_rfc3339(report.updated_ms)}}
+                   .dump();
+  return draft;
+}
+
+ReportService::ReportService(store::Store& store, store::BlockingPool& pool, EventBus& bus,
+                             Metrics& metrics)
+    : store_(store), pool_(pool), bus_(bus), metrics_(metrics) {}
+
+ReportService::~ReportService() { stop(); }
+
+bool ReportService::submit(const std::string& user_id, std::function<void()> job) {
+  return pool_.submit(std::hash<std::string>{}(user_id), std::move(job));
+}
+
+template <typename Fn>
+void ReportService::guarded(boost::asio::any_io_executor executor, const Done& done, Fn&& fn) {
+  try {
+    fn();
+    store_ready_ = true;
+  } catch (const store::StoreUnavailable& e) {
+    store_ready_ = false;
+    spdlog::warn("reports: {}", e.what());
+    ReportOutcome outcome{.kind = ReportOutcome::Kind::Unavailable, .detail = e.what()};
+    boost::asio::post(executor, [done, outcome = std::move(outcome)] { done(outcome); });
+  }
+}
+
+void ReportService::create(std::string user_id, boost::asio::any_io_executor executor, Done done) {
+  const bool queued = submit(user_id, [this, user_id, executor, done] {
+    guarded(executor, done, [&] {
+      Report report;
+      report.user_id = user_id;
+      report.report_id = random_uuid();
+      report.status = ReportStatus::Pending;
+      report.created_ms = report.updated_ms = now_unix_ms();
+      store_.create(report);
+      publish_then(report, created_event(report), [executor, done, report] {
+        boost::asio::post(executor, [done, report] {
+          done(ReportOutcome{.kind = ReportOutcome::Kind::Done, .report = report});
+        });
+      });
+    });
+  });
+  if (!queued)
+    boost::asio::post(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
+}
+
+void ReportService::list(std::string user_id, boost::asio::any_io_executor executor, Done done) {
+  const bool queued = submit(user_id, [this, user_id, executor, done] {
+    guarded(executor, done, [&] {
+      ReportOutcome outcome{.kind = ReportOutcome::Kind::Done, .reports = store_.list_by_user(user_id)};
+      boost::asio::post(executor, [done, outcome = std::move(outcome)] { done(outcome); });
+    });
+  });
+  if (!queued)
+    boost::asio::post(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
+}
+
+void ReportService::change_status(std::string user_id, std::string report_id, ReportStatus to,
+                                  boost::asio::any_io_executor executor, Done done) {
+  const bool queued = submit(user_id, [this, user_id, report_id, to, executor, done] {
+    guarded(executor, done, [&] {
+      auto reply = [&](ReportOutcome outcome) {
+        outcome.requested = to;
+        boost::asio::post(executor, [done, outcome = std::move(outcome)] { done(outcome); });
+      };
+      auto current = store_.get(report_id);
+      // Another user's report is reported as missing: its existence is not ours to reveal.
+      if (!current || current->user_id != user_id)
+        return reply({.kind = ReportOutcome::Kind::NotFound});
+      if (!is_valid_transition(current->status, to))
+        return reply({.kind = ReportOutcome::Kind::InvalidTransition, .report = *current});
+      const std::int64_t updated_ms = std::max(now_unix_ms(), current->updated_ms + 1);
+      auto outcome = store_.transition(user_id, report_id, current->status, to, updated_ms);
+      switch (outcome.kind) {
+        case store::TransitionOutcome::Kind::NotFound:
+          return reply({.kind = ReportOutcome::Kind::NotFound});
+        case store::TransitionOutcome::Kind::Conflict:
+          // Another process changed it between our read and write: the conditional write
+          // refused, so exactly one of the racing changes won.
+          return reply({.kind = ReportOutcome::Kind::InvalidTransition,
+                        .report = outcome.report,
+                        .detail = "the report changed concurrently"});
+        case store::TransitionOutcome::Kind::Applied: break;
+      }
+      metrics_.reports_transitions.add();
+      const Report updated = outcome.report;
+      publish_then(updated, status_event(updated), [executor, done, updated, to] {
+        boost::asio::post(executor, [done, updated, to] {
+          done(ReportOutcome{.kind = ReportOutcome::Kind::Done, .report = updated, .requested = to});
+        });
+      });
+    });
+  });
+  if (!queued)
+    boost::asio::post(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
+}
+
+void ReportService::publish_then(const Report& report, EventDraft draft, std::function<void()> then) {
+  std::vector<EventDraft> drafts;
+  drafts.push_back(std::move(draft));
+  auto on_published = [this, report, then](AppendResult result) {
+    if (result.ok) {
+      submit(report.user_id, [this, report] {
+        try {
+          store_.mark_event_published(report.report_id, report.updated_ms);
+        } catch (const store::StoreUnavailable& e) {
+          spdlog::warn("reports: {} stays marked for the sweep: {}", report.report_id, e.what());
+        }
+      });
+    } else {
+      spdlog::warn("reports: event of {} not stored yet ({}); the sweep will publish it",
+                   report.report_id, result.error);
+    }
+    then();
+  };
+  const auto admission = bus_.publish(std::move(drafts), background_.get_executor(), on_published);
+  if (admission != History::Admission::Queued) {
+    spdlog::warn("reports: event of {} deferred to the sweep (history busy)", report.report_id);
+    then();
+  }
+}
+
+void ReportService::start(std::chrono::milliseconds sweep_interval) {
+  sweep_interval_ = sweep_interval;
+  next_sweep_ = SteadyClock::now() + sweep_interval;
+  pool_.submit(0, [this] { sweep(); });
+  boost::asio::post(background_, [this] { schedule_probe(); });
+}
+
+void ReportService::schedule_probe() {
+  sweep_timer_.expires_after(kProbeInterval);
+  sweep_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    const auto now = SteadyClock::now();
+    if (now >= next_sweep_) {
+      next_sweep_ = now + sweep_interval_;
+      pool_.submit(0, [this] { sweep(); });
+    } else {
+      pool_.submit(0, [this] { store_ready_ = store_.ping(); });
+    }
+    schedule_probe();
+  });
+}
+
+void ReportService::sweep() {
+  try {
+    store_ready_ = store_.ping();
+    if (!store_ready_) return;
+    const std::int64_t cutoff = now_unix_ms() - kSweepGraceMs;
+    for (const Report& report : store_.list_event_pending()) {
+      if (report.updated_ms > cutoff) continue;
+      const bool created = report.created_ms == report.updated_ms;
+      spdlog::info("reports: publishing the unpublished event of {}", report.report_id);
+      publish_then(report, created ? created_event(report) : status_event(report), [] {});
+    }
+  } catch (const store::StoreUnavailable& e) {
+    store_ready_ = false;
+    spdlog::warn("reports: recovery sweep failed: {}", e.what());
+  }
+}
+
+void ReportService::stop() {
+  boost::asio::post(background_, [this] { sweep_timer_.cancel(); });
+  background_.join();
+}
+
+}  // namespace ssehub::reports

@@ -1,0 +1,78 @@
+#pragma once
+
+#include "bus/event_bus.hpp"
+#include "metrics/metrics.hpp"
+#include "reports/report.hpp"
+#include "store/blocking_pool.hpp"
+#include "store/store.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ssehub::reports {
+
+// The stream a user's report events go to.
+std::string report_stream(const std::string& user_id);
+// `report_created` (data: the report) and `report_status_update` (data: {id, status,
+// updatedAt}) events.
+EventDraft created_event(const Report& report);
+EventDraft status_event(const Report& report);
+
+struct ReportOutcome {
+  enum class Kind { Done, NotFound, InvalidTransition, Unavailable, Overloaded } kind = Kind::Done;
+  Report report;                // Done (create, change) or InvalidTransition (as it is now)
+  std::vector<Report> reports;  // Done (list)
+  ReportStatus requested = ReportStatus::Pending;
+  std::string detail;
+};
+
+// The v4 use cases: create, list and move reports, each status change paired with its event.
+// Store calls run on the blocking pool, one user's calls in order; a change is answered
+// after its event is durable in history. A report whose event could not be published stays
+// marked in the store and is published by the recovery sweep (at start and periodically),
+// so a stored change is never without its event.
+class ReportService {
+ public:
+  using Done = std::function<void(ReportOutcome)>;
+
+  ReportService(store::Store& store, store::BlockingPool& pool, EventBus& bus, Metrics& metrics);
+  ~ReportService();
+
+  // Each `done` runs on `executor`.
+  void create(std::string user_id, boost::asio::any_io_executor executor, Done done);
+  void list(std::string user_id, boost::asio::any_io_executor executor, Done done);
+  void change_status(std::string user_id, std::string report_id, ReportStatus to,
+                     boost::asio::any_io_executor executor, Done done);
+
+  // Starts the recovery sweep and the readiness probe.
+  void start(std::chrono::milliseconds sweep_interval);
+  void stop();
+  bool store_ready() const { return store_ready_.load(std::memory_order_relaxed); }
+
+ private:
+  bool submit(const std::string& user_id, std::function<void()> job);
+  void publish_then(const Report& report, EventDraft draft, std::function<void()> then);
+  void sweep();
+  void schedule_probe();
+  template <typename Fn>
+  void guarded(boost::asio::any_io_executor executor, const Done& done, Fn&& fn);
+
+  store::Store& store_;
+  store::BlockingPool& pool_;
+  EventBus& bus_;
+  Metrics& metrics_;
+  std::atomic<bool> store_ready_{true};
+  // Completions of event publishes and the sweep timer run here, never on I/O threads.
+  boost::asio::thread_pool background_{1};
+  boost::asio::steady_timer sweep_timer_{background_};
+  std::chrono::milliseconds sweep_interval_{30000};
+  SteadyClock::time_point next_sweep_{};
+};
+
+}  // namespace ssehub::reports
