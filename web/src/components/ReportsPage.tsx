@@ -1,5 +1,5 @@
-import { useMemo, useRef, useState } from "react";
-import { formatChangeTime, formatFullTime } from "../reports/format";
+import { useEffect, useMemo, useRef, useState } from "react";
+import { formatChangeTime, formatFullTime, shortId } from "../reports/format";
 import { statusLabel } from "../reports/labels";
 import { reportsNewestFirst } from "../reports/state";
 import { nextStatuses, transitionLabel } from "../reports/transitions";
@@ -74,6 +74,7 @@ export function ReportsPage({ userId, onSignOut }: { userId: string; onSignOut: 
         <ReportTable
           reports={reports}
           loaded={live.state.loaded}
+          failed={live.loadError !== null}
           changing={live.changing}
           onChange={live.changeStatus}
         />
@@ -112,12 +113,21 @@ function Notices({ notices, onDismiss }: { notices: readonly Notice[]; onDismiss
 interface TableProps {
   reports: readonly Report[];
   loaded: boolean;
+  failed: boolean;
   changing: ReadonlySet<string>;
   onChange: (reportId: string, status: Status) => Promise<boolean>;
 }
 
-function ReportTable({ reports, loaded, changing, onChange }: TableProps) {
-  if (loaded && reports.length === 0) {
+function ReportTable({ reports, loaded, failed, changing, onChange }: TableProps) {
+  if (!loaded && reports.length === 0) {
+    if (failed) return null; // the error above says why there is nothing to show
+    return (
+      <div className="empty" aria-busy="true">
+        <p className="empty__text">Loading your reports…</p>
+      </div>
+    );
+  }
+  if (reports.length === 0) {
     return (
       <div className="empty">
         <p className="empty__title">No reports yet</p>
@@ -164,18 +174,25 @@ function ReportRow({
   onChange: TableProps["onChange"];
 }) {
   const actionsRef = useRef<HTMLDivElement>(null);
+  const refocus = useRef(false);
   const [flashKey, setFlashKey] = useState(report.updatedAt);
   const changed = flashKey !== report.updatedAt;
   const targets = nextStatuses(report.reportStatus);
 
+  // The clicked button is gone once the status changed: keep keyboard focus in this row rather
+  // than letting it fall back to the top of the page.
+  useEffect(() => {
+    if (!refocus.current) return;
+    refocus.current = false;
+    if (document.activeElement && document.activeElement !== document.body) return;
+    const target = actionsRef.current?.querySelector<HTMLElement>("button") ?? actionsRef.current;
+    target?.focus();
+  }, [report.reportStatus]);
+
   const change = async (status: Status) => {
     if (busy) return;
-    const ok = await onChange(report.reportId, status);
-    // The clicked button is gone once the status changed: keep keyboard focus in this row.
-    if (ok && (document.activeElement === document.body || document.activeElement === null)) {
-      const target = actionsRef.current?.querySelector<HTMLElement>("button") ?? actionsRef.current;
-      target?.focus();
-    }
+    refocus.current = true;
+    if (!(await onChange(report.reportId, status))) refocus.current = false;
   };
 
   return (
@@ -205,13 +222,14 @@ function ReportRow({
               <button
                 key={to}
                 type="button"
-                className={`button button--small ${to === "canceled" || to === "failed" ? "button--danger" : ""}`}
+                className={to === "canceled" || to === "failed" ? "button button--small button--danger" : "button button--small"}
                 onClick={() => void change(to)}
                 aria-disabled={busy || undefined}
                 data-transition={to}
                 title={`Set to ${statusLabel(to)}`}
               >
                 {transitionLabel(report.reportStatus, to)}
+                <span className="visually-hidden"> report {shortId(report.reportId)}</span>
               </button>
             ))
           )}

@@ -1,0 +1,150 @@
+// A client that stops reading is disconnected once its write queue passes
+// --stream-queue-bytes; other streams of the same user keep receiving everything, and the slow
+// client resumes afterwards from its last id without losing anything.
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import net from "node:net";
+import {
+  SseParser, metrics, metricsEventually, publishOk, range, showServerLogsOnFailure, sse, startServer,
+  uniqueUser, within,
+} from "./lib/server.mjs";
+
+showServerLogsOnFailure();
+
+const MESSAGE_BYTES = 32 * 1024;
+const body = (i) => `${i}:`.padEnd(MESSAGE_BYTES, "abcdefghijklmnopqrstuvwxyz");
+
+/** A raw connection that sends an SSE request and then stops reading. */
+async function stalledStream(port, path) {
+  const socket = net.connect(port, "127.0.0.1");
+  await new Promise((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  const chunks = [];
+  let ended = false;
+  let resolveEnd;
+  const endPromise = new Promise((r) => (resolveEnd = r));
+  socket.on("data", (chunk) => chunks.push(chunk));
+  socket.on("end", () => {
+    ended = true;
+    resolveEnd("end");
+  });
+  socket.on("close", () => resolveEnd("close"));
+  socket.on("error", () => resolveEnd("error"));
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`);
+  socket.pause();
+  return {
+    socket,
+    chunks,
+    get ended() {
+      return ended;
+    },
+    /** Reads on from here and waits for the server's end of the stream. */
+    drain: (timeout) => {
+      socket.resume();
+      return within(timeout, endPromise, "the slow stream to end after draining");
+    },
+  };
+}
+
+describe("slow reader (--stream-queue-bytes 65536)", () => {
+  let server;
+  before(async () => {
+    server = await startServer(["--stream-queue-bytes", "65536", "--keepalive-ms", "30000"]);
+  });
+  after(() => server?.dispose());
+
+  it("SlowReaderIsDisconnectedWhileOtherTabKeepsReceivingAndLaterResumesWithoutLoss", { timeout: 90_000 }, async () => {
+    const user = uniqueUser("slow");
+    const path = `/v2/sse?username=${user}`;
+    const before = await metrics(server.url);
+    const normal = await sse(`${server.url}${path}`);
+    const slow = await stalledStream(server.port, path);
+    try {
+      await metricsEventually(server.url, (m) => m.get("ssehub_streams_open") === before.get("ssehub_streams_open") + 2,
+                              { what: "both streams open" });
+      // Publish until the slow stream has overflowed (200 is plenty; more only if the
+      // machine's socket buffers swallowed more than expected).
+      let published = 0;
+      let overflowed = false;
+      while (published < 200 || (!overflowed && published < 1_000)) {
+        published++;
+        assert.equal(await publishOk(server.url, user, body(published)), published);
+        if (published % 50 === 0) {
+          const m = await metrics(server.url);
+          overflowed = m.get("ssehub_queue_overflows_total") > before.get("ssehub_queue_overflows_total");
+        }
+      }
+      const m = await metricsEventually(server.url, (m) =>
+        m.get("ssehub_queue_overflows_total") === before.get("ssehub_queue_overflows_total") + 1 &&
+        m.get("ssehub_streams_open") === before.get("ssehub_streams_open") + 1,
+      { timeout: 10_000, what: "one overflow, one stream left" });
+      assert.ok(m, "overflow counted");
+
+      // The normal tab got every message, in order and intact.
+      await normal.waitId(published, { timeout: 30_000 });
+      assert.deepEqual(normal.ids(), range(1, published));
+      assert.ok(normal.data().every((d, i) => d === body(i + 1)), "normal tab's data intact");
+      assert.equal(normal.ended, false);
+
+      // The slow client finds its stream ended by the server once it reads again.
+      await slow.drain(15_000);
+      const raw = Buffer.concat(slow.chunks);
+      const headEnd = raw.indexOf("\r\n\r\n");
+      assert.match(raw.subarray(0, headEnd).toString("latin1"), /^HTTP\/1\.1 200 /);
+      const parser = new SseParser();
+      parser.feed(new TextDecoder().decode(raw.subarray(headEnd + 4)));
+      const slowIds = parser.events.map((e) => Number(e.idField));
+      assert.ok(slowIds.length < published, `the slow client got all ${published} messages: not slow?`);
+      assert.deepEqual(slowIds, range(1, slowIds.length), "what it got before the cut is a gapless prefix");
+      assert.ok(parser.events.every((e) => e.data === body(Number(e.idField))), "what it got is intact");
+
+      // It resumes from its last id and gets exactly the rest.
+      const lastId = parser.lastEventId || "0";
+      const resumed = await sse(`${server.url}${path}`, { headers: { "Last-Event-ID": lastId } });
+      try {
+        await resumed.waitId(published, { timeout: 30_000 });
+        assert.deepEqual(resumed.ids(), range(Number(lastId) + 1, published));
+        assert.ok(resumed.data().every((d, i) => d === body(Number(lastId) + 1 + i)));
+        assert.equal(resumed.data("reset").length, 0);
+      } finally {
+        resumed.close();
+      }
+      const final = await metrics(server.url);
+      assert.equal(final.get("ssehub_queue_overflows_total") - before.get("ssehub_queue_overflows_total"), 1,
+                   "only the slow client overflowed");
+      assert.ok(server.logMatching(/too slow/).length >= 1, "the overflow is logged");
+    } finally {
+      normal.close();
+      slow.socket.destroy();
+    }
+  });
+
+  it("ReaderThatKeepsUpIsNotDisconnectedWhenTwoPublishersSendAtOnce", { timeout: 90_000 }, async () => {
+    // The same 200 x 32 KiB, now from two concurrent publishers: the server may commit both
+    // messages of a pair in one group and fan them out together. A reader that keeps up is
+    // not slow, so it must not be cut off.
+    const user = uniqueUser("pair");
+    const before = await metrics(server.url);
+    const reader = await sse(`${server.url}/v2/sse?username=${user}`);
+    try {
+      await reader.waitFor((s) => s.retries.length === 1, { what: "retry" });
+      let next = 0;
+      const publisher = async () => {
+        while (next < 200) {
+          const i = ++next;
+          await publishOk(server.url, user, body(i));
+        }
+      };
+      await Promise.all([publisher(), publisher()]);
+      await reader.waitId(200, { timeout: 30_000 });
+      assert.deepEqual(reader.ids(), range(1, 200));
+      const m = await metrics(server.url);
+      assert.equal(m.get("ssehub_queue_overflows_total") - before.get("ssehub_queue_overflows_total"), 0);
+    } finally {
+      reader.close();
+    }
+  });
+});

@@ -1,0 +1,275 @@
+// GET /v2/sse and /v3/sse, POST /v2/message and /v3/message: per-user streams, fan-out to
+// every open stream of the user, per-user ids, keep-alives, publisher connection reuse.
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import http from "node:http";
+import {
+  curl, curlSse, eventSource, haveCurl, metrics, metricsEventually, publish, publishOk, range,
+  request, showServerLogsOnFailure, sleep, sse, startServer, uniqueUser,
+} from "./lib/server.mjs";
+
+showServerLogsOnFailure();
+const T = { timeout: 30_000 };
+const CURL = { ...T, skip: haveCurl ? false : "curl is not installed" };
+
+describe("v2/v3 streams and publishing", () => {
+  let server;
+  before(async () => {
+    server = await startServer(["--keepalive-ms", "300", "--retry-ms", "200"]);
+  });
+  after(() => server?.dispose());
+
+  const streamUrl = (user, api = "v2") => `${server.url}/${api}/sse?username=${encodeURIComponent(user)}`;
+
+  it("V2StreamStartsWithRetryHintAndEventStreamHeaders", T, async () => {
+    const stream = await sse(streamUrl(uniqueUser()));
+    try {
+      assert.equal(stream.status, 200);
+      assert.equal(stream.headers["content-type"], "text/event-stream");
+      assert.equal(stream.headers["cache-control"], "no-cache");
+      assert.equal(stream.headers["x-accel-buffering"], "no");
+      await stream.waitFor((s) => s.retries.length === 1, { what: "the retry field" });
+      assert.ok(stream.text.startsWith("retry: 200\n\n"), JSON.stringify(stream.text));
+    } finally {
+      stream.close();
+    }
+  });
+
+  it("PublishAnswers204WithEventIdAndReachesEveryTabOfTheUserOnly", T, async () => {
+    const user = uniqueUser("tabs");
+    const other = uniqueUser("other");
+    const tab1 = await sse(streamUrl(user));
+    const tab2 = eventSource(streamUrl(user));
+    const bystander = await sse(streamUrl(other));
+    try {
+      await tab2.waitFor((c) => c.opens === 1, { what: "EventSource open" });
+      await metricsEventually(server.url, (m) => m.get("ssehub_streams_open") >= 3, { what: "3 streams" });
+      const before = await metrics(server.url);
+      const answers = [];
+      for (const text of ["one", "two", "three"]) answers.push(await publish(server.url, user, text));
+      for (const [i, res] of answers.entries()) {
+        assert.equal(res.status, 204, res.body);
+        assert.equal(res.body, "");
+        assert.equal(res.headers["x-event-id"], String(i + 1));
+      }
+      await tab1.waitEvents(3);
+      await tab2.waitEvents(3);
+      assert.deepEqual(tab1.data(), ["one", "two", "three"]);
+      assert.deepEqual(tab1.ids(), [1, 2, 3]);
+      assert.deepEqual(tab2.data(), ["one", "two", "three"]);
+      assert.deepEqual(tab2.events.map((e) => e.lastEventId), ["1", "2", "3"]);
+      assert.ok(tab1.text.includes("id: 1\ndata: one\n\nid: 2\ndata: two\n\nid: 3\ndata: three\n\n"),
+                JSON.stringify(tab1.text));
+
+      // The bystander got none of it: its first event is its own, with its own id 1.
+      assert.equal(await publishOk(server.url, other, "for other"), 1);
+      await bystander.waitEvents(1);
+      assert.deepEqual(bystander.data(), ["for other"]);
+      assert.deepEqual(bystander.ids(), [1]);
+
+      const m = await metricsEventually(
+        server.url, (m) => m.get("ssehub_events_delivered_total") >= before.get("ssehub_events_delivered_total") + 7,
+        { what: "7 deliveries counted" });
+      assert.equal(m.get("ssehub_events_accepted_total") - before.get("ssehub_events_accepted_total"), 4);
+      assert.equal(m.get("ssehub_events_delivered_total") - before.get("ssehub_events_delivered_total"), 7);
+    } finally {
+      tab1.close();
+      tab2.close();
+      bystander.close();
+    }
+  });
+
+  it("ClosingOneTabLeavesTheOtherTabReceiving", T, async () => {
+    const user = uniqueUser("close-one");
+    const base = await metrics(server.url);
+    const tab1 = await sse(streamUrl(user));
+    const tab2 = await sse(streamUrl(user));
+    try {
+      await metricsEventually(server.url, (m) =>
+        m.get("ssehub_streams_open") === base.get("ssehub_streams_open") + 2 &&
+        m.get("ssehub_users_connected") === base.get("ssehub_users_connected") + 1, { what: "2 streams, 1 user" });
+      await publishOk(server.url, user, "both");
+      await tab1.waitEvents(1);
+      await tab2.waitEvents(1);
+      tab1.close();
+      await metricsEventually(server.url, (m) =>
+        m.get("ssehub_streams_open") === base.get("ssehub_streams_open") + 1 &&
+        m.get("ssehub_users_connected") === base.get("ssehub_users_connected") + 1,
+      { what: "1 stream left, user still connected" });
+      assert.equal(await publishOk(server.url, user, "only two"), 2);
+      await tab2.waitEvents(2);
+      assert.deepEqual(tab2.data(), ["both", "only two"]);
+      assert.deepEqual(tab2.ids(), [1, 2]);
+      assert.equal(tab2.ended, false);
+      tab2.close();
+      await metricsEventually(server.url, (m) =>
+        m.get("ssehub_streams_open") === base.get("ssehub_streams_open") &&
+        m.get("ssehub_users_connected") === base.get("ssehub_users_connected"),
+      { what: "streams and users back to the baseline" });
+    } finally {
+      tab1.close();
+      tab2.close();
+    }
+  });
+
+  it("EventIdsIncreaseFromOnePerUser", T, async () => {
+    const alice = uniqueUser("alice");
+    const bob = uniqueUser("bob");
+    const ids = { [alice]: [], [bob]: [] };
+    for (const user of [alice, bob, alice, alice, bob, alice]) ids[user].push(await publishOk(server.url, user, "x"));
+    assert.deepEqual(ids[alice], [1, 2, 3, 4]);
+    assert.deepEqual(ids[bob], [1, 2]);
+  });
+
+  it("V3IsASeparateNamespaceFromV2", T, async () => {
+    const user = uniqueUser("ns");
+    const v2 = await sse(streamUrl(user, "v2"));
+    const v3 = await sse(streamUrl(user, "v3"));
+    try {
+      assert.equal(v3.status, 200);
+      await v3.waitFor((s) => s.retries.length === 1, { what: "v3 retry field" });
+      assert.equal(await publishOk(server.url, user, "to v2 #1"), 1);
+      assert.equal(await publishOk(server.url, user, "to v3 #1", { api: "v3" }), 1);
+      assert.equal(await publishOk(server.url, user, "to v3 #2", { api: "v3" }), 2);
+      assert.equal(await publishOk(server.url, user, "to v2 #2"), 2);
+      await v2.waitEvents(2);
+      await v3.waitEvents(2);
+      assert.deepEqual(v2.data(), ["to v2 #1", "to v2 #2"]);
+      assert.deepEqual(v2.ids(), [1, 2]);
+      assert.deepEqual(v3.data(), ["to v3 #1", "to v3 #2"]);
+      assert.deepEqual(v3.ids(), [1, 2]);
+    } finally {
+      v2.close();
+      v3.close();
+    }
+  });
+
+  it("KeepAliveCommentIsSentAfterSilenceOnly", T, async () => {
+    const user = uniqueUser("ka");
+    const stream = await sse(streamUrl(user));
+    try {
+      await stream.waitFor((s) => s.comments.length >= 1, { timeout: 3_000, what: "a keep-alive" });
+      assert.equal(stream.comments[0].text, "keep-alive-text");
+      assert.ok(stream.text.startsWith("retry: 200\n\n: keep-alive-text\n\n"), JSON.stringify(stream.text));
+      // Over 1.5 s of silence at 300 ms: a handful, not one per tick.
+      const start = stream.comments.length;
+      await sleep(1_500);
+      const more = stream.comments.length - start;
+      assert.ok(more >= 2 && more <= 7, `${more} keep-alives in 1.5 s with --keepalive-ms 300`);
+      // An event restarts the silence; keep-alives follow it again.
+      await publishOk(server.url, user, "event");
+      await stream.waitEvents(1);
+      const after = stream.comments.length;
+      await stream.waitFor((s) => s.comments.length > after, { timeout: 3_000, what: "a keep-alive after the event" });
+    } finally {
+      stream.close();
+    }
+  });
+
+  it("V2StreamAndPublishWorkWithCurl", CURL, async () => {
+    const user = uniqueUser("curl");
+    const stream = curlSse(streamUrl(user), ["-i"]);
+    try {
+      await stream.waitFor((s) => s.retries.length === 1, { what: "retry field via curl" });
+      assert.equal(stream.status, 200);
+      assert.equal(stream.headers["content-type"], "text/event-stream");
+      const res = await curl(["-s", "-i", "-X", "POST", "-H", "Content-Type: text/plain",
+                              "--data-binary", "hello from curl",
+                              `${server.url}/v2/message?username=${encodeURIComponent(user)}`]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stdout, /^HTTP\/1\.1 204 /);
+      assert.match(res.stdout, /\r\nX-Event-Id: 1\r\n/i);
+      await stream.waitEvents(1);
+      assert.deepEqual(stream.data(), ["hello from curl"]);
+      assert.ok(stream.text.includes("id: 1\ndata: hello from curl\n\n"));
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it("V3StreamAndPublishWorkWithCurl", CURL, async () => {
+    const user = uniqueUser("curl3");
+    const stream = curlSse(streamUrl(user, "v3"));
+    try {
+      await stream.waitFor((s) => s.retries.length === 1, { what: "retry field via curl" });
+      const res = await curl(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--data-binary", "v3 via curl",
+                              `${server.url}/v3/message?username=${encodeURIComponent(user)}`]);
+      assert.equal(res.stdout, "204");
+      await stream.waitEvents(1);
+      assert.deepEqual(stream.data(), ["v3 via curl"]);
+      assert.deepEqual(stream.ids(), [1]);
+    } finally {
+      await stream.close();
+    }
+  });
+
+  it("PublisherCanSendSeveralMessagesOnOneConnectionWithCurl", CURL, async () => {
+    const user = uniqueUser("reuse-curl");
+    const stream = await sse(streamUrl(user));
+    try {
+      const url = `${server.url}/v2/message?username=${encodeURIComponent(user)}`;
+      const res = await curl(["-s", "-w", "%{http_code} %{num_connects}\\n", "--data-binary", "same body",
+                              url, url, url, url]);
+      assert.equal(res.code, 0, res.stderr);
+      // One connection made for the first request, reused (0 new) by the other three.
+      assert.deepEqual(res.stdout.trim().split("\n"), ["204 1", "204 0", "204 0", "204 0"]);
+      await stream.waitEvents(4);
+      assert.deepEqual(stream.ids(), [1, 2, 3, 4]);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it("PublisherCanSendSeveralMessagesOnOneConnectionWithNodeKeepAliveAgent", T, async () => {
+    const user = uniqueUser("reuse-node");
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const answers = [];
+      for (let i = 1; i <= 5; i++) answers.push(await publish(server.url, user, `m${i}`, { agent }));
+      assert.deepEqual(answers.map((a) => a.status), [204, 204, 204, 204, 204]);
+      assert.deepEqual(answers.map((a) => a.id), range(1, 5));
+      const sockets = new Set(answers.map((a) => a.socket));
+      assert.equal(sockets.size, 1, "every POST should travel on the same connection");
+      // And a stream opened on the same kind of connection afterwards still works.
+      const res = await request(`${server.url}/healthz`, { agent });
+      assert.equal(res.status, 200);
+      assert.equal(res.socket, answers[0].socket);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it("EventSourceReceivesPublishedMessagesWithLastEventId", T, async () => {
+    const user = uniqueUser("es");
+    const client = eventSource(streamUrl(user));
+    try {
+      await client.waitFor((c) => c.opens === 1, { what: "open" });
+      await publishOk(server.url, user, "first");
+      await publishOk(server.url, user, "second");
+      await client.waitEvents(2);
+      assert.deepEqual(client.events.map((e) => [e.data, e.lastEventId]), [["first", "1"], ["second", "2"]]);
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe("v2 defaults", () => {
+  let server;
+  before(async () => {
+    server = await startServer([], { baseArgs: ["--threads", "2"] });
+  });
+  after(() => server?.dispose());
+
+  it("RetryHintDefaultsTo3000Ms", T, async () => {
+    const stream = await sse(`${server.url}/v2/sse?username=${uniqueUser()}`);
+    try {
+      await stream.waitFor((s) => s.retries.length === 1, { what: "retry field" });
+      assert.deepEqual(stream.retries, [3000]);
+      assert.ok(stream.text.startsWith("retry: 3000\n\n"));
+    } finally {
+      stream.close();
+    }
+  });
+});
