@@ -42,7 +42,7 @@ StreamApi::StreamApi(const Config& config, Hub& hub, History& history, EventBus&
   demo_settings_.keepalive = config.v1_keepalive;
   demo_settings_.keepalive_frame = static_frame(sse::encode_comment("keep-alive-text"));
   demo_settings_.queue_limit_bytes = config.stream_queue_bytes;
-  demo_settings_.periodic_frame = static_frame(sse::encode_event("", 0, "hi!"));
+  demo_settings_.periodic_frame = static_frame(sse::encode_event("", std::nullopt, "hi!"));
   demo_settings_.periodic_interval = config.v1_hi_interval;
 
   user_settings_.keepalive = config.keepalive;

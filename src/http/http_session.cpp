@@ -152,6 +152,7 @@ void HttpSession::dispatch() {
   request.raw = parser_->release();
   parser_.reset();
   request_keep_alive_ = request.raw.keep_alive();
+  request_is_head_ = request.raw.method() == beast_http::verb::head;
   boost::system::error_code ignored;
   request.remote = stream_.socket().remote_endpoint(ignored);
   allowed_origin_ = context_.cors.allow(request.raw[beast_http::field::origin],
@@ -169,6 +170,7 @@ void HttpSession::dispatch() {
 
 void HttpSession::reply_and_close(Response response) {
   request_keep_alive_ = false;
+  request_is_head_ = false;
   state_ = State::Handling;
   send(std::move(response));
 }
@@ -179,7 +181,13 @@ void HttpSession::send(Response response) {
   if (auto reason = reject_reason_of(response.result())) context_.metrics.reject(*reason);
   if (!allowed_origin_.empty()) {
     response.set(beast_http::field::access_control_allow_origin, allowed_origin_);
+    response.set(beast_http::field::access_control_expose_headers, "X-Event-Id, Retry-After");
     response.set(beast_http::field::vary, "Origin");
+  }
+  if (request_is_head_) {
+    // A HEAD answer ends after its headers; its Content-Length still describes the body.
+    response.content_length(response.body().size());
+    response.body().clear();
   }
   response.set(beast_http::field::server, "ssehub");
   const bool keep_alive = request_keep_alive_;

@@ -62,6 +62,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   unsigned thread_;
   State state_ = State::ReadingRequest;
   bool request_keep_alive_ = true;
+  bool request_is_head_ = false;
   std::string allowed_origin_;
 };
 

@@ -88,12 +88,8 @@ void StaticFiles::serve(const ExchangePtr& exchange) const {
   response.set(beast_http::field::cache_control,
                hashed ? "public, max-age=31536000, immutable" : "no-cache");
   response.set("X-Content-Type-Options", "nosniff");
-  if (method == beast_http::verb::head) {
-    response.content_length(it->second.body.size());
-  } else {
-    response.body() = it->second.body;
-    response.prepare_payload();
-  }
+  response.body() = it->second.body;  // the session drops it again for HEAD
+  response.prepare_payload();
   exchange->respond(std::move(response));
 }
 

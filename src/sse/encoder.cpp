@@ -2,12 +2,13 @@
 
 namespace ssehub::sse {
 
-std::string encode_event(std::string_view type, std::uint64_t id, std::string_view data) {
+std::string encode_event(std::string_view type, std::optional<std::uint64_t> id,
+                         std::string_view data) {
   std::string frame;
   frame.reserve(data.size() + type.size() + 40);
-  if (id != 0) {
+  if (id) {
     frame += "id: ";
-    frame += std::to_string(id);
+    frame += std::to_string(*id);
     frame += '\n';
   }
   if (!type.empty()) {

@@ -70,7 +70,10 @@ void StreamSession::enqueue(const EventPtr& event) {
   } else if (state_ == State::Live) {
     push(event);
   }
-  if (queued_bytes_ > settings_.queue_limit_bytes && state_ != State::Closing &&
+  // Only bytes the socket has not taken count: while no write is in flight, flush() hands
+  // everything queued to the socket, however large one fan-out batch was.
+  const bool backed_up = write_in_flight_ || state_ == State::Replaying;
+  if (backed_up && queued_bytes_ > settings_.queue_limit_bytes && state_ != State::Closing &&
       state_ != State::Closed) {
     metrics_.queue_overflows.add();
     spdlog::info("sse stream={}: client too slow ({} bytes queued), closing; it can resume",

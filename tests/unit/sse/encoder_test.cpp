@@ -15,7 +15,13 @@ TEST(EncoderTest, NamedEventCarriesEventLine) {
             "id: 3\nevent: report_status_update\ndata: {}\n\n");
 }
 
-TEST(EncoderTest, NoIdLineForIdZero) { EXPECT_EQ(encode_event("", 0, "hi!"), "data: hi!\n\n"); }
+TEST(EncoderTest, NoIdLineWithoutAnId) {
+  EXPECT_EQ(encode_event("", std::nullopt, "hi!"), "data: hi!\n\n");
+}
+
+TEST(EncoderTest, IdZeroIsWrittenBecauseItMovesTheClientBackToTheStart) {
+  EXPECT_EQ(encode_event("reset", 0, "{}"), "id: 0\nevent: reset\ndata: {}\n\n");
+}
 
 TEST(EncoderTest, LfCrAndCrLfEachStartANewDataLine) {
   EXPECT_EQ(encode_event("", 1, "a\nb"), "id: 1\ndata: a\ndata: b\n\n");
