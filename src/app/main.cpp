@@ -3,6 +3,8 @@
 #include "api/ops_api.hpp"
 #include "api/stream_api.hpp"
 #include "bus/event_bus.hpp"
+#include "bus/kafka_bus.hpp"
+#include "bus/kafka_ingest.hpp"
 #include "config/config.hpp"
 #include "history/history.hpp"
 #include "http/cors.hpp"
@@ -70,28 +72,64 @@ int main(int argc, char** argv) {
     for (unsigned i = 0; i < pool.size(); ++i) contexts.push_back(&pool.context(i));
     Hub hub(contexts, {config.max_streams_per_user, config.max_streams}, metrics);
 
-    History history({.database_path = (std::filesystem::path(config.data_dir) / "history.db").string(),
+    // Ids differ in kind between the modes (a local sequence, or Kafka offsets), so each
+    // keeps its own history file.
+    const bool clustered = config.bus == "kafka";
+    const std::string history_path =
+        (std::filesystem::path(config.data_dir) / (clustered ? "bus-history.db" : "history.db")).string();
+    History history({.database_path = history_path,
                      .max_events_per_stream = config.history_max_events,
                      .max_age = config.history_max_age,
                      .sync_full = config.history_sync_full,
                      .queue_limit = config.history_queue_limit,
-                     .trim_interval = config.history_trim_interval},
+                     .trim_interval = config.history_trim_interval,
+                     .ids_from_bus = clustered},
                     metrics);
     history.start([&hub](std::vector<EventPtr> events) { hub.publish(std::move(events)); });
-    LocalBus bus(history);
+    std::unique_ptr<EventBus> bus;
+    bus::KafkaBus* kafka_bus = nullptr;
+    if (clustered) {
+      auto cluster = std::make_unique<bus::KafkaBus>(
+          bus::KafkaBusOptions{.brokers = config.kafka_brokers,
+                               .topic = config.bus_topic,
+                               .partitions = config.bus_partitions},
+          history, metrics);
+      cluster->start(History::load_bus_positions(history_path));
+      kafka_bus = cluster.get();
+      bus = std::move(cluster);
+    } else {
+      bus = std::make_unique<LocalBus>(history);
+    }
 
     http::Router router;
-    api::StreamApi streams(config, hub, history, bus, metrics);
+    api::StreamApi streams(config, hub, history, *bus, metrics);
     streams.register_routes(router);
     auto report_store = store::open_store(config);
     store::BlockingPool store_pool(kStoreThreads, kStoreQueuePerThread);
-    reports::ReportService report_service(*report_store, store_pool, bus, metrics);
+    reports::ReportService report_service(*report_store, store_pool, *bus, metrics);
     report_service.start(std::chrono::seconds(30));
     reports::ReportApi report_api(report_service, streams);
     report_api.register_routes(router);
 
-    api::OpsApi ops(metrics, {{"history", [&history] { return history.ready(); }},
-                              {"store", [&report_service] { return report_service.store_ready(); }}});
+    std::unique_ptr<bus::KafkaIngest> ingest;
+    if (!config.kafka_brokers.empty()) {
+      ingest = std::make_unique<bus::KafkaIngest>(
+          bus::KafkaIngestOptions{.brokers = config.kafka_brokers,
+                                  .group = config.kafka_group,
+                                  .v3_topic = config.kafka_v3_topic,
+                                  .v4_topic = config.kafka_v4_topic,
+                                  .max_record_bytes = config.max_body_bytes,
+                                  .max_username_bytes = config.max_username_bytes},
+          *bus, report_service, metrics);
+      ingest->start();
+    }
+
+    std::vector<api::OpsApi::ReadinessCheck> checks = {
+        {"history", [&history] { return history.ready(); }},
+        {"store", [&report_service] { return report_service.store_ready(); }}};
+    if (kafka_bus) checks.emplace_back("bus", [kafka_bus] { return kafka_bus->ready(); });
+    if (ingest) checks.emplace_back("kafka", [&ingest] { return ingest->ready(); });
+    api::OpsApi ops(metrics, std::move(checks));
     ops.register_routes(router);
     http::StaticFiles web;
     web.load(config.web_root);
@@ -121,7 +159,9 @@ int main(int argc, char** argv) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
     while (hub.streams_open() > 0 && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (ingest) ingest->stop();  // no new work from Kafka; uncommitted records are re-read later
     store_pool.stop();      // finishes queued report operations; their events go to history
+    if (kafka_bus) kafka_bus->stop();  // delivers what is being produced, stops applying
     history.stop();         // finishes queued writes; their answers are posted to the I/O threads
     report_service.stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

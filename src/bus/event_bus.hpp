@@ -3,10 +3,21 @@
 #include "history/history.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
 
 #include <vector>
 
 namespace ssehub {
+
+// Runs `fn` on `executor`, or right here when there is none (callers on threads of their
+// own, such as Kafka consumers, pass an empty executor and wait on a future).
+template <typename Fn>
+void run_on(const boost::asio::any_io_executor& executor, Fn&& fn) {
+  if (executor)
+    boost::asio::post(executor, std::forward<Fn>(fn));
+  else
+    fn();
+}
 
 // How an accepted event reaches history and every node's streams. The local bus (default)
 // appends straight to this process's history; a Kafka bus routes through a shared topic.

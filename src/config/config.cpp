@@ -163,6 +163,20 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   app.add_option("--store-timeout-ms", store_timeout_ms, "Deadline of one store call")
       ->check(CLI::Range(10, 600000));
 
+  app.add_option("--kafka-brokers", config.kafka_brokers,
+                 "Kafka bootstrap servers (host:port,...); empty = no Kafka");
+  app.add_option("--kafka-group", config.kafka_group, "Consumer group of the v3/v4 topics");
+  app.add_option("--kafka-v3-topic", config.kafka_v3_topic, "Topic of `username:message` records");
+  app.add_option("--kafka-v4-topic", config.kafka_v4_topic,
+                 "Topic of report status records {\"id\", \"status\"}");
+  app.add_option("--bus", config.bus,
+                 "local: one self-contained process; kafka: nodes share events through Kafka")
+      ->check(CLI::IsMember({"local", "kafka"}));
+  app.add_option("--bus-topic", config.bus_topic, "Kafka topic carrying every event between nodes");
+  app.add_option("--bus-partitions", config.bus_partitions,
+                 "Partitions of the bus topic when ssehub creates it")
+      ->check(CLI::Range(1, 10000));
+
   // Later arguments win (TakeLast), so file < environment < command line is one parse.
   std::vector<std::string> args;
   try {
@@ -213,6 +227,10 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   config.store_timeout = Millis(store_timeout_ms);
   config.history_sync_full = history_sync == "full";
   config.cors_origins = split_list(cors_origins);
+  if (config.bus == "kafka" && config.kafka_brokers.empty()) {
+    std::cerr << "ssehub: --bus kafka needs --kafka-brokers\n";
+    return {std::nullopt, 2};
+  }
   return {config, 0};
 }
 

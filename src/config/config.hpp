@@ -54,6 +54,15 @@ struct Config {
   std::string dynamodb_table = "report_status";
   Millis store_timeout{5000};
 
+  // Kafka (v3 ingestion, v4 status records, and the cluster bus)
+  std::string kafka_brokers;  // empty = no Kafka at all
+  std::string kafka_group = "server_sent_events_v3";
+  std::string kafka_v3_topic = "v3_messages";
+  std::string kafka_v4_topic = "v4_messages";
+  std::string bus = "local";  // local | kafka
+  std::string bus_topic = "ssehub_events";
+  int bus_partitions = 12;
+
   unsigned io_threads() const;
 };
 

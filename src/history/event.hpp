@@ -35,6 +35,14 @@ struct EventDraft {
   std::string type;  // empty = the default "message" event
   std::string data;
   SteadyClock::time_point accepted_at = SteadyClock::now();
+  // Set by a cluster bus, which numbers events itself; 0 = history assigns the next id.
+  std::uint64_t id = 0;
+};
+
+// How far a cluster bus has applied one partition of its log into this node's history.
+struct BusPosition {
+  std::int32_t partition = 0;
+  std::int64_t next_offset = 0;
 };
 
 }  // namespace ssehub

@@ -55,6 +55,11 @@ class History::Writer {
         "  PRIMARY KEY (stream, id)"
         ") WITHOUT ROWID");
     db_.exec("CREATE INDEX IF NOT EXISTS events_by_age ON events (created_ms)");
+    db_.exec(
+        "CREATE TABLE IF NOT EXISTS bus_positions ("
+        "  partition INTEGER PRIMARY KEY,"
+        "  next_offset INTEGER NOT NULL"
+        ")");
     select_stream_ = std::make_unique<SQLite::Statement>(
         db_, "SELECT last_id, trimmed_through, "
              "(SELECT count(*) FROM events WHERE stream = ?1) FROM streams WHERE stream = ?1");
@@ -67,20 +72,34 @@ class History::Writer {
         db_, "SELECT id FROM events WHERE stream = ? ORDER BY id DESC LIMIT 1 OFFSET ?");
     delete_through_ = std::make_unique<SQLite::Statement>(
         db_, "DELETE FROM events WHERE stream = ? AND id <= ?");
+    upsert_position_ = std::make_unique<SQLite::Statement>(
+        db_, "INSERT INTO bus_positions (partition, next_offset) VALUES (?1, ?2) "
+             "ON CONFLICT (partition) DO UPDATE SET next_offset = max(next_offset, ?2)");
   }
 
   // Writes one group of drafts in one transaction. Throws on failure, leaving nothing
-  // written and the cache dropped.
-  std::vector<std::uint64_t> commit(const std::vector<const EventDraft*>& drafts) {
+  // written and the cache dropped. Returns each draft's id; `fresh[i]` is false for a
+  // bus re-delivery that was already stored.
+  std::vector<std::uint64_t> commit(const std::vector<const EventDraft*>& drafts,
+                                    const std::vector<const BusPosition*>& positions,
+                                    std::vector<bool>& fresh) {
     std::vector<std::uint64_t> ids;
     ids.reserve(drafts.size());
+    fresh.assign(drafts.size(), true);
     std::unordered_set<std::string> touched;
     try {
       SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
       const std::int64_t now = unix_millis();
-      for (const EventDraft* draft : drafts) {
+      for (std::size_t i = 0; i < drafts.size(); ++i) {
+        const EventDraft* draft = drafts[i];
         StreamState& state = state_of(draft->stream);
-        const std::uint64_t id = ++state.last_id;
+        if (draft->id != 0 && draft->id <= state.last_id) {
+          fresh[i] = false;
+          ids.push_back(draft->id);
+          continue;
+        }
+        const std::uint64_t id = draft->id != 0 ? draft->id : state.last_id + 1;
+        state.last_id = id;
         ++state.count;
         touched.insert(draft->stream);
         insert_event_->reset();
@@ -100,6 +119,12 @@ class History::Writer {
         upsert_stream_->bind(2, static_cast<std::int64_t>(state.last_id));
         upsert_stream_->bind(3, static_cast<std::int64_t>(state.trimmed_through));
         upsert_stream_->exec();
+      }
+      for (const BusPosition* position : positions) {
+        upsert_position_->reset();
+        upsert_position_->bind(1, position->partition);
+        upsert_position_->bind(2, position->next_offset);
+        upsert_position_->exec();
       }
       transaction.commit();
     } catch (...) {
@@ -171,14 +196,15 @@ class History::Writer {
   const HistoryOptions& options_;
   SQLite::Database db_;
   std::unique_ptr<SQLite::Statement> select_stream_, insert_event_, upsert_stream_, nth_newest_,
-      delete_through_;
+      delete_through_, upsert_position_;
   std::unordered_map<std::string, StreamState> cache_;
 };
 
 // Owns a read-only connection; WAL lets it read while the writer commits.
 class History::Reader {
  public:
-  explicit Reader(const std::string& path) : db_(path, SQLite::OPEN_READONLY) {
+  Reader(const std::string& path, bool ids_from_bus)
+      : db_(path, SQLite::OPEN_READONLY), ids_from_bus_(ids_from_bus) {
     db_.exec("PRAGMA busy_timeout=5000");
   }
 
@@ -198,6 +224,11 @@ class History::Reader {
     std::uint64_t read_after = from.after_id;
     if (from.earliest) {
       read_after = 0;
+    } else if (from.after_id > last_id && ids_from_bus_) {
+      // This node has not applied that far yet; the live stream brings what follows.
+      replay->last_id = from.after_id;
+      snapshot.commit();
+      return replay;
     } else if (from.after_id > last_id) {
       // An id this stream never issued (history wiped, or another deployment): say so, and
       // continue from what the stream really has.
@@ -243,6 +274,7 @@ class History::Reader {
   }
 
   SQLite::Database db_;
+  bool ids_from_bus_;
 };
 
 History::History(HistoryOptions options, Metrics& metrics)
@@ -254,20 +286,22 @@ void History::start(CommitListener listener) {
   listener_ = std::move(listener);
   writer_ = std::make_unique<Writer>(options_);
   writer_->trim_by_age();
-  reader_ = std::make_unique<Reader>(options_.database_path);
+  reader_ = std::make_unique<Reader>(options_.database_path, options_.ids_from_bus);
   ready_ = true;
   writer_thread_ = std::thread([this] { run_writer(); });
   reader_thread_ = std::thread([this] { run_reader(); });
 }
 
 History::Admission History::append(std::vector<EventDraft> drafts,
-                                   boost::asio::any_io_executor executor, AppendDone done) {
+                                   boost::asio::any_io_executor executor, AppendDone done,
+                                   std::vector<BusPosition> positions) {
   {
     std::lock_guard lock(append_mutex_);
     if (stopping_) return Admission::Stopped;
     if (queued_drafts_ + drafts.size() > options_.queue_limit) return Admission::QueueFull;
     queued_drafts_ += drafts.size();
-    appends_.push_back({std::move(drafts), std::move(executor), std::move(done)});
+    appends_.push_back(
+        {std::move(drafts), std::move(executor), std::move(done), std::move(positions)});
   }
   append_cv_.notify_one();
   return Admission::Queued;
@@ -311,12 +345,16 @@ void History::run_writer() {
     if (batch.empty()) continue;
 
     std::vector<const EventDraft*> drafts;
-    for (const auto& pending : batch)
+    std::vector<const BusPosition*> positions;
+    for (const auto& pending : batch) {
       for (const auto& draft : pending.drafts) drafts.push_back(&draft);
+      for (const auto& position : pending.positions) positions.push_back(&position);
+    }
     std::vector<std::uint64_t> ids;
+    std::vector<bool> fresh;
     std::string error;
     try {
-      ids = writer_->commit(drafts);
+      ids = writer_->commit(drafts, positions, fresh);
       metrics_.history_commits.add();
       ready_ = true;
     } catch (const std::exception& e) {
@@ -335,14 +373,23 @@ void History::run_writer() {
       result.error = error;
       if (result.ok) {
         for (auto& draft : pending.drafts) {
+          const bool is_new = fresh[position];
+          result.ids.push_back(ids[position]);
+          if (!is_new) {
+            ++position;
+            continue;
+          }
           auto event = std::make_shared<Event>();
           event->id = ids[position++];
           event->frame = sse::encode_event(draft.type, event->id, draft.data);
           event->stream = std::move(draft.stream);
           event->accepted_at = draft.accepted_at;
-          result.ids.push_back(event->id);
           committed.push_back(std::move(event));
         }
+      }
+      if (!pending.executor) {
+        pending.done(std::move(result));
+        continue;
       }
       boost::asio::post(pending.executor,
                         [done = std::move(pending.done), result = std::move(result)]() mutable {
@@ -377,6 +424,19 @@ void History::run_reader() {
                         done(std::move(replay));
                       });
   }
+}
+
+std::vector<BusPosition> History::load_bus_positions(const std::string& database_path) {
+  std::vector<BusPosition> positions;
+  try {
+    SQLite::Database db(database_path, SQLite::OPEN_READONLY);
+    SQLite::Statement query(db, "SELECT partition, next_offset FROM bus_positions ORDER BY partition");
+    while (query.executeStep())
+      positions.push_back({query.getColumn(0).getInt(), query.getColumn(1).getInt64()});
+  } catch (const SQLite::Exception&) {
+    // A new data dir: nothing applied yet.
+  }
+  return positions;
 }
 
 void History::stop() {

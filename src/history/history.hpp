@@ -26,6 +26,10 @@ struct HistoryOptions {
   bool sync_full = true;
   std::size_t queue_limit = 65536;
   std::chrono::milliseconds trim_interval{10000};
+  // Cluster mode: ids come from the bus, and this node's copy may lag behind the id a client
+  // saw on another node. A resume from an id this node has not reached yet then waits for
+  // it (the live stream delivers it) instead of answering `reset`.
+  bool ids_from_bus = false;
 };
 
 // Where a resuming client wants to continue.
@@ -67,10 +71,16 @@ class History {
   // Opens (or creates) the database and starts the threads. Throws on failure.
   void start(CommitListener listener);
 
-  // Thread-safe. `done` runs on `executor` once the drafts are durable (or failed). Drafts of
-  // one call commit together and get consecutive positions in their streams.
+  // Thread-safe. `done` runs on `executor` (or on the writer thread when the executor is
+  // empty) once the drafts are durable (or failed). Drafts of one call commit together.
+  // Drafts carrying an id (from a cluster bus) keep it, and one not above its stream's last
+  // id is a re-delivery and skipped, so applying a bus log twice changes nothing.
+  // `positions` are stored in the same transaction.
   Admission append(std::vector<EventDraft> drafts, boost::asio::any_io_executor executor,
-                   AppendDone done);
+                   AppendDone done, std::vector<BusPosition> positions = {});
+
+  // Where the cluster bus left off applying each partition (read once before start()).
+  static std::vector<BusPosition> load_bus_positions(const std::string& database_path);
 
   // Thread-safe. Reads what a client resuming from `from` missed; `done` runs on `executor`.
   bool replay(std::string stream, ResumePoint from, boost::asio::any_io_executor executor,
@@ -87,6 +97,7 @@ class History {
     std::vector<EventDraft> drafts;
     boost::asio::any_io_executor executor;
     AppendDone done;
+    std::vector<BusPosition> positions;
   };
   struct PendingReplay {
     std::string stream;

@@ -44,6 +44,22 @@ const char* reject_reason_label(RejectReason reason) {
   return "unknown";
 }
 
+const char* skip_reason_label(SkipReason reason) {
+  switch (reason) {
+    case SkipReason::NoColon: return "no_colon";
+    case SkipReason::EmptyUsername: return "empty_username";
+    case SkipReason::InvalidUtf8: return "invalid_utf8";
+    case SkipReason::TooLarge: return "too_large";
+    case SkipReason::InvalidJson: return "invalid_json";
+    case SkipReason::InvalidReportId: return "invalid_report_id";
+    case SkipReason::InvalidStatus: return "invalid_status";
+    case SkipReason::UnknownReport: return "unknown_report";
+    case SkipReason::InvalidTransition: return "invalid_transition";
+    case SkipReason::Count: break;
+  }
+  return "unknown";
+}
+
 namespace {
 void render_value(std::string& out, const char* name, const char* type, const char* help,
                   std::int64_t value) {
@@ -74,8 +90,8 @@ std::string Metrics::render_prometheus() const {
   counter("ssehub_history_write_errors_total", "Failed history group commits.",
           history_write_errors);
   counter("ssehub_http_requests_total", "HTTP requests parsed.", http_requests);
-  counter("ssehub_kafka_records_skipped_total", "Malformed Kafka records skipped.",
-          kafka_records_skipped);
+  counter("ssehub_kafka_records_ingested_total", "Kafka records turned into events or changes.",
+          kafka_records_ingested);
   counter("ssehub_report_transitions_total", "Report status changes applied.",
           reports_transitions);
   out += "# HELP ssehub_requests_rejected_total Requests refused, by reason.\n"
@@ -83,6 +99,12 @@ std::string Metrics::render_prometheus() const {
   for (std::size_t i = 0; i < rejected.size(); ++i) {
     out += fmt::format("ssehub_requests_rejected_total{{reason=\"{}\"}} {}\n",
                        reject_reason_label(static_cast<RejectReason>(i)), rejected[i].value());
+  }
+  out += "# HELP ssehub_kafka_records_skipped_total Malformed Kafka records skipped, by reason.\n"
+         "# TYPE ssehub_kafka_records_skipped_total counter\n";
+  for (std::size_t i = 0; i < kafka_records_skipped.size(); ++i) {
+    out += fmt::format("ssehub_kafka_records_skipped_total{{reason=\"{}\"}} {}\n",
+                       skip_reason_label(static_cast<SkipReason>(i)), kafka_records_skipped[i].value());
   }
   accept_to_write.render(out, "ssehub_accept_to_write_seconds",
                          "Time from accepting a publish to writing it to a client socket.");

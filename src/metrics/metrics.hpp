@@ -57,6 +57,21 @@ enum class RejectReason {
 };
 const char* reject_reason_label(RejectReason reason);
 
+// Why a Kafka record was skipped; one label value each on ssehub_kafka_records_skipped_total.
+enum class SkipReason {
+  NoColon,
+  EmptyUsername,
+  InvalidUtf8,
+  TooLarge,
+  InvalidJson,
+  InvalidReportId,
+  InvalidStatus,
+  UnknownReport,
+  InvalidTransition,
+  Count
+};
+const char* skip_reason_label(SkipReason reason);
+
 // Every metric of ssehub, declared together; one instance per process.
 struct Metrics {
   Gauge streams_open;             // SSE streams currently open
@@ -72,10 +87,13 @@ struct Metrics {
   Counter http_requests;          // requests parsed, streams included
   std::array<Counter, static_cast<std::size_t>(RejectReason::Count)> rejected;
   LatencyHistogram accept_to_write;  // from accepting a publish to writing it to one client
-  Counter kafka_records_skipped;  // malformed Kafka records skipped (v3/v4 ingestion)
+  // Kafka records skipped (v3/v4 ingestion), by bus::SkipReason.
+  std::array<Counter, static_cast<std::size_t>(SkipReason::Count)> kafka_records_skipped;
+  Counter kafka_records_ingested;  // Kafka records turned into events or status changes
   Counter reports_transitions;    // report status changes applied (v4)
 
   void reject(RejectReason reason) { rejected[static_cast<std::size_t>(reason)].add(); }
+  void skip(SkipReason reason) { kafka_records_skipped[static_cast<std::size_t>(reason)].add(); }
   std::string render_prometheus() const;
 };
 

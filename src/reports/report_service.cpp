@@ -53,7 +53,7 @@ void ReportService::guarded(boost::asio::any_io_executor executor, const Done& d
     store_ready_ = false;
     spdlog::warn("reports: {}", e.what());
     ReportOutcome outcome{.kind = ReportOutcome::Kind::Unavailable, .detail = e.what()};
-    boost::asio::post(executor, [done, outcome = std::move(outcome)] { done(outcome); });
+    run_on(executor, [done, outcome = std::move(outcome)] { done(outcome); });
   }
 }
 
@@ -67,25 +67,25 @@ void ReportService::create(std::string user_id, boost::asio::any_io_executor exe
       report.created_ms = report.updated_ms = now_unix_ms();
       store_.create(report);
       publish_then(report, created_event(report), [executor, done, report] {
-        boost::asio::post(executor, [done, report] {
+        run_on(executor, [done, report] {
           done(ReportOutcome{.kind = ReportOutcome::Kind::Done, .report = report});
         });
       });
     });
   });
   if (!queued)
-    boost::asio::post(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
+    run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
 }
 
 void ReportService::list(std::string user_id, boost::asio::any_io_executor executor, Done done) {
   const bool queued = submit(user_id, [this, user_id, executor, done] {
     guarded(executor, done, [&] {
       ReportOutcome outcome{.kind = ReportOutcome::Kind::Done, .reports = store_.list_by_user(user_id)};
-      boost::asio::post(executor, [done, outcome = std::move(outcome)] { done(outcome); });
+      run_on(executor, [done, outcome = std::move(outcome)] { done(outcome); });
     });
   });
   if (!queued)
-    boost::asio::post(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
+    run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
 }
 
 void ReportService::change_status(std::string user_id, std::string report_id, ReportStatus to,
@@ -94,7 +94,7 @@ void ReportService::change_status(std::string user_id, std::string report_id, Re
     guarded(executor, done, [&] {
       auto reply = [&](ReportOutcome outcome) {
         outcome.requested = to;
-        boost::asio::post(executor, [done, outcome = std::move(outcome)] { done(outcome); });
+        run_on(executor, [done, outcome = std::move(outcome)] { done(outcome); });
       };
       auto current = store_.get(report_id);
       // Another user's report is reported as missing: its existence is not ours to reveal.
@@ -118,14 +118,31 @@ void ReportService::change_status(std::string user_id, std::string report_id, Re
       metrics_.reports_transitions.add();
       const Report updated = outcome.report;
       publish_then(updated, status_event(updated), [executor, done, updated, to] {
-        boost::asio::post(executor, [done, updated, to] {
+        run_on(executor, [done, updated, to] {
           done(ReportOutcome{.kind = ReportOutcome::Kind::Done, .report = updated, .requested = to});
         });
       });
     });
   });
   if (!queued)
-    boost::asio::post(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
+    run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
+}
+
+void ReportService::apply_change(std::string report_id, ReportStatus to,
+                                 boost::asio::any_io_executor executor, Done done) {
+  // The owner is not known yet: look it up on the report's lane, then continue on the
+  // owner's lane so the change is ordered with the owner's other operations.
+  const bool queued = pool_.submit(std::hash<std::string>{}(report_id), [=, this] {
+    guarded(executor, done, [&] {
+      auto report = store_.get(report_id);
+      if (!report)
+        return run_on(executor, [done, to] {
+          done({.kind = ReportOutcome::Kind::NotFound, .requested = to});
+        });
+      change_status(report->user_id, report_id, to, executor, done);
+    });
+  });
+  if (!queued) run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
 }
 
 void ReportService::publish_then(const Report& report, EventDraft draft, std::function<void()> then) {

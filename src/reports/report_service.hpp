@@ -44,11 +44,15 @@ class ReportService {
   ReportService(store::Store& store, store::BlockingPool& pool, EventBus& bus, Metrics& metrics);
   ~ReportService();
 
-  // Each `done` runs on `executor`.
+  // Each `done` runs on `executor`, or on a store thread when `executor` is empty.
   void create(std::string user_id, boost::asio::any_io_executor executor, Done done);
   void list(std::string user_id, boost::asio::any_io_executor executor, Done done);
   void change_status(std::string user_id, std::string report_id, ReportStatus to,
                      boost::asio::any_io_executor executor, Done done);
+
+  // A change that names only the report (a v4_messages record): the owner is looked up.
+  void apply_change(std::string report_id, ReportStatus to, boost::asio::any_io_executor executor,
+                    Done done);
 
   // Starts the recovery sweep and the readiness probe.
   void start(std::chrono::milliseconds sweep_interval);

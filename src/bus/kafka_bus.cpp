@@ -1,0 +1,278 @@
+#include "bus/kafka_bus.hpp"
+
+#include "reports/report.hpp"
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <set>
+
+namespace ssehub::bus {
+
+namespace {
+
+constexpr const char* kTypeHeader = "ssehub-type";
+constexpr std::size_t kMaxBatch = 2000;
+
+std::int64_t system_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// One publish call: answered when Kafka acknowledged (or refused) its last record.
+struct KafkaBus::Publication {
+  std::mutex mutex;
+  std::size_t remaining = 0;
+  std::vector<std::uint64_t> ids;
+  std::string error;
+  boost::asio::any_io_executor executor;
+  History::AppendDone done;
+};
+
+class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
+ public:
+  // One record of a publication; owned by librdkafka until its report arrives.
+  struct Slot {
+    std::shared_ptr<Publication> publication;
+    std::size_t index;
+  };
+
+  void dr_cb(RdKafka::Message& message) override {
+    std::unique_ptr<Slot> slot(static_cast<Slot*>(message.msg_opaque()));
+    Publication& publication = *slot->publication;
+    bool last = false;
+    {
+      std::lock_guard lock(publication.mutex);
+      if (message.err() != RdKafka::ERR_NO_ERROR)
+        publication.error = "Kafka did not take the event: " + message.errstr();
+      else
+        publication.ids[slot->index] = static_cast<std::uint64_t>(message.offset()) + 1;
+      last = --publication.remaining == 0;
+    }
+    if (!last) return;
+    AppendResult result;
+    result.ok = publication.error.empty();
+    result.error = publication.error;
+    if (result.ok) result.ids = publication.ids;
+    auto publication_ptr = slot->publication;
+    if (!publication.executor) return publication.done(std::move(result));
+    boost::asio::post(publication.executor,
+                      [publication_ptr, result = std::move(result)]() mutable {
+                        publication_ptr->done(std::move(result));
+                      });
+  }
+};
+
+KafkaBus::KafkaBus(KafkaBusOptions options, History& history, Metrics& metrics)
+    : options_(std::move(options)), history_(history), metrics_(metrics) {}
+
+KafkaBus::~KafkaBus() { stop(); }
+
+void KafkaBus::start(std::vector<BusPosition> applied) {
+  for (const auto& position : applied) next_offsets_[position.partition] = position.next_offset;
+  delivery_reports_ = std::make_unique<DeliveryReports>();
+  auto producer_conf = make_kafka_conf({{"bootstrap.servers", options_.brokers},
+                                        {"client.id", "ssehub-bus"},
+                                        {"enable.idempotence", "true"},
+                                        {"acks", "all"},
+                                        {"linger.ms", "1"},
+                                        {"partitioner", "murmur2_random"},
+                                        {"message.timeout.ms",
+                                         std::to_string(options_.publish_timeout.count())}});
+  std::string error;
+  if (producer_conf->set("dr_cb", delivery_reports_.get(), error) != RdKafka::Conf::CONF_OK)
+    throw std::runtime_error("kafka: " + error);
+  producer_.reset(RdKafka::Producer::create(producer_conf.get(), error));
+  if (!producer_) throw std::runtime_error("kafka: cannot create producer: " + error);
+
+  // The group id is never committed to: this consumer assigns every partition itself.
+  auto consumer_conf = make_kafka_conf({{"bootstrap.servers", options_.brokers},
+                                        {"client.id", "ssehub-bus"},
+                                        {"group.id", "ssehub-bus-" + reports::random_uuid()},
+                                        {"enable.auto.commit", "false"},
+                                        {"enable.auto.offset.store", "false"},
+                                        {"auto.offset.reset", "earliest"},
+                                        {"fetch.wait.max.ms", "10"},
+                                        {"enable.partition.eof", "true"}});
+  consumer_.reset(RdKafka::KafkaConsumer::create(consumer_conf.get(), error));
+  if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);
+
+  running_ = true;
+  producer_thread_ = std::thread([this] { run_producer_events(); });
+  consumer_thread_ = std::thread([this] { run_consumer(); });
+}
+
+void KafkaBus::stop() {
+  if (!running_.exchange(false)) return;
+  if (consumer_thread_.joinable()) consumer_thread_.join();
+  if (producer_) producer_->flush(static_cast<int>(options_.publish_timeout.count()));
+  if (producer_thread_.joinable()) producer_thread_.join();
+  if (consumer_) consumer_->close();
+}
+
+bool KafkaBus::ready() const { return cluster_up_ && caught_up_; }
+
+History::Admission KafkaBus::publish(std::vector<EventDraft> drafts,
+                                     boost::asio::any_io_executor executor,
+                                     History::AppendDone done) {
+  if (!running_) return History::Admission::Stopped;
+  auto publication = std::make_shared<Publication>();
+  publication->remaining = drafts.size();
+  publication->ids.resize(drafts.size());
+  publication->executor = std::move(executor);
+  publication->done = std::move(done);
+  for (std::size_t i = 0; i < drafts.size(); ++i) {
+    EventDraft& draft = drafts[i];
+    std::unique_ptr<RdKafka::Headers> headers(RdKafka::Headers::create());
+    if (!draft.type.empty()) headers->add(kTypeHeader, draft.type);
+    auto slot = std::make_unique<DeliveryReports::Slot>(DeliveryReports::Slot{publication, i});
+    const auto code = producer_->produce(
+        options_.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
+        draft.data.data(), draft.data.size(), draft.stream.data(), draft.stream.size(),
+        system_now_ms(), headers.get(), slot.get());
+    if (code == RdKafka::ERR_NO_ERROR) {
+      headers.release();  // librdkafka owns them now
+      slot.release();
+      continue;
+    }
+    // Not queued: count it as delivered-with-error so the publication still completes once.
+    std::lock_guard lock(publication->mutex);
+    publication->error = "Kafka producer refused the event: " + RdKafka::err2str(code);
+    if (--publication->remaining == 0) {
+      AppendResult result{.ok = false, .ids = {}, .error = publication->error};
+      if (!publication->executor) {
+        publication->done(std::move(result));
+      } else {
+        boost::asio::post(publication->executor, [publication, result]() mutable {
+          publication->done(std::move(result));
+        });
+      }
+    }
+  }
+  return History::Admission::Queued;
+}
+
+void KafkaBus::run_producer_events() {
+  // Delivery reports are served here, never on an I/O thread.
+  while (running_) producer_->poll(50);
+  producer_->poll(0);
+}
+
+bool KafkaBus::assign_partitions() {
+  int partitions = 0;
+  try {
+    partitions = ensure_topic(*producer_, options_.topic, options_.partitions,
+                              std::chrono::milliseconds(5000));
+  } catch (const std::exception& e) {
+    log_.warn("bus-topic", std::string("bus: ") + e.what() + "; retrying");
+    return false;
+  }
+  std::vector<RdKafka::TopicPartition*> assignment;
+  for (int partition = 0; partition < partitions; ++partition) {
+    auto it = next_offsets_.find(partition);
+    assignment.push_back(RdKafka::TopicPartition::create(
+        options_.topic, partition,
+        it == next_offsets_.end() ? RdKafka::Topic::OFFSET_BEGINNING : it->second));
+  }
+  const auto code = consumer_->assign(assignment);
+  RdKafka::TopicPartition::destroy(assignment);
+  if (code != RdKafka::ERR_NO_ERROR) {
+    log_.warn("bus-assign", "bus: cannot assign partitions: " + RdKafka::err2str(code));
+    return false;
+  }
+  partition_count_ = partitions;
+  spdlog::info("bus: reading {} partitions of {}", partitions, options_.topic);
+  return true;
+}
+
+void KafkaBus::apply(std::vector<EventDraft> drafts, std::vector<BusPosition> positions) {
+  // Applied in order, one batch at a time; a failed batch is retried, never skipped, since
+  // skipping would lose events that Kafka acknowledged.
+  for (auto backoff = std::chrono::milliseconds(50); running_;
+       backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
+    std::promise<AppendResult> promise;
+    auto future = promise.get_future();
+    const auto admission = history_.append(
+        drafts, {}, [&promise](AppendResult result) { promise.set_value(std::move(result)); },
+        positions);
+    if (admission == History::Admission::Queued) {
+      auto result = future.get();
+      if (result.ok) return;
+      log_.warn("bus-apply", "bus: storing events failed: " + result.error + "; retrying");
+    } else if (admission == History::Admission::Stopped) {
+      return;
+    }
+    std::this_thread::sleep_for(backoff);
+  }
+}
+
+void KafkaBus::run_consumer() {
+  bool assigned = false;
+  std::set<std::int32_t> partitions_at_end;
+  auto next_probe = std::chrono::steady_clock::now();
+  while (running_) {
+    if (!assigned) {
+      assigned = assign_partitions();
+      cluster_up_ = assigned;
+      if (!assigned) {
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        continue;
+      }
+    }
+    if (std::chrono::steady_clock::now() >= next_probe) {
+      // librdkafka reconnects by itself; this only tells /readyz whether the cluster answers.
+      RdKafka::Metadata* raw = nullptr;
+      const bool up = consumer_->metadata(false, nullptr, &raw, 1000) == RdKafka::ERR_NO_ERROR;
+      delete raw;
+      if (up != cluster_up_) spdlog::info("bus: Kafka cluster {}", up ? "reachable" : "unreachable");
+      cluster_up_ = up;
+      next_probe = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    }
+
+    std::vector<EventDraft> drafts;
+    std::map<std::int32_t, std::int64_t> positions;
+    for (int timeout = 100; drafts.size() < kMaxBatch; timeout = 0) {
+      std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout));
+      if (message->err() == RdKafka::ERR__TIMED_OUT) break;
+      if (message->err() == RdKafka::ERR__PARTITION_EOF) {
+        partitions_at_end.insert(message->partition());
+        if (!caught_up_ && partitions_at_end.size() >= static_cast<std::size_t>(partition_count_)) {
+          // Every partition reported its end at least once: the backlog is applied.
+          caught_up_ = true;
+          spdlog::info("bus: caught up with {}", options_.topic);
+        }
+        continue;
+      }
+      if (message->err() != RdKafka::ERR_NO_ERROR) {
+        log_.warn("bus-consume", "bus: " + message->errstr());
+        break;
+      }
+      EventDraft draft;
+      if (message->key()) draft.stream = *message->key();
+      draft.data.assign(static_cast<const char*>(message->payload()), message->len());
+      draft.id = static_cast<std::uint64_t>(message->offset()) + 1;
+      if (auto* headers = message->headers()) {
+        const auto type = headers->get_last(kTypeHeader);
+        if (type.err() == RdKafka::ERR_NO_ERROR && type.value())
+          draft.type.assign(static_cast<const char*>(type.value()), type.value_size());
+      }
+      // The latency metric measures from the produce on whichever node accepted the event.
+      const auto age = std::chrono::milliseconds(std::max<std::int64_t>(
+          0, system_now_ms() - message->timestamp().timestamp));
+      draft.accepted_at = SteadyClock::now() - age;
+      positions[message->partition()] = message->offset() + 1;
+      next_offsets_[message->partition()] = message->offset() + 1;
+      if (!draft.stream.empty()) drafts.push_back(std::move(draft));
+    }
+    if (positions.empty()) continue;
+    std::vector<BusPosition> applied;
+    for (const auto& [partition, next] : positions) applied.push_back({partition, next});
+    apply(std::move(drafts), std::move(applied));
+  }
+}
+
+}  // namespace ssehub::bus

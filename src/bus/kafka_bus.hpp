@@ -1,0 +1,67 @@
+#pragma once
+
+#include "bus/event_bus.hpp"
+#include "bus/kafka_support.hpp"
+#include "metrics/metrics.hpp"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace ssehub::bus {
+
+struct KafkaBusOptions {
+  std::string brokers;
+  std::string topic = "ssehub_events";
+  int partitions = 12;
+  std::chrono::milliseconds publish_timeout{10000};
+};
+
+// Kafka as the bus between ssehub nodes. A publish is produced to one topic keyed by stream
+// (so one user's events share a partition and its order) and acknowledged once Kafka has it
+// (acks=all). Every node reads every partition and applies the records to its own history
+// with id = offset + 1: the same event has the same id on every node, so a client resumes
+// on any node. Where each partition was applied up to is stored with the events, so a
+// restarted node continues exactly where it stopped, and a new node rebuilds from the log.
+class KafkaBus final : public EventBus {
+ public:
+  KafkaBus(KafkaBusOptions options, History& history, Metrics& metrics);
+  ~KafkaBus() override;
+
+  // `applied` is what this node's history already holds (History::load_bus_positions).
+  void start(std::vector<BusPosition> applied);
+  void stop();
+
+  History::Admission publish(std::vector<EventDraft> drafts, boost::asio::any_io_executor executor,
+                             History::AppendDone done) override;
+  // The cluster answers and this node has applied the log up to where it was at start-up.
+  bool ready() const override;
+
+ private:
+  struct Publication;
+  class DeliveryReports;
+
+  void run_producer_events();
+  void run_consumer();
+  bool assign_partitions();
+  void apply(std::vector<EventDraft> drafts, std::vector<BusPosition> positions);
+
+  KafkaBusOptions options_;
+  History& history_;
+  Metrics& metrics_;
+  std::unique_ptr<DeliveryReports> delivery_reports_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::map<std::int32_t, std::int64_t> next_offsets_;
+  int partition_count_ = 0;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> cluster_up_{false};
+  std::atomic<bool> caught_up_{false};
+  std::thread producer_thread_;
+  std::thread consumer_thread_;
+  RateLimitedLog log_{std::chrono::seconds(60)};
+};
+
+}  // namespace ssehub::bus

@@ -1,0 +1,185 @@
+#include "bus/kafka_ingest.hpp"
+
+#include "bus/record_parser.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+namespace ssehub::bus {
+
+namespace {
+constexpr std::size_t kMaxBatch = 500;
+}
+
+KafkaIngest::KafkaIngest(KafkaIngestOptions options, EventBus& bus,
+                         reports::ReportService& reports, Metrics& metrics)
+    : options_(std::move(options)), bus_(bus), reports_(reports), metrics_(metrics) {}
+
+KafkaIngest::~KafkaIngest() { stop(); }
+
+void KafkaIngest::start() {
+  auto conf = make_kafka_conf({{"bootstrap.servers", options_.brokers},
+                               {"client.id", "ssehub-ingest"},
+                               {"group.id", options_.group},
+                               {"enable.auto.commit", "false"},
+                               {"auto.offset.reset", "earliest"},
+                               {"fetch.wait.max.ms", "10"},
+                               {"allow.auto.create.topics", "true"}});
+  std::string error;
+  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);
+  const auto code = consumer_->subscribe({options_.v3_topic, options_.v4_topic});
+  if (code != RdKafka::ERR_NO_ERROR)
+    throw std::runtime_error("kafka: cannot subscribe: " + RdKafka::err2str(code));
+  running_ = true;
+  thread_ = std::thread([this] { run(); });
+  spdlog::info("kafka: consuming {} and {} as group {}", options_.v3_topic, options_.v4_topic,
+               options_.group);
+}
+
+void KafkaIngest::stop() {
+  if (!running_.exchange(false)) return;
+  if (thread_.joinable()) thread_.join();
+  consumer_->close();
+}
+
+void KafkaIngest::skip(SkipReason reason, const RdKafka::Message& message, const std::string& why) {
+  metrics_.skip(reason);
+  log_.warn(skip_reason_label(reason),
+            fmt::format("kafka: skipped record {}/{}@{}: {}", message.topic_name(),
+                        message.partition(), message.offset(), why));
+}
+
+bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& batch) {
+  std::vector<EventDraft> drafts;
+  std::vector<std::pair<std::future<reports::ReportOutcome>, const RdKafka::Message*>> changes;
+  for (const auto& message : batch) {
+    const std::string_view payload(static_cast<const char*>(message->payload()), message->len());
+    if (message->topic_name() == options_.v3_topic) {
+      auto parsed = parse_user_message(payload, options_.max_record_bytes, options_.max_username_bytes);
+      if (auto* reason = std::get_if<SkipReason>(&parsed)) {
+        skip(*reason, *message, "not a `username:message` record");
+        continue;
+      }
+      const auto& record = std::get<UserMessage>(parsed);
+      EventDraft draft;
+      draft.stream = stream_key("v3", record.username);
+      draft.data = std::string(record.message);
+      drafts.push_back(std::move(draft));
+      continue;
+    }
+    // v4: a status change, applied through the same state machine as PUT /v4/report.
+    if (payload.size() > options_.max_record_bytes) {
+      skip(SkipReason::TooLarge, *message, "record too large");
+      continue;
+    }
+    const auto json = nlohmann::json::parse(payload, nullptr, false);
+    if (json.is_discarded() || !json.is_object() || !json.contains("id") || !json["id"].is_string() ||
+        !json.contains("status") || !json["status"].is_string()) {
+      skip(SkipReason::InvalidJson, *message, R"(not {"id": UUID, "status": STATUS})");
+      continue;
+    }
+    auto report_id = reports::canonical_uuid(json["id"].get<std::string>());
+    if (!report_id) {
+      skip(SkipReason::InvalidReportId, *message, "id is not a UUID");
+      continue;
+    }
+    auto status = reports::parse_status(json["status"].get<std::string>());
+    if (!status) {
+      skip(SkipReason::InvalidStatus, *message, "unknown status");
+      continue;
+    }
+    auto promise = std::make_shared<std::promise<reports::ReportOutcome>>();
+    changes.emplace_back(promise->get_future(), message.get());
+    reports_.apply_change(*report_id, *status, {}, [promise](reports::ReportOutcome outcome) {
+      promise->set_value(std::move(outcome));
+    });
+  }
+
+  bool durable = true;
+  if (!drafts.empty()) {
+    std::promise<AppendResult> promise;
+    auto future = promise.get_future();
+    const auto admission = bus_.publish(std::move(drafts), {}, [&promise](AppendResult result) {
+      promise.set_value(std::move(result));
+    });
+    if (admission != History::Admission::Queued) {
+      durable = false;
+    } else if (auto result = future.get(); !result.ok) {
+      log_.warn("ingest-store", "kafka: events not stored (" + result.error + "); will retry");
+      durable = false;
+    }
+  }
+  for (auto& [future, message] : changes) {
+    const auto outcome = future.get();
+    using Kind = reports::ReportOutcome::Kind;
+    switch (outcome.kind) {
+      case Kind::Done: break;
+      case Kind::NotFound: skip(SkipReason::UnknownReport, *message, "no such report"); break;
+      case Kind::InvalidTransition:
+        skip(SkipReason::InvalidTransition, *message,
+             fmt::format("cannot change {} to {}", reports::to_string(outcome.report.status),
+                         reports::to_string(outcome.requested)));
+        break;
+      case Kind::Unavailable:
+      case Kind::Overloaded: durable = false; break;
+    }
+  }
+  if (durable) metrics_.kafka_records_ingested.add(batch.size());
+  return durable;
+}
+
+void KafkaIngest::run() {
+  auto next_probe = std::chrono::steady_clock::now();
+  while (running_) {
+    if (std::chrono::steady_clock::now() >= next_probe) {
+      RdKafka::Metadata* raw = nullptr;
+      const bool up = consumer_->metadata(false, nullptr, &raw, 1000) == RdKafka::ERR_NO_ERROR;
+      delete raw;
+      if (up != cluster_up_) spdlog::info("kafka: cluster {}", up ? "reachable" : "unreachable");
+      cluster_up_ = up;
+      next_probe = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    }
+    std::vector<std::unique_ptr<RdKafka::Message>> batch;
+    for (int timeout = 100; batch.size() < kMaxBatch; timeout = 0) {
+      std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout));
+      if (message->err() == RdKafka::ERR__TIMED_OUT) break;
+      if (message->err() != RdKafka::ERR_NO_ERROR) {
+        log_.warn("consume", "kafka: " + message->errstr());
+        break;
+      }
+      batch.push_back(std::move(message));
+    }
+    if (batch.empty()) continue;
+
+    // Offsets are committed only after the events are durable, so a crash replays rather
+    // than loses. A batch that could not be stored is re-read from the last commit.
+    if (!handle(batch)) {
+      std::map<std::pair<std::string, std::int32_t>, std::int64_t> first;
+      for (const auto& message : batch)
+        first.emplace(std::make_pair(message->topic_name(), message->partition()), message->offset());
+      for (const auto& [where, offset] : first) {
+        auto* partition = RdKafka::TopicPartition::create(where.first, where.second, offset);
+        consumer_->seek(*partition, 1000);
+        delete partition;
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
+    std::map<std::pair<std::string, std::int32_t>, std::int64_t> next;
+    for (const auto& message : batch)
+      next[{message->topic_name(), message->partition()}] = message->offset() + 1;
+    std::vector<RdKafka::TopicPartition*> offsets;
+    for (const auto& [where, offset] : next)
+      offsets.push_back(RdKafka::TopicPartition::create(where.first, where.second, offset));
+    const auto code = consumer_->commitSync(offsets);
+    RdKafka::TopicPartition::destroy(offsets);
+    if (code != RdKafka::ERR_NO_ERROR)
+      log_.warn("commit", "kafka: offset commit failed (" + RdKafka::err2str(code) +
+                              "); those records may be delivered again");
+  }
+}
+
+}  // namespace ssehub::bus

@@ -1,0 +1,56 @@
+#pragma once
+
+#include "bus/event_bus.hpp"
+#include "bus/kafka_support.hpp"
+#include "metrics/metrics.hpp"
+#include "reports/report_service.hpp"
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+namespace ssehub::bus {
+
+struct KafkaIngestOptions {
+  std::string brokers;
+  std::string group = "server_sent_events_v3";
+  std::string v3_topic = "v3_messages";
+  std::string v4_topic = "v4_messages";
+  std::size_t max_record_bytes = 64 * 1024;
+  std::size_t max_username_bytes = 256;
+};
+
+// Turns records of the v3 topic (`username:message`) into v3 events and records of the v4
+// topic (`{"id", "status"}`) into report status changes, in a consumer group on a thread of
+// its own. A record's offset is committed only after its event is durable, so a crash or an
+// outage replays rather than loses (at-least-once). Malformed records are counted, logged
+// at most once per kind per minute, and skipped; they never stop the consumer.
+class KafkaIngest {
+ public:
+  KafkaIngest(KafkaIngestOptions options, EventBus& bus, reports::ReportService& reports,
+              Metrics& metrics);
+  ~KafkaIngest();
+
+  void start();
+  void stop();
+  bool ready() const { return cluster_up_; }
+
+ private:
+  void run();
+  // Handles one batch; false when it must be retried (nothing durable yet).
+  bool handle(const std::vector<std::unique_ptr<RdKafka::Message>>& batch);
+  void skip(SkipReason reason, const RdKafka::Message& message, const std::string& why);
+
+  KafkaIngestOptions options_;
+  EventBus& bus_;
+  reports::ReportService& reports_;
+  Metrics& metrics_;
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> cluster_up_{false};
+  std::thread thread_;
+  RateLimitedLog log_{std::chrono::seconds(60)};
+};
+
+}  // namespace ssehub::bus

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace ssehub::bus {
+
+// A librdkafka configuration from key/value pairs; throws std::runtime_error on a bad one.
+std::unique_ptr<RdKafka::Conf> make_kafka_conf(const std::map<std::string, std::string>& settings);
+
+// Creates `topic` with `partitions` partitions unless it exists; returns its partition
+// count. Throws when the cluster cannot be reached within `timeout`.
+int ensure_topic(RdKafka::Handle& handle, const std::string& topic, int partitions,
+                 std::chrono::milliseconds timeout);
+
+// Logs a message at most once per `period` for each `kind`, counting what it suppressed.
+class RateLimitedLog {
+ public:
+  explicit RateLimitedLog(std::chrono::seconds period) : period_(period) {}
+  void warn(const std::string& kind, const std::string& message);
+
+ private:
+  struct Entry {
+    std::chrono::steady_clock::time_point last{};
+    std::size_t suppressed = 0;
+  };
+  std::chrono::seconds period_;
+  std::mutex mutex_;
+  std::map<std::string, Entry> entries_;
+};
+
+}  // namespace ssehub::bus
