@@ -8,7 +8,7 @@
 namespace loadgen {
 
 const char* usage() {
-    return R"(ssehub-loadgen: opens SSE streams, publishes messages, measures, prints one JSON line.
+  return R"(ssehub-loadgen: opens SSE streams, publishes messages, measures, prints one JSON line.
 
 Streams
   --sse-url URL             http://HOST:PORT/PATH?QUERY; {n} is replaced by the stream's user
@@ -16,7 +16,7 @@ Streams
   --users U                 distinct users (stream i is user offset + i % U); default N, 1 = all one user
   --user-offset O           first user index (default 0)
   --threads T               worker threads, each with its own epoll (default 2)
-  --connect-concurrency C   connection attempts in flight at once (default 256)
+  --connect-concurrency C   connection attempts in flight at once (default 128)
   --connect-timeout S       seconds for all streams to get their response headers (default 60)
   --source-addresses A-B    bind streams round-robin to these loopback addresses
                             (default 127.0.0.2-127.0.0.254; "none" to not bind)
@@ -40,6 +40,8 @@ Other
   --label TEXT              copied into the JSON result
   --run-id R                id put in messages (default random)
   --quiet                   no progress lines on stderr
+  --strict                  exit 4 unless every stream opened and stayed open, every message
+                            was accepted and every delivery arrived once at the right stream
 )";
 }
 
@@ -47,82 +49,111 @@ namespace {
 
 template <class T>
 T parse_number(std::string_view flag, std::string_view text) {
-    T value{};
-    auto r = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (r.ec != std::errc{} || r.ptr != text.data() + text.size()) {
-        throw std::invalid_argument(std::string(flag) + ": not a number: " + std::string(text));
-    }
-    return value;
+  T value{};
+  auto r = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (r.ec != std::errc{} || r.ptr != text.data() + text.size()) {
+    throw std::invalid_argument(std::string(flag) + ": not a number: " + std::string(text));
+  }
+  return value;
 }
 
 std::vector<pid_t> parse_pids(std::string_view text) {
-    std::vector<pid_t> pids;
-    while (!text.empty()) {
-        size_t comma = text.find(',');
-        std::string_view one = text.substr(0, comma);
-        if (!one.empty()) pids.push_back(parse_number<pid_t>("--server-pid", one));
-        if (comma == std::string_view::npos) break;
-        text.remove_prefix(comma + 1);
-    }
-    return pids;
+  std::vector<pid_t> pids;
+  while (!text.empty()) {
+    size_t comma = text.find(',');
+    std::string_view one = text.substr(0, comma);
+    if (!one.empty()) pids.push_back(parse_number<pid_t>("--server-pid", one));
+    if (comma == std::string_view::npos) break;
+    text.remove_prefix(comma + 1);
+  }
+  return pids;
 }
 
 }  // namespace
 
 bool parse_options(int argc, char** argv, Options& out) {
-    for (int i = 1; i < argc; ++i) {
-        std::string_view arg = argv[i];
-        std::string_view value;
-        bool has_inline_value = false;
-        if (size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
-            value = arg.substr(eq + 1);
-            arg = arg.substr(0, eq);
-            has_inline_value = true;
-        }
-        if (arg == "--help" || arg == "-h") return false;
-        if (arg == "--quiet") {
-            out.progress = false;
-            continue;
-        }
-        if (!has_inline_value) {
-            if (i + 1 >= argc) throw std::invalid_argument(std::string(arg) + " needs a value");
-            value = argv[++i];
-        }
-        if (arg == "--sse-url") out.sse_url = value;
-        else if (arg == "--streams") out.streams = parse_number<uint32_t>(arg, value);
-        else if (arg == "--users") out.users = parse_number<uint32_t>(arg, value);
-        else if (arg == "--user-offset") out.user_offset = parse_number<uint64_t>(arg, value);
-        else if (arg == "--threads") out.threads = parse_number<uint32_t>(arg, value);
-        else if (arg == "--connect-concurrency") out.connect_concurrency = parse_number<uint32_t>(arg, value);
-        else if (arg == "--connect-timeout") out.connect_timeout_s = parse_number<double>(arg, value);
-        else if (arg == "--source-addresses") out.source_addresses = value;
-        else if (arg == "--server-pid") out.server_pids = parse_pids(value);
-        else if (arg == "--settle") out.settle_s = parse_number<double>(arg, value);
-        else if (arg == "--pub-url") out.pub_url = value;
-        else if (arg == "--pub-body") out.pub_body = value;
-        else if (arg == "--pub-header") out.pub_headers.emplace_back(value);
-        else if (arg == "--pub-user") out.pub_user = parse_number<int64_t>(arg, value);
-        else if (arg == "--pub-connections") out.pub_connections = parse_number<uint32_t>(arg, value);
-        else if (arg == "--pub-rate") out.pub_rate = parse_number<double>(arg, value);
-        else if (arg == "--pub-duration") out.pub_duration_s = parse_number<double>(arg, value);
-        else if (arg == "--pub-count") out.pub_count = parse_number<uint64_t>(arg, value);
-        else if (arg == "--drain") out.drain_s = parse_number<double>(arg, value);
-        else if (arg == "--hold") out.hold_s = parse_number<double>(arg, value);
-        else if (arg == "--ready-file") out.ready_file = value;
-        else if (arg == "--label") out.label = value;
-        else if (arg == "--run-id") out.run_id = parse_number<uint64_t>(arg, value);
-        else throw std::invalid_argument("unknown flag " + std::string(arg));
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    std::string_view value;
+    bool has_inline_value = false;
+    if (size_t eq = arg.find('='); arg.starts_with("--") && eq != std::string_view::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_inline_value = true;
     }
-    if (out.sse_url.empty() && out.pub_url.empty()) {
-        throw std::invalid_argument("nothing to do: give --sse-url and/or --pub-url");
+    if (arg == "--help" || arg == "-h") return false;
+    if (arg == "--quiet") {
+      out.progress = false;
+      continue;
     }
-    if (out.threads == 0) throw std::invalid_argument("--threads must be at least 1");
-    if (out.connect_concurrency == 0) throw std::invalid_argument("--connect-concurrency must be at least 1");
-    if (!out.pub_url.empty() && out.pub_connections == 0) {
-        throw std::invalid_argument("--pub-connections must be at least 1");
+    if (arg == "--strict") {
+      out.strict = true;
+      continue;
     }
-    if (out.users == 0) out.users = out.streams == 0 ? 1 : out.streams;
-    return true;
+    if (!has_inline_value) {
+      if (i + 1 >= argc) throw std::invalid_argument(std::string(arg) + " needs a value");
+      value = argv[++i];
+    }
+    if (arg == "--sse-url")
+      out.sse_url = value;
+    else if (arg == "--streams")
+      out.streams = parse_number<uint32_t>(arg, value);
+    else if (arg == "--users")
+      out.users = parse_number<uint32_t>(arg, value);
+    else if (arg == "--user-offset")
+      out.user_offset = parse_number<uint64_t>(arg, value);
+    else if (arg == "--threads")
+      out.threads = parse_number<uint32_t>(arg, value);
+    else if (arg == "--connect-concurrency")
+      out.connect_concurrency = parse_number<uint32_t>(arg, value);
+    else if (arg == "--connect-timeout")
+      out.connect_timeout_s = parse_number<double>(arg, value);
+    else if (arg == "--source-addresses")
+      out.source_addresses = value;
+    else if (arg == "--server-pid")
+      out.server_pids = parse_pids(value);
+    else if (arg == "--settle")
+      out.settle_s = parse_number<double>(arg, value);
+    else if (arg == "--pub-url")
+      out.pub_url = value;
+    else if (arg == "--pub-body")
+      out.pub_body = value;
+    else if (arg == "--pub-header")
+      out.pub_headers.emplace_back(value);
+    else if (arg == "--pub-user")
+      out.pub_user = parse_number<int64_t>(arg, value);
+    else if (arg == "--pub-connections")
+      out.pub_connections = parse_number<uint32_t>(arg, value);
+    else if (arg == "--pub-rate")
+      out.pub_rate = parse_number<double>(arg, value);
+    else if (arg == "--pub-duration")
+      out.pub_duration_s = parse_number<double>(arg, value);
+    else if (arg == "--pub-count")
+      out.pub_count = parse_number<uint64_t>(arg, value);
+    else if (arg == "--drain")
+      out.drain_s = parse_number<double>(arg, value);
+    else if (arg == "--hold")
+      out.hold_s = parse_number<double>(arg, value);
+    else if (arg == "--ready-file")
+      out.ready_file = value;
+    else if (arg == "--label")
+      out.label = value;
+    else if (arg == "--run-id")
+      out.run_id = parse_number<uint64_t>(arg, value);
+    else
+      throw std::invalid_argument("unknown flag " + std::string(arg));
+  }
+  if (out.sse_url.empty() && out.pub_url.empty()) {
+    throw std::invalid_argument("nothing to do: give --sse-url and/or --pub-url");
+  }
+  if (out.threads == 0) throw std::invalid_argument("--threads must be at least 1");
+  if (out.connect_concurrency == 0)
+    throw std::invalid_argument("--connect-concurrency must be at least 1");
+  if (!out.pub_url.empty() && out.pub_connections == 0) {
+    throw std::invalid_argument("--pub-connections must be at least 1");
+  }
+  if (out.users == 0) out.users = out.streams == 0 ? 1 : out.streams;
+  return true;
 }
 
 }  // namespace loadgen

@@ -10,32 +10,33 @@ namespace loadgen {
 
 // Everything a run is told on its command line; see usage() for what each one means.
 struct Options {
-    std::string sse_url;
-    uint32_t streams = 0;
-    uint32_t users = 0;  // 0: one user per stream
-    uint64_t user_offset = 0;
-    uint32_t threads = 2;
-    uint32_t connect_concurrency = 256;
-    double connect_timeout_s = 60;
-    std::string source_addresses = "127.0.0.2-127.0.0.254";
-    std::vector<pid_t> server_pids;
-    double settle_s = 1;
+  std::string sse_url;
+  uint32_t streams = 0;
+  uint32_t users = 0;  // 0: one user per stream
+  uint64_t user_offset = 0;
+  uint32_t threads = 2;
+  uint32_t connect_concurrency = 128;
+  double connect_timeout_s = 60;
+  std::string source_addresses = "127.0.0.2-127.0.0.254";
+  std::vector<pid_t> server_pids;
+  double settle_s = 1;
 
-    std::string pub_url;
-    std::string pub_body = "r={r};t={t};n={n}";
-    std::vector<std::string> pub_headers;
-    int64_t pub_user = -1;  // -1: a random user for each message
-    uint32_t pub_connections = 8;
-    double pub_rate = 0;  // messages per second; 0: as fast as the connections allow
-    double pub_duration_s = 10;
-    uint64_t pub_count = 0;  // 0: no limit but the duration
-    double drain_s = 5;
+  std::string pub_url;
+  std::string pub_body = "r={r};t={t};n={n}";
+  std::vector<std::string> pub_headers;
+  int64_t pub_user = -1;  // -1: a random user for each message
+  uint32_t pub_connections = 8;
+  double pub_rate = 0;  // messages per second; 0: as fast as the connections allow
+  double pub_duration_s = 10;
+  uint64_t pub_count = 0;  // 0: no limit but the duration
+  double drain_s = 5;
 
-    double hold_s = 0;
-    std::string ready_file;
-    std::string label;
-    uint64_t run_id = 0;  // 0: random
-    bool progress = true;
+  double hold_s = 0;
+  std::string ready_file;
+  std::string label;
+  uint64_t run_id = 0;  // 0: random
+  bool progress = true;
+  bool strict = false;  // exit non-zero on any error, loss, misrouting or duplicate
 };
 
 const char* usage();

@@ -13,11 +13,16 @@ extern std::atomic<bool> g_interrupted;
 
 // Thrown when the run cannot start as asked (e.g. more streams than the fd limit allows).
 struct Refused : std::runtime_error {
-    using std::runtime_error::runtime_error;
+  using std::runtime_error::runtime_error;
+};
+
+struct RunOutcome {
+  std::string json;            // one line
+  std::string strict_failure;  // why --strict fails the run; empty if it passes
 };
 
 // Runs the phases (open streams, read server memory, publish, drain, hold) and returns the
 // result as one JSON line.
-std::string run_load(const Options& opts);
+RunOutcome run_load(const Options& opts);
 
 }  // namespace loadgen

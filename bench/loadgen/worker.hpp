@@ -21,24 +21,26 @@ int64_t steady_ns();
 
 // A counter written by one thread and read by any: a relaxed load and store, no locked add.
 class Counter {
-public:
-    void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
-    uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+ public:
+  void add(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
 
-private:
-    std::atomic<uint64_t> v_{0};
+ private:
+  std::atomic<uint64_t> v_{0};
 };
 
 // A maximum written by one thread and read by any.
 class MaxValue {
-public:
-    void offer(int64_t v) {
-        if (v > v_.load(std::memory_order_relaxed)) v_.store(v, std::memory_order_relaxed);
-    }
-    int64_t get() const { return v_.load(std::memory_order_relaxed); }
+ public:
+  void offer(int64_t v) {
+    if (v > v_.load(std::memory_order_relaxed)) v_.store(v, std::memory_order_relaxed);
+  }
+  int64_t get() const { return v_.load(std::memory_order_relaxed); }
 
-private:
-    std::atomic<int64_t> v_{0};
+ private:
+  std::atomic<int64_t> v_{0};
 };
 
 enum class Phase : int { Connecting, Open, Publishing, Stopping };
@@ -46,135 +48,143 @@ enum class Phase : int { Connecting, Open, Publishing, Stopping };
 // What all workers read. The runner writes the plain fields before it starts the workers,
 // and the atomics between phases.
 struct Shared {
-    Options opts;
-    UrlTemplate sse;
-    UrlTemplate pub;
-    TextTemplate pub_body;
-    std::string pub_extra_headers;  // "K: V\r\n" lines, ready to append
-    std::vector<sockaddr_in> sources;
-    uint64_t run_id = 0;
+  Options opts;
+  UrlTemplate sse;
+  UrlTemplate pub;
+  TextTemplate pub_body;
+  std::string pub_extra_headers;  // "K: V\r\n" lines, ready to append
+  std::vector<sockaddr_in> sources;
+  uint64_t run_id = 0;
 
-    std::atomic<Phase> phase{Phase::Connecting};
-    std::atomic<bool> give_up_connecting{false};
-    std::atomic<uint64_t> next_seq{0};
-    std::atomic<int64_t> publish_start_ns{0};
-    std::atomic<int64_t> publish_end_ns{0};
-    // Streams open per user (index: user - user_offset): how many deliveries a message to
-    // that user is expected to make.
-    std::unique_ptr<std::atomic<uint32_t>[]> open_per_user;
+  std::atomic<Phase> phase{Phase::Connecting};
+  std::atomic<bool> give_up_connecting{false};
+  std::atomic<uint64_t> next_seq{0};
+  std::atomic<int64_t> publish_start_ns{0};
+  std::atomic<int64_t> publish_end_ns{0};
+  // Streams open per user (index: user - user_offset): how many deliveries a message to
+  // that user is expected to make.
+  std::unique_ptr<std::atomic<uint32_t>[]> open_per_user;
 };
 
 // One worker's results. Counters may be read while it runs; histograms only after join.
 struct WorkerStats {
-    Counter established;
-    Counter connect_errors;
-    Counter status_errors;
-    Counter protocol_errors;
-    Counter closed;  // by the server after the stream was open
-    Counter timeouts;  // not open by the connect deadline
-    Counter events;
-    Counter matched;  // events of this run
-    Counter foreign;  // events without this run's id (e.g. history of an earlier run)
-    Counter misrouted;  // events of this run for another user than the stream's
-    Counter published;
-    Counter publish_errors;
-    Counter publish_unanswered;  // requests still in flight when the run ended
-    Counter expected;
-    MaxValue last_established_ns;
-    MaxValue last_matched_ns;
-    MaxValue last_published_ns;
-    Histogram latency_ns;
-    Histogram connect_ns;
-    Histogram publish_rtt_ns;
-    int first_status_error = 0;
+  Counter established;
+  Counter connect_errors;
+  Counter status_errors;
+  Counter protocol_errors;
+  Counter closed;    // by the server after the stream was open
+  Counter timeouts;  // not open by the connect deadline
+  Counter events;
+  Counter matched;    // events of this run
+  Counter foreign;    // events without this run's id (e.g. history of an earlier run)
+  Counter misrouted;  // events of this run for another user than the stream's
+  Counter published;
+  Counter publish_errors;
+  Counter publish_unanswered;  // requests still in flight when the run ended
+  Counter expected;
+  MaxValue last_established_ns;
+  MaxValue last_matched_ns;
+  MaxValue last_published_ns;
+  Histogram latency_ns;
+  Histogram connect_ns;
+  Histogram publish_rtt_ns;
+  int first_status_error = 0;
 };
 
 // One thread's share of the streams and publisher connections, driven by its own epoll.
 class Worker {
-public:
-    Worker(Shared& shared, uint32_t id, uint32_t threads, uint32_t publishers);
-    ~Worker();
-    Worker(const Worker&) = delete;
-    Worker& operator=(const Worker&) = delete;
+ public:
+  Worker(Shared& shared, uint32_t id, uint32_t threads, uint32_t publishers);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
 
-    void run();
-    void wake();  // after the runner changed a phase flag
-    const WorkerStats& stats() const { return stats_; }
-    bool publishing_done() const { return publishing_done_.load(std::memory_order_acquire); }
-    uint32_t stream_count() const { return uint32_t(streams_.size()); }
+  void run();
+  void wake();  // after the runner changed a phase flag
+  const WorkerStats& stats() const { return stats_; }
+  bool publishing_done() const { return publishing_done_.load(std::memory_order_acquire); }
+  uint32_t stream_count() const { return uint32_t(streams_.size()); }
 
-private:
-    enum class StreamState : uint8_t { Pending, Connecting, Sending, ReadingHead, Open, Closed };
-    enum class PubState : uint8_t { Disconnected, Connecting, Idle, Waiting, Sending, AwaitingResponse, Finished };
+ private:
+  enum class StreamState : uint8_t { Pending, Connecting, Sending, ReadingHead, Open, Closed };
+  enum class PubState : uint8_t {
+    Disconnected,
+    Connecting,
+    Idle,
+    Waiting,
+    Sending,
+    AwaitingResponse,
+    Finished
+  };
 
-    struct Stream {
-        int fd = -1;
-        StreamState state = StreamState::Pending;
-        bool chunked = false;
-        uint16_t request_sent = 0;
-        uint32_t index = 0;
-        uint64_t user = 0;
-        int64_t started_ns = 0;
-        std::unique_ptr<ResponseHead> head;  // only while the handshake runs
-        ChunkedDecoder chunk;
-        SseParser sse;
-    };
+  struct Stream {
+    int fd = -1;
+    StreamState state = StreamState::Pending;
+    bool chunked = false;
+    uint16_t request_sent = 0;
+    uint32_t index = 0;
+    uint64_t user = 0;
+    int64_t started_ns = 0;
+    std::unique_ptr<ResponseHead> head;  // only while the handshake runs
+    ChunkedDecoder chunk;
+    SseParser sse;
+  };
 
-    struct Publisher {
-        int fd = -1;
-        PubState state = PubState::Disconnected;
-        bool has_seq = false;
-        bool head_done = false;
-        uint64_t seq = 0;
-        uint64_t user = 0;
-        uint64_t rng = 0;
-        uint64_t body_left = 0;
-        int64_t due_ns = 0;
-        int64_t sent_ns = 0;
-        int64_t retry_ns = 0;
-        size_t sent = 0;
-        std::string request;
-        ResponseHead head;
-        ChunkedDecoder chunk;
-    };
+  struct Publisher {
+    int fd = -1;
+    PubState state = PubState::Disconnected;
+    bool has_seq = false;
+    bool head_done = false;
+    uint64_t seq = 0;
+    uint64_t user = 0;
+    uint64_t rng = 0;
+    uint64_t body_left = 0;
+    int64_t due_ns = 0;
+    int64_t sent_ns = 0;
+    int64_t retry_ns = 0;
+    size_t sent = 0;
+    std::string request;
+    ResponseHead head;
+    ChunkedDecoder chunk;
+  };
 
-    void start_connects(int64_t now);
-    void start_stream(Stream& s, int64_t now);
-    void abandon_unopened();
-    void on_stream_event(Stream& s, uint32_t events);
-    void send_stream_request(Stream& s);
-    void read_stream(Stream& s, uint32_t events);
-    bool on_stream_bytes(Stream& s, const char* data, size_t len, int64_t now);
-    void close_stream(Stream& s, Counter& reason);
+  void start_connects(int64_t now);
+  void start_stream(Stream& s, int64_t now);
+  void abandon_unopened();
+  void on_stream_event(Stream& s, uint32_t events);
+  void send_stream_request(Stream& s);
+  void read_stream(Stream& s, uint32_t events);
+  bool on_stream_bytes(Stream& s, const char* data, size_t len, int64_t now);
+  void close_stream(Stream& s, Counter& reason);
 
-    void service_publishers(int64_t now);
-    void connect_publisher(Publisher& p, int64_t now);
-    void next_publish(Publisher& p, int64_t now);
-    void send_publish(Publisher& p, int64_t now);
-    void write_publish(Publisher& p);
-    void on_publisher_event(Publisher& p, uint32_t events);
-    void read_publisher(Publisher& p, uint32_t events);
-    bool on_response_bytes(Publisher& p, const char* data, size_t len, int64_t now);
-    void finish_publish(Publisher& p, int64_t now);
-    void drop_publisher(Publisher& p, int64_t now, bool failed);
-    void update_publishing_done();
-    int64_t next_timer_ns(int64_t now, Phase phase) const;
+  void service_publishers(int64_t now);
+  void connect_publisher(Publisher& p, int64_t now);
+  void next_publish(Publisher& p, int64_t now);
+  void send_publish(Publisher& p, int64_t now);
+  void write_publish(Publisher& p);
+  void on_publisher_event(Publisher& p, uint32_t events);
+  void read_publisher(Publisher& p, uint32_t events);
+  bool on_response_bytes(Publisher& p, const char* data, size_t len, int64_t now);
+  void finish_publish(Publisher& p, int64_t now);
+  void drop_publisher(Publisher& p, int64_t now, bool failed);
+  void update_publishing_done();
+  int64_t next_timer_ns(int64_t now, Phase phase) const;
 
-    Shared& shared_;
-    uint32_t id_;
-    int epoll_fd_ = -1;
-    int wake_fd_ = -1;
-    uint32_t concurrency_;
-    uint32_t in_flight_ = 0;
-    size_t next_pending_ = 0;
-    bool abandoned_ = false;
-    std::vector<Stream> streams_;
-    std::vector<Publisher> publishers_;
-    std::vector<char> read_buf_;
-    std::string scratch_;
-    std::string body_scratch_;
-    std::atomic<bool> publishing_done_{false};
-    WorkerStats stats_;
+  Shared& shared_;
+  uint32_t id_;
+  int epoll_fd_ = -1;
+  int wake_fd_ = -1;
+  uint32_t concurrency_;
+  uint32_t in_flight_ = 0;
+  size_t next_pending_ = 0;
+  bool abandoned_ = false;
+  std::vector<Stream> streams_;
+  std::vector<Publisher> publishers_;
+  std::vector<char> read_buf_;
+  std::string scratch_;
+  std::string body_scratch_;
+  std::atomic<bool> publishing_done_{false};
+  WorkerStats stats_;
 };
 
 }  // namespace loadgen

@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+"""Turns the load generator's JSON results of bench/run into docs/BENCHMARKS.md.
+
+  report.py all RESULTS_DIR OUT   rewrite OUT from a full run (keeps the max section of OUT)
+  report.py max RESULTS_DIR OUT   replace only the max section of OUT
+
+RESULTS_DIR holds machine.env and SCENARIO.SERVER.RUN.json files (one JSON line each); for
+max, max.env, max.client.N.json and max.probe.json.
+"""
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+SERVERS = [("ssehub", "ssehub"), ("nchan", "nginx + Nchan"), ("pushpin", "Pushpin")]
+MAX_BEGIN = "<!-- bench-max:begin -->"
+MAX_END = "<!-- bench-max:end -->"
+
+# Per scenario: (label, JSON field, scale, decimals, which way is better; None: counts that
+# should be 0, shown without a ratio).
+METRICS = {
+    "idle": [
+        ("streams open", "open", 1, 0, "more"),
+        ("connect rate (streams/s)", "connect_rate", 1, 0, "more"),
+        ("connect time p99 (ms)", "connect_p99_ms", 1, 1, "less"),
+        ("server memory per stream (KiB)", "rss_per_stream_b", 1 / 1024, 2, "less"),
+        ("server memory, all streams open (MiB)", "rss_open_kb", 1 / 1024, 0, "less"),
+        ("errors", "errors", 1, 0, None),
+    ],
+    "unicast": [
+        ("deliveries/s", "deliveries_per_s", 1, 0, "more"),
+        ("messages accepted/s", "publish_rate", 1, 0, "more"),
+        ("latency p50 (ms)", "lat_p50_ms", 1, 2, "less"),
+        ("latency p99 (ms)", "lat_p99_ms", 1, 2, "less"),
+        ("latency p99.9 (ms)", "lat_p999_ms", 1, 2, "less"),
+        ("publish round trip p50 (ms)", "publish_rtt_p50_ms", 1, 2, "less"),
+        ("lost deliveries", "lost", 1, 0, None),
+        ("errors", "errors", 1, 0, None),
+    ],
+    "fanout": [
+        ("deliveries/s", "deliveries_per_s", 1, 0, "more"),
+        ("messages accepted/s (target 100)", "publish_rate", 1, 1, "more"),
+        ("latency p50 (ms)", "lat_p50_ms", 1, 1, "less"),
+        ("latency p99 (ms)", "lat_p99_ms", 1, 1, "less"),
+        ("latency p99.9 (ms)", "lat_p999_ms", 1, 1, "less"),
+        ("publish round trip p50 (ms)", "publish_rtt_p50_ms", 1, 1, "less"),
+        ("lost deliveries", "lost", 1, 0, None),
+        ("errors", "errors", 1, 0, None),
+    ],
+}
+
+
+def read_env(path):
+    values = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key:
+                values[key] = value
+    return values
+
+
+def read_json(path):
+    lines = [l for l in path.read_text().splitlines() if l.strip().startswith("{")]
+    return json.loads(lines[-1]) if lines else {"error": "no result"}
+
+
+def load_results(results_dir):
+    """{scenario: {server: [result, ...]}}, runs in order."""
+    out = {}
+    for path in sorted(results_dir.glob("*.*.*.json")):
+        scenario, server, run = path.name.split(".")[:3]
+        if not run.isdigit():
+            continue
+        out.setdefault(scenario, {}).setdefault(server, []).append((int(run), read_json(path)))
+    return {s: {srv: [r for _, r in sorted(runs, key=lambda x: x[0])] for srv, runs in by.items()} for s, by in out.items()}
+
+
+def fmt(value, decimals):
+    if value is None:
+        return "–"
+    if decimals == 0:
+        return f"{value:,.0f}"
+    return f"{value:,.{decimals}f}"
+
+
+def figures(runs, field, scale):
+    values = [r[field] * scale for r in runs if isinstance(r.get(field), (int, float)) and r[field] >= 0]
+    if not values:
+        return None, None, None
+    return statistics.median(values), min(values), max(values)
+
+
+def cell(runs, field, scale, decimals):
+    median, low, high = figures(runs, field, scale)
+    if median is None:
+        return "–"
+    text = fmt(median, decimals)
+    if len(runs) > 1 and fmt(low, decimals) != fmt(high, decimals):
+        text += f" ({fmt(low, decimals)}–{fmt(high, decimals)})"
+    return text
+
+
+def ratio(ours, theirs, field, scale):
+    a, _, _ = figures(ours, field, scale)
+    b, _, _ = figures(theirs, field, scale)
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.2f}×"
+
+
+def scenario_table(scenario, by_server):
+    present = [(key, name) for key, name in SERVERS if key in by_server]
+    header = ["", *(name for _, name in present[:1])]
+    for key, name in present[1:]:
+        header += [name, f"ssehub / {name.split(' + ')[-1]}"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    ours = by_server.get("ssehub", [])
+    for label, field, scale, decimals, better in METRICS[scenario]:
+        arrow = {"more": " ↑", "less": " ↓", None: ""}[better]
+        row = [f"{label}{arrow}"]
+        for i, (key, _) in enumerate(present):
+            row.append(cell(by_server[key], field, scale, decimals))
+            if i > 0:
+                row.append(ratio(ours, by_server[key], field, scale) if better else "")
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def scenario_intro(scenario, env):
+    if scenario == "idle":
+        return (f"{env.get('idle_streams')} streams of distinct users, opened {env.get('concurrency')} at a time; "
+                "nothing is published. Connect rate counts a stream once its response headers arrived; "
+                "memory is the server's VmRSS with all streams open minus before, per stream.")
+    if scenario == "unicast":
+        return (f"{env.get('unicast_streams')} streams of distinct users; {env.get('unicast_publishers')} keep-alive "
+                f"connections POST to random users as fast as answers come, for {env.get('unicast_seconds')} s. "
+                "Latency is from just before the POST is written to the event being parsed by the client.")
+    return (f"One user with {env.get('fanout_streams')} streams; a message every 10 ms for "
+            f"{env.get('fanout_seconds')} s ({env.get('fanout_publishers')} publisher connections so a slow "
+            "answer does not hold the next message back), i.e. 10^6 deliveries/s offered.")
+
+
+TITLES = {"idle": "Idle streams", "unicast": "Unicast", "fanout": "Fan-out"}
+
+
+def render_all(results_dir, old_text):
+    env = read_env(results_dir / "machine.env")
+    results = load_results(results_dir)
+    out = [
+        "# Benchmarks",
+        "",
+        f"Generated by `bench/run` (`make bench`) on {env.get('date')}; do not edit by hand. "
+        "ssehub against nginx + Nchan and Pushpin, all on loopback on one machine, each started "
+        "freshly for every run with the configs in `bench/peers/`. The client is "
+        "`bench/loadgen` (C++, epoll), one process with 2 threads on the same 2 cores as the server.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| CPU | {env.get('cores')} cores, {env.get('cpu')} |",
+        f"| memory | {env.get('memory')} |",
+        f"| kernel (`uname -r`) | {env.get('kernel')} |",
+        f"| OS | {env.get('os')} |",
+        f"| open files per process | {env.get('nofile')} (hard limit) |",
+        f"| ssehub | {env.get('ssehub')}, `--threads 2 --history-sync normal` (SQLite history) |",
+        f"| nginx + Nchan | nginx {env.get('nginx')}, Nchan {env.get('nchan')}, 2 workers, history in shared memory |",
+        f"| Pushpin | {env.get('pushpin')} (condure {env.get('condure')}, zurl {env.get('zurl')}), no history |",
+        "",
+        f"Each figure is the median of {env.get('runs')} runs, with the lowest and highest in brackets. "
+        "A ratio is ssehub's median over the peer's: above 1 means ssehub has more of it "
+        "(↑ marks figures where more is better, ↓ where less is better).",
+        "",
+    ]
+    for scenario in ("idle", "unicast", "fanout"):
+        if scenario not in results:
+            continue
+        out += [f"## {TITLES[scenario]}", "", scenario_intro(scenario, env), "", scenario_table(scenario, results[scenario]), ""]
+        failures = [
+            f"{server} run {i + 1}: {r['error']}"
+            for server, runs in results[scenario].items()
+            for i, r in enumerate(runs)
+            if "error" in r
+        ]
+        if failures:
+            out += ["Runs that produced no result: " + "; ".join(failures) + ".", ""]
+    out += [
+        "## Reading these numbers",
+        "",
+        "- Server and client share 2 cores, so a figure is what a server does with the CPU the client "
+        "leaves it; the client costs every server about the same per delivery.",
+        "- Fan-out offers 10^6 deliveries/s, more than any of the three can send on 2 cores here, so its "
+        "deliveries/s is each server's ceiling and its latency is mostly time spent queued; it grows "
+        "with the length of the run.",
+        "- Pushpin's HTTP publish endpoint answers `Connection: close`, so its publisher opens a "
+        "connection per message; Nchan's and ssehub's publishers keep theirs open. Pushpin keeps no "
+        "history; Nchan keeps it in shared memory (1000 messages per channel); ssehub writes every "
+        "message to SQLite before answering.",
+        "- Errors are streams that did not open or were closed, and failed publishes. Pushpin's "
+        "come from Pushpin itself: under the connect burst it answers 500/502 to a few "
+        "subscriptions, and under fan-out load its handler cancels some streams (its log: "
+        "`received message out of sequence, canceling`). Figures of a run are over the streams that "
+        "did open.",
+        "- Lost deliveries are counted after a drain period: expected deliveries are, per accepted "
+        "message, the streams its user had open at that moment.",
+        "",
+    ]
+    text = "\n".join(out)
+    max_section = extract_max(old_text)
+    if max_section:
+        text += "\n" + max_section + "\n"
+    return text
+
+
+def extract_max(text):
+    if MAX_BEGIN in text and MAX_END in text:
+        return text[text.index(MAX_BEGIN): text.index(MAX_END) + len(MAX_END)]
+    return ""
+
+
+def render_max(results_dir):
+    env = read_env(results_dir / "machine.env")
+    m = read_env(results_dir / "max.env")
+    clients = [read_json(p) for p in sorted(results_dir.glob("max.client.*.json"))]
+    opened = sum(c.get("open", 0) for c in clients)
+    asked = sum(c.get("streams", 0) for c in clients)
+    errors = {k: sum(c.get(k, 0) for c in clients) for k in ("err_connect", "err_status", "err_timeout", "err_closed")}
+    rss_idle = int(m.get("rss_idle_kb", "0") or 0)
+    rss_open = int(m.get("rss_open_kb", "0") or 0)
+    per_stream = f"{(rss_open - rss_idle) * 1024 / opened / 1024:.2f} KiB" if opened and rss_open else "–"
+    lines = [
+        MAX_BEGIN,
+        "## Most idle streams in one ssehub process (`bench/run max`)",
+        "",
+        f"Run on {env.get('date')}, ssehub {env.get('ssehub')}, kernel {env.get('kernel')}, "
+        f"{env.get('nofile')} open files per process. {len(clients)} load generator processes asked "
+        f"for {asked} streams of distinct users in all, more than one process may hold.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| streams open at once | {opened:,} |",
+        f"| refused or not answered | connect {errors['err_connect']}, HTTP error {errors['err_status']}, "
+        f"no headers in time {errors['err_timeout']}, closed {errors['err_closed']} |",
+        f"| ssehub open files while holding | {m.get('fds', '–')} |",
+        f"| ssehub memory (VmRSS) | {rss_idle / 1024:.0f} MiB idle, {rss_open / 1024:.0f} MiB holding, {per_stream} per stream |",
+        f"| ssehub CPU while holding idle streams | {m.get('cpu_percent_holding', '–')} % of one core |",
+        f"| alive while holding / serving again afterwards | {m.get('alive_while_holding', '–')} / {m.get('probe_after', '–')} |",
+        f"| 'too many open files' lines in its log | {m.get('emfile_log_lines', '–')} |",
+        "",
+        MAX_END,
+    ]
+    return "\n".join(lines)
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[1] not in ("all", "max"):
+        sys.exit(__doc__)
+    mode, results_dir, out = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    old = out.read_text() if out.exists() else ""
+    if mode == "all":
+        text = render_all(results_dir, old)
+    else:
+        section = render_max(results_dir)
+        if extract_max(old):
+            text = old.replace(extract_max(old), section)
+        elif old:
+            text = old.rstrip("\n") + "\n\n" + section + "\n"
+        else:
+            text = "# Benchmarks\n\n" + section + "\n"
+        print(section)
+    out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
