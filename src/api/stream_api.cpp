@@ -37,8 +37,8 @@ std::optional<ResumePoint> parse_last_event_id(std::string_view value) {
 }
 
 StreamApi::StreamApi(const Config& config, Hub& hub, History& history, EventBus& bus,
-                     Metrics& metrics)
-    : config_(config), hub_(hub), history_(history), bus_(bus), metrics_(metrics) {
+                     const auth::AccessPolicy& access, Metrics& metrics)
+    : config_(config), hub_(hub), history_(history), bus_(bus), access_(access), metrics_(metrics) {
   demo_settings_.keepalive = config.v1_keepalive;
   demo_settings_.keepalive_frame = static_frame(sse::encode_comment("keep-alive-text"));
   demo_settings_.queue_limit_bytes = config.stream_queue_bytes;
@@ -92,17 +92,22 @@ std::string StreamApi::response_head(const http::ExchangePtr& exchange, bool wit
 void StreamApi::open_demo_stream(const http::ExchangePtr& exchange) {
   auto username = username_of(exchange->target());
   if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
+  if (auto refusal = access_.check_subscriber(exchange->request(), std::get<std::string>(username)))
+    return exchange->respond(std::move(*refusal));
   auto session = std::make_shared<sse::StreamSession>(exchange->executor(), hub_, metrics_,
                                                       demo_settings_, exchange->thread(), "");
   if (session->attach() != Hub::Admission::Admitted)
     return exchange->respond(json_error(beast_http::status::service_unavailable, "server_full",
                                         "the server holds its maximum number of streams"));
-  session->start(exchange->take_socket(), response_head(exchange, false), nullptr, std::nullopt);
+  session->start(exchange->take_socket(), exchange->connection_slot(),
+                 response_head(exchange, false), nullptr, std::nullopt);
 }
 
 void StreamApi::open_user_stream(const http::ExchangePtr& exchange, std::string_view api) {
   auto username = username_of(exchange->target());
   if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
+  if (auto refusal = access_.check_subscriber(exchange->request(), std::get<std::string>(username)))
+    return exchange->respond(std::move(*refusal));
   open_stream(exchange, stream_key(api, std::get<std::string>(username)));
 }
 
@@ -139,10 +144,13 @@ void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string strea
       return exchange->respond(std::move(response));
     }
   }
-  session->start(exchange->take_socket(), response_head(exchange, true), &history_, resume);
+  session->start(exchange->take_socket(), exchange->connection_slot(),
+                 response_head(exchange, true), &history_, resume);
 }
 
 void StreamApi::publish_message(const http::ExchangePtr& exchange, std::string_view api) {
+  if (auto refusal = access_.check_publisher(exchange->request()))
+    return exchange->respond(std::move(*refusal));
   auto username = username_of(exchange->target());
   if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
   const std::string& body = exchange->request().raw.body();

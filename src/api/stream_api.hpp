@@ -1,5 +1,6 @@
 #pragma once
 
+#include "auth/access_policy.hpp"
 #include "bus/event_bus.hpp"
 #include "config/config.hpp"
 #include "history/history.hpp"
@@ -18,7 +19,8 @@ namespace ssehub::api {
 // resuming them, and publishing to them. v4 opens its streams through open_stream too.
 class StreamApi {
  public:
-  StreamApi(const Config& config, Hub& hub, History& history, EventBus& bus, Metrics& metrics);
+  StreamApi(const Config& config, Hub& hub, History& history, EventBus& bus,
+            const auth::AccessPolicy& access, Metrics& metrics);
 
   void register_routes(http::Router& router);
 
@@ -42,6 +44,7 @@ class StreamApi {
   Hub& hub_;
   History& history_;
   EventBus& bus_;
+  const auth::AccessPolicy& access_;
   Metrics& metrics_;
   sse::StreamSettings demo_settings_;
   sse::StreamSettings user_settings_;

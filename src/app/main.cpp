@@ -1,12 +1,14 @@
 // Wires ssehub's components together, runs them, and shuts them down in order.
 
 #include "api/ops_api.hpp"
+#include "auth/access_policy.hpp"
 #include "api/stream_api.hpp"
 #include "bus/event_bus.hpp"
 #include "bus/kafka_bus.hpp"
 #include "bus/kafka_ingest.hpp"
 #include "config/config.hpp"
 #include "history/history.hpp"
+#include "http/client_limits.hpp"
 #include "http/cors.hpp"
 #include "http/io_pool.hpp"
 #include "http/listener.hpp"
@@ -37,6 +39,13 @@ constexpr std::size_t kStoreQueuePerThread = 4096;
 std::chrono::milliseconds tick_period(const Config& config) {
   const auto shortest = std::min({config.keepalive, config.v1_keepalive, config.v1_hi_interval});
   return std::clamp(shortest / 30, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
+}
+
+std::string read_file(const std::string& path) {
+  if (path.empty()) return {};
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 void write_port_file(const std::string& path, std::uint16_t port) {
@@ -101,14 +110,21 @@ int main(int argc, char** argv) {
       bus = std::make_unique<LocalBus>(history);
     }
 
+    const auth::AccessPolicy access({.require_jwt = config.auth == "jwt",
+                                     .jwt = {.hs256_secret = config.jwt_secret,
+                                             .rs256_public_key = read_file(config.jwt_public_key_file)},
+                                     .publish_token = config.publish_token});
+    if (config.insecure_open && access.open())
+      spdlog::warn("listening on {} with no authentication (--insecure-open)", config.host);
+
     http::Router router;
-    api::StreamApi streams(config, hub, history, *bus, metrics);
+    api::StreamApi streams(config, hub, history, *bus, access, metrics);
     streams.register_routes(router);
     auto report_store = store::open_store(config);
     store::BlockingPool store_pool(kStoreThreads, kStoreQueuePerThread);
     reports::ReportService report_service(*report_store, store_pool, *bus, metrics);
     report_service.start(std::chrono::seconds(30));
-    reports::ReportApi report_api(report_service, streams);
+    reports::ReportApi report_api(report_service, streams, access);
     report_api.register_routes(router);
 
     std::unique_ptr<bus::KafkaIngest> ingest;
@@ -136,11 +152,15 @@ int main(int argc, char** argv) {
     router.set_fallback([&web](const http::ExchangePtr& exchange) { web.serve(exchange); });
 
     const http::CorsPolicy cors(config.cors_origins);
+    auto clients = std::make_shared<http::ClientLimits>(
+        http::ClientLimitSettings{.max_connections_per_address = config.max_connections_per_ip,
+                                  .requests_per_second = config.rate_limit_rps,
+                                  .burst = config.rate_limit_burst});
     const http::HttpContext http_context{router, cors,
                                          {.max_body_bytes = config.max_body_bytes,
                                           .max_header_bytes = config.max_header_bytes,
                                           .request_timeout = config.request_timeout},
-                                         metrics};
+                                         metrics, *clients};
     http::Listener listener(pool, http_context);
     const std::uint16_t port = listener.bind(config.host, config.port);
     if (!config.port_file.empty()) write_port_file(config.port_file, port);

@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
 
 #include <algorithm>
@@ -11,6 +12,13 @@
 #include <thread>
 
 namespace ssehub {
+
+bool Config::listens_on_loopback_only() const {
+  if (host == "localhost") return true;
+  boost::system::error_code ec;
+  const auto address = boost::asio::ip::make_address(host, ec);
+  return !ec && address.is_loopback();
+}
 
 unsigned Config::io_threads() const {
   if (threads > 0) return threads;
@@ -177,6 +185,23 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
                  "Partitions of the bus topic when ssehub creates it")
       ->check(CLI::Range(1, 10000));
 
+  app.add_option("--auth", config.auth, "none, or jwt: streams and v4 routes need a JWT whose sub is the user")
+      ->check(CLI::IsMember({"none", "jwt"}));
+  app.add_option("--jwt-secret", config.jwt_secret, "HS256 secret of subscriber JWTs");
+  app.add_option("--jwt-public-key-file", config.jwt_public_key_file,
+                 "RS256 public key (PEM) of subscriber JWTs");
+  app.add_option("--publish-token", config.publish_token,
+                 "Token publishers must present (Authorization: Bearer or X-Publish-Token)");
+  app.add_flag("--insecure-open", config.insecure_open,
+               "Allow listening beyond loopback with no authentication");
+  app.add_option("--max-connections-per-ip", config.max_connections_per_ip,
+                 "Connections one client address may hold; 0 = no limit");
+  app.add_option("--rate-limit-rps", config.rate_limit_rps,
+                 "Requests per second per client address (429 above); 0 = no limit")
+      ->check(CLI::Range(0.0, 1e9));
+  app.add_option("--rate-limit-burst", config.rate_limit_burst, "Burst allowed above the rate")
+      ->check(CLI::Range(1.0, 1e9));
+
   // Later arguments win (TakeLast), so file < environment < command line is one parse.
   std::vector<std::string> args;
   try {
@@ -227,10 +252,18 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   config.store_timeout = Millis(store_timeout_ms);
   config.history_sync_full = history_sync == "full";
   config.cors_origins = split_list(cors_origins);
-  if (config.bus == "kafka" && config.kafka_brokers.empty()) {
-    std::cerr << "ssehub: --bus kafka needs --kafka-brokers\n";
-    return {std::nullopt, 2};
-  }
+  auto refuse = [](const std::string& why) {
+    std::cerr << "ssehub: " << why << "\n";
+    return ConfigOutcome{std::nullopt, 2};
+  };
+  if (config.bus == "kafka" && config.kafka_brokers.empty())
+    return refuse("--bus kafka needs --kafka-brokers");
+  if (config.auth == "jwt" && config.jwt_secret.empty() && config.jwt_public_key_file.empty())
+    return refuse("--auth jwt needs --jwt-secret or --jwt-public-key-file");
+  // Secure by default: without authentication, only this machine may connect.
+  if (config.auth == "none" && !config.listens_on_loopback_only() && !config.insecure_open)
+    return refuse("refusing to listen on " + config.host +
+                  " without authentication; configure --auth jwt, or pass --insecure-open");
   return {config, 0};
 }
 

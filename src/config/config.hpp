@@ -63,7 +63,19 @@ struct Config {
   std::string bus_topic = "ssehub_events";
   int bus_partitions = 12;
 
+  // Access
+  std::string auth = "none";  // none | jwt
+  std::string jwt_secret;     // HS256 shared secret
+  std::string jwt_public_key_file;  // RS256 public key (PEM)
+  std::string publish_token;  // required of publishers when set
+  bool insecure_open = false;  // allow a non-loopback address without auth
+  std::size_t max_connections_per_ip = 0;  // 0 = no limit
+  double rate_limit_rps = 0;               // requests per second per address; 0 = no limit
+  double rate_limit_burst = 100;
+
   unsigned io_threads() const;
+  // The address is loopback-only (127.0.0.0/8, ::1, localhost).
+  bool listens_on_loopback_only() const;
 };
 
 class ConfigError : public std::runtime_error {

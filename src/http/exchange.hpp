@@ -28,6 +28,8 @@ class Exchange {
   void respond(Response response);
   // Hands the connection over (to a stream); call on the exchange's own thread.
   boost::asio::ip::tcp::socket take_socket();
+  // The client address's connection slot, to be held by whoever holds the socket.
+  std::shared_ptr<void> connection_slot() const;
 
  private:
   std::shared_ptr<HttpSession> session_;

@@ -29,6 +29,8 @@ std::optional<RejectReason> reject_reason_of(beast_http::status status) {
     case beast_http::status::request_timeout: return RejectReason::Timeout;
     case beast_http::status::service_unavailable: return RejectReason::Unavailable;
     case beast_http::status::conflict: return RejectReason::Conflict;
+    case beast_http::status::unauthorized: return RejectReason::Unauthenticated;
+    case beast_http::status::forbidden: return RejectReason::Forbidden;
     default: return std::nullopt;
   }
 }
@@ -56,9 +58,12 @@ void Exchange::respond(Response response) {
 
 boost::asio::ip::tcp::socket Exchange::take_socket() { return session_->hand_over(); }
 
+std::shared_ptr<void> Exchange::connection_slot() const { return session_->client_slot_; }
+
 HttpSession::HttpSession(boost::asio::ip::tcp::socket socket, const HttpContext& context,
-                         unsigned thread)
-    : stream_(std::move(socket)), context_(context), thread_(thread) {
+                         unsigned thread, ClientLimits::Slot client_slot)
+    : stream_(std::move(socket)), context_(context), thread_(thread),
+      client_slot_(std::move(client_slot)) {
   context_.metrics.connections_open.add(1);
 }
 
@@ -157,6 +162,14 @@ void HttpSession::dispatch() {
   request.remote = stream_.socket().remote_endpoint(ignored);
   allowed_origin_ = context_.cors.allow(request.raw[beast_http::field::origin],
                                         request.raw[beast_http::field::host]);
+  if (auto wait = context_.clients.take_request(request.remote.address())) {
+    context_.metrics.reject(RejectReason::RateLimited);
+    auto response = json_error(beast_http::status::too_many_requests, "rate_limited",
+                               "too many requests from this address; retry after " +
+                                   std::to_string(wait->count()) + " s");
+    response.set(beast_http::field::retry_after, std::to_string(wait->count()));
+    return send(std::move(response), true);
+  }
   auto target = parse_target(request.raw.target());
   if (!target) {
     return send(json_error(beast_http::status::bad_request, "bad_request",
@@ -175,10 +188,11 @@ void HttpSession::reply_and_close(Response response) {
   send(std::move(response));
 }
 
-void HttpSession::send(Response response) {
+void HttpSession::send(Response response, bool counted) {
   if (state_ != State::Handling) return;  // answered twice, or closed meanwhile
   state_ = State::Writing;
-  if (auto reason = reject_reason_of(response.result())) context_.metrics.reject(*reason);
+  if (auto reason = reject_reason_of(response.result()); reason && !counted)
+    context_.metrics.reject(*reason);
   if (!allowed_origin_.empty()) {
     response.set(beast_http::field::access_control_allow_origin, allowed_origin_);
     response.set(beast_http::field::access_control_expose_headers, "X-Event-Id, Retry-After");

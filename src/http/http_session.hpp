@@ -1,5 +1,6 @@
 #pragma once
 
+#include "http/client_limits.hpp"
 #include "http/cors.hpp"
 #include "http/exchange.hpp"
 #include "metrics/metrics.hpp"
@@ -28,6 +29,7 @@ struct HttpContext {
   const CorsPolicy& cors;
   HttpLimits limits;
   Metrics& metrics;
+  ClientLimits& clients;
 };
 
 // One HTTP/1.1 connection while it speaks request/response (keep-alive, pipelining).
@@ -35,7 +37,8 @@ struct HttpContext {
 // when a connection becomes a long-lived stream.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(boost::asio::ip::tcp::socket socket, const HttpContext& context, unsigned thread);
+  HttpSession(boost::asio::ip::tcp::socket socket, const HttpContext& context, unsigned thread,
+              ClientLimits::Slot client_slot);
   ~HttpSession();
   void start();
 
@@ -49,7 +52,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void on_read_body(boost::beast::error_code ec);
   void dispatch();
   void reply_and_close(Response response);
-  void send(Response response);
+  // `counted`: the caller already counted this refusal in the metrics.
+  void send(Response response, bool counted = false);
   void on_write(boost::beast::error_code ec, bool keep_alive);
   void close();
   boost::asio::ip::tcp::socket hand_over();
@@ -64,6 +68,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   bool request_keep_alive_ = true;
   bool request_is_head_ = false;
   std::string allowed_origin_;
+  ClientLimits::Slot client_slot_;  // released when the connection ends
 };
 
 }  // namespace ssehub::http

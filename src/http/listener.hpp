@@ -22,6 +22,8 @@ class Listener {
 
  private:
   void do_accept();
+  // Answers 429 and closes: the address holds too many connections.
+  void refuse(boost::asio::ip::tcp::socket socket);
 
   IoPool& pool_;
   const HttpContext& context_;

@@ -39,6 +39,10 @@ const char* reject_reason_label(RejectReason reason) {
     case RejectReason::Timeout: return "timeout";
     case RejectReason::Unavailable: return "unavailable";
     case RejectReason::Conflict: return "conflict";
+    case RejectReason::Unauthenticated: return "unauthenticated";
+    case RejectReason::Forbidden: return "forbidden";
+    case RejectReason::RateLimited: return "rate_limited";
+    case RejectReason::TooManyConnections: return "too_many_connections";
     case RejectReason::Count: break;
   }
   return "unknown";

@@ -53,6 +53,10 @@ enum class RejectReason {
   Timeout,
   Unavailable,
   Conflict,
+  Unauthenticated,
+  Forbidden,
+  RateLimited,
+  TooManyConnections,
   Count
 };
 const char* reject_reason_label(RejectReason reason);

@@ -99,6 +99,8 @@ void ReportApi::register_routes(http::Router& router) {
 void ReportApi::create_report(const http::ExchangePtr& exchange) {
   auto user_id = user_id_of(exchange->target());
   if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
+  if (auto refusal = access_.check_subscriber(exchange->request(), std::get<std::string>(user_id)))
+    return exchange->respond(std::move(*refusal));
   service_.create(std::get<std::string>(user_id), exchange->executor(),
                   [exchange](ReportOutcome outcome) {
                     if (outcome.kind != ReportOutcome::Kind::Done)
@@ -113,6 +115,8 @@ void ReportApi::create_report(const http::ExchangePtr& exchange) {
 void ReportApi::list_reports(const http::ExchangePtr& exchange) {
   auto user_id = user_id_of(exchange->target());
   if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
+  if (auto refusal = access_.check_subscriber(exchange->request(), std::get<std::string>(user_id)))
+    return exchange->respond(std::move(*refusal));
   service_.list(std::get<std::string>(user_id), exchange->executor(),
                 [exchange](ReportOutcome outcome) {
                   if (outcome.kind != ReportOutcome::Kind::Done)
@@ -126,6 +130,9 @@ void ReportApi::list_reports(const http::ExchangePtr& exchange) {
 void ReportApi::change_status(const http::ExchangePtr& exchange) {
   auto user_id = user_id_of(exchange->target());
   if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
+  if (auto refusal =
+          access_.check_user_or_publisher(exchange->request(), std::get<std::string>(user_id)))
+    return exchange->respond(std::move(*refusal));
   const auto& raw = exchange->request().raw;
   auto change = parse_status_change(raw[beast_http::field::content_type], raw.body());
   if (auto* error = std::get_if<http::Response>(&change)) return exchange->respond(std::move(*error));
@@ -142,6 +149,8 @@ void ReportApi::change_status(const http::ExchangePtr& exchange) {
 void ReportApi::open_stream(const http::ExchangePtr& exchange) {
   auto user_id = user_id_of(exchange->target());
   if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
+  if (auto refusal = access_.check_subscriber(exchange->request(), std::get<std::string>(user_id)))
+    return exchange->respond(std::move(*refusal));
   streams_.open_stream(exchange, report_stream(std::get<std::string>(user_id)));
 }
 

@@ -12,8 +12,8 @@ namespace ssehub::reports {
 // HTTP handlers of v4: create, list and move reports, and the user's report stream.
 class ReportApi {
  public:
-  ReportApi(ReportService& service, api::StreamApi& streams)
-      : service_(service), streams_(streams) {}
+  ReportApi(ReportService& service, api::StreamApi& streams, const auth::AccessPolicy& access)
+      : service_(service), streams_(streams), access_(access) {}
   void register_routes(http::Router& router);
 
  private:
@@ -24,6 +24,7 @@ class ReportApi {
 
   ReportService& service_;
   api::StreamApi& streams_;
+  const auth::AccessPolicy& access_;
 };
 
 // The `user_id` query parameter as a canonical UUID, or the response that refuses it.

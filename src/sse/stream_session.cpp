@@ -20,9 +20,10 @@ StreamSession::~StreamSession() {
   if (state_ != State::Created) metrics_.connections_open.add(-1);
 }
 
-void StreamSession::start(boost::asio::ip::tcp::socket socket, std::string head, History* history,
-                          std::optional<ResumePoint> resume) {
+void StreamSession::start(boost::asio::ip::tcp::socket socket, std::shared_ptr<void> client_slot,
+                          std::string head, History* history, std::optional<ResumePoint> resume) {
   socket_ = std::move(socket);
+  client_slot_ = std::move(client_slot);
   metrics_.connections_open.add(1);
   last_write_ = SteadyClock::now();
   next_periodic_ = last_write_ + settings_.periodic_interval;
@@ -189,6 +190,7 @@ void StreamSession::close() {
   boost::system::error_code ignored;
   socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
+  client_slot_.reset();
   queue_.clear();
   held_live_.clear();
 }

@@ -39,8 +39,8 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
   // Takes the connection and starts streaming: `head` is the HTTP response head plus any
   // preamble (retry hint). With `resume`, history is replayed first; live events that
   // arrive meanwhile are held and sent after it, without gap or duplicate.
-  void start(boost::asio::ip::tcp::socket socket, std::string head, History* history,
-             std::optional<ResumePoint> resume);
+  void start(boost::asio::ip::tcp::socket socket, std::shared_ptr<void> client_slot,
+             std::string head, History* history, std::optional<ResumePoint> resume);
 
   void enqueue(const EventPtr& event) override;
   void flush() override;
@@ -59,6 +59,7 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
   void close_later();
 
   boost::asio::ip::tcp::socket socket_;
+  std::shared_ptr<void> client_slot_;  // this client address's connection slot
   Hub& hub_;
   Metrics& metrics_;
   const StreamSettings& settings_;
