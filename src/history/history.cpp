@@ -60,9 +60,16 @@ class History::Writer {
         "  partition INTEGER PRIMARY KEY,"
         "  next_offset INTEGER NOT NULL"
         ")");
+    // Checkpoints run on a thread of their own (see run_checkpointer), not inside commits.
+    db_.exec("PRAGMA wal_autocheckpoint=0");
+    db_.exec("PRAGMA journal_size_limit=67108864");
+    // A stream's row is written only when retention drops events (to remember what was
+    // dropped); its last id is otherwise the newest event's, so a publish writes one row.
     select_stream_ = std::make_unique<SQLite::Statement>(
-        db_, "SELECT last_id, trimmed_through, "
-             "(SELECT count(*) FROM events WHERE stream = ?1) FROM streams WHERE stream = ?1");
+        db_, "SELECT max(coalesce((SELECT last_id FROM streams WHERE stream = ?1), 0), "
+             "coalesce(max(id), 0)), "
+             "coalesce((SELECT trimmed_through FROM streams WHERE stream = ?1), 0), count(*) "
+             "FROM events WHERE stream = ?1");
     insert_event_ = std::make_unique<SQLite::Statement>(
         db_, "INSERT INTO events (stream, id, type, data, created_ms) VALUES (?, ?, ?, ?, ?)");
     upsert_stream_ = std::make_unique<SQLite::Statement>(
@@ -113,7 +120,8 @@ class History::Writer {
       }
       for (const std::string& stream : touched) {
         StreamState& state = cache_.at(stream);
-        if (state.count > options_.max_events_per_stream) trim_to_limit(stream, state);
+        if (state.count <= options_.max_events_per_stream) continue;
+        trim_to_limit(stream, state);
         upsert_stream_->reset();
         upsert_stream_->bind(1, stream);
         upsert_stream_->bind(2, static_cast<std::int64_t>(state.last_id));
@@ -143,9 +151,11 @@ class History::Writer {
         std::chrono::duration_cast<std::chrono::milliseconds>(options_.max_age).count();
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement mark(
-        db_, "UPDATE streams SET trimmed_through = max(trimmed_through, "
-             "(SELECT max(id) FROM events e WHERE e.stream = streams.stream AND e.created_ms < ?1)) "
-             "WHERE stream IN (SELECT DISTINCT stream FROM events WHERE created_ms < ?1)");
+        db_, "INSERT INTO streams (stream, last_id, trimmed_through) "
+             "SELECT stream, max(id), max(id) FROM events WHERE created_ms < ?1 GROUP BY stream "
+             "ON CONFLICT (stream) DO UPDATE SET "
+             "last_id = max(last_id, excluded.last_id), "
+             "trimmed_through = max(trimmed_through, excluded.trimmed_through)");
     mark.bind(1, cutoff);
     mark.exec();
     SQLite::Statement drop(db_, "DELETE FROM events WHERE created_ms < ?");
@@ -213,8 +223,11 @@ class History::Reader {
     std::uint64_t last_id = 0, trimmed_through = 0;
     SQLite::Transaction snapshot(db_, SQLite::TransactionBehavior::DEFERRED);
     {
-      SQLite::Statement query(db_,
-                              "SELECT last_id, trimmed_through FROM streams WHERE stream = ?");
+      SQLite::Statement query(
+          db_, "SELECT max(coalesce((SELECT last_id FROM streams WHERE stream = ?1), 0), "
+               "coalesce(max(id), 0)), "
+               "coalesce((SELECT trimmed_through FROM streams WHERE stream = ?1), 0) "
+               "FROM events WHERE stream = ?1");
       query.bind(1, stream);
       if (query.executeStep()) {
         last_id = static_cast<std::uint64_t>(query.getColumn(0).getInt64());
@@ -290,6 +303,25 @@ void History::start(CommitListener listener) {
   ready_ = true;
   writer_thread_ = std::thread([this] { run_writer(); });
   reader_thread_ = std::thread([this] { run_reader(); });
+  checkpointer_thread_ = std::thread([this] { run_checkpointer(); });
+}
+
+void History::run_checkpointer() {
+  // Copies the WAL back into the database off the writer thread, so commits never wait for
+  // a checkpoint (and, with sync=full, for its fsync of the database file).
+  SQLite::Database db(options_.database_path, SQLite::OPEN_READWRITE);
+  db.exec("PRAGMA busy_timeout=1000");
+  std::unique_lock lock(checkpoint_mutex_);
+  while (!checkpoint_stopping_) {
+    checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(250));
+    lock.unlock();
+    try {
+      db.exec("PRAGMA wal_checkpoint(PASSIVE)");
+    } catch (const std::exception& e) {
+      spdlog::debug("history: checkpoint deferred: {}", e.what());
+    }
+    lock.lock();
+  }
 }
 
 History::Admission History::append(std::vector<EventDraft> drafts,
@@ -452,6 +484,12 @@ void History::stop() {
   }
   replay_cv_.notify_all();
   if (reader_thread_.joinable()) reader_thread_.join();
+  {
+    std::lock_guard lock(checkpoint_mutex_);
+    checkpoint_stopping_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_thread_.joinable()) checkpointer_thread_.join();
   writer_.reset();
   reader_.reset();
   ready_ = false;

@@ -110,6 +110,7 @@ class History {
 
   void run_writer();
   void run_reader();
+  void run_checkpointer();
 
   HistoryOptions options_;
   Metrics& metrics_;
@@ -131,6 +132,10 @@ class History {
   std::unique_ptr<Reader> reader_;
   std::thread writer_thread_;
   std::thread reader_thread_;
+  std::mutex checkpoint_mutex_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_stopping_ = false;
+  std::thread checkpointer_thread_;
 };
 
 }  // namespace ssehub

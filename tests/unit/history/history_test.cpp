@@ -1,5 +1,6 @@
 #include "history/history.hpp"
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
@@ -59,6 +60,8 @@ class HistoryTest : public ::testing::Test {
   std::filesystem::path dir_;
   Metrics metrics_;
   boost::asio::io_context io_;
+  // Without work, poll() would stop the context before the writer posts its answer.
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
   std::mutex mutex_;
   std::vector<EventPtr> committed_;
 };
