@@ -1,8 +1,11 @@
 #include "api/stream_api.hpp"
 
 #include "http/request.hpp"
+#include "http/stream_connection.hpp"
 #include "http/responses.hpp"
 #include "sse/encoder.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <charconv>
 
@@ -44,10 +47,12 @@ StreamApi::StreamApi(const Config& config, Hub& hub, History& history, EventBus&
   demo_settings_.queue_limit_bytes = config.stream_queue_bytes;
   demo_settings_.periodic_frame = static_frame(sse::encode_event("", std::nullopt, "hi!"));
   demo_settings_.periodic_interval = config.v1_hi_interval;
+  demo_settings_.close_timeout = config.request_timeout;
 
   user_settings_.keepalive = config.keepalive;
   user_settings_.keepalive_frame = demo_settings_.keepalive_frame;
   user_settings_.queue_limit_bytes = config.stream_queue_bytes;
+  user_settings_.close_timeout = config.request_timeout;
 }
 
 void StreamApi::register_routes(http::Router& router) {
@@ -57,6 +62,8 @@ void StreamApi::register_routes(http::Router& router) {
                [this, api](const auto& ex) { open_user_stream(ex, api); });
     router.add(beast_http::verb::post, "/" + std::string(api) + "/message",
                [this, api](const auto& ex) { publish_message(ex, api); });
+    router.add(beast_http::verb::post, "/" + std::string(api) + "/messages",
+               [this, api](const auto& ex) { publish_batch(ex, api); });
   }
 }
 
@@ -94,12 +101,12 @@ void StreamApi::open_demo_stream(const http::ExchangePtr& exchange) {
   if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
   if (auto refusal = access_.check_subscriber(exchange->request(), std::get<std::string>(username)))
     return exchange->respond(std::move(*refusal));
-  auto session = std::make_shared<sse::StreamSession>(exchange->executor(), hub_, metrics_,
-                                                      demo_settings_, exchange->thread(), "");
+  auto session = sse::StreamSession::create(exchange->secure(), exchange->executor(), hub_,
+                                            metrics_, demo_settings_, exchange->thread(), "");
   if (session->attach() != Hub::Admission::Admitted)
     return exchange->respond(json_error(beast_http::status::service_unavailable, "server_full",
                                         "the server holds its maximum number of streams"));
-  session->start(exchange->take_socket(), exchange->connection_slot(),
+  session->start(exchange->take_connection(), exchange->connection_slot(),
                  response_head(exchange, false), nullptr, std::nullopt);
 }
 
@@ -128,8 +135,8 @@ void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string strea
           beast_http::status::bad_request, "invalid_last_event_id",
           "Last-Event-ID must be a decimal event id or `earliest`"));
   }
-  auto session = std::make_shared<sse::StreamSession>(exchange->executor(), hub_, metrics_,
-                                                      user_settings_, exchange->thread(), stream);
+  auto session = sse::StreamSession::create(exchange->secure(), exchange->executor(), hub_,
+                                            metrics_, user_settings_, exchange->thread(), stream);
   switch (session->attach()) {
     case Hub::Admission::Admitted: break;
     case Hub::Admission::UserLimit:
@@ -144,7 +151,7 @@ void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string strea
       return exchange->respond(std::move(response));
     }
   }
-  session->start(exchange->take_socket(), exchange->connection_slot(),
+  session->start(exchange->take_connection(), exchange->connection_slot(),
                  response_head(exchange, true), &history_, resume);
 }
 
@@ -165,6 +172,56 @@ void StreamApi::publish_message(const http::ExchangePtr& exchange, std::string_v
   drafts[0].stream = stream_key(api, std::get<std::string>(username));
   drafts[0].data = body;
   publish(exchange, std::move(drafts), http::empty_response(beast_http::status::no_content));
+}
+
+void StreamApi::publish_batch(const http::ExchangePtr& exchange, std::string_view api) {
+  if (auto refusal = access_.check_publisher(exchange->request()))
+    return exchange->respond(std::move(*refusal));
+  auto bad = [&](std::string detail) {
+    exchange->respond(json_error(beast_http::status::bad_request, "invalid_batch", detail));
+  };
+  const auto body = nlohmann::json::parse(exchange->request().raw.body(), nullptr, false);
+  if (body.is_discarded() || !body.is_array())
+    return bad(R"(the body must be a JSON array of {"username": "...", "message": "..."})");
+  if (body.empty()) return bad("the batch is empty");
+  if (body.size() > kMaxBatchMessages)
+    return bad("a batch holds at most " + std::to_string(kMaxBatchMessages) + " messages");
+  std::vector<EventDraft> drafts;
+  drafts.reserve(body.size());
+  for (std::size_t i = 0; i < body.size(); ++i) {
+    const auto& item = body[i];
+    const std::string where = "message " + std::to_string(i) + ": ";
+    if (!item.is_object() || !item.contains("username") || !item["username"].is_string() ||
+        !item.contains("message") || !item["message"].is_string())
+      return bad(where + R"(needs "username" and "message" strings)");
+    http::Target target;
+    target.query.emplace_back("username", item["username"].get<std::string>());
+    auto username = username_of(target);
+    if (auto* error = std::get_if<http::Response>(&username))
+      return bad(where + nlohmann::json::parse(error->body()).value("detail", "invalid username"));
+    std::string message = item["message"].get<std::string>();  // JSON text is valid UTF-8
+    if (message.empty()) return bad(where + "the message is empty");
+    if (message.size() > config_.max_body_bytes)
+      return bad(where + "the message exceeds " + std::to_string(config_.max_body_bytes) + " bytes");
+    EventDraft draft;
+    draft.stream = stream_key(api, std::get<std::string>(username));
+    draft.data = std::move(message);
+    drafts.push_back(std::move(draft));
+  }
+  auto admission = bus_.publish(
+      std::move(drafts), exchange->executor(), [exchange](AppendResult result) {
+        if (!result.ok)
+          return exchange->respond(json_error(beast_http::status::service_unavailable,
+                                              "store_unavailable",
+                                              "the events could not be stored: " + result.error));
+        exchange->respond(http::json_response(beast_http::status::ok, {{"ids", result.ids}}));
+      });
+  if (admission != History::Admission::Queued) {
+    auto response = json_error(beast_http::status::service_unavailable, "overloaded",
+                               "too many events are waiting; retry shortly");
+    response.set(beast_http::field::retry_after, "1");
+    exchange->respond(std::move(response));
+  }
 }
 
 void StreamApi::publish(const http::ExchangePtr& exchange, std::vector<EventDraft> drafts,

@@ -19,6 +19,8 @@ namespace ssehub::api {
 // resuming them, and publishing to them. v4 opens its streams through open_stream too.
 class StreamApi {
  public:
+  static constexpr std::size_t kMaxBatchMessages = 1000;
+
   StreamApi(const Config& config, Hub& hub, History& history, EventBus& bus,
             const auth::AccessPolicy& access, Metrics& metrics);
 
@@ -38,6 +40,8 @@ class StreamApi {
   void open_demo_stream(const http::ExchangePtr& exchange);
   void open_user_stream(const http::ExchangePtr& exchange, std::string_view api);
   void publish_message(const http::ExchangePtr& exchange, std::string_view api);
+  // POST /v2|v3/messages: many messages in one request and one group commit.
+  void publish_batch(const http::ExchangePtr& exchange, std::string_view api);
   std::string response_head(const http::ExchangePtr& exchange, bool with_retry) const;
 
   const Config& config_;

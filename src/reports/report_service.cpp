@@ -57,6 +57,16 @@ void ReportService::guarded(boost::asio::any_io_executor executor, const Done& d
   }
 }
 
+std::int64_t ReportService::next_creation_ms() {
+  // Reports are listed by creation time: two created in one millisecond must still differ.
+  std::int64_t now = now_unix_ms();
+  std::int64_t last = last_creation_ms_.load();
+  for (;;) {
+    const std::int64_t next = std::max(now, last + 1);
+    if (last_creation_ms_.compare_exchange_weak(last, next)) return next;
+  }
+}
+
 void ReportService::create(std::string user_id, boost::asio::any_io_executor executor, Done done) {
   const bool queued = submit(user_id, [this, user_id, executor, done] {
     guarded(executor, done, [&] {
@@ -64,7 +74,7 @@ void ReportService::create(std::string user_id, boost::asio::any_io_executor exe
       report.user_id = user_id;
       report.report_id = random_uuid();
       report.status = ReportStatus::Pending;
-      report.created_ms = report.updated_ms = now_unix_ms();
+      report.created_ms = report.updated_ms = next_creation_ms();
       store_.create(report);
       publish_then(report, created_event(report), [executor, done, report] {
         run_on(executor, [done, report] {
@@ -150,13 +160,16 @@ void ReportService::publish_then(const Report& report, EventDraft draft, std::fu
   drafts.push_back(std::move(draft));
   auto on_published = [this, report, then](AppendResult result) {
     if (result.ok) {
-      submit(report.user_id, [this, report] {
+      auto mark = [this, report] {
         try {
           store_.mark_event_published(report.report_id, report.updated_ms);
         } catch (const store::StoreUnavailable& e) {
           spdlog::warn("reports: {} stays marked for the sweep: {}", report.report_id, e.what());
         }
-      });
+      };
+      // While shutting down the pool takes no jobs; this thread is not an I/O thread, so
+      // the mark is made here rather than left for the next start to publish twice.
+      if (!submit(report.user_id, mark)) mark();
     } else {
       spdlog::warn("reports: event of {} not stored yet ({}); the sweep will publish it",
                    report.report_id, result.error);

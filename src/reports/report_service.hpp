@@ -61,6 +61,7 @@ class ReportService {
 
  private:
   bool submit(const std::string& user_id, std::function<void()> job);
+  std::int64_t next_creation_ms();
   void publish_then(const Report& report, EventDraft draft, std::function<void()> then);
   void sweep();
   void schedule_probe();
@@ -72,6 +73,7 @@ class ReportService {
   EventBus& bus_;
   Metrics& metrics_;
   std::atomic<bool> store_ready_{true};
+  std::atomic<std::int64_t> last_creation_ms_{0};
   // Completions of event publishes and the sweep timer run here, never on I/O threads.
   boost::asio::thread_pool background_{1};
   boost::asio::steady_timer sweep_timer_{background_};

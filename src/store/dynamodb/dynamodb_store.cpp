@@ -14,6 +14,10 @@ namespace ssehub::store {
 
 namespace {
 
+// How long to look for a write whose answer was lost, after the call itself timed out.
+constexpr std::chrono::milliseconds kVerifyTimeout{2000};
+
+
 using json = nlohmann::json;
 using dynamodb::DynamoDbError;
 
@@ -164,7 +168,28 @@ void DynamoDbStore::create(const Report& report) {
         return;
     }
     throw StoreUnavailable("DynamoDB already holds a report " + report.report_id);
+  } catch (const StoreUnavailable& e) {
+    // No answer in time: the write may still have been applied. Look before saying 503, so
+    // a 503 means "not stored".
+    if (find_own_write(report.report_id, e.what(), [&](const Report& stored) {
+          return stored.user_id == report.user_id && stored.created_ms == report.created_ms;
+        }))
+      return;
+    throw;
   }
+}
+
+std::optional<Report> DynamoDbStore::find_own_write(const std::string& report_id,
+                                                    const std::string& failure,
+                                                    const std::function<bool(const Report&)>& is_ours) {
+  std::optional<Report> stored;
+  try {
+    stored = read_item(report_id, kVerifyTimeout);
+  } catch (const StoreUnavailable&) {
+    throw StoreUnavailable(failure + "; whether the write was applied is unknown");
+  }
+  if (stored && is_ours(*stored)) return stored;
+  return std::nullopt;
 }
 
 std::vector<Report> DynamoDbStore::read_all_pages(std::string_view operation, json request) {
@@ -197,10 +222,15 @@ std::vector<Report> DynamoDbStore::list_by_user(const std::string& user_id) {
 }
 
 std::optional<Report> DynamoDbStore::get(const std::string& report_id) {
+  return read_item(report_id, options_.timeout);
+}
+
+std::optional<Report> DynamoDbStore::read_item(const std::string& report_id,
+                                               std::chrono::milliseconds timeout) {
   const json answer =
       call("GetItem",
            {{"TableName", options_.table}, {"Key", key_of(report_id)}, {"ConsistentRead", true}},
-           options_.timeout);
+           timeout);
   const auto item = answer.find("Item");
   if (item == answer.end() || !item->is_object() || item->empty()) return std::nullopt;
   return report_of(*item);
@@ -236,6 +266,14 @@ TransitionOutcome DynamoDbStore::transition(const std::string& user_id,
         current->updated_ms == updated_ms)
       return {TransitionOutcome::Kind::Applied, *current};
     return {TransitionOutcome::Kind::Conflict, *current};
+  } catch (const StoreUnavailable& e) {
+    // No answer in time: the change may still have been applied. Look before saying 503.
+    if (auto stored = find_own_write(report_id, e.what(), [&](const Report& current) {
+          return current.user_id == user_id && current.status == to &&
+                 current.updated_ms == updated_ms;
+        }))
+      return {TransitionOutcome::Kind::Applied, *stored};
+    throw;
   } catch (const nlohmann::json::exception& e) {
     throw StoreUnavailable(std::string("DynamoDB UpdateItem answer without Attributes: ") +
                            e.what());

@@ -67,6 +67,11 @@ class DynamoDbStore final : public Store {
   bool ping() override;
 
  private:
+  std::optional<Report> read_item(const std::string& report_id, std::chrono::milliseconds timeout);
+  // After a call failed without a definite answer: the stored report if `is_ours` says it is
+  // our write; nullopt if it was not applied; throws if the store still cannot be read.
+  std::optional<Report> find_own_write(const std::string& report_id, const std::string& failure,
+                                       const std::function<bool(const Report&)>& is_ours);
   nlohmann::json call(std::string_view operation, const nlohmann::json& request,
                       std::chrono::milliseconds timeout);
   // Runs a Query or Scan to its last page.
