@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= 2
 ARGS ?=
 
-.PHONY: run test build web bootstrap unit integration e2e bench soak clean
+.PHONY: run test build web bootstrap unit integration e2e bench soak clean fuzz test-sanitize test-tsan
 
 run: bootstrap build
 	./$(BUILD_DIR)/ssehub $(ARGS)
@@ -27,6 +27,22 @@ unit: build
 bench: bootstrap build
 	@scripts/bootstrap bench
 	bench/run
+
+# Not part of `make test`: 30 minutes by default (SOAK_SECONDS=120 make soak for a short run).
+soak: bootstrap build
+	scripts/soak
+
+# libFuzzer targets (clang, ASan + UBSan), FUZZ_SECONDS each (default 60); part of `make test`.
+fuzz: bootstrap
+	JOBS=$(JOBS) scripts/fuzz-all
+
+# The unit and integration suites against an ASan + UBSan build (build-asan).
+test-sanitize: bootstrap
+	JOBS=$(JOBS) scripts/test-sanitize
+
+# Hub, history and store unit tests under ThreadSanitizer (build-tsan).
+test-tsan: bootstrap
+	JOBS=$(JOBS) scripts/test-tsan
 
 clean:
 	rm -rf $(BUILD_DIR) web/dist

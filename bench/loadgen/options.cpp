@@ -28,6 +28,9 @@ Publishing (only with --pub-url)
   --pub-body TEXT           body template (default "r={r};t={t};n={n}"); receivers read r= t= n=
   --pub-header "K: V"       extra request header (repeatable)
   --pub-user N              always publish to user N (default: a random user of the streams)
+  --pub-batch K             K messages per request, as a JSON array of {"username","message"}
+                            (ssehub's POST /v2/messages); each to a random user
+  --pub-batch-user TEXT     username template of a batch message (default "u{n}")
   --pub-connections K       keep-alive publisher connections (default 8)
   --pub-rate R              messages per second over all connections; 0 = as fast as possible
   --pub-duration S          publishing stops after S seconds (default 10)
@@ -120,6 +123,10 @@ bool parse_options(int argc, char** argv, Options& out) {
       out.pub_body = value;
     else if (arg == "--pub-header")
       out.pub_headers.emplace_back(value);
+    else if (arg == "--pub-batch")
+      out.pub_batch = parse_number<uint32_t>(arg, value);
+    else if (arg == "--pub-batch-user")
+      out.pub_batch_user = value;
     else if (arg == "--pub-user")
       out.pub_user = parse_number<int64_t>(arg, value);
     else if (arg == "--pub-connections")

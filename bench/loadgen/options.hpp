@@ -25,6 +25,10 @@ struct Options {
   std::string pub_body = "r={r};t={t};n={n}";
   std::vector<std::string> pub_headers;
   int64_t pub_user = -1;  // -1: a random user for each message
+  // > 0: each request carries this many messages as a JSON array of {"username", "message"}
+  // (ssehub's POST /v2/messages), each to its own random user named by pub_batch_user.
+  uint32_t pub_batch = 0;
+  std::string pub_batch_user = "u{n}";
   uint32_t pub_connections = 8;
   double pub_rate = 0;  // messages per second; 0: as fast as the connections allow
   double pub_duration_s = 10;

@@ -122,6 +122,7 @@ RunOutcome run_load(const Options& opts) {
   if (publishing) {
     shared.pub = UrlTemplate::parse(opts.pub_url);
     shared.pub_body = TextTemplate(opts.pub_body);
+    shared.pub_batch_user = TextTemplate(opts.pub_batch_user);
     bool has_type = false;
     for (const std::string& h : opts.pub_headers) {
       if (h.size() >= 13 && strncasecmp(h.c_str(), "content-type:", 13) == 0) has_type = true;

@@ -448,7 +448,26 @@ void Worker::next_publish(Publisher& p, int64_t now) {
 void Worker::send_publish(Publisher& p, int64_t now) {
   TemplateValues values{p.user, uint64_t(now), shared_.run_id, p.seq};
   body_scratch_.clear();
-  shared_.pub_body.expand_into(body_scratch_, values);
+  const Options& o = shared_.opts;
+  if (o.pub_batch == 0) {
+    shared_.pub_body.expand_into(body_scratch_, values);
+  } else {
+    // Templates are plain text without quotes or backslashes, so they need no JSON escaping.
+    p.batch_users.clear();
+    body_scratch_.push_back('[');
+    for (uint32_t i = 0; i < o.pub_batch; ++i) {
+      TemplateValues message = values;
+      message.user = o.user_offset + xorshift(p.rng) % o.users;
+      p.batch_users.push_back(message.user);
+      if (i > 0) body_scratch_.push_back(',');
+      body_scratch_.append("{\"username\":\"");
+      shared_.pub_batch_user.expand_into(body_scratch_, message);
+      body_scratch_.append("\",\"message\":\"");
+      shared_.pub_body.expand_into(body_scratch_, message);
+      body_scratch_.append("\"}");
+    }
+    body_scratch_.push_back(']');
+  }
   std::string& r = p.request;
   r.clear();
   r.append("POST ");
@@ -586,10 +605,17 @@ bool Worker::on_response_bytes(Publisher& p, const char* data, size_t len, int64
 void Worker::finish_publish(Publisher& p, int64_t now) {
   int code = p.head.status_code();
   if (code >= 200 && code < 300) {
-    stats_.published.add();
-    uint64_t slot = p.user - shared_.opts.user_offset;
-    if (p.user >= shared_.opts.user_offset && slot < shared_.opts.users) {
-      stats_.expected.add(shared_.open_per_user[slot].load(std::memory_order_relaxed));
+    auto expect_for = [&](uint64_t user) {
+      uint64_t slot = user - shared_.opts.user_offset;
+      if (user >= shared_.opts.user_offset && slot < shared_.opts.users)
+        stats_.expected.add(shared_.open_per_user[slot].load(std::memory_order_relaxed));
+    };
+    if (shared_.opts.pub_batch == 0) {
+      stats_.published.add();
+      expect_for(p.user);
+    } else {
+      stats_.published.add(p.batch_users.size());
+      for (uint64_t user : p.batch_users) expect_for(user);
     }
   } else {
     if (stats_.first_status_error == 0) stats_.first_status_error = code;

@@ -52,6 +52,7 @@ struct Shared {
   UrlTemplate sse;
   UrlTemplate pub;
   TextTemplate pub_body;
+  TextTemplate pub_batch_user;
   std::string pub_extra_headers;  // "K: V\r\n" lines, ready to append
   std::vector<sockaddr_in> sources;
   uint64_t run_id = 0;
@@ -137,6 +138,7 @@ class Worker {
     bool head_done = false;
     uint64_t seq = 0;
     uint64_t user = 0;
+    std::vector<uint64_t> batch_users;  // with --pub-batch: the user of each message
     uint64_t rng = 0;
     uint64_t body_left = 0;
     int64_t due_ns = 0;

@@ -28,6 +28,25 @@ bool has_control_characters(std::string_view text) {
   return false;
 }
 
+// The 503 for a publish the bus did not take.
+http::Response refusal_for(History::Admission admission) {
+  auto response = [&] {
+    switch (admission) {
+      case History::Admission::QueueFull:
+        return json_error(beast_http::status::service_unavailable, "overloaded",
+                          "too many events are waiting to be stored; retry shortly");
+      case History::Admission::Unavailable:
+        return json_error(beast_http::status::service_unavailable, "bus_unavailable",
+                          "the Kafka cluster carrying events between nodes is unreachable");
+      default:
+        return json_error(beast_http::status::service_unavailable, "shutting_down",
+                          "the server is shutting down");
+    }
+  }();
+  response.set(beast_http::field::retry_after, "1");
+  return response;
+}
+
 }  // namespace
 
 std::optional<ResumePoint> parse_last_event_id(std::string_view value) {
@@ -216,12 +235,7 @@ void StreamApi::publish_batch(const http::ExchangePtr& exchange, std::string_vie
                                               "the events could not be stored: " + result.error));
         exchange->respond(http::json_response(beast_http::status::ok, {{"ids", result.ids}}));
       });
-  if (admission != History::Admission::Queued) {
-    auto response = json_error(beast_http::status::service_unavailable, "overloaded",
-                               "too many events are waiting; retry shortly");
-    response.set(beast_http::field::retry_after, "1");
-    exchange->respond(std::move(response));
-  }
+  if (admission != History::Admission::Queued) exchange->respond(refusal_for(admission));
 }
 
 void StreamApi::publish(const http::ExchangePtr& exchange, std::vector<EventDraft> drafts,
@@ -238,12 +252,7 @@ void StreamApi::publish(const http::ExchangePtr& exchange, std::vector<EventDraf
         exchange->respond(std::move(success));
       });
   if (admission == History::Admission::Queued) return;
-  auto response = json_error(
-      beast_http::status::service_unavailable,
-      admission == History::Admission::QueueFull ? "overloaded" : "shutting_down",
-      admission == History::Admission::QueueFull
-          ? "too many events are waiting for the disk; retry shortly"
-          : "the server is shutting down");
+  auto response = refusal_for(admission);
   response.set(beast_http::field::retry_after, "1");
   exchange->respond(std::move(response));
 }

@@ -14,6 +14,7 @@
 #include "http/listener.hpp"
 #include "http/router.hpp"
 #include "http/static_files.hpp"
+#include "http/tls.hpp"
 #include "hub/hub.hpp"
 #include "metrics/metrics.hpp"
 #include "reports/report_api.hpp"
@@ -104,6 +105,12 @@ int main(int argc, char** argv) {
                                .partitions = config.bus_partitions},
           history, metrics);
       cluster->start(History::load_bus_positions(history_path));
+      history.set_bus_check([bus = cluster.get()](const std::string& stream, std::uint64_t id) {
+        return bus->may_have_issued(stream, id);
+      });
+      if (config.store == "sqlite")
+        spdlog::warn("--bus kafka with --store sqlite: each node keeps its own reports; use "
+                     "--store dynamodb so every node sees every report");
       kafka_bus = cluster.get();
       bus = std::move(cluster);
     } else {
@@ -135,7 +142,10 @@ int main(int argc, char** argv) {
                                   .v3_topic = config.kafka_v3_topic,
                                   .v4_topic = config.kafka_v4_topic,
                                   .max_record_bytes = config.max_body_bytes,
-                                  .max_username_bytes = config.max_username_bytes},
+                                  .max_username_bytes = config.max_username_bytes,
+                                  .instance_id = config.kafka_instance_id.empty()
+                                                     ? bus::kafka_instance_id(config.data_dir)
+                                                     : config.kafka_instance_id},
           *bus, report_service, metrics);
       ingest->start();
     }
@@ -156,19 +166,22 @@ int main(int argc, char** argv) {
         http::ClientLimitSettings{.max_connections_per_address = config.max_connections_per_ip,
                                   .requests_per_second = config.rate_limit_rps,
                                   .burst = config.rate_limit_burst});
-    const http::HttpContext http_context{router, cors,
+    http::HttpContext http_context{router, cors,
                                          {.max_body_bytes = config.max_body_bytes,
                                           .max_header_bytes = config.max_header_bytes,
                                           .request_timeout = config.request_timeout},
                                          metrics, *clients};
+    std::unique_ptr<boost::asio::ssl::context> tls;
+    if (!config.tls_cert.empty()) tls = http::make_tls_context(config.tls_cert, config.tls_key);
+    http_context.tls = tls.get();
     http::Listener listener(pool, http_context);
     const std::uint16_t port = listener.bind(config.host, config.port);
     if (!config.port_file.empty()) write_port_file(config.port_file, port);
     hub.start_ticking(tick_period(config));
     listener.start();
     pool.start();
-    spdlog::info("ssehub listening on http://{}:{} ({} I/O threads, data in {})", config.host, port,
-                 pool.size(), config.data_dir);
+    spdlog::info("ssehub listening on {}://{}:{} ({} I/O threads, data in {})",
+                 tls ? "https" : "http", config.host, port, pool.size(), config.data_dir);
 
     int signal = 0;
     sigwait(&stop_signals, &signal);

@@ -46,13 +46,19 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::string bearer_token(const http::Request& request) {
+std::string authorization_bearer(const http::Request& request) {
   const std::string_view authorization = request.raw[beast_http::field::authorization];
   if (authorization.size() > 7 && boost::beast::iequals(authorization.substr(0, 7), "Bearer "))
     return std::string(authorization.substr(7));
-  if (auto cookie = cookie_value(request.raw[beast_http::field::cookie], kCookieName); !cookie.empty())
-    return std::string(cookie);
-  return request.target.param("token").value_or("");
+  return {};
+}
+
+std::string bearer_token(const http::Request& request) {
+  if (auto header = authorization_bearer(request); !header.empty()) return header;
+  // The URL's token before the cookie: a page puts its fresh token in the EventSource URL,
+  // and a stale cookie must not hide it.
+  if (auto query = request.target.param("token"); query && !query->empty()) return *query;
+  return std::string(cookie_value(request.raw[beast_http::field::cookie], kCookieName));
 }
 
 AccessPolicy::AccessPolicy(AccessSettings settings)
@@ -66,15 +72,19 @@ std::optional<http::Response> AccessPolicy::check_subscriber(const http::Request
     return unauthenticated("a JWT is required (Authorization: Bearer, cookie ssehub_token, or ?token=)");
   const auto result = verifier_.verify(token);
   if (!result.ok) return unauthenticated("invalid token: " + result.error);
-  if (result.subject != user) return forbidden("the token's subject is not this user");
+  // v4 users are UUIDs, canonical (lowercase) in the URL; a token may spell them in capitals.
+  const bool same_user = result.subject == user ||
+                         (user.size() == 36 && boost::beast::iequals(result.subject, user));
+  if (!same_user) return forbidden("the token's subject is not this user");
   return std::nullopt;
 }
 
 bool AccessPolicy::has_publish_token(const http::Request& request) const {
+  // Headers only: a backend secret in a URL or a cookie ends up in logs and browsers.
   std::string_view offered = request.raw["X-Publish-Token"];
   std::string bearer;
   if (offered.empty()) {
-    bearer = bearer_token(request);
+    bearer = authorization_bearer(request);
     offered = bearer;
   }
   return !offered.empty() && constant_time_equal(offered, settings_.publish_token);

@@ -39,7 +39,9 @@ class AccessPolicy {
   JwtVerifier verifier_;
 };
 
-// The token a request carries, from the Authorization header, the cookie, or ?token=.
+// The token a request carries: the Authorization header, else ?token=, else the cookie.
 std::string bearer_token(const http::Request& request);
+// Only the Authorization header's bearer token.
+std::string authorization_bearer(const http::Request& request);
 
 }  // namespace ssehub::auth

@@ -57,8 +57,10 @@ JwtVerifier::Result JwtVerifier::verify(std::string_view token_view) const {
   const long leeway = static_cast<long>(keys_.leeway.count());
   const auto exp = numeric_claim(verified.get(), "exp");
   if (!exp) return {.error = "token has no exp claim"};
-  if (*exp + leeway < now) return {.error = "token expired"};
-  if (const auto nbf = numeric_claim(verified.get(), "nbf"); nbf && *nbf - leeway > now)
+  // The leeway moves `now`, not the claims: they are any long the issuer chose, and adding
+  // to one could overflow.
+  if (*exp < now - leeway) return {.error = "token expired"};
+  if (const auto nbf = numeric_claim(verified.get(), "nbf"); nbf && *nbf > now + leeway)
     return {.error = "token not valid yet"};
   const char* subject = jwt_get_grant(verified.get(), "sub");
   if (!subject || !*subject) return {.error = "token has no sub claim"};

@@ -5,6 +5,8 @@
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include <librdkafka/rdkafka.h>
+
 #include <future>
 #include <set>
 
@@ -13,6 +15,7 @@ namespace ssehub::bus {
 namespace {
 
 constexpr const char* kTypeHeader = "ssehub-type";
+constexpr const char* kDedupeHeader = "ssehub-dedupe";
 constexpr std::size_t kMaxBatch = 2000;
 
 std::int64_t system_now_ms() {
@@ -35,6 +38,8 @@ struct KafkaBus::Publication {
 
 class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
  public:
+  std::function<void(std::int32_t, std::int64_t)> on_delivered;
+
   // One record of a publication; owned by librdkafka until its report arrives.
   struct Slot {
     std::shared_ptr<Publication> publication;
@@ -47,10 +52,15 @@ class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
     bool last = false;
     {
       std::lock_guard lock(publication.mutex);
-      if (message.err() != RdKafka::ERR_NO_ERROR)
-        publication.error = "Kafka did not take the event: " + message.errstr();
-      else
+      if (message.err() != RdKafka::ERR_NO_ERROR) {
+        // A timeout does not say the event was refused: it may still be stored and delivered.
+        publication.error = message.err() == RdKafka::ERR__MSG_TIMED_OUT
+                                ? "Kafka did not confirm the event in time; it may still be delivered"
+                                : "Kafka did not take the event: " + message.errstr();
+      } else {
         publication.ids[slot->index] = static_cast<std::uint64_t>(message.offset()) + 1;
+        if (on_delivered) on_delivered(message.partition(), message.offset() + 1);
+      }
       last = --publication.remaining == 0;
     }
     if (!last) return;
@@ -75,6 +85,9 @@ KafkaBus::~KafkaBus() { stop(); }
 void KafkaBus::start(std::vector<BusPosition> applied) {
   for (const auto& position : applied) next_offsets_[position.partition] = position.next_offset;
   delivery_reports_ = std::make_unique<DeliveryReports>();
+  delivery_reports_->on_delivered = [this](std::int32_t partition, std::int64_t end) {
+    note_end(partition, end);
+  };
   auto producer_conf = make_kafka_conf({{"bootstrap.servers", options_.brokers},
                                         {"client.id", "ssehub-bus"},
                                         {"enable.idempotence", "true"},
@@ -84,7 +97,8 @@ void KafkaBus::start(std::vector<BusPosition> applied) {
                                         {"message.timeout.ms",
                                          std::to_string(options_.publish_timeout.count())}});
   std::string error;
-  if (producer_conf->set("dr_cb", delivery_reports_.get(), error) != RdKafka::Conf::CONF_OK)
+  if (producer_conf->set("dr_cb", delivery_reports_.get(), error) != RdKafka::Conf::CONF_OK ||
+      producer_conf->set("event_cb", &events_, error) != RdKafka::Conf::CONF_OK)
     throw std::runtime_error("kafka: " + error);
   producer_.reset(RdKafka::Producer::create(producer_conf.get(), error));
   if (!producer_) throw std::runtime_error("kafka: cannot create producer: " + error);
@@ -98,6 +112,7 @@ void KafkaBus::start(std::vector<BusPosition> applied) {
                                         {"auto.offset.reset", "earliest"},
                                         {"fetch.wait.max.ms", "10"},
                                         {"enable.partition.eof", "true"}});
+  consumer_conf->set("event_cb", &events_, error);
   consumer_.reset(RdKafka::KafkaConsumer::create(consumer_conf.get(), error));
   if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);
 
@@ -109,9 +124,10 @@ void KafkaBus::start(std::vector<BusPosition> applied) {
 void KafkaBus::stop() {
   if (!running_.exchange(false)) return;
   if (consumer_thread_.joinable()) consumer_thread_.join();
-  if (producer_) producer_->flush(static_cast<int>(options_.publish_timeout.count()));
+  // What is being produced gets a moment to be acknowledged; shutdown stays bounded.
+  if (producer_) producer_->flush(cluster_up_ ? 3000 : 500);
   if (producer_thread_.joinable()) producer_thread_.join();
-  if (consumer_) consumer_->close();
+  close_within(std::move(consumer_), std::chrono::seconds(2));
 }
 
 bool KafkaBus::ready() const { return cluster_up_ && caught_up_; }
@@ -120,6 +136,8 @@ History::Admission KafkaBus::publish(std::vector<EventDraft> drafts,
                                      boost::asio::any_io_executor executor,
                                      History::AppendDone done) {
   if (!running_) return History::Admission::Stopped;
+  // Known down: say so now rather than after the produce timeout.
+  if (!cluster_up_ && partition_count_ > 0) return History::Admission::Unavailable;
   auto publication = std::make_shared<Publication>();
   publication->remaining = drafts.size();
   publication->ids.resize(drafts.size());
@@ -129,6 +147,7 @@ History::Admission KafkaBus::publish(std::vector<EventDraft> drafts,
     EventDraft& draft = drafts[i];
     std::unique_ptr<RdKafka::Headers> headers(RdKafka::Headers::create());
     if (!draft.type.empty()) headers->add(kTypeHeader, draft.type);
+    if (!draft.dedupe_key.empty()) headers->add(kDedupeHeader, draft.dedupe_key);
     auto slot = std::make_unique<DeliveryReports::Slot>(DeliveryReports::Slot{publication, i});
     const auto code = producer_->produce(
         options_.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
@@ -184,7 +203,7 @@ bool KafkaBus::assign_partitions() {
     log_.warn("bus-assign", "bus: cannot assign partitions: " + RdKafka::err2str(code));
     return false;
   }
-  partition_count_ = partitions;
+  partition_count_ = std::min(partitions, kMaxPartitions);
   spdlog::info("bus: reading {} partitions of {}", partitions, options_.topic);
   return true;
 }
@@ -210,6 +229,38 @@ void KafkaBus::apply(std::vector<EventDraft> drafts, std::vector<BusPosition> po
   }
 }
 
+void KafkaBus::note_end(std::int32_t partition, std::int64_t next_offset) {
+  if (partition < 0 || partition >= kMaxPartitions) return;
+  auto& end = partition_ends_[partition];
+  std::int64_t known = end.load();
+  while (next_offset > known && !end.compare_exchange_weak(known, next_offset)) {
+  }
+}
+
+void KafkaBus::refresh_ends() {
+  for (int partition = 0; partition < partition_count_; ++partition) {
+    std::int64_t low = 0, high = 0;
+    if (consumer_->get_watermark_offsets(options_.topic, partition, &low, &high) ==
+        RdKafka::ERR_NO_ERROR)
+      note_end(partition, high);
+  }
+}
+
+bool KafkaBus::may_have_issued(const std::string& stream, std::uint64_t id) {
+  const int partitions = partition_count_;
+  if (partitions <= 0) return true;  // not assigned yet: cannot tell, so wait
+  // The producer's partitioner (murmur2, as Kafka's Java clients use) places the stream.
+  const std::int32_t partition = rd_kafka_msg_partitioner_murmur2(
+      nullptr, stream.data(), stream.size(), partitions, nullptr, nullptr);
+  if (static_cast<std::int64_t>(id) <= partition_ends_[partition].load()) return true;
+  std::int64_t low = 0, high = 0;
+  if (consumer_->query_watermark_offsets(options_.topic, partition, &low, &high, 2000) !=
+      RdKafka::ERR_NO_ERROR)
+    return true;  // cannot ask: wait rather than reset a client that may be right
+  note_end(partition, high);
+  return static_cast<std::int64_t>(id) <= high;
+}
+
 void KafkaBus::run_consumer() {
   bool assigned = false;
   std::set<std::int32_t> partitions_at_end;
@@ -230,6 +281,7 @@ void KafkaBus::run_consumer() {
       delete raw;
       if (up != cluster_up_) spdlog::info("bus: Kafka cluster {}", up ? "reachable" : "unreachable");
       cluster_up_ = up;
+      if (up) refresh_ends();
       next_probe = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     }
 
@@ -259,12 +311,16 @@ void KafkaBus::run_consumer() {
         const auto type = headers->get_last(kTypeHeader);
         if (type.err() == RdKafka::ERR_NO_ERROR && type.value())
           draft.type.assign(static_cast<const char*>(type.value()), type.value_size());
+        const auto key = headers->get_last(kDedupeHeader);
+        if (key.err() == RdKafka::ERR_NO_ERROR && key.value())
+          draft.dedupe_key.assign(static_cast<const char*>(key.value()), key.value_size());
       }
       // The latency metric measures from the produce on whichever node accepted the event.
       const auto age = std::chrono::milliseconds(std::max<std::int64_t>(
           0, system_now_ms() - message->timestamp().timestamp));
       draft.accepted_at = SteadyClock::now() - age;
       positions[message->partition()] = message->offset() + 1;
+      note_end(message->partition(), message->offset() + 1);
       next_offsets_[message->partition()] = message->offset() + 1;
       if (!draft.stream.empty()) drafts.push_back(std::move(draft));
     }

@@ -39,6 +39,11 @@ class KafkaBus final : public EventBus {
   // The cluster answers and this node has applied the log up to where it was at start-up.
   bool ready() const override;
 
+  // Whether `id` may have been issued on the partition of `stream`: at most that partition's
+  // end in the cluster (asks the broker when the cached end is lower). Blocking: call it from
+  // a history thread, not an I/O thread.
+  bool may_have_issued(const std::string& stream, std::uint64_t id);
+
  private:
   struct Publication;
   class DeliveryReports;
@@ -47,6 +52,8 @@ class KafkaBus final : public EventBus {
   void run_consumer();
   bool assign_partitions();
   void apply(std::vector<EventDraft> drafts, std::vector<BusPosition> positions);
+  void note_end(std::int32_t partition, std::int64_t next_offset);
+  void refresh_ends();
 
   KafkaBusOptions options_;
   History& history_;
@@ -55,7 +62,11 @@ class KafkaBus final : public EventBus {
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::map<std::int32_t, std::int64_t> next_offsets_;
-  int partition_count_ = 0;
+  std::atomic<int> partition_count_{0};
+  // Per partition, the highest next-offset seen in the cluster: ids up to it were issued.
+  static constexpr int kMaxPartitions = 4096;
+  std::unique_ptr<std::atomic<std::int64_t>[]> partition_ends_{new std::atomic<std::int64_t>[kMaxPartitions]{}};
+  KafkaLogEvents events_{"bus"};
   std::atomic<bool> running_{false};
   std::atomic<bool> cluster_up_{false};
   std::atomic<bool> caught_up_{false};

@@ -20,14 +20,20 @@ KafkaIngest::KafkaIngest(KafkaIngestOptions options, EventBus& bus,
 KafkaIngest::~KafkaIngest() { stop(); }
 
 void KafkaIngest::start() {
+  // Static membership: a node that restarts (even after kill -9) takes its partitions back
+  // at once instead of stalling the group until the session times out.
   auto conf = make_kafka_conf({{"bootstrap.servers", options_.brokers},
                                {"client.id", "ssehub-ingest"},
                                {"group.id", options_.group},
+                               {"group.instance.id", options_.instance_id},
+                               {"session.timeout.ms", "10000"},
+                               {"heartbeat.interval.ms", "1000"},
                                {"enable.auto.commit", "false"},
                                {"auto.offset.reset", "earliest"},
                                {"fetch.wait.max.ms", "10"},
                                {"allow.auto.create.topics", "true"}});
   std::string error;
+  conf->set("event_cb", &events_, error);
   consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);
   const auto code = consumer_->subscribe({options_.v3_topic, options_.v4_topic});
@@ -42,7 +48,7 @@ void KafkaIngest::start() {
 void KafkaIngest::stop() {
   if (!running_.exchange(false)) return;
   if (thread_.joinable()) thread_.join();
-  consumer_->close();
+  close_within(std::move(consumer_), std::chrono::seconds(2));
 }
 
 void KafkaIngest::skip(SkipReason reason, const RdKafka::Message& message, const std::string& why) {
@@ -67,6 +73,10 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
       EventDraft draft;
       draft.stream = stream_key("v3", record.username);
       draft.data = std::string(record.message);
+      // A record read again (its offset commit was lost to a crash or an outage) is
+      // recognised by history and not stored twice.
+      draft.dedupe_key = fmt::format("kafka:{}:{}:{}", message->topic_name(), message->partition(),
+                                     message->offset());
       drafts.push_back(std::move(draft));
       continue;
     }
@@ -99,6 +109,7 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
   }
 
   bool durable = true;
+  std::size_t ingested = drafts.size();
   if (!drafts.empty()) {
     std::promise<AppendResult> promise;
     auto future = promise.get_future();
@@ -116,7 +127,7 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
     const auto outcome = future.get();
     using Kind = reports::ReportOutcome::Kind;
     switch (outcome.kind) {
-      case Kind::Done: break;
+      case Kind::Done: ++ingested; break;
       case Kind::NotFound: skip(SkipReason::UnknownReport, *message, "no such report"); break;
       case Kind::InvalidTransition:
         skip(SkipReason::InvalidTransition, *message,
@@ -127,7 +138,7 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
       case Kind::Overloaded: durable = false; break;
     }
   }
-  if (durable) metrics_.kafka_records_ingested.add(batch.size());
+  if (durable) metrics_.kafka_records_ingested.add(ingested);
   return durable;
 }
 
@@ -174,7 +185,10 @@ void KafkaIngest::run() {
     std::vector<RdKafka::TopicPartition*> offsets;
     for (const auto& [where, offset] : next)
       offsets.push_back(RdKafka::TopicPartition::create(where.first, where.second, offset));
-    const auto code = consumer_->commitSync(offsets);
+    // Asynchronous: a synchronous commit waits forever while the broker is away, which would
+    // stall this thread (and its readiness probe). A commit lost to an outage or a crash only
+    // means those records are read again, and history recognises them by their keys.
+    const auto code = consumer_->commitAsync(offsets);
     RdKafka::TopicPartition::destroy(offsets);
     if (code != RdKafka::ERR_NO_ERROR)
       log_.warn("commit", "kafka: offset commit failed (" + RdKafka::err2str(code) +

@@ -19,12 +19,15 @@ struct KafkaIngestOptions {
   std::string v4_topic = "v4_messages";
   std::size_t max_record_bytes = 64 * 1024;
   std::size_t max_username_bytes = 256;
+  std::string instance_id;  // stable per node (static group membership)
 };
 
 // Turns records of the v3 topic (`username:message`) into v3 events and records of the v4
 // topic (`{"id", "status"}`) into report status changes, in a consumer group on a thread of
 // its own. A record's offset is committed only after its event is durable, so a crash or an
-// outage replays rather than loses (at-least-once). Malformed records are counted, logged
+// outage replays rather than loses; a replayed v3 record carries its topic/partition/offset as
+// a dedupe key, so history stores it once (effectively exactly-once within the history
+// retention). Malformed records are counted, logged
 // at most once per kind per minute, and skipped; they never stop the consumer.
 class KafkaIngest {
  public:
@@ -51,6 +54,7 @@ class KafkaIngest {
   std::atomic<bool> cluster_up_{false};
   std::thread thread_;
   RateLimitedLog log_{std::chrono::seconds(60)};
+  KafkaLogEvents events_{"kafka"};
 };
 
 }  // namespace ssehub::bus

@@ -3,6 +3,12 @@
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <future>
+#include <thread>
 #include <stdexcept>
 
 namespace ssehub::bus {
@@ -61,6 +67,43 @@ int ensure_topic(RdKafka::Handle& handle, const std::string& topic, int partitio
     if (info->topic() == topic && !info->partitions()->empty())
       return static_cast<int>(info->partitions()->size());
   throw std::runtime_error("kafka: topic " + topic + " has no partitions");
+}
+
+void KafkaLogEvents::event_cb(RdKafka::Event& event) {
+  switch (event.type()) {
+    case RdKafka::Event::EVENT_ERROR:
+      log_.warn("error:" + RdKafka::err2str(event.err()),
+                component_ + ": " + RdKafka::err2str(event.err()) + ": " + event.str());
+      break;
+    case RdKafka::Event::EVENT_LOG:
+      if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING)
+        log_.warn("log:" + event.fac(), component_ + ": " + event.fac() + ": " + event.str());
+      break;
+    default: break;
+  }
+}
+
+void close_within(std::unique_ptr<RdKafka::KafkaConsumer> consumer, std::chrono::milliseconds limit) {
+  if (!consumer) return;
+  auto closed = std::make_shared<std::promise<void>>();
+  auto done = closed->get_future();
+  RdKafka::KafkaConsumer* raw = consumer.release();
+  std::thread([raw, closed] {
+    raw->close();
+    delete raw;
+    closed->set_value();
+  }).detach();
+  if (done.wait_for(limit) != std::future_status::ready)
+    spdlog::warn("kafka: the consumer did not close within {} ms; leaving it", limit.count());
+}
+
+std::string kafka_instance_id(const std::string& data_dir) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  std::error_code ec;
+  const auto absolute = std::filesystem::weakly_canonical(data_dir, ec).string();
+  return fmt::format("ssehub-{}-{:08x}", host,
+                     static_cast<std::uint32_t>(std::hash<std::string>{}(absolute)));
 }
 
 void RateLimitedLog::warn(const std::string& kind, const std::string& message) {

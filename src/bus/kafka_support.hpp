@@ -34,4 +34,24 @@ class RateLimitedLog {
   std::map<std::string, Entry> entries_;
 };
 
+// Routes librdkafka's own logs and errors to ours, at most once per kind per 30 s, instead
+// of raw lines on stderr (several per second while a broker is down).
+class KafkaLogEvents final : public RdKafka::EventCb {
+ public:
+  explicit KafkaLogEvents(std::string component) : component_(std::move(component)) {}
+  void event_cb(RdKafka::Event& event) override;
+
+ private:
+  std::string component_;
+  RateLimitedLog log_{std::chrono::seconds(30)};
+};
+
+// Closes a consumer, giving up after `limit`: while the cluster is unreachable librdkafka's
+// close can wait for its socket timeouts, and shutdown must not. A consumer that does not
+// close in time is left to the exiting process.
+void close_within(std::unique_ptr<RdKafka::KafkaConsumer> consumer, std::chrono::milliseconds limit);
+
+// A stable node identity for Kafka from the host name and the data directory.
+std::string kafka_instance_id(const std::string& data_dir);
+
 }  // namespace ssehub::bus

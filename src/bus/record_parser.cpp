@@ -13,7 +13,12 @@ std::variant<UserMessage, SkipReason> parse_user_message(std::string_view record
   if (colon == 0) return SkipReason::EmptyUsername;
   if (colon > max_username_bytes) return SkipReason::TooLarge;
   if (!http::is_valid_utf8(record)) return SkipReason::InvalidUtf8;
-  return UserMessage{record.substr(0, colon), record.substr(colon + 1)};
+  const std::string_view username = record.substr(0, colon);
+  for (unsigned char c : username)
+    if (c < 0x20 || c == 0x7F) return SkipReason::InvalidUsername;  // no stream could open it
+  // An event without data is dropped by EventSource, and HTTP refuses it too.
+  if (colon + 1 == record.size()) return SkipReason::EmptyMessage;
+  return UserMessage{username, record.substr(colon + 1)};
 }
 
 }  // namespace ssehub::bus

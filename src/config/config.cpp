@@ -117,6 +117,9 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   app.add_option("--web-root", config.web_root, "Directory of the built web UI served at /");
   app.add_option("--cors-origins", cors_origins,
                  "Comma-separated allowed origins, or *; empty = own origin and localhost");
+  app.add_option("--tls-cert", config.tls_cert,
+                 "PEM certificate chain; with --tls-key the port serves HTTPS only (TLS 1.2+)");
+  app.add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert");
   app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
@@ -177,6 +180,8 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   app.add_option("--kafka-v3-topic", config.kafka_v3_topic, "Topic of `username:message` records");
   app.add_option("--kafka-v4-topic", config.kafka_v4_topic,
                  "Topic of report status records {\"id\", \"status\"}");
+  app.add_option("--kafka-instance-id", config.kafka_instance_id,
+                 "Stable id of this node in the consumer group; empty = host name + data dir");
   app.add_option("--bus", config.bus,
                  "local: one self-contained process; kafka: nodes share events through Kafka")
       ->check(CLI::IsMember({"local", "kafka"}));
@@ -258,6 +263,8 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   };
   if (config.bus == "kafka" && config.kafka_brokers.empty())
     return refuse("--bus kafka needs --kafka-brokers");
+  if (config.tls_cert.empty() != config.tls_key.empty())
+    return refuse("--tls-cert and --tls-key go together: give both, or neither");
   if (config.auth == "jwt" && config.jwt_secret.empty() && config.jwt_public_key_file.empty())
     return refuse("--auth jwt needs --jwt-secret or --jwt-public-key-file");
   // Secure by default: without authentication, only this machine may connect.

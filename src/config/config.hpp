@@ -23,6 +23,8 @@ struct Config {
   std::string web_root = "web/dist";
   std::vector<std::string> cors_origins;  // empty = own origin and localhost origins
   std::string log_level = "info";
+  std::string tls_cert;  // PEM certificate chain; with tls_key, the listener speaks HTTPS only
+  std::string tls_key;   // PEM private key of tls_cert
 
   // Streams
   Millis v1_hi_interval{15000};
@@ -59,6 +61,7 @@ struct Config {
   std::string kafka_group = "server_sent_events_v3";
   std::string kafka_v3_topic = "v3_messages";
   std::string kafka_v4_topic = "v4_messages";
+  std::string kafka_instance_id;  // empty = derived from the host name and data dir
   std::string bus = "local";  // local | kafka
   std::string bus_topic = "ssehub_events";
   int bus_partitions = 12;

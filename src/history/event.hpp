@@ -37,6 +37,9 @@ struct EventDraft {
   SteadyClock::time_point accepted_at = SteadyClock::now();
   // Set by a cluster bus, which numbers events itself; 0 = history assigns the next id.
   std::uint64_t id = 0;
+  // Non-empty: the event is stored at most once per key (a republished report change is
+  // recognised and answered with the id it got the first time).
+  std::string dedupe_key;
 };
 
 // How far a cluster bus has applied one partition of its log into this node's history.

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -56,6 +58,13 @@ class History::Writer {
         ") WITHOUT ROWID");
     db_.exec("CREATE INDEX IF NOT EXISTS events_by_age ON events (created_ms)");
     db_.exec(
+        "CREATE TABLE IF NOT EXISTS event_keys ("
+        "  key TEXT PRIMARY KEY,"
+        "  id INTEGER NOT NULL,"
+        "  created_ms INTEGER NOT NULL"
+        ") WITHOUT ROWID");
+    db_.exec("CREATE TABLE IF NOT EXISTS health (k INTEGER PRIMARY KEY, checked_ms INTEGER)");
+    db_.exec(
         "CREATE TABLE IF NOT EXISTS bus_positions ("
         "  partition INTEGER PRIMARY KEY,"
         "  next_offset INTEGER NOT NULL"
@@ -79,6 +88,9 @@ class History::Writer {
         db_, "SELECT id FROM events WHERE stream = ? ORDER BY id DESC LIMIT 1 OFFSET ?");
     delete_through_ = std::make_unique<SQLite::Statement>(
         db_, "DELETE FROM events WHERE stream = ? AND id <= ?");
+    find_key_ = std::make_unique<SQLite::Statement>(db_, "SELECT id FROM event_keys WHERE key = ?");
+    insert_key_ = std::make_unique<SQLite::Statement>(
+        db_, "INSERT INTO event_keys (key, id, created_ms) VALUES (?, ?, ?)");
     upsert_position_ = std::make_unique<SQLite::Statement>(
         db_, "INSERT INTO bus_positions (partition, next_offset) VALUES (?1, ?2) "
              "ON CONFLICT (partition) DO UPDATE SET next_offset = max(next_offset, ?2)");
@@ -97,6 +109,7 @@ class History::Writer {
     try {
       SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
       const std::int64_t now = unix_millis();
+      std::unordered_map<std::string, std::uint64_t> keys_in_batch;
       for (std::size_t i = 0; i < drafts.size(); ++i) {
         const EventDraft* draft = drafts[i];
         StreamState& state = state_of(draft->stream);
@@ -104,6 +117,13 @@ class History::Writer {
           fresh[i] = false;
           ids.push_back(draft->id);
           continue;
+        }
+        if (!draft->dedupe_key.empty()) {
+          if (auto earlier = id_of_key(draft->dedupe_key, keys_in_batch)) {
+            fresh[i] = false;
+            ids.push_back(*earlier);
+            continue;
+          }
         }
         const std::uint64_t id = draft->id != 0 ? draft->id : state.last_id + 1;
         state.last_id = id;
@@ -116,6 +136,14 @@ class History::Writer {
         insert_event_->bind(4, draft->data.data(), static_cast<int>(draft->data.size()));
         insert_event_->bind(5, now);
         insert_event_->exec();
+        if (!draft->dedupe_key.empty()) {
+          insert_key_->reset();
+          insert_key_->bind(1, draft->dedupe_key);
+          insert_key_->bind(2, static_cast<std::int64_t>(id));
+          insert_key_->bind(3, now);
+          insert_key_->exec();
+          keys_in_batch.emplace(draft->dedupe_key, id);
+        }
         ids.push_back(id);
       }
       for (const std::string& stream : touched) {
@@ -161,6 +189,9 @@ class History::Writer {
     SQLite::Statement drop(db_, "DELETE FROM events WHERE created_ms < ?");
     drop.bind(1, cutoff);
     const int dropped = drop.exec();
+    SQLite::Statement drop_keys(db_, "DELETE FROM event_keys WHERE created_ms < ?");
+    drop_keys.bind(1, cutoff);
+    drop_keys.exec();
     transaction.commit();
     if (dropped > 0) {
       cache_.clear();
@@ -168,7 +199,25 @@ class History::Writer {
     }
   }
 
+  // A small write, to learn whether the disk takes writes again (or still does).
+  void probe() {
+    SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    SQLite::Statement touch(db_, "INSERT OR REPLACE INTO health (k, checked_ms) VALUES (1, ?)");
+    touch.bind(1, unix_millis());
+    touch.exec();
+    transaction.commit();
+  }
+
  private:
+  std::optional<std::uint64_t> id_of_key(const std::string& key,
+                                         const std::unordered_map<std::string, std::uint64_t>& batch) {
+    if (auto it = batch.find(key); it != batch.end()) return it->second;
+    find_key_->reset();
+    find_key_->bind(1, key);
+    if (find_key_->executeStep()) return static_cast<std::uint64_t>(find_key_->getColumn(0).getInt64());
+    return std::nullopt;
+  }
+
   struct StreamState {
     std::uint64_t last_id = 0;
     std::uint64_t trimmed_through = 0;
@@ -206,15 +255,15 @@ class History::Writer {
   const HistoryOptions& options_;
   SQLite::Database db_;
   std::unique_ptr<SQLite::Statement> select_stream_, insert_event_, upsert_stream_, nth_newest_,
-      delete_through_, upsert_position_;
+      delete_through_, upsert_position_, find_key_, insert_key_;
   std::unordered_map<std::string, StreamState> cache_;
 };
 
 // Owns a read-only connection; WAL lets it read while the writer commits.
 class History::Reader {
  public:
-  Reader(const std::string& path, bool ids_from_bus)
-      : db_(path, SQLite::OPEN_READONLY), ids_from_bus_(ids_from_bus) {
+  Reader(const std::string& path, const HistoryOptions& options)
+      : db_(path, SQLite::OPEN_READONLY), options_(options) {
     db_.exec("PRAGMA busy_timeout=5000");
   }
 
@@ -237,7 +286,9 @@ class History::Reader {
     std::uint64_t read_after = from.after_id;
     if (from.earliest) {
       read_after = 0;
-    } else if (from.after_id > last_id && ids_from_bus_) {
+    } else if (from.after_id > last_id && options_.ids_from_bus &&
+               (!options_.bus_may_have_issued ||
+                options_.bus_may_have_issued(stream, from.after_id))) {
       // This node has not applied that far yet; the live stream brings what follows.
       replay->last_id = from.after_id;
       snapshot.commit();
@@ -287,8 +338,12 @@ class History::Reader {
   }
 
   SQLite::Database db_;
-  bool ids_from_bus_;
+  const HistoryOptions& options_;
 };
+
+void History::set_bus_check(std::function<bool(const std::string&, std::uint64_t)> check) {
+  options_.bus_may_have_issued = std::move(check);
+}
 
 History::History(HistoryOptions options, Metrics& metrics)
     : options_(std::move(options)), metrics_(metrics) {}
@@ -299,7 +354,7 @@ void History::start(CommitListener listener) {
   listener_ = std::move(listener);
   writer_ = std::make_unique<Writer>(options_);
   writer_->trim_by_age();
-  reader_ = std::make_unique<Reader>(options_.database_path, options_.ids_from_bus);
+  reader_ = std::make_unique<Reader>(options_.database_path, options_);
   ready_ = true;
   writer_thread_ = std::thread([this] { run_writer(); });
   reader_thread_ = std::thread([this] { run_reader(); });
@@ -352,11 +407,13 @@ bool History::replay(std::string stream, ResumePoint from, boost::asio::any_io_e
 
 void History::run_writer() {
   auto next_trim = SteadyClock::now() + options_.trim_interval;
+  auto next_probe = SteadyClock::now() + std::chrono::seconds(1);
   for (;;) {
     std::vector<PendingAppend> batch;
     {
       std::unique_lock lock(append_mutex_);
-      append_cv_.wait_until(lock, next_trim, [&] { return stopping_ || !appends_.empty(); });
+      append_cv_.wait_until(lock, std::min(next_trim, next_probe),
+                            [&] { return stopping_ || !appends_.empty(); });
       std::size_t drafts = 0;
       while (!appends_.empty() && drafts < kMaxDraftsPerCommit) {
         drafts += appends_.front().drafts.size();
@@ -374,7 +431,22 @@ void History::run_writer() {
       }
       next_trim = SteadyClock::now() + options_.trim_interval;
     }
-    if (batch.empty()) continue;
+    if (batch.empty()) {
+      if (SteadyClock::now() >= next_probe) {
+        // Readiness follows the disk even when nobody publishes: a full disk shows before a
+        // publish fails, and its recovery shows without waiting for one.
+        try {
+          writer_->probe();
+          if (!ready_) spdlog::info("history: the database takes writes again");
+          ready_ = true;
+        } catch (const std::exception& e) {
+          if (ready_) spdlog::error("history: the database refuses writes: {}", e.what());
+          ready_ = false;
+        }
+        next_probe = SteadyClock::now() + (ready_ ? std::chrono::seconds(5) : std::chrono::seconds(1));
+      }
+      continue;
+    }
 
     std::vector<const EventDraft*> drafts;
     std::vector<const BusPosition*> positions;
@@ -398,6 +470,10 @@ void History::run_writer() {
 
     std::vector<EventPtr> committed;
     committed.reserve(ids.size());
+    // Answers grouped per executor: one wake-up of each I/O thread per commit, not one per
+    // publisher.
+    using Answer = std::pair<AppendDone, AppendResult>;
+    std::vector<std::pair<boost::asio::any_io_executor, std::vector<Answer>>> answers;
     std::size_t position = 0;
     for (auto& pending : batch) {
       AppendResult result;
@@ -419,18 +495,28 @@ void History::run_writer() {
           committed.push_back(std::move(event));
         }
       }
-      if (!pending.executor) {
-        pending.done(std::move(result));
-        continue;
+      auto group = std::find_if(answers.begin(), answers.end(),
+                                [&](const auto& entry) { return entry.first == pending.executor; });
+      if (group == answers.end()) {
+        answers.emplace_back(pending.executor, std::vector<Answer>{});
+        group = std::prev(answers.end());
       }
-      boost::asio::post(pending.executor,
-                        [done = std::move(pending.done), result = std::move(result)]() mutable {
-                          done(std::move(result));
-                        });
+      group->second.emplace_back(std::move(pending.done), std::move(result));
     }
+    // Live streams first, then the publishers: once a publisher holds its answer, the event
+    // is already on its way to every open stream.
     if (!committed.empty()) {
       metrics_.events_accepted.add(committed.size());
       listener_(std::move(committed));
+    }
+    for (auto& [executor, group] : answers) {
+      auto deliver = [group = std::move(group)]() mutable {
+        for (auto& [done, result] : group) done(std::move(result));
+      };
+      if (executor)
+        boost::asio::post(executor, std::move(deliver));
+      else
+        deliver();
     }
   }
 }

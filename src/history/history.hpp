@@ -30,6 +30,9 @@ struct HistoryOptions {
   // saw on another node. A resume from an id this node has not reached yet then waits for
   // it (the live stream delivers it) instead of answering `reset`.
   bool ids_from_bus = false;
+  // Cluster mode: whether the bus may have issued `id` on the stream's partition. A resume
+  // from an id it cannot have issued gets `reset` instead of waiting forever.
+  std::function<bool(const std::string& stream, std::uint64_t id)> bus_may_have_issued;
 };
 
 // Where a resuming client wants to continue.
@@ -61,7 +64,7 @@ class History {
   // Receives each committed batch, in commit order, on the writer thread.
   using CommitListener = std::function<void(std::vector<EventPtr>)>;
 
-  enum class Admission { Queued, QueueFull, Stopped };
+  enum class Admission { Queued, QueueFull, Stopped, Unavailable };
 
   History(HistoryOptions options, Metrics& metrics);
   ~History();
@@ -85,6 +88,9 @@ class History {
   // Thread-safe. Reads what a client resuming from `from` missed; `done` runs on `executor`.
   bool replay(std::string stream, ResumePoint from, boost::asio::any_io_executor executor,
               ReplayDone done);
+
+  // Cluster mode: set once, before any stream resumes (see HistoryOptions).
+  void set_bus_check(std::function<bool(const std::string& stream, std::uint64_t id)> check);
 
   // Finishes every queued append, then stops the threads.
   void stop();

@@ -9,13 +9,14 @@
 
 namespace ssehub::http {
 
-class HttpSession;
+class HttpConnection;
+struct StreamConnection;  // http/stream_connection.hpp
 
 // One request in flight and the means to answer it: exactly one of respond() or
-// take_socket() ends it. Handlers may keep it and respond later from any thread.
+// take_connection() ends it. Handlers may keep it and respond later from any thread.
 class Exchange {
  public:
-  Exchange(std::shared_ptr<HttpSession> session, Request request, unsigned thread,
+  Exchange(std::shared_ptr<HttpConnection> connection, Request request, unsigned thread,
            std::string allowed_origin);
 
   const Request& request() const { return request_; }
@@ -24,15 +25,17 @@ class Exchange {
   boost::asio::any_io_executor executor() const;
   // Access-Control-Allow-Origin for this request, empty when the origin is not allowed.
   const std::string& allowed_origin() const { return allowed_origin_; }
+  // The request came over TLS; take_connection() then hands over a TLS stream.
+  bool secure() const;
 
   void respond(Response response);
   // Hands the connection over (to a stream); call on the exchange's own thread.
-  boost::asio::ip::tcp::socket take_socket();
-  // The client address's connection slot, to be held by whoever holds the socket.
+  StreamConnection take_connection();
+  // The client address's connection slot, to be held by whoever holds the connection.
   std::shared_ptr<void> connection_slot() const;
 
  private:
-  std::shared_ptr<HttpSession> session_;
+  std::shared_ptr<HttpConnection> connection_;
   Request request_;
   unsigned thread_;
   std::string allowed_origin_;

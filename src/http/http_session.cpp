@@ -1,20 +1,32 @@
 #include "http/http_session.hpp"
 
-#include "http/responses.hpp"
 #include "http/io_pool.hpp"
+#include "http/responses.hpp"
 #include "http/router.hpp"
+#include "http/stream_connection.hpp"
+#include "http/tls.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
-#include <boost/beast/http/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
+
+#include <optional>
+#include <type_traits>
 
 namespace ssehub::http {
 
 namespace beast = boost::beast;
+using boost::asio::ip::tcp;
 
 namespace {
 
@@ -35,56 +47,175 @@ std::optional<RejectReason> reject_reason_of(beast_http::status status) {
   }
 }
 
-}  // namespace
-
-Exchange::Exchange(std::shared_ptr<HttpSession> session, Request request, unsigned thread,
-                   std::string allowed_origin)
-    : session_(std::move(session)),
-      request_(std::move(request)),
-      thread_(thread),
-      allowed_origin_(std::move(allowed_origin)) {}
-
-boost::asio::any_io_executor Exchange::executor() const { return session_->stream_.get_executor(); }
-
-void Exchange::respond(Response response) {
-  if (IoPool::current_index() == thread_) {
-    session_->send(std::move(response));
-  } else {
-    boost::asio::post(session_->stream_.get_executor(), [session = session_, response = std::move(response)]() mutable {
-      session->send(std::move(response));
-    });
-  }
+// The ends of a connection that are no client's mistake: nothing to answer, nothing to log.
+bool is_normal_end(beast::error_code ec) {
+  return ec == beast_http::error::end_of_stream || ec == boost::asio::error::eof ||
+         ec == boost::asio::error::operation_aborted ||
+         ec == boost::asio::error::connection_reset ||
+         ec == boost::asio::ssl::error::stream_truncated;  // TLS peer left without close_notify
 }
 
-boost::asio::ip::tcp::socket Exchange::take_socket() { return session_->hand_over(); }
+Response too_many_connections() {
+  auto response = json_error(beast_http::status::too_many_requests, "too_many_connections",
+                             "this address holds too many connections");
+  response.set(beast_http::field::retry_after, "5");
+  return response;
+}
 
-std::shared_ptr<void> Exchange::connection_slot() const { return session_->client_slot_; }
+// A plain HTTP request on the HTTPS port: OpenSSL recognises it in place of a ClientHello.
+bool is_plain_http_request(beast::error_code ec) {
+  return ec.category() == boost::asio::error::get_ssl_category() &&
+         ERR_GET_LIB(static_cast<unsigned long>(ec.value())) == ERR_LIB_SSL &&
+         ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST;
+}
 
-HttpSession::HttpSession(boost::asio::ip::tcp::socket socket, const HttpContext& context,
-                         unsigned thread, ClientLimits::Slot client_slot)
-    : stream_(std::move(socket)), context_(context), thread_(thread),
-      client_slot_(std::move(client_slot)) {
+template <class Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
+
+// One HTTP/1.1 connection while it speaks request/response. Stream is beast::tcp_stream or
+// TlsStream; the TLS steps (handshake, close_notify, hand-over of the TLS state) are the
+// `if constexpr` branches, so the plain connection carries none of them.
+template <class Stream>
+class HttpSession final : public HttpConnection,
+                          public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  HttpSession(tcp::socket socket, const HttpContext& context, unsigned thread,
+              std::optional<ClientLimits::Slot> client_slot);
+  ~HttpSession() override;
+  void start();
+
+ private:
+  enum class State { Handshaking, ReadingRequest, Handling, Writing, HandedOver, Closed };
+
+  static Stream make_stream(tcp::socket socket, const HttpContext& context) {
+    if constexpr (kIsTls<Stream>) {
+      return Stream(std::move(socket), *context.tls);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+  beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(stream_); }
+
+  void on_handshake(beast::error_code ec);
+  void do_read_header();
+  void on_read_header(beast::error_code ec);
+  void do_read_body();
+  void on_read_body(beast::error_code ec);
+  void dispatch();
+  void reply_and_close(Response response, bool counted = false);
+  // `counted`: the caller already counted this refusal in the metrics.
+  void send(Response response, bool counted = false);
+  void on_write(beast::error_code ec, bool keep_alive);
+  // Ends the connection after an answer: over TLS with close_notify.
+  void close();
+  // Ends a connection that failed (timeout, reset, broken TLS): nothing more is sent.
+  void abort();
+
+  // Valid until the hand-over, after which the exchange is done with the connection.
+  boost::asio::any_io_executor executor() override { return stream_.get_executor(); }
+  bool secure() const override { return kIsTls<Stream>; }
+  void respond(Response response) override { send(std::move(response)); }
+  StreamConnection hand_over() override;
+  std::shared_ptr<void> client_slot() const override { return client_slot_; }
+
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
+  std::shared_ptr<void> in_flight_response_;
+  const HttpContext& context_;
+  unsigned thread_;
+  State state_ = State::ReadingRequest;
+  bool request_keep_alive_ = true;
+  bool request_is_head_ = false;
+  bool refused_;  // the address holds too many connections: answer 429 and close
+  std::string allowed_origin_;
+  ClientLimits::Slot client_slot_;  // released when the connection ends
+};
+
+template <class Stream>
+HttpSession<Stream>::HttpSession(tcp::socket socket, const HttpContext& context, unsigned thread,
+                                 std::optional<ClientLimits::Slot> client_slot)
+    : stream_(make_stream(std::move(socket), context)),
+      context_(context),
+      thread_(thread),
+      refused_(!client_slot),
+      client_slot_(client_slot ? std::move(*client_slot) : nullptr) {
   context_.metrics.connections_open.add(1);
 }
 
-HttpSession::~HttpSession() {
+template <class Stream>
+HttpSession<Stream>::~HttpSession() {
   if (state_ != State::HandedOver) context_.metrics.connections_open.add(-1);
 }
 
-void HttpSession::start() { do_read_header(); }
+template <class Stream>
+void HttpSession<Stream>::start() {
+  if constexpr (kIsTls<Stream>) {
+    // A client that never finishes its handshake is cut off like one that never sends a
+    // request.
+    state_ = State::Handshaking;
+    tcp_layer().expires_after(context_.limits.request_timeout);
+    stream_.async_handshake(boost::asio::ssl::stream_base::server,
+                            [self = this->shared_from_this()](beast::error_code ec) {
+                              self->on_handshake(ec);
+                            });
+  } else {
+    do_read_header();  // a refused plain connection never gets a session (refuse_plain)
+  }
+}
 
-void HttpSession::do_read_header() {
+template <class Stream>
+void HttpSession<Stream>::on_handshake(beast::error_code ec) {
+  if constexpr (kIsTls<Stream>) {
+    if (ec) {
+      spdlog::debug("http: TLS handshake failed: {}", ec.message());
+      if (!is_plain_http_request(ec)) {
+        state_ = State::Closed;
+        return tcp_layer().close();
+      }
+      // Say so in plain text: "connection closed" would leave the operator guessing.
+      context_.metrics.reject(RejectReason::BadRequest);
+      state_ = State::Writing;
+      static const std::string kAnswer = [] {
+        const std::string body =
+            R"({"error":"https_required","detail":"this port speaks HTTPS only"})";
+        return "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+               "Connection: close\r\nContent-Length: " +
+               std::to_string(body.size()) + "\r\n\r\n" + body;
+      }();
+      tcp_layer().expires_after(context_.limits.request_timeout);
+      boost::asio::async_write(tcp_layer(), boost::asio::buffer(kAnswer),
+                               [self = this->shared_from_this()](beast::error_code, std::size_t) {
+                                 self->state_ = State::Closed;
+                                 beast::error_code ignored;
+                                 self->tcp_layer().socket().shutdown(tcp::socket::shutdown_send, ignored);
+                                 self->tcp_layer().close();
+                               });
+      return;
+    }
+    if (refused_) {
+      context_.metrics.reject(RejectReason::TooManyConnections);
+      return reply_and_close(too_many_connections(), true);
+    }
+    do_read_header();
+  }
+}
+
+template <class Stream>
+void HttpSession<Stream>::do_read_header() {
   state_ = State::ReadingRequest;
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(context_.limits.max_header_bytes));
   parser_->body_limit(context_.limits.max_body_bytes);
-  stream_.expires_after(context_.limits.request_timeout);
-  beast_http::async_read_header(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read_header(ec); });
+  tcp_layer().expires_after(context_.limits.request_timeout);
+  beast_http::async_read_header(stream_, buffer_, *parser_,
+                                [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                                  self->on_read_header(ec);
+                                });
 }
 
-void HttpSession::on_read_header(beast::error_code ec) {
+template <class Stream>
+void HttpSession<Stream>::on_read_header(beast::error_code ec) {
   if (ec) {
     if (ec == beast_http::error::header_limit)
       return reply_and_close(json_error(beast_http::status::request_header_fields_too_large,
@@ -98,13 +229,13 @@ void HttpSession::on_read_header(beast::error_code ec) {
           "request body exceeds " + std::to_string(context_.limits.max_body_bytes) + " bytes"));
     if (ec == beast::error::timeout) {
       if (buffer_.size() > 0 || parser_->got_some()) context_.metrics.reject(RejectReason::Timeout);
-      return close();
+      return abort();
     }
-    if (ec == beast_http::error::end_of_stream || ec == boost::asio::error::eof ||
-        ec == boost::asio::error::operation_aborted || ec == boost::asio::error::connection_reset)
-      return close();
-    return reply_and_close(
-        json_error(beast_http::status::bad_request, "bad_request", "malformed HTTP request: " + ec.message()));
+    if (is_normal_end(ec)) return abort();
+    // A broken TLS record cannot carry an answer either.
+    if (ec.category() == boost::asio::error::get_ssl_category()) return abort();
+    return reply_and_close(json_error(beast_http::status::bad_request, "bad_request",
+                                      "malformed HTTP request: " + ec.message()));
   }
   auto& header = parser_->get();
   if (beast::iequals(header[beast_http::field::expect], "100-continue")) {
@@ -112,25 +243,29 @@ void HttpSession::on_read_header(beast::error_code ec) {
     // spends bandwidth on a body we would refuse.
     auto interim = std::make_shared<beast_http::response<beast_http::empty_body>>(
         beast_http::status::continue_, 11);
-    beast_http::async_write(stream_, *interim,
-                            [self = shared_from_this(), interim](beast::error_code ec, std::size_t) {
-                              if (ec) return self->close();
-                              self->do_read_body();
-                            });
+    beast_http::async_write(
+        stream_, *interim,
+        [self = this->shared_from_this(), interim](beast::error_code ec, std::size_t) {
+          if (ec) return self->abort();
+          self->do_read_body();
+        });
     return;
   }
   do_read_body();
 }
 
-void HttpSession::do_read_body() {
+template <class Stream>
+void HttpSession<Stream>::do_read_body() {
   if (parser_->is_done()) return dispatch();
-  stream_.expires_after(context_.limits.request_timeout);
-  beast_http::async_read(
-      stream_, buffer_, *parser_,
-      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read_body(ec); });
+  tcp_layer().expires_after(context_.limits.request_timeout);
+  beast_http::async_read(stream_, buffer_, *parser_,
+                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                           self->on_read_body(ec);
+                         });
 }
 
-void HttpSession::on_read_body(beast::error_code ec) {
+template <class Stream>
+void HttpSession<Stream>::on_read_body(beast::error_code ec) {
   if (ec) {
     if (ec == beast_http::error::body_limit)
       return reply_and_close(json_error(
@@ -138,20 +273,20 @@ void HttpSession::on_read_body(beast::error_code ec) {
           "request body exceeds " + std::to_string(context_.limits.max_body_bytes) + " bytes"));
     if (ec == beast::error::timeout) {
       context_.metrics.reject(RejectReason::Timeout);
-      return close();
+      return abort();
     }
-    if (ec == beast_http::error::end_of_stream || ec == boost::asio::error::eof ||
-        ec == boost::asio::error::operation_aborted || ec == boost::asio::error::connection_reset)
-      return close();
+    if (is_normal_end(ec)) return abort();
+    if (ec.category() == boost::asio::error::get_ssl_category()) return abort();
     return reply_and_close(json_error(beast_http::status::bad_request, "bad_request",
                                       "malformed HTTP request body: " + ec.message()));
   }
   dispatch();
 }
 
-void HttpSession::dispatch() {
+template <class Stream>
+void HttpSession<Stream>::dispatch() {
   state_ = State::Handling;
-  stream_.expires_never();
+  tcp_layer().expires_never();
   context_.metrics.http_requests.add();
   Request request;
   request.raw = parser_->release();
@@ -159,7 +294,7 @@ void HttpSession::dispatch() {
   request_keep_alive_ = request.raw.keep_alive();
   request_is_head_ = request.raw.method() == beast_http::verb::head;
   boost::system::error_code ignored;
-  request.remote = stream_.socket().remote_endpoint(ignored);
+  request.remote = tcp_layer().socket().remote_endpoint(ignored);
   allowed_origin_ = context_.cors.allow(request.raw[beast_http::field::origin],
                                         request.raw[beast_http::field::host]);
   if (auto wait = context_.clients.take_request(request.remote.address())) {
@@ -176,19 +311,21 @@ void HttpSession::dispatch() {
                            "malformed percent-encoding in the request target"));
   }
   request.target = std::move(*target);
-  auto exchange = std::make_shared<Exchange>(shared_from_this(), std::move(request), thread_,
+  auto exchange = std::make_shared<Exchange>(this->shared_from_this(), std::move(request), thread_,
                                              allowed_origin_);
   context_.router.dispatch(exchange);
 }
 
-void HttpSession::reply_and_close(Response response) {
+template <class Stream>
+void HttpSession<Stream>::reply_and_close(Response response, bool counted) {
   request_keep_alive_ = false;
   request_is_head_ = false;
   state_ = State::Handling;
-  send(std::move(response));
+  send(std::move(response), counted);
 }
 
-void HttpSession::send(Response response, bool counted) {
+template <class Stream>
+void HttpSession<Stream>::send(Response response, bool counted) {
   if (state_ != State::Handling) return;  // answered twice, or closed meanwhile
   state_ = State::Writing;
   if (auto reason = reject_reason_of(response.result()); reason && !counted)
@@ -208,32 +345,123 @@ void HttpSession::send(Response response, bool counted) {
   response.keep_alive(keep_alive);
   auto message = std::make_shared<Response>(std::move(response));
   in_flight_response_ = message;
-  stream_.expires_after(context_.limits.request_timeout);
-  beast_http::async_write(stream_, *message,
-                          [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-                            self->on_write(ec, keep_alive);
-                          });
+  tcp_layer().expires_after(context_.limits.request_timeout);
+  beast_http::async_write(
+      stream_, *message,
+      [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+        self->on_write(ec, keep_alive);
+      });
 }
 
-void HttpSession::on_write(beast::error_code ec, bool keep_alive) {
+template <class Stream>
+void HttpSession<Stream>::on_write(beast::error_code ec, bool keep_alive) {
   in_flight_response_.reset();
-  if (ec || !keep_alive) return close();
+  if (ec) return abort();
+  if (!keep_alive) return close();
   do_read_header();
 }
 
-void HttpSession::close() {
+template <class Stream>
+void HttpSession<Stream>::close() {
   if (state_ == State::Closed || state_ == State::HandedOver) return;
   state_ = State::Closed;
-  beast::error_code ignored;
-  stream_.socket().shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
-  stream_.close();
+  if constexpr (kIsTls<Stream>) {
+    close_tls(stream_, context_.limits.request_timeout, this->shared_from_this());
+  } else {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
 }
 
-boost::asio::ip::tcp::socket HttpSession::hand_over() {
+template <class Stream>
+void HttpSession<Stream>::abort() {
+  if constexpr (kIsTls<Stream>) {
+    if (state_ == State::Closed || state_ == State::HandedOver) return;
+    state_ = State::Closed;
+    tcp_layer().close();
+  } else {
+    close();  // a plain connection ends the same way either way
+  }
+}
+
+template <class Stream>
+StreamConnection HttpSession<Stream>::hand_over() {
   state_ = State::HandedOver;
   context_.metrics.connections_open.add(-1);  // the stream counts itself from here
   buffer_ = {};
-  return stream_.release_socket();
+  if constexpr (kIsTls<Stream>) {
+    return StreamConnection{std::move(stream_)};
+  } else {
+    return StreamConnection{stream_.release_socket()};
+  }
+}
+
+}  // namespace
+
+Exchange::Exchange(std::shared_ptr<HttpConnection> connection, Request request, unsigned thread,
+                   std::string allowed_origin)
+    : connection_(std::move(connection)),
+      request_(std::move(request)),
+      thread_(thread),
+      allowed_origin_(std::move(allowed_origin)) {}
+
+boost::asio::any_io_executor Exchange::executor() const { return connection_->executor(); }
+
+bool Exchange::secure() const { return connection_->secure(); }
+
+void Exchange::respond(Response response) {
+  if (IoPool::current_index() == thread_) {
+    connection_->respond(std::move(response));
+  } else {
+    boost::asio::post(connection_->executor(),
+                      [connection = connection_, response = std::move(response)]() mutable {
+                        connection->respond(std::move(response));
+                      });
+  }
+}
+
+StreamConnection Exchange::take_connection() { return connection_->hand_over(); }
+
+std::shared_ptr<void> Exchange::connection_slot() const { return connection_->client_slot(); }
+
+namespace {
+
+// Answers 429 and closes, at the cost of one static string: the address holds too many
+// connections, and may be trying to exhaust the server's.
+void refuse_plain(tcp::socket socket, Metrics& metrics) {
+  metrics.reject(RejectReason::TooManyConnections);
+  static const std::string kRefusal = [] {
+    const std::string body =
+        R"({"error":"too_many_connections","detail":"this address holds too many connections"})";
+    return "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+           "Retry-After: 5\r\nConnection: close\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n\r\n" + body;
+  }();
+  auto owned = std::make_shared<tcp::socket>(std::move(socket));
+  boost::asio::async_write(*owned, boost::asio::buffer(kRefusal),
+                           [owned](boost::system::error_code, std::size_t) {
+                             boost::system::error_code ignored;
+                             owned->shutdown(tcp::socket::shutdown_both, ignored);
+                           });
+}
+
+}  // namespace
+
+void serve_http(tcp::socket socket, const HttpContext& context, unsigned thread,
+                std::optional<ClientLimits::Slot> client_slot) {
+  if (context.tls) {
+    // Over TLS the 429 can only be said after the handshake: the session says it.
+    std::make_shared<HttpSession<TlsStream>>(std::move(socket), context, thread,
+                                             std::move(client_slot))
+        ->start();
+  } else if (!client_slot) {
+    refuse_plain(std::move(socket), context.metrics);
+  } else {
+    std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), context, thread,
+                                                     std::move(client_slot))
+        ->start();
+  }
 }
 
 }  // namespace ssehub::http

@@ -5,13 +5,15 @@
 #include "http/exchange.hpp"
 #include "metrics/metrics.hpp"
 
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/asio/ip/tcp.hpp>
 
 #include <chrono>
 #include <memory>
 #include <optional>
+
+namespace boost::asio::ssl {
+class context;
+}
 
 namespace ssehub::http {
 
@@ -30,45 +32,31 @@ struct HttpContext {
   HttpLimits limits;
   Metrics& metrics;
   ClientLimits& clients;
+  // Set: every connection speaks HTTPS (the handshake must finish within request_timeout).
+  boost::asio::ssl::context* tls = nullptr;
 };
 
-// One HTTP/1.1 connection while it speaks request/response (keep-alive, pipelining).
-// Streams leave it through Exchange::take_socket, so its parser and buffer are freed
-// when a connection becomes a long-lived stream.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+// What an Exchange sees of the connection its request came on, whatever the transport.
+class HttpConnection {
  public:
-  HttpSession(boost::asio::ip::tcp::socket socket, const HttpContext& context, unsigned thread,
-              ClientLimits::Slot client_slot);
-  ~HttpSession();
-  void start();
+  virtual ~HttpConnection() = default;
 
  private:
   friend class Exchange;
-  enum class State { ReadingRequest, Handling, Writing, HandedOver, Closed };
-
-  void do_read_header();
-  void on_read_header(boost::beast::error_code ec);
-  void do_read_body();
-  void on_read_body(boost::beast::error_code ec);
-  void dispatch();
-  void reply_and_close(Response response);
-  // `counted`: the caller already counted this refusal in the metrics.
-  void send(Response response, bool counted = false);
-  void on_write(boost::beast::error_code ec, bool keep_alive);
-  void close();
-  boost::asio::ip::tcp::socket hand_over();
-
-  boost::beast::tcp_stream stream_;
-  boost::beast::flat_buffer buffer_;
-  std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
-  std::shared_ptr<void> in_flight_response_;
-  const HttpContext& context_;
-  unsigned thread_;
-  State state_ = State::ReadingRequest;
-  bool request_keep_alive_ = true;
-  bool request_is_head_ = false;
-  std::string allowed_origin_;
-  ClientLimits::Slot client_slot_;  // released when the connection ends
+  // Valid until the hand-over, after which the exchange is done with the connection.
+  virtual boost::asio::any_io_executor executor() = 0;
+  virtual bool secure() const = 0;
+  virtual void respond(Response response) = 0;  // on the connection's thread
+  virtual StreamConnection hand_over() = 0;
+  virtual std::shared_ptr<void> client_slot() const = 0;
 };
+
+// Serves HTTP/1.1 (keep-alive, pipelining) on an accepted connection, on I/O thread `thread`
+// (call it there), over TLS when context.tls is set. A stream leaves through
+// Exchange::take_connection, so the parser and buffer are freed when a connection becomes a
+// long-lived stream. Without a `client_slot` the address holds too many connections: the
+// client is answered 429 (after the handshake, over TLS) and the connection closed.
+void serve_http(boost::asio::ip::tcp::socket socket, const HttpContext& context, unsigned thread,
+                std::optional<ClientLimits::Slot> client_slot);
 
 }  // namespace ssehub::http

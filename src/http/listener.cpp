@@ -2,7 +2,6 @@
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
 namespace ssehub::http {
@@ -34,23 +33,6 @@ void Listener::stop() {
   });
 }
 
-void Listener::refuse(tcp::socket socket) {
-  context_.metrics.reject(RejectReason::TooManyConnections);
-  static const std::string kRefusal = [] {
-    const std::string body =
-        R"({"error":"too_many_connections","detail":"this address holds too many connections"})";
-    return "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
-           "Retry-After: 5\r\nConnection: close\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
-  }();
-  auto owned = std::make_shared<tcp::socket>(std::move(socket));
-  boost::asio::async_write(*owned, boost::asio::buffer(kRefusal),
-                           [owned](boost::system::error_code, std::size_t) {
-                             boost::system::error_code ignored;
-                             owned->shutdown(tcp::socket::shutdown_both, ignored);
-                           });
-}
-
 void Listener::do_accept() {
   const unsigned thread = next_thread_;
   next_thread_ = (next_thread_ + 1) % pool_.size();
@@ -70,15 +52,11 @@ void Listener::do_accept() {
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     auto slot = context_.clients.acquire_connection(socket.remote_endpoint(ignored).address());
-    if (!slot) {
-      refuse(std::move(socket));
-    } else {
-      // The session must start on its own thread: post it there.
-      boost::asio::post(pool_.context(thread), [this, thread, socket = std::move(socket),
-                                                slot = std::move(*slot)]() mutable {
-        std::make_shared<HttpSession>(std::move(socket), context_, thread, std::move(slot))->start();
-      });
-    }
+    // The session must start on its own thread: post it there.
+    boost::asio::post(pool_.context(thread), [this, thread, socket = std::move(socket),
+                                              slot = std::move(slot)]() mutable {
+      serve_http(std::move(socket), context_, thread, std::move(slot));
+    });
     do_accept();
   });
 }

@@ -10,7 +10,8 @@
 
 namespace ssehub::http {
 
-// Accepts connections and spreads them round-robin over the I/O threads.
+// Accepts connections and spreads them round-robin over the I/O threads; HTTPS only when the
+// context carries a TLS context.
 class Listener {
  public:
   Listener(IoPool& pool, const HttpContext& context);
@@ -22,8 +23,6 @@ class Listener {
 
  private:
   void do_accept();
-  // Answers 429 and closes: the address holds too many connections.
-  void refuse(boost::asio::ip::tcp::socket socket);
 
   IoPool& pool_;
   const HttpContext& context_;

@@ -59,6 +59,8 @@ const char* skip_reason_label(SkipReason reason) {
     case SkipReason::InvalidStatus: return "invalid_status";
     case SkipReason::UnknownReport: return "unknown_report";
     case SkipReason::InvalidTransition: return "invalid_transition";
+    case SkipReason::EmptyMessage: return "empty_message";
+    case SkipReason::InvalidUsername: return "invalid_username";
     case SkipReason::Count: break;
   }
   return "unknown";

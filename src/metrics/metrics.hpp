@@ -72,6 +72,8 @@ enum class SkipReason {
   InvalidStatus,
   UnknownReport,
   InvalidTransition,
+  EmptyMessage,
+  InvalidUsername,
   Count
 };
 const char* skip_reason_label(SkipReason reason);

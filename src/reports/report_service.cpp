@@ -20,6 +20,7 @@ EventDraft created_event(const Report& report) {
   draft.stream = report_stream(report.user_id);
   draft.type = "report_created";
   draft.data = to_json(report).dump();
+  draft.dedupe_key = "report:" + report.report_id + ":created";
   return draft;
 }
 
@@ -31,6 +32,7 @@ EventDraft status_event(const Report& report) {
                               {"status", to_string(report.status)},
                               {"updatedAt", format_rfc3339(report.updated_ms)}}
                    .dump();
+  draft.dedupe_key = "report:" + report.report_id + ":" + std::to_string(report.updated_ms);
   return draft;
 }
 

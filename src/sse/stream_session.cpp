@@ -1,28 +1,140 @@
 #include "sse/stream_session.hpp"
 
-#include <boost/asio/buffer.hpp>
+#include "http/stream_connection.hpp"
+#include "http/tls.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 #include <spdlog/spdlog.h>
 
+#include <array>
+
 namespace ssehub::sse {
 
-StreamSession::StreamSession(boost::asio::any_io_executor executor, Hub& hub, Metrics& metrics,
-                             const StreamSettings& settings, unsigned thread, std::string stream)
-    : socket_(std::move(executor)),  // the connection arrives in start()
-      hub_(hub),
-      metrics_(metrics),
-      settings_(settings),
-      stream_(std::move(stream)),
-      thread_(thread) {}
+namespace {
+
+using boost::asio::ip::tcp;
+
+// A stream over plain TCP: only the socket, so an idle stream costs as little as it can.
+class PlainStreamSession final : public StreamSession {
+ public:
+  PlainStreamSession(boost::asio::any_io_executor executor, Hub& hub, Metrics& metrics,
+                     const StreamSettings& settings, unsigned thread, std::string stream)
+      : StreamSession(hub, metrics, settings, thread, std::move(stream)),
+        socket_(std::move(executor)) {}  // the connection arrives in adopt()
+
+ private:
+  void adopt(http::StreamConnection connection) override {
+    socket_ = std::get<tcp::socket>(std::move(connection.transport));
+  }
+
+  boost::asio::any_io_executor executor() override { return socket_.get_executor(); }
+
+  void write(std::vector<boost::asio::const_buffer> buffers) override {
+    boost::asio::async_write(socket_, std::move(buffers),
+                             [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                               static_cast<PlainStreamSession&>(*self).on_write(ec);
+                             });
+  }
+
+  void watch_for_close() override {
+    // A stream never reads requests again; waiting for readability without a buffer costs
+    // no memory and tells us when the client goes away.
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+      auto& session = static_cast<PlainStreamSession&>(*self);
+      if (ec || session.closed()) return session.close();
+      char scratch[512];
+      boost::system::error_code read_ec;
+      session.socket_.non_blocking(true, read_ec);
+      const std::size_t n = session.socket_.read_some(boost::asio::buffer(scratch), read_ec);
+      if (read_ec == boost::asio::error::would_block || (!read_ec && n > 0))
+        return session.watch_for_close();
+      session.close();
+    });
+  }
+
+  void close_transport(bool) override {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+  }
+
+  tcp::socket socket_;
+};
+
+// A stream over TLS. Readability of the socket says nothing about the TLS layer (a record may
+// hold no application data), so the client's leaving is seen by reading records into a small
+// buffer, which only TLS streams carry.
+class TlsStreamSession final : public StreamSession {
+ public:
+  TlsStreamSession(Hub& hub, Metrics& metrics, const StreamSettings& settings, unsigned thread,
+                   std::string stream)
+      : StreamSession(hub, metrics, settings, thread, std::move(stream)) {}
+
+ private:
+  void adopt(http::StreamConnection connection) override {
+    stream_.emplace(std::get<http::TlsStream>(std::move(connection.transport)));
+  }
+
+  boost::asio::any_io_executor executor() override { return stream_->get_executor(); }
+
+  void write(std::vector<boost::asio::const_buffer> buffers) override {
+    boost::asio::async_write(*stream_, std::move(buffers),
+                             [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                               static_cast<TlsStreamSession&>(*self).on_write(ec);
+                             });
+  }
+
+  void watch_for_close() override {
+    stream_->async_read_some(
+        boost::asio::buffer(scratch_),
+        [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+          auto& session = static_cast<TlsStreamSession&>(*self);
+          // eof: the client's close_notify, which is answered with ours; any other error
+          // leaves nobody to answer.
+          if (ec && ec != boost::asio::error::eof) session.peer_gone_ = true;
+          if (ec || session.closed()) return session.close();
+          session.watch_for_close();
+        });
+  }
+
+  void close_transport(bool write_in_flight) override {
+    if (write_in_flight || peer_gone_) {
+      // A client that is not taking what it was sent will not take close_notify either; one
+      // that left (or broke the TLS stream) cannot.
+      boost::beast::get_lowest_layer(*stream_).close();
+      return;
+    }
+    http::close_tls(*stream_, settings().close_timeout, shared_from_this());
+  }
+
+  std::optional<http::TlsStream> stream_;
+  std::array<char, 64> scratch_;
+  bool peer_gone_ = false;  // the close watcher's read failed other than by close_notify
+};
+
+}  // namespace
+
+std::shared_ptr<StreamSession> StreamSession::create(bool tls, boost::asio::any_io_executor executor,
+                                                     Hub& hub, Metrics& metrics,
+                                                     const StreamSettings& settings,
+                                                     unsigned thread, std::string stream) {
+  if (tls) return std::make_shared<TlsStreamSession>(hub, metrics, settings, thread, std::move(stream));
+  return std::make_shared<PlainStreamSession>(std::move(executor), hub, metrics, settings, thread,
+                                              std::move(stream));
+}
+
+StreamSession::StreamSession(Hub& hub, Metrics& metrics, const StreamSettings& settings,
+                             unsigned thread, std::string stream)
+    : hub_(hub), metrics_(metrics), settings_(settings), stream_(std::move(stream)), thread_(thread) {}
 
 StreamSession::~StreamSession() {
   if (state_ != State::Created) metrics_.connections_open.add(-1);
 }
 
-void StreamSession::start(boost::asio::ip::tcp::socket socket, std::shared_ptr<void> client_slot,
+void StreamSession::start(http::StreamConnection connection, std::shared_ptr<void> client_slot,
                           std::string head, History* history, std::optional<ResumePoint> resume) {
-  socket_ = std::move(socket);
+  adopt(std::move(connection));
   client_slot_ = std::move(client_slot);
   metrics_.connections_open.add(1);
   last_write_ = SteadyClock::now();
@@ -39,7 +151,7 @@ void StreamSession::start(boost::asio::ip::tcp::socket socket, std::shared_ptr<v
     last_id_ = resume->after_id;
     metrics_.resumes.add();
     const bool queued = history->replay(
-        stream_, *resume, socket_.get_executor(),
+        stream_, *resume, executor(),
         [self = shared_from_this()](std::shared_ptr<Replay> replay) { self->on_replay(std::move(replay)); });
     if (!queued) {
       spdlog::warn("sse stream={}: replay queue full, closing", stream_);
@@ -106,9 +218,7 @@ void StreamSession::do_write() {
   std::vector<boost::asio::const_buffer> buffers;
   buffers.reserve(writing_.size());
   for (const auto& event : writing_) buffers.emplace_back(boost::asio::buffer(event->frame));
-  boost::asio::async_write(
-      socket_, buffers,
-      [self = shared_from_this()](boost::system::error_code ec, std::size_t) { self->on_write(ec); });
+  write(std::move(buffers));
 }
 
 void StreamSession::on_write(boost::system::error_code ec) {
@@ -159,37 +269,19 @@ void StreamSession::shutdown() {
   }
 }
 
-void StreamSession::watch_for_close() {
-  // A stream never reads requests again; waiting for readability without a buffer costs
-  // no memory and tells us when the client goes away.
-  socket_.async_wait(boost::asio::socket_base::wait_read,
-                     [self = shared_from_this()](boost::system::error_code ec) {
-                       if (ec || self->state_ == State::Closed) return self->close();
-                       char scratch[512];
-                       boost::system::error_code read_ec;
-                       self->socket_.non_blocking(true, read_ec);
-                       const std::size_t n = self->socket_.read_some(boost::asio::buffer(scratch), read_ec);
-                       if (read_ec == boost::asio::error::would_block || (!read_ec && n > 0))
-                         return self->watch_for_close();
-                       self->close();
-                     });
-}
-
 void StreamSession::close_later() {
   if (state_ == State::Closed) return;
   state_ = State::Closing;
   queue_.clear();
   held_live_.clear();
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
+  boost::asio::post(executor(), [self = shared_from_this()] { self->close(); });
 }
 
 void StreamSession::close() {
   if (state_ == State::Closed) return;
   state_ = State::Closed;
   hub_.detach(thread_, stream_, this);
-  boost::system::error_code ignored;
-  socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  close_transport(write_in_flight_);
   client_slot_.reset();
   queue_.clear();
   held_live_.clear();

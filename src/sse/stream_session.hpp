@@ -4,13 +4,18 @@
 #include "hub/hub.hpp"
 #include "metrics/metrics.hpp"
 
-#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/buffer.hpp>
 
 #include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace ssehub::http {
+struct StreamConnection;  // http/stream_connection.hpp
+}
 
 namespace ssehub::sse {
 
@@ -22,15 +27,21 @@ struct StreamSettings {
   // A fixed event repeated at an interval (the v1 demo's `data: hi!`); null for none.
   EventPtr periodic_frame;
   std::chrono::milliseconds periodic_interval{15000};
+  // TLS only: how long the close_notify of a closing stream may take to be written.
+  std::chrono::milliseconds close_timeout{10000};
 };
 
 // One open text/event-stream response. Lives on one I/O thread; the hub feeds it events
 // and ticks. Its write queue is bounded in bytes: a client that falls that far behind is
 // disconnected (it resumes from history, so nothing is lost) and the overflow is counted.
+// The transport (plain TCP or TLS) is a subclass: the plain one adds nothing but its socket.
 class StreamSession : public Subscriber, public std::enable_shared_from_this<StreamSession> {
  public:
-  StreamSession(boost::asio::any_io_executor executor, Hub& hub, Metrics& metrics,
-                const StreamSettings& settings, unsigned thread, std::string stream);
+  // A session for a connection of this kind: `tls` when the request came over HTTPS.
+  static std::shared_ptr<StreamSession> create(bool tls, boost::asio::any_io_executor executor,
+                                               Hub& hub, Metrics& metrics,
+                                               const StreamSettings& settings, unsigned thread,
+                                               std::string stream);
   ~StreamSession() override;
 
   // Registers with the hub; on refusal the caller answers the request with an error.
@@ -39,7 +50,7 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
   // Takes the connection and starts streaming: `head` is the HTTP response head plus any
   // preamble (retry hint). With `resume`, history is replayed first; live events that
   // arrive meanwhile are held and sent after it, without gap or duplicate.
-  void start(boost::asio::ip::tcp::socket socket, std::shared_ptr<void> client_slot,
+  void start(http::StreamConnection connection, std::shared_ptr<void> client_slot,
              std::string head, History* history, std::optional<ResumePoint> resume);
 
   void enqueue(const EventPtr& event) override;
@@ -47,18 +58,33 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
   void tick(SteadyClock::time_point now) override;
   void shutdown() override;
 
+ protected:
+  StreamSession(Hub& hub, Metrics& metrics, const StreamSettings& settings, unsigned thread,
+                std::string stream);
+
+  // The transport's part, all on the session's thread.
+  virtual void adopt(http::StreamConnection connection) = 0;
+  virtual boost::asio::any_io_executor executor() = 0;
+  // Writes all of `buffers`, then calls on_write.
+  virtual void write(std::vector<boost::asio::const_buffer> buffers) = 0;
+  // Calls close() once the client has gone (or misbehaves); ignores what it sends.
+  virtual void watch_for_close() = 0;
+  // `write_in_flight`: a write has not completed (the client may not be reading at all).
+  virtual void close_transport(bool write_in_flight) = 0;
+
+  void on_write(boost::system::error_code ec);
+  void close();
+  bool closed() const { return state_ == State::Closed; }
+  const StreamSettings& settings() const { return settings_; }
+
  private:
   enum class State { Created, Replaying, Live, Closing, Closed };
 
   void on_replay(std::shared_ptr<Replay> replay);
   void push(EventPtr event);
   void do_write();
-  void on_write(boost::system::error_code ec);
-  void watch_for_close();
-  void close();
   void close_later();
 
-  boost::asio::ip::tcp::socket socket_;
   std::shared_ptr<void> client_slot_;  // this client address's connection slot
   Hub& hub_;
   Metrics& metrics_;

@@ -181,7 +181,7 @@ describe("bad input", () => {
   });
 
   it("UnknownRouteIs404", T, async () => {
-    for (const route of ["/v2/nope", "/nope", "/v9/sse?username=x", "/v2/sse/extra?username=x", "/v2/messages?username=x"]) {
+    for (const route of ["/v2/nope", "/nope", "/v9/sse?username=x", "/v2/sse/extra?username=x", "/v2/messagez?username=x"]) {
       assertJsonError(await request(`${server.url}${route}`), 404, route);
     }
   });

@@ -74,6 +74,18 @@ process.on("exit", () => {
   for (const dir of workDirs) rmSync(dir, { recursive: true, force: true });
 });
 
+// Sanitizer builds (`make test-sanitize`): a report in any server's output fails this file,
+// even when every test passed, since a leak is only reported as the server exits.
+const SANITIZER_REPORT = /^==\d+==ERROR: |^SUMMARY: \w+Sanitizer|: runtime error: |^WARNING: ThreadSanitizer/;
+const sanitizerReports = new Set(); // servers whose output holds one
+process.on("exit", () => {
+  for (const server of sanitizerReports) {
+    console.error(`---- sanitizer report in ssehub's output (${server.dataDir}) ----\n` +
+                  `${server.logText()}\n---- end of log ----`);
+    process.exitCode = 1;
+  }
+});
+
 let serversOfThisFile = [];
 
 /**
@@ -153,9 +165,11 @@ class Server {
         const parts = (partial + chunk).split("\n");
         partial = parts.pop();
         this.lines.push(...parts);
+        if (parts.some((line) => SANITIZER_REPORT.test(line))) sanitizerReports.add(this);
       });
       stream.on("end", () => partial && this.lines.push(partial));
     }
+    this.closed = new Promise((resolve) => child.once("close", resolve)); // output read to the end
     this.exit = new Promise((resolve) => {
       child.once("exit", (code, signal) => {
         running.delete(child);
@@ -222,6 +236,7 @@ class Server {
       } catch {}
     }
     if (this.running) await this.stop("SIGKILL");
+    await Promise.race([this.closed, sleep(2_000)]);
     this.disposed = true;
     await fs.rm(this.workDir, { recursive: true, force: true });
     workDirs.delete(this.workDir);
@@ -660,9 +675,10 @@ export const haveCurl = spawnSync("curl", ["--version"]).status === 0;
 /**
  * Opens an EventSource on `url`, recording every `message` (and each of `types`) in order.
  * `headers` are added to every request it makes. hold() makes its next (re)connection wait
- * until release(); `requests` lists the headers of each request it started.
+ * until release(); `requests` lists the headers of each request it started. `fetch` replaces
+ * the global fetch (e.g. to send each reconnection to another server).
  */
-export function eventSource(url, { headers = {}, types = [] } = {}) {
+export function eventSource(url, { headers = {}, types = [], fetch: doFetch = globalThis.fetch } = {}) {
   const client = new SseClient(`EventSource ${url}`);
   client.requests = [];
   client.errors = [];
@@ -681,7 +697,7 @@ export function eventSource(url, { headers = {}, types = [] } = {}) {
       client.requests.push({ headers: { ...init.headers }, at: Date.now() });
       client.parser._notify();
       if (gate) await gate;
-      return fetch(input, { ...init, headers: { ...init.headers, ...headers } });
+      return doFetch(input, { ...init, headers: { ...init.headers, ...headers } });
     },
   });
   const record = (type) => (event) => {

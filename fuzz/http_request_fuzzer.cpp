@@ -1,0 +1,192 @@
+// Bytes as a client sends them on one connection, through what ssehub does with a request
+// before a handler runs (http/http_session.cpp): Beast's request parser with ssehub's header
+// and body limits, fed in TCP-sized pieces, keep-alive requests one after another; then the
+// CORS decision, the target decoder, and the checks the stream and report APIs apply to
+// the query (username, user_id), the Last-Event-ID header, the credentials (JWT from header,
+// cookie or query; publish token) and the PUT /v4/report body.
+#include "api/stream_api.hpp"
+#include "auth/access_policy.hpp"
+#include "config/config.hpp"
+#include "fuzz_check.hpp"
+#include "http/cors.hpp"
+#include "http/request.hpp"
+#include "http/responses.hpp"
+#include "reports/report.hpp"
+#include "reports/report_api.hpp"
+#include "support/whatwg_sse_parser.hpp"
+
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <string>
+#include <variant>
+
+namespace {
+
+using namespace ssehub;
+namespace beast = boost::beast;
+namespace beast_http = boost::beast::http;
+
+// What the server builds once at start-up, just enough for the request checks.
+struct Server {
+  Config config;
+  Metrics metrics;
+  Hub hub{{}, HubLimits{}, metrics};
+  History history{HistoryOptions{}, metrics};  // never started: no handler here appends
+  LocalBus bus{history};
+  auth::AccessPolicy access{auth::AccessSettings{}};
+  // As with --auth jwt and a publish token.
+  auth::AccessPolicy guarded{auth::AccessSettings{
+      .require_jwt = true, .jwt = {.hs256_secret = "fuzz-hs256-secret"}, .publish_token = "fuzz-publish-token"}};
+  api::StreamApi streams{config, hub, history, bus, access, metrics};
+  http::CorsPolicy default_cors{{}};
+  http::CorsPolicy allowlist_cors{{"https://app.example.com"}};
+  http::CorsPolicy any_cors{{"*"}};
+};
+
+Server& server() {
+  static Server* instance = new Server;  // leaked on purpose: outlives every input
+  return *instance;
+}
+
+bool is_strict_utf8(std::string_view text) { return test_support::utf8_decode(text) == text; }
+
+bool is_json_error(const http::Response& response) {
+  const auto json = nlohmann::json::parse(response.body(), nullptr, false);
+  return json.is_object() && json.contains("error") && json["error"].is_string();
+}
+
+void check_cors(const http::RawRequest& request) {
+  const std::string_view origin = request[beast_http::field::origin];
+  const std::string_view host = request[beast_http::field::host];
+  const std::string by_default = server().default_cors.allow(origin, host);
+  FUZZ_CHECK(by_default.empty() || by_default == origin);
+  const std::string listed = server().allowlist_cors.allow(origin, host);
+  FUZZ_CHECK(listed == (origin == "https://app.example.com" ? origin : ""));
+  const std::string any = server().any_cors.allow(origin, host);
+  FUZZ_CHECK(any == (origin.empty() ? "" : "*"));
+}
+
+void check_target(const http::RawRequest& request) {
+  const std::string_view raw = request.target();
+  const auto target = http::parse_target(raw);
+  if (!target) {
+    FUZZ_CHECK(raw.find('%') != std::string_view::npos);  // only escapes can be malformed
+    return;
+  }
+  FUZZ_CHECK(http::is_valid_utf8(target->path) == is_strict_utf8(target->path));
+  // The router's 404 names the decoded path, whatever bytes it holds.
+  FUZZ_CHECK(is_json_error(http::json_error(beast_http::status::not_found, "not_found",
+                                            "no route for " + target->path)));
+
+  const auto username = server().streams.username_of(*target);
+  if (const auto* name = std::get_if<std::string>(&username)) {
+    FUZZ_CHECK(!name->empty() && name->size() <= server().config.max_username_bytes);
+    FUZZ_CHECK(is_strict_utf8(*name));
+    FUZZ_CHECK(std::none_of(name->begin(), name->end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; }));
+    FUZZ_CHECK(target->param("username") == *name);
+  } else {
+    FUZZ_CHECK(is_json_error(std::get<http::Response>(username)));
+  }
+
+  const auto user_id = reports::user_id_of(*target);
+  if (const auto* id = std::get_if<std::string>(&user_id))
+    FUZZ_CHECK(reports::canonical_uuid(*id) == *id);
+  else
+    FUZZ_CHECK(is_json_error(std::get<http::Response>(user_id)));
+
+  check_access(request, *target);
+
+  if (target->path == "/v4/report" && request.method() == beast_http::verb::put) {
+    const auto change =
+        reports::parse_status_change(request[beast_http::field::content_type], request.body());
+    if (const auto* error = std::get_if<http::Response>(&change)) FUZZ_CHECK(is_json_error(*error));
+  }
+}
+
+bool refuses(const std::optional<http::Response>& answer) {
+  if (!answer) return false;
+  FUZZ_CHECK(answer->result() == beast_http::status::unauthorized ||
+             answer->result() == beast_http::status::forbidden);
+  FUZZ_CHECK(is_json_error(*answer));
+  return true;
+}
+
+// Who may subscribe and publish, from the Authorization header, the cookie or ?token=.
+void check_access(const http::RawRequest& raw, const http::Target& target) {
+  const http::Request request{.raw = raw, .target = target, .remote = {}};
+  const std::string user = target.param("username").value_or("alice");
+  refuses(server().guarded.check_subscriber(request, user));
+  refuses(server().guarded.check_user_or_publisher(request, user));
+  FUZZ_CHECK(!refuses(server().access.check_subscriber(request, user)));
+  if (!refuses(server().guarded.check_publisher(request))) {
+    const std::string_view offered = raw["X-Publish-Token"];
+    FUZZ_CHECK(offered == "fuzz-publish-token" ||
+               (offered.empty() && auth::bearer_token(request) == "fuzz-publish-token"));
+  }
+}
+
+void check_last_event_id(const http::RawRequest& request) {
+  const std::string_view value = request["Last-Event-ID"];
+  const auto resume = api::parse_last_event_id(value);
+  if (!resume || resume->earliest) return;
+  FUZZ_CHECK(!value.empty() && value.size() <= 20);
+  FUZZ_CHECK(std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }));
+}
+
+// How many bytes the n-th read of the socket delivers: small and large pieces in turn, so a
+// request line, a header or a chunk header often arrives split.
+std::size_t read_size(std::size_t n) {
+  static constexpr std::array<std::size_t, 6> sizes = {1460, 1, 7, 64, 3, 512};
+  return sizes[n % sizes.size()];
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
+  const std::string_view wire(reinterpret_cast<const char*>(bytes), size);
+  std::size_t delivered = 0, reads = 0;
+  std::string buffer;  // what has arrived and the parser has not consumed: the session's buffer_
+  // A connection carries requests until one is refused, is not keep-alive, or the input ends.
+  for (int requests = 0; requests < 16; ++requests) {
+    beast_http::request_parser<beast_http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(server().config.max_header_bytes));
+    parser.body_limit(server().config.max_body_bytes);
+    beast::error_code ec;
+    while (!parser.is_done()) {
+      if (!buffer.empty()) {
+        const std::size_t used = parser.put(boost::asio::buffer(buffer), ec);
+        FUZZ_CHECK(used <= buffer.size());
+        buffer.erase(0, used);
+        if (ec == beast_http::error::need_more) {
+          ec = {};
+        } else if (ec) {
+          return 0;  // the session answers 400/413/431 and closes
+        } else if (used > 0 || parser.is_done()) {
+          continue;
+        }
+      }
+      if (delivered == wire.size()) {
+        if (!parser.got_some()) return 0;  // a clean end between requests
+        parser.put_eof(ec);
+        if (ec) return 0;
+        break;
+      }
+      const std::size_t n = std::min(read_size(reads++), wire.size() - delivered);
+      buffer.append(wire.substr(delivered, n));
+      delivered += n;
+    }
+    const http::RawRequest& request = parser.get();
+    check_cors(request);
+    check_target(request);
+    check_last_event_id(request);
+    if (!request.keep_alive()) return 0;
+  }
+  return 0;
+}

@@ -1,0 +1,37 @@
+// reports::parse_status_change, the body of PUT /v4/report: any Content-Type and body give
+// either a well-formed change or a JSON error answer, never a crash or an exception.
+#include "fuzz_check.hpp"
+#include "reports/report_api.hpp"
+
+#include <fuzzer/FuzzedDataProvider.h>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <variant>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
+  using namespace ssehub;
+  FuzzedDataProvider input(bytes, size);
+  // Mostly a JSON content type, so the body gets parsed; sometimes one the input writes.
+  std::string content_type;
+  switch (input.ConsumeIntegralInRange(0, 3)) {
+    case 0: content_type = "application/json"; break;
+    case 1: content_type = "Application/JSON; charset=utf-8"; break;
+    case 2: content_type = "application/json;"; break;
+    default: content_type = input.ConsumeRandomLengthString(64); break;
+  }
+  const std::string body = input.ConsumeRemainingBytesAsString();
+
+  const auto parsed = reports::parse_status_change(content_type, body);
+  if (const auto* change = std::get_if<reports::StatusChange>(&parsed)) {
+    FUZZ_CHECK(reports::canonical_uuid(change->report_id) == change->report_id);
+    FUZZ_CHECK(reports::parse_status(reports::to_string(change->status)) == change->status);
+    return 0;
+  }
+  const auto& response = std::get<http::Response>(parsed);
+  FUZZ_CHECK(response.result() == boost::beast::http::status::bad_request);
+  // The answer is JSON with an `error` code, whatever bytes came in.
+  const auto json = nlohmann::json::parse(response.body(), nullptr, false);
+  FUZZ_CHECK(json.is_object() && json.contains("error") && json["error"].is_string());
+  return 0;
+}

@@ -1,0 +1,25 @@
+#pragma once
+
+#include "http/stream_connection.hpp"
+
+#include <boost/asio/ssl/context.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace ssehub::http {
+
+// The server side of HTTPS: TLS 1.2 and later, OpenSSL's default ciphers, no compression, no
+// renegotiation, the certificate chain and private key from PEM files. Throws
+// std::runtime_error naming the file when one cannot be read, or when the key does not
+// belong to the certificate.
+std::unique_ptr<boost::asio::ssl::context> make_tls_context(const std::string& certificate_file,
+                                                            const std::string& key_file);
+
+// Sends close_notify, bounded by `timeout`, and closes the TCP connection. It does not wait
+// for the peer's close_notify (RFC 8446 6.1 allows that), so a silent peer cannot hold the
+// connection open. `owner` keeps `stream` alive until then. Call with no write in flight.
+void close_tls(TlsStream& stream, std::chrono::milliseconds timeout, std::shared_ptr<void> owner);
+
+}  // namespace ssehub::http

@@ -1,0 +1,180 @@
+// History and hub together under real threads, for ThreadSanitizer (`make test-tsan`) as
+// much as for the asserts: several threads append while streams attach and resume, the way
+// StreamSession does (attach first, hold live events, replay, then drop what the replay had).
+// A resumed stream must see every id after its resume point exactly once, in order.
+#include "history/history.hpp"
+#include "hub/hub.hpp"
+#include "support/io_threads.hpp"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+using namespace ssehub;
+using ssehub::test_support::IoThreads;
+
+namespace {
+
+constexpr unsigned kStreams = 4;
+std::string stream_name(unsigned i) { return "v2:resumer" + std::to_string(i); }
+
+// Lives on one I/O thread; every call below happens there.
+class ResumingSubscriber : public Subscriber {
+ public:
+  ResumingSubscriber(unsigned index, std::uint64_t after_id)
+      : index(index), stream(stream_name(index)), after_id(after_id), next_expected(after_id + 1) {}
+
+  void enqueue(const EventPtr& event) override {
+    if (!replayed) return held.push_back(event);
+    accept(event);
+  }
+  void flush() override {}
+  void tick(SteadyClock::time_point) override {}
+  void shutdown() override {}
+
+  void on_replay(const std::shared_ptr<Replay>& replay) {
+    replayed = true;
+    if (!replay) {
+      failed = true;
+      return;
+    }
+    if (replay->reset) ++problems;
+    for (const auto& event : replay->events) accept(event);
+    if (replay->last_id + 1 != next_expected) ++problems;
+    for (const auto& event : held) accept(event);
+    held.clear();
+  }
+
+  void accept(const EventPtr& event) {
+    if (event->id < next_expected) return;  // the replay had it already
+    if (event->id != next_expected) ++problems;
+    next_expected = event->id + 1;
+  }
+
+  const unsigned index;
+  const std::string stream;
+  const std::uint64_t after_id;
+  std::uint64_t next_expected;
+  std::vector<EventPtr> held;
+  bool replayed = false, failed = false;
+  std::size_t problems = 0;  // gaps, repeats, resets
+};
+
+}  // namespace
+
+TEST(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("ssehub_history_stress_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+
+  constexpr unsigned kIoThreads = 2, kPublishers = 3, kAppendsPerPublisher = 250;
+  IoThreads io(kIoThreads);
+  Metrics metrics;
+  Hub hub(io.contexts(), {.max_streams_per_user = 100000, .max_streams = 0}, metrics);
+  History history({.database_path = (dir / "h.db").string(),
+                   .max_events_per_stream = 1000000,
+                   .sync_full = false,
+                   .trim_interval = std::chrono::milliseconds(20)},
+                  metrics);
+  history.start([&hub](std::vector<EventPtr> events) { hub.publish(std::move(events)); });
+
+  // Ids every append was given, per stream; and the highest one acknowledged so far.
+  std::mutex ids_mutex;
+  std::vector<std::set<std::uint64_t>> acked(kStreams);
+  std::array<std::atomic<std::uint64_t>, kStreams> highest{};
+  std::atomic<std::size_t> appends_done{0};
+
+  std::vector<std::thread> publishers;
+  for (unsigned p = 0; p < kPublishers; ++p) {
+    publishers.emplace_back([&, p] {
+      std::mt19937 random(p);
+      for (unsigned i = 0; i < kAppendsPerPublisher; ++i) {
+        const unsigned s = random() % kStreams;
+        std::vector<EventDraft> drafts(1 + random() % 3);
+        for (auto& draft : drafts) {
+          draft.stream = stream_name(s);
+          draft.data = "from " + std::to_string(p);
+        }
+        // No executor: `done` runs on the writer thread.
+        const auto admission = history.append(std::move(drafts), {}, [&, s](AppendResult result) {
+          EXPECT_TRUE(result.ok) << result.error;
+          std::lock_guard lock(ids_mutex);
+          for (std::uint64_t id : result.ids) {
+            EXPECT_TRUE(acked[s].insert(id).second) << "id " << id << " given twice";
+            if (id > highest[s].load()) highest[s].store(id);
+          }
+          appends_done.fetch_add(1);
+        });
+        ASSERT_EQ(admission, History::Admission::Queued);
+        if (i % 16 == 0) std::this_thread::yield();
+      }
+    });
+  }
+
+  // Each I/O thread keeps opening resuming streams, from ids already acknowledged.
+  std::atomic<bool> publishing{true};
+  std::vector<std::vector<std::unique_ptr<ResumingSubscriber>>> resumers(kIoThreads);
+  std::vector<std::thread> openers;
+  for (unsigned t = 0; t < kIoThreads; ++t) {
+    openers.emplace_back([&, t] {
+      std::mt19937 random(50 + t);
+      while (publishing.load() && resumers[t].size() < 80) {
+        const unsigned s = random() % kStreams;
+        const std::uint64_t top = highest[s].load();
+        const std::uint64_t after = top == 0 ? 0 : random() % (top + 1);
+        io.run_on(t, [&, s, after] {
+          auto subscriber = std::make_unique<ResumingSubscriber>(s, after);
+          ResumingSubscriber* raw = subscriber.get();
+          ASSERT_EQ(hub.attach(t, raw->stream, raw), Hub::Admission::Admitted);
+          ASSERT_TRUE(history.replay(raw->stream, {.earliest = false, .after_id = after},
+                                     io.context(t).get_executor(),
+                                     [raw](std::shared_ptr<Replay> replay) { raw->on_replay(replay); }));
+          resumers[t].push_back(std::move(subscriber));
+        });
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+    });
+  }
+
+  for (auto& thread : publishers) thread.join();
+  publishing = false;
+  for (auto& thread : openers) thread.join();
+  history.stop();  // every append committed and handed to the hub, every replay answered
+  io.drain();      // and delivered
+
+  std::size_t total = 0;
+  for (unsigned s = 0; s < kStreams; ++s) {
+    ASSERT_FALSE(acked[s].empty());
+    EXPECT_EQ(*acked[s].begin(), 1u);
+    EXPECT_EQ(*acked[s].rbegin(), acked[s].size()) << "ids of " << stream_name(s) << " have gaps";
+    total += acked[s].size();
+  }
+  EXPECT_EQ(metrics.events_accepted.value(), total);
+
+  std::size_t opened = 0;
+  for (unsigned t = 0; t < kIoThreads; ++t) {
+    io.run_on(t, [&] {
+      for (auto& subscriber : resumers[t]) {
+        const unsigned s = subscriber->index;
+        EXPECT_TRUE(subscriber->replayed && !subscriber->failed);
+        EXPECT_EQ(subscriber->problems, 0u) << subscriber->stream << " from " << subscriber->after_id;
+        EXPECT_EQ(subscriber->next_expected, acked[s].size() + 1)
+            << subscriber->stream << " resumed after " << subscriber->after_id;
+        hub.detach(t, subscriber->stream, subscriber.get());
+        ++opened;
+      }
+    });
+  }
+  EXPECT_GT(opened, 0u);
+  EXPECT_EQ(hub.streams_open(), 0u);
+  io.stop();
+  std::filesystem::remove_all(dir);
+}
