@@ -275,10 +275,7 @@ void KafkaBus::run_consumer() {
       }
     }
     if (std::chrono::steady_clock::now() >= next_probe) {
-      // librdkafka reconnects by itself; this only tells /readyz whether the cluster answers.
-      RdKafka::Metadata* raw = nullptr;
-      const bool up = consumer_->metadata(false, nullptr, &raw, 1000) == RdKafka::ERR_NO_ERROR;
-      delete raw;
+      const bool up = cluster_answers(*consumer_, std::chrono::milliseconds(1000));
       if (up != cluster_up_) spdlog::info("bus: Kafka cluster {}", up ? "reachable" : "unreachable");
       cluster_up_ = up;
       if (up) refresh_ends();

@@ -146,9 +146,7 @@ void KafkaIngest::run() {
   auto next_probe = std::chrono::steady_clock::now();
   while (running_) {
     if (std::chrono::steady_clock::now() >= next_probe) {
-      RdKafka::Metadata* raw = nullptr;
-      const bool up = consumer_->metadata(false, nullptr, &raw, 1000) == RdKafka::ERR_NO_ERROR;
-      delete raw;
+      const bool up = cluster_answers(*consumer_, std::chrono::milliseconds(1000));
       if (up != cluster_up_) spdlog::info("kafka: cluster {}", up ? "reachable" : "unreachable");
       cluster_up_ = up;
       next_probe = std::chrono::steady_clock::now() + std::chrono::seconds(2);

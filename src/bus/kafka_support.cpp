@@ -97,6 +97,14 @@ void close_within(std::unique_ptr<RdKafka::KafkaConsumer> consumer, std::chrono:
     spdlog::warn("kafka: the consumer did not close within {} ms; leaving it", limit.count());
 }
 
+bool cluster_answers(RdKafka::Handle& handle, std::chrono::milliseconds timeout) {
+  RdKafka::Metadata* raw = nullptr;
+  const bool up = handle.metadata(false, nullptr, &raw, static_cast<int>(timeout.count())) ==
+                  RdKafka::ERR_NO_ERROR;
+  delete raw;
+  return up;
+}
+
 std::string kafka_instance_id(const std::string& data_dir) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);

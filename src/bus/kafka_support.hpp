@@ -51,6 +51,10 @@ class KafkaLogEvents final : public RdKafka::EventCb {
 // close in time is left to the exiting process.
 void close_within(std::unique_ptr<RdKafka::KafkaConsumer> consumer, std::chrono::milliseconds limit);
 
+// Whether the cluster answers a metadata request within `timeout` (blocking). librdkafka
+// reconnects by itself; this only tells readiness whether the cluster is there.
+bool cluster_answers(RdKafka::Handle& handle, std::chrono::milliseconds timeout);
+
 // A stable node identity for Kafka from the host name and the data directory.
 std::string kafka_instance_id(const std::string& data_dir);
 

@@ -96,12 +96,28 @@ void ReportApi::register_routes(http::Router& router) {
   router.add(beast_http::verb::get, "/v4/sse", [this](const auto& ex) { open_stream(ex); });
 }
 
-void ReportApi::create_report(const http::ExchangePtr& exchange) {
+std::optional<std::string> ReportApi::authorized_user(const http::ExchangePtr& exchange,
+                                                      Access access) const {
   auto user_id = user_id_of(exchange->target());
-  if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
-  if (auto refusal = access_.check_subscriber(exchange->request(), std::get<std::string>(user_id)))
-    return exchange->respond(std::move(*refusal));
-  service_.create(std::get<std::string>(user_id), exchange->executor(),
+  if (auto* error = std::get_if<http::Response>(&user_id)) {
+    exchange->respond(std::move(*error));
+    return std::nullopt;
+  }
+  const auto& user = std::get<std::string>(user_id);
+  auto refusal = access == Access::UserOrPublisher
+                     ? access_.check_user_or_publisher(exchange->request(), user)
+                     : access_.check_subscriber(exchange->request(), user);
+  if (refusal) {
+    exchange->respond(std::move(*refusal));
+    return std::nullopt;
+  }
+  return user;
+}
+
+void ReportApi::create_report(const http::ExchangePtr& exchange) {
+  auto user_id = authorized_user(exchange, Access::User);
+  if (!user_id) return;
+  service_.create(*user_id, exchange->executor(),
                   [exchange](ReportOutcome outcome) {
                     if (outcome.kind != ReportOutcome::Kind::Done)
                       return exchange->respond(error_for(outcome));
@@ -113,11 +129,9 @@ void ReportApi::create_report(const http::ExchangePtr& exchange) {
 }
 
 void ReportApi::list_reports(const http::ExchangePtr& exchange) {
-  auto user_id = user_id_of(exchange->target());
-  if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
-  if (auto refusal = access_.check_subscriber(exchange->request(), std::get<std::string>(user_id)))
-    return exchange->respond(std::move(*refusal));
-  service_.list(std::get<std::string>(user_id), exchange->executor(),
+  auto user_id = authorized_user(exchange, Access::User);
+  if (!user_id) return;
+  service_.list(*user_id, exchange->executor(),
                 [exchange](ReportOutcome outcome) {
                   if (outcome.kind != ReportOutcome::Kind::Done)
                     return exchange->respond(error_for(outcome));
@@ -128,16 +142,13 @@ void ReportApi::list_reports(const http::ExchangePtr& exchange) {
 }
 
 void ReportApi::change_status(const http::ExchangePtr& exchange) {
-  auto user_id = user_id_of(exchange->target());
-  if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
-  if (auto refusal =
-          access_.check_user_or_publisher(exchange->request(), std::get<std::string>(user_id)))
-    return exchange->respond(std::move(*refusal));
+  auto user_id = authorized_user(exchange, Access::UserOrPublisher);
+  if (!user_id) return;
   const auto& raw = exchange->request().raw;
   auto change = parse_status_change(raw[beast_http::field::content_type], raw.body());
   if (auto* error = std::get_if<http::Response>(&change)) return exchange->respond(std::move(*error));
   auto& [report_id, status] = std::get<StatusChange>(change);
-  service_.change_status(std::get<std::string>(user_id), report_id, status, exchange->executor(),
+  service_.change_status(*user_id, report_id, status, exchange->executor(),
                          [exchange](ReportOutcome outcome) {
                            if (outcome.kind != ReportOutcome::Kind::Done)
                              return exchange->respond(error_for(outcome));
@@ -147,11 +158,9 @@ void ReportApi::change_status(const http::ExchangePtr& exchange) {
 }
 
 void ReportApi::open_stream(const http::ExchangePtr& exchange) {
-  auto user_id = user_id_of(exchange->target());
-  if (auto* error = std::get_if<http::Response>(&user_id)) return exchange->respond(std::move(*error));
-  if (auto refusal = access_.check_subscriber(exchange->request(), std::get<std::string>(user_id)))
-    return exchange->respond(std::move(*refusal));
-  streams_.open_stream(exchange, report_stream(std::get<std::string>(user_id)));
+  auto user_id = authorized_user(exchange, Access::User);
+  if (!user_id) return;
+  streams_.open_stream(exchange, report_stream(*user_id));
 }
 
 }  // namespace ssehub::reports

@@ -4,6 +4,7 @@
 #include "http/router.hpp"
 #include "reports/report_service.hpp"
 
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -17,6 +18,11 @@ class ReportApi {
   void register_routes(http::Router& router);
 
  private:
+  enum class Access { User, UserOrPublisher };
+  // The request's user_id, once it is valid and the caller may act for that user; otherwise
+  // answers the request and returns nullopt.
+  std::optional<std::string> authorized_user(const http::ExchangePtr& exchange, Access access) const;
+
   void create_report(const http::ExchangePtr& exchange);
   void list_reports(const http::ExchangePtr& exchange);
   void change_status(const http::ExchangePtr& exchange);
