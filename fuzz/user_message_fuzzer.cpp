@@ -1,21 +1,50 @@
 // bus::parse_user_message, the v3 Kafka record `username:message`: never reads outside the
-// record, and every record it accepts splits back into exactly what came in.
+// record, every record it accepts splits back into exactly what came in, and its user is
+// one a stream could be opened for (StreamApi::username_of accepts the same name).
+#include "api/stream_api.hpp"
 #include "bus/record_parser.hpp"
 #include "fuzz_check.hpp"
 #include "support/whatwg_sse_parser.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
 
+#include <algorithm>
 #include <string>
 #include <variant>
 
+namespace {
+
+using namespace ssehub;
+
+// Just enough of a server for StreamApi::username_of.
+struct Server {
+  Config config;
+  Metrics metrics;
+  Hub hub{{}, HubLimits{}, metrics};
+  History history{HistoryOptions{}, metrics};  // never started
+  LocalBus bus{history};
+  auth::AccessPolicy access{auth::AccessSettings{}};
+  api::StreamApi streams{config, hub, history, bus, access, metrics};
+};
+
+Server& server() {
+  static Server* instance = new Server;  // leaked on purpose: outlives every input
+  return *instance;
+}
+
+bool has_control_characters(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; });
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
-  using namespace ssehub;
   FuzzedDataProvider input(bytes, size);
   // Mostly the production limits (64 KiB, 256); sometimes small ones, to reach the edges.
   const bool small_limits = input.ConsumeBool();
   const std::size_t max_bytes = small_limits ? input.ConsumeIntegralInRange<std::size_t>(0, 64) : 64 * 1024;
-  const std::size_t max_username = small_limits ? input.ConsumeIntegralInRange<std::size_t>(0, 16) : 256;
+  const std::size_t max_username =
+      small_limits ? input.ConsumeIntegralInRange<std::size_t>(0, 16) : server().config.max_username_bytes;
   // A copy of exactly the record's bytes, so ASan sees any read past its end.
   const std::string record = input.ConsumeRemainingBytesAsString();
 
@@ -23,12 +52,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   const std::size_t colon = record.find(':');
   if (const auto* message = std::get_if<bus::UserMessage>(&parsed)) {
     FUZZ_CHECK(record.size() <= max_bytes);
-    FUZZ_CHECK(!message->username.empty());
-    FUZZ_CHECK(message->username.size() <= max_username);
+    FUZZ_CHECK(!message->username.empty() && message->username.size() <= max_username);
     FUZZ_CHECK(message->username.find(':') == std::string_view::npos);
+    FUZZ_CHECK(!has_control_characters(message->username));
+    FUZZ_CHECK(!message->message.empty());
     FUZZ_CHECK(std::string(message->username) + ":" + std::string(message->message) == record);
     // Strict UTF-8, judged by the WHATWG decoder: decoding changes nothing.
     FUZZ_CHECK(test_support::utf8_decode(record) == record);
+    if (!small_limits) {
+      const http::Target target{.path = "/v3/sse", .query = {{"username", std::string(message->username)}}};
+      const auto name = server().streams.username_of(target);
+      FUZZ_CHECK(std::holds_alternative<std::string>(name) && std::get<std::string>(name) == message->username);
+    }
     return 0;
   }
   switch (std::get<SkipReason>(parsed)) {
@@ -38,6 +73,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
       FUZZ_CHECK(record.size() > max_bytes || (colon != std::string::npos && colon > max_username));
       break;
     case SkipReason::InvalidUtf8: FUZZ_CHECK(test_support::utf8_decode(record) != record); break;
+    case SkipReason::InvalidUsername:
+      FUZZ_CHECK(has_control_characters(std::string_view(record).substr(0, colon)));
+      break;
+    case SkipReason::EmptyMessage: FUZZ_CHECK(colon + 1 == record.size()); break;
     default: FUZZ_CHECK(false && "a reason parse_user_message does not give");
   }
   return 0;

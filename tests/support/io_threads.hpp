@@ -46,11 +46,15 @@ class IoThreads {
     for (unsigned i = 0; i < size(); ++i) run_on(i, [] {});
   }
 
-  // Lets the threads finish what is queued, then joins them.
+  // Runs what is queued, then stops the threads as the server does (io_context::stop, since
+  // timers such as the hub's ticks may keep a context busy for ever) and joins them.
   void stop() {
+    if (threads_.empty()) return;
+    drain();
     guards_.clear();
-    for (auto& thread : threads_)
-      if (thread.joinable()) thread.join();
+    for (auto& context : contexts_) context->stop();
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
   }
 
  private:

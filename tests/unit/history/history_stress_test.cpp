@@ -75,7 +75,8 @@ TEST(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
 
-  constexpr unsigned kIoThreads = 2, kPublishers = 3, kAppendsPerPublisher = 250;
+  constexpr unsigned kIoThreads = 2, kPublishers = 3, kAppendsPerPublisher = 600;
+  constexpr std::size_t kMinResumersPerThread = 30, kMaxResumersPerThread = 150;
   IoThreads io(kIoThreads);
   Metrics metrics;
   Hub hub(io.contexts(), {.max_streams_per_user = 100000, .max_streams = 0}, metrics);
@@ -126,7 +127,8 @@ TEST(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   for (unsigned t = 0; t < kIoThreads; ++t) {
     openers.emplace_back([&, t] {
       std::mt19937 random(50 + t);
-      while (publishing.load() && resumers[t].size() < 80) {
+      while ((publishing.load() || resumers[t].size() < kMinResumersPerThread) &&
+             resumers[t].size() < kMaxResumersPerThread) {
         const unsigned s = random() % kStreams;
         const std::uint64_t top = highest[s].load();
         const std::uint64_t after = top == 0 ? 0 : random() % (top + 1);

@@ -154,3 +154,29 @@ TEST(HubStressTest, ConcurrentAttachDetachAndPublishDeliverEveryEventInOrder) {
   EXPECT_EQ(metrics.streams_open.value(), 0);
   io.stop();
 }
+
+// Disabled until Hub::shutdown_all is fixed (reported): it cancels each shard's tick timer,
+// but when the timer has already fired and its handler is queued, cancel() finds nothing to
+// cancel and the handler re-arms the timer, so subscribers keep being ticked after
+// shutdown() and an io_context left to run out never does (the server calls stop(), so it
+// exits regardless). Run it with --gtest_also_run_disabled_tests.
+TEST(HubStressTest, DISABLED_ShutdownAllStopsTicking) {
+  int ticking_after_shutdown = 0;
+  for (int round = 0; round < 200; ++round) {
+    IoThreads io(1);
+    Metrics metrics;
+    Hub hub(io.contexts(), {}, metrics);
+    OrderedSubscriber subscriber;
+    io.run_on(0, [&] { hub.attach(0, "v2:ticked", &subscriber); });
+    hub.start_ticking(std::chrono::milliseconds(1));
+    std::this_thread::sleep_for(std::chrono::microseconds(500 + 37 * (round % 40)));
+    hub.shutdown_all();
+    io.drain();
+    const std::size_t ticks_at_shutdown = io.run_on(0, [&] { return subscriber.ticks; });
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (io.run_on(0, [&] { return subscriber.ticks; }) != ticks_at_shutdown) ++ticking_after_shutdown;
+    io.run_on(0, [&] { hub.detach(0, "v2:ticked", &subscriber); });
+    io.stop();  // before the hub goes: its timer may still be armed
+  }
+  EXPECT_EQ(ticking_after_shutdown, 0) << "rounds of 200 in which ticks went on after shutdown_all";
+}

@@ -56,7 +56,7 @@ TEST(BlockingPoolTest, FullLaneRefusesAndStoppedPoolRefuses) {
 }
 
 TEST(BlockingPoolTest, StopWhileOtherThreadsSubmitLosesNoAcceptedJob) {
-  BlockingPool pool(2, 1000000);
+  BlockingPool pool(2, 10000);
   std::atomic<int> accepted{0}, ran{0};
   std::atomic<bool> go{true};
   std::vector<std::thread> submitters;
