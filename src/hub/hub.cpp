@@ -15,6 +15,8 @@ struct Hub::Shard {
   std::unordered_map<std::string, std::vector<Subscriber*>> by_stream;
   std::vector<Subscriber*> all;
   std::vector<Subscriber*> touched;  // scratch: subscribers to flush after one delivery
+  // Set by shutdown_all on this shard's thread: a tick that already fired must not re-arm.
+  bool stopped = false;
 };
 
 Hub::Hub(std::vector<boost::asio::io_context*> contexts, HubLimits limits, Metrics& metrics)
@@ -139,8 +141,8 @@ void Hub::schedule_tick(unsigned thread) {
   Shard& shard = *shards_[thread];
   shard.tick_timer.expires_after(tick_period_);
   shard.tick_timer.async_wait([this, thread](boost::system::error_code ec) {
-    if (ec) return;
     Shard& shard = *shards_[thread];
+    if (ec || shard.stopped) return;
     const auto now = SteadyClock::now();
     for (std::size_t i = 0; i < shard.all.size(); ++i) shard.all[i]->tick(now);
     schedule_tick(thread);
@@ -151,6 +153,7 @@ void Hub::shutdown_all() {
   for (unsigned thread = 0; thread < shards_.size(); ++thread) {
     boost::asio::post(shards_[thread]->context, [this, thread] {
       Shard& shard = *shards_[thread];
+      shard.stopped = true;
       shard.tick_timer.cancel();
       const auto subscribers = shard.all;  // shutdown detaches
       for (Subscriber* subscriber : subscribers) subscriber->shutdown();
