@@ -85,7 +85,8 @@ class History {
   // Where the cluster bus left off applying each partition (read once before start()).
   static std::vector<BusPosition> load_bus_positions(const std::string& database_path);
 
-  // Thread-safe. Reads what a client resuming from `from` missed; `done` runs on `executor`.
+  // Thread-safe. Reads what a client resuming from `from` missed; `done` runs on `executor`
+  // (or on the reader thread when the executor is empty).
   bool replay(std::string stream, ResumePoint from, boost::asio::any_io_executor executor,
               ReplayDone done);
 

@@ -95,6 +95,9 @@ std::string Metrics::render_prometheus() const {
   counter("ssehub_history_commits_total", "Group commits of the history writer.", history_commits);
   counter("ssehub_history_write_errors_total", "Failed history group commits.",
           history_write_errors);
+  gauge("ssehub_history_wal_frames_behind",
+        "History WAL frames the last checkpoint could not copy into the database.",
+        history_wal_frames_behind);
   counter("ssehub_http_requests_total", "HTTP requests parsed.", http_requests);
   counter("ssehub_kafka_records_ingested_total", "Kafka records turned into events or changes.",
           kafka_records_ingested);

@@ -90,6 +90,7 @@ struct Metrics {
   Counter queue_overflows;        // streams closed because their write queue was full
   Counter history_commits;        // group commits of the history writer
   Counter history_write_errors;   // failed group commits (each fails its publishes with 503)
+  Gauge history_wal_frames_behind;  // WAL frames the last checkpoint could not copy back
   Counter http_requests;          // requests parsed, streams included
   std::array<Counter, static_cast<std::size_t>(RejectReason::Count)> rejected;
   LatencyHistogram accept_to_write;  // from accepting a publish to writing it to one client

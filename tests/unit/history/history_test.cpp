@@ -1,11 +1,13 @@
 #include "history/history.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <future>
+#include <thread>
 
 using namespace ssehub;
 
@@ -23,8 +25,10 @@ class HistoryTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<History> open(std::size_t max_events = 100) {
-    HistoryOptions options{.database_path = (dir_ / "h.db").string(),
-                           .max_events_per_stream = max_events};
+    return open_with({.database_path = (dir_ / "h.db").string(), .max_events_per_stream = max_events});
+  }
+
+  std::unique_ptr<History> open_with(const HistoryOptions& options) {
     auto history = std::make_unique<History>(options, metrics_);
     history->start([this](std::vector<EventPtr> events) {
       std::lock_guard lock(mutex_);
@@ -33,10 +37,12 @@ class HistoryTest : public ::testing::Test {
     return history;
   }
 
-  AppendResult append(History& history, const std::string& stream, const std::string& data) {
+  AppendResult append(History& history, const std::string& stream, const std::string& data,
+                      const std::string& dedupe_key = {}) {
     std::vector<EventDraft> drafts(1);
     drafts[0].stream = stream;
     drafts[0].data = data;
+    drafts[0].dedupe_key = dedupe_key;
     std::promise<AppendResult> done;
     EXPECT_EQ(history.append(std::move(drafts), io_.get_executor(),
                              [&](AppendResult r) { done.set_value(std::move(r)); }),
@@ -152,4 +158,60 @@ TEST_F(HistoryTest, QueueLimitRefusesInsteadOfGrowing) {
             History::Admission::Queued);
   EXPECT_EQ(history.append(std::move(two), io_.get_executor(), [](AppendResult) {}),
             History::Admission::QueueFull);
+}
+
+TEST_F(HistoryTest, AgeRetentionDropsOldEventsAndResumeFromBeforeThemResets) {
+  // The smallest age limit is a second; the trim runs often so the test waits little.
+  auto history = open_with({.database_path = (dir_ / "h.db").string(),
+                            .max_age = std::chrono::seconds(1),
+                            .trim_interval = std::chrono::milliseconds(50)});
+  append(*history, "v2:a", "old1");
+  append(*history, "v2:a", "old2");
+  std::shared_ptr<Replay> result;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    result = replay(*history, "v2:a", {.earliest = false, .after_id = 0});
+  } while (!result->reset && std::chrono::steady_clock::now() < deadline);
+  ASSERT_TRUE(result->reset) << "events older than max_age were not dropped";
+  ASSERT_EQ(result->events.size(), 1u);  // the reset alone: both events were dropped
+  EXPECT_EQ(result->events[0]->id, 2u);
+  EXPECT_NE(result->events[0]->frame.find(R"("reason":"history_trimmed")"), std::string::npos);
+  // Ids go on from where the dropped events left off, and the new event is kept.
+  EXPECT_EQ(append(*history, "v2:a", "new").ids.at(0), 3u);
+  auto after_cut = replay(*history, "v2:a", {.earliest = false, .after_id = 2});
+  EXPECT_FALSE(after_cut->reset);
+  ASSERT_EQ(after_cut->events.size(), 1u);
+  EXPECT_EQ(after_cut->events[0]->id, 3u);
+}
+
+TEST_F(HistoryTest, ReplayWithoutAnExecutorAnswersOnTheReaderThread) {
+  auto history = open();
+  append(*history, "v2:a", "m1");
+  std::promise<std::shared_ptr<Replay>> done;
+  ASSERT_TRUE(history->replay("v2:a", {.earliest = true}, {},
+                              [&](std::shared_ptr<Replay> r) { done.set_value(std::move(r)); }));
+  auto future = done.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  auto result = future.get();
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->events.size(), 1u);
+}
+
+TEST_F(HistoryTest, NoReadIsLeftOpenSoCheckpointsCopyTheWholeWal) {
+  // Every query the writer runs (stream lookups, dedupe keys, trims) must end its read: an
+  // open one pins the WAL, which then grows without end (as it once did, by 1.6 MB/s under
+  // 100 publishes/s).
+  auto history = open(3);
+  for (int i = 1; i <= 5; ++i) append(*history, "v2:a", "m" + std::to_string(i));
+  append(*history, "v3:b", "first", "kafka:t:0:7");
+  EXPECT_EQ(append(*history, "v3:b", "again", "kafka:t:0:7").ids.at(0), 1u);  // recognised
+  SQLite::Database db((dir_ / "h.db").string(), SQLite::OPEN_READWRITE);
+  SQLite::Statement checkpoint(db, "PRAGMA wal_checkpoint(PASSIVE)");
+  ASSERT_TRUE(checkpoint.executeStep());
+  const int busy = checkpoint.getColumn(0).getInt();
+  const int wal_frames = checkpoint.getColumn(1).getInt();
+  const int copied = checkpoint.getColumn(2).getInt();
+  EXPECT_EQ(busy, 0);
+  EXPECT_EQ(copied, wal_frames) << "a read transaction pins the WAL";
 }
