@@ -1,6 +1,8 @@
 #include "metrics/metrics.hpp"
 
 #include <fmt/format.h>
+#include <malloc.h>
+#include <sqlite3.h>
 
 namespace ssehub {
 
@@ -115,6 +117,17 @@ std::string Metrics::render_prometheus() const {
     out += fmt::format("ssehub_kafka_records_skipped_total{{reason=\"{}\"}} {}\n",
                        skip_reason_label(static_cast<SkipReason>(i)), kafka_records_skipped[i].value());
   }
+  // Where the process's memory goes, read at scrape time: SQLite's page caches and the heap
+  // (in use, and freed but kept by the allocator), so RSS growth can be told apart.
+  render_value(out, "ssehub_sqlite_memory_bytes", "gauge",
+               "Memory SQLite holds (page caches of every connection, statements).",
+               sqlite3_memory_used());
+  const struct mallinfo2 heap = mallinfo2();
+  render_value(out, "ssehub_heap_in_use_bytes", "gauge", "Heap bytes allocated and not freed.",
+               static_cast<std::int64_t>(heap.uordblks + heap.hblkhd));
+  render_value(out, "ssehub_heap_free_bytes", "gauge",
+               "Heap bytes freed but kept by the allocator (fragmentation, arenas).",
+               static_cast<std::int64_t>(heap.fordblks));
   accept_to_write.render(out, "ssehub_accept_to_write_seconds",
                          "Time from accepting a publish to writing it to a client socket.");
   return out;

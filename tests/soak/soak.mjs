@@ -178,6 +178,7 @@ function sampleProcess(pid) {
   return { rssMb: field("VmRSS") / 1024, threads: field("Threads"), fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
+const mb = (bytes) => (bytes / 2 ** 20).toFixed(1);
 const average = (xs) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 // ---------------------------------------------------------------------------------------------
@@ -258,11 +259,15 @@ async function main() {
       t, ...p, streams: m.get("ssehub_streams_open"), connections: m.get("ssehub_connections_open"),
       accepted: m.get("ssehub_events_accepted_total"), delivered: m.get("ssehub_events_delivered_total"),
       pubRate: (seq - lastSeq) / SAMPLE_SECONDS,
+      sqliteMb: m.get("ssehub_sqlite_memory_bytes") / 2 ** 20, heapMb: m.get("ssehub_heap_in_use_bytes") / 2 ** 20,
+      heapFreeMb: m.get("ssehub_heap_free_bytes") / 2 ** 20, walBehind: m.get("ssehub_history_wal_frames_behind"),
     };
     lastSeq = seq;
     samples.push(row);
     log(`t=${String(t).padStart(5)} s  RSS ${row.rssMb.toFixed(1).padStart(6)} MB  fds ${String(row.fds).padStart(4)}  ` +
-        `threads ${row.threads}  streams ${row.streams}  accepted ${row.accepted}  delivered ${row.delivered}`);
+        `threads ${row.threads}  streams ${row.streams}  accepted ${row.accepted}  delivered ${row.delivered}  ` +
+        `sqlite ${row.sqliteMb.toFixed(1)} MB  heap ${row.heapMb.toFixed(1)} MB (+${row.heapFreeMb.toFixed(1)} MB free)  ` +
+        `WAL frames behind ${row.walBehind}`);
   };
   for (let k = 1; started + k * SAMPLE_SECONDS * 1000 <= deadline; k++) {
     await sleep(Math.max(0, started + k * SAMPLE_SECONDS * 1000 - Date.now()));
@@ -316,16 +321,22 @@ async function main() {
         `baseline ${baseline.fds}, after ${after.fds}`);
   const threadCounts = [...new Set([baseline.threads, ...samples.map((s) => s.threads), after.threads])];
   check("thread count constant", threadCounts.length === 1, `thread counts seen: ${threadCounts.join(", ")}`);
+  // A read left open pins the history WAL: checkpoints then copy nothing and it grows forever.
+  const walBehind = finalMetrics.get("ssehub_history_wal_frames_behind");
+  check("history WAL checkpointed", walBehind < 1000, `${walBehind} frames not copied back at the end`);
   check("streams closed after the clients left", finalMetrics.get("ssehub_streams_open") === 0,
         `ssehub_streams_open ${finalMetrics.get("ssehub_streams_open")}`);
 
   const table = [
-    "| t (s) | RSS (MB) | fds | threads | streams open | connections | publishes/s | events accepted | events delivered |",
-    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    `| idle | ${baseline.rssMb.toFixed(1)} | ${baseline.fds} | ${baseline.threads} | 0 | 0 | 0 | 0 | 0 |`,
-    ...thin(samples, 60).map((s) => `| ${s.t} | ${s.rssMb.toFixed(1)} | ${s.fds} | ${s.threads} | ${s.streams} | ${s.connections} | ` +
+    "| t (s) | RSS (MB) | SQLite (MB) | heap in use (MB) | heap free (MB) | fds | threads | streams open | connections | publishes/s | events accepted | events delivered |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    `| idle | ${baseline.rssMb.toFixed(1)} | | | | ${baseline.fds} | ${baseline.threads} | 0 | 0 | 0 | 0 | 0 |`,
+    ...thin(samples, 60).map((s) => `| ${s.t} | ${s.rssMb.toFixed(1)} | ${s.sqliteMb.toFixed(1)} | ${s.heapMb.toFixed(1)} | ` +
+                                    `${s.heapFreeMb.toFixed(1)} | ${s.fds} | ${s.threads} | ${s.streams} | ${s.connections} | ` +
                                     `${s.pubRate.toFixed(0)} | ${s.accepted} | ${s.delivered} |`),
-    `| after | ${after.rssMb.toFixed(1)} | ${after.fds} | ${after.threads} | ${finalMetrics.get("ssehub_streams_open")} | ` +
+    `| after | ${after.rssMb.toFixed(1)} | ${mb(finalMetrics.get("ssehub_sqlite_memory_bytes"))} | ` +
+    `${mb(finalMetrics.get("ssehub_heap_in_use_bytes"))} | ${mb(finalMetrics.get("ssehub_heap_free_bytes"))} | ` +
+    `${after.fds} | ${after.threads} | ${finalMetrics.get("ssehub_streams_open")} | ` +
     `${finalMetrics.get("ssehub_connections_open")} | 0 | ${finalMetrics.get("ssehub_events_accepted_total")} | ` +
     `${finalMetrics.get("ssehub_events_delivered_total")} |`,
   ];
