@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
           bus::KafkaBusOptions{.brokers = config.kafka_brokers,
                                .topic = config.bus_topic,
                                .partitions = config.bus_partitions},
-          history, metrics);
+          history);
       cluster->start(History::load_bus_positions(history_path));
       history.set_bus_check([bus = cluster.get()](const std::string& stream, std::uint64_t id) {
         return bus->may_have_issued(stream, id);

@@ -77,8 +77,8 @@ class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
   }
 };
 
-KafkaBus::KafkaBus(KafkaBusOptions options, History& history, Metrics& metrics)
-    : options_(std::move(options)), history_(history), metrics_(metrics) {}
+KafkaBus::KafkaBus(KafkaBusOptions options, History& history)
+    : options_(std::move(options)), history_(history) {}
 
 KafkaBus::~KafkaBus() { stop(); }
 

@@ -2,7 +2,6 @@
 
 #include "bus/event_bus.hpp"
 #include "bus/kafka_support.hpp"
-#include "metrics/metrics.hpp"
 
 #include <atomic>
 #include <map>
@@ -27,7 +26,7 @@ struct KafkaBusOptions {
 // restarted node continues exactly where it stopped, and a new node rebuilds from the log.
 class KafkaBus final : public EventBus {
  public:
-  KafkaBus(KafkaBusOptions options, History& history, Metrics& metrics);
+  KafkaBus(KafkaBusOptions options, History& history);
   ~KafkaBus() override;
 
   // `applied` is what this node's history already holds (History::load_bus_positions).
@@ -57,7 +56,6 @@ class KafkaBus final : public EventBus {
 
   KafkaBusOptions options_;
   History& history_;
-  Metrics& metrics_;
   std::unique_ptr<DeliveryReports> delivery_reports_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;

@@ -2,7 +2,6 @@
 
 #include "bus/record_parser.hpp"
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <future>
@@ -81,29 +80,16 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
       continue;
     }
     // v4: a status change, applied through the same state machine as PUT /v4/report.
-    if (payload.size() > options_.max_record_bytes) {
-      skip(SkipReason::TooLarge, *message, "record too large");
+    auto parsed = parse_status_record(payload, options_.max_record_bytes);
+    if (auto* reason = std::get_if<SkipReason>(&parsed)) {
+      skip(*reason, *message,
+           fmt::format(R"(not a {{"id": UUID, "status": STATUS}} record ({}))", skip_reason_label(*reason)));
       continue;
     }
-    const auto json = nlohmann::json::parse(payload, nullptr, false);
-    if (json.is_discarded() || !json.is_object() || !json.contains("id") || !json["id"].is_string() ||
-        !json.contains("status") || !json["status"].is_string()) {
-      skip(SkipReason::InvalidJson, *message, R"(not {"id": UUID, "status": STATUS})");
-      continue;
-    }
-    auto report_id = reports::canonical_uuid(json["id"].get<std::string>());
-    if (!report_id) {
-      skip(SkipReason::InvalidReportId, *message, "id is not a UUID");
-      continue;
-    }
-    auto status = reports::parse_status(json["status"].get<std::string>());
-    if (!status) {
-      skip(SkipReason::InvalidStatus, *message, "unknown status");
-      continue;
-    }
+    auto& change = std::get<StatusRecord>(parsed);
     auto promise = std::make_shared<std::promise<reports::ReportOutcome>>();
     changes.emplace_back(promise->get_future(), message.get());
-    reports_.apply_change(*report_id, *status, {}, [promise](reports::ReportOutcome outcome) {
+    reports_.apply_change(std::move(change.report_id), change.status, {}, [promise](reports::ReportOutcome outcome) {
       promise->set_value(std::move(outcome));
     });
   }

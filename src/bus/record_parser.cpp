@@ -2,6 +2,8 @@
 
 #include "http/request.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace ssehub::bus {
 
 std::variant<UserMessage, SkipReason> parse_user_message(std::string_view record,
@@ -19,6 +21,22 @@ std::variant<UserMessage, SkipReason> parse_user_message(std::string_view record
   // An event without data is dropped by EventSource, and HTTP refuses it too.
   if (colon + 1 == record.size()) return SkipReason::EmptyMessage;
   return UserMessage{username, record.substr(colon + 1)};
+}
+
+std::variant<StatusRecord, SkipReason> parse_status_record(std::string_view record,
+                                                           std::size_t max_bytes) {
+  if (record.size() > max_bytes) return SkipReason::TooLarge;
+  const auto json = nlohmann::json::parse(record, nullptr, false);
+  if (json.is_discarded() || !json.is_object()) return SkipReason::InvalidJson;
+  const auto id = json.find("id");
+  const auto status = json.find("status");
+  if (id == json.end() || !id->is_string() || status == json.end() || !status->is_string())
+    return SkipReason::InvalidJson;
+  auto report_id = reports::canonical_uuid(id->get_ref<const std::string&>());
+  if (!report_id) return SkipReason::InvalidReportId;
+  const auto parsed_status = reports::parse_status(status->get_ref<const std::string&>());
+  if (!parsed_status) return SkipReason::InvalidStatus;
+  return StatusRecord{std::move(*report_id), *parsed_status};
 }
 
 }  // namespace ssehub::bus
