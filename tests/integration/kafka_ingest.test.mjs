@@ -7,11 +7,11 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import {
-  eventSource, eventually, metrics, metricsEventually, publish, publishOk, request, showServerLogsOnFailure,
+  eventSource, eventually, metrics, metricsEventually, publish, publishOk, readyz, request, showServerLogsOnFailure,
   sse, startServer, uniqueUser,
 } from "./lib/server.mjs";
 import {
-  brokerRunning, createTopics, ingestArgs, ingested, produce, producer, readyz, skipped, startBroker,
+  brokerRunning, createTopics, ingestArgs, ingested, produce, producer, skipped, startBroker,
   stopBroker, uniqueName, useBroker, waitReady,
 } from "./lib/kafka.mjs";
 

@@ -14,10 +14,10 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import path from "node:path";
 import {
-  ROOT, eventSource, eventually, haveCurl, metrics, request, showServerLogsOnFailure, sleep, sse, startServer,
+  ROOT, eventSource, eventually, freePort, haveCurl, metrics, request, showServerLogsOnFailure, sleep, sse, startServer,
 } from "./lib/server.mjs";
 import {
-  DynamoDbProxy, PrivateDynalite, createReportTable, ddbOk, deleteTable, freePort, scanAll, sharedDynalite,
+  DynamoDbProxy, PrivateDynalite, createReportTable, ddbOk, deleteTable, scanAll, sharedDynalite,
   uniqueTableName,
 } from "./lib/dynamodb.mjs";
 

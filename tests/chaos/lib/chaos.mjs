@@ -13,7 +13,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ROOT, eventually, request, sleep, sse, within } from "../../integration/lib/server.mjs";
+import { ROOT, eventually, freePort, readyz, request, run, sleep, sse, within } from "../../integration/lib/server.mjs";
 
 export * from "../../integration/lib/server.mjs";
 
@@ -29,45 +29,10 @@ process.on("exit", () => {
 
 export const isRoot = process.getuid?.() === 0;
 
-/** Runs a command to completion; resolves {code, stdout, stderr}; rejects after `timeout`. */
-export function run(command, args, { timeout = 60_000, env, input } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-      env: env ? { ...process.env, ...env } : process.env,
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8");
-    child.stderr.setEncoding("utf8");
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${command} ${args.join(" ")}: no exit in ${timeout} ms\n${stdout}${stderr}`));
-    }, timeout);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin.end(input);
-  });
-}
-
 async function runOk(command, args, options) {
   const res = await run(command, args, options);
   if (res.code !== 0) throw new Error(`${command} ${args.join(" ")} failed (${res.code}): ${res.stdout}${res.stderr}`);
   return res;
-}
-
-/** GET /readyz: {status, json}. */
-export async function readyz(server) {
-  const res = await request(`${server.url}/readyz`, { timeout: 5_000 });
-  return { status: res.status, json: res.json };
 }
 
 /** Waits until /readyz answers `status` (200 or 503); returns its body. */
@@ -76,18 +41,6 @@ export function readyzBecomes(server, status, { timeout = 20_000 } = {}) {
     const res = await readyz(server);
     return res.status === status ? res.json ?? {} : false;
   }, { timeout, interval: 100, what: `${server.url}/readyz to answer ${status}` });
-}
-
-/** A TCP port nothing listens on at the moment of the call. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------------------------

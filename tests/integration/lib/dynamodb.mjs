@@ -8,10 +8,9 @@ import { spawn, spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import fs from "node:fs/promises";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { ROOT, eventually, within } from "./server.mjs";
+import { ROOT, eventually, freePort, within } from "./server.mjs";
 
 const DYNAMODB_LOCAL = path.join(ROOT, "scripts/dynamodb-local");
 const DYNALITE_CLI = path.join(ROOT, "scripts/dynalite/node_modules/dynalite/cli.js");
@@ -86,18 +85,6 @@ export async function sharedDynalite() {
       spawnSync(DYNAMODB_LOCAL, ["stop"], { encoding: "utf8", timeout: 30_000 });
     },
   };
-}
-
-/** A port nothing listens on at the moment of the call. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -6,7 +6,7 @@
 import { after, before } from "node:test";
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { ROOT, eventually, request, within } from "./server.mjs";
+import { ROOT, eventually, readyz, request, run, within } from "./server.mjs";
 
 export const BROKERS = `127.0.0.1:${process.env.KAFKA_PORT ?? 9092}`;
 const SCRIPT = path.join(ROOT, "scripts/kafka");
@@ -14,32 +14,6 @@ const SCRIPT = path.join(ROOT, "scripts/kafka");
 // record may hold any other byte, line breaks and colons included.
 const RECORD_SEPARATOR = "\x1e";
 const KEY_SEPARATOR = "\x1f";
-
-/** Runs a command to completion; resolves {code, stdout, stderr}; rejects after `timeout`. */
-function run(command, args, { timeout = 60_000, input } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8");
-    child.stderr.setEncoding("utf8");
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${command} ${args.join(" ")}: no exit in ${timeout} ms\n${stdout}${stderr}`));
-    }, timeout);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin.end(input);
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // The broker
@@ -178,12 +152,6 @@ export function producer(topic) {
 export function ingestArgs({ group, v3Topic, v4Topic }) {
   return ["--kafka-brokers", BROKERS, "--kafka-group", group, "--kafka-v3-topic", v3Topic,
           "--kafka-v4-topic", v4Topic];
-}
-
-/** GET /readyz: {status, json}. */
-export async function readyz(server) {
-  const res = await request(`${server.url}/readyz`, { timeout: 5_000 });
-  return { status: res.status, json: res.json };
 }
 
 /** Waits until /readyz answers 200 "ready" with every check ok; returns its body. */
