@@ -123,6 +123,10 @@ class HttpSession final : public HttpConnection,
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   std::shared_ptr<void> in_flight_response_;
   const HttpContext& context_;
+  // Also reached from the destructor, which may run after the HttpContext is gone: when the
+  // server stops, connections still waiting on a read are destroyed with their io_context,
+  // and main's HttpContext does not outlive the pool. Metrics does.
+  Metrics& metrics_;
   unsigned thread_;
   State state_ = State::ReadingRequest;
   bool request_keep_alive_ = true;
@@ -137,15 +141,16 @@ HttpSession<Stream>::HttpSession(tcp::socket socket, const HttpContext& context,
                                  std::optional<ClientLimits::Slot> client_slot)
     : stream_(make_stream(std::move(socket), context)),
       context_(context),
+      metrics_(context.metrics),
       thread_(thread),
       refused_(!client_slot),
       client_slot_(client_slot ? std::move(*client_slot) : nullptr) {
-  context_.metrics.connections_open.add(1);
+  metrics_.connections_open.add(1);
 }
 
 template <class Stream>
 HttpSession<Stream>::~HttpSession() {
-  if (state_ != State::HandedOver) context_.metrics.connections_open.add(-1);
+  if (state_ != State::HandedOver) metrics_.connections_open.add(-1);
 }
 
 template <class Stream>
@@ -174,7 +179,7 @@ void HttpSession<Stream>::on_handshake(beast::error_code ec) {
         return tcp_layer().close();
       }
       // Say so in plain text: "connection closed" would leave the operator guessing.
-      context_.metrics.reject(RejectReason::BadRequest);
+      metrics_.reject(RejectReason::BadRequest);
       state_ = State::Writing;
       static const std::string kAnswer = [] {
         const std::string body =
@@ -194,7 +199,7 @@ void HttpSession<Stream>::on_handshake(beast::error_code ec) {
       return;
     }
     if (refused_) {
-      context_.metrics.reject(RejectReason::TooManyConnections);
+      metrics_.reject(RejectReason::TooManyConnections);
       return reply_and_close(too_many_connections(), true);
     }
     do_read_header();
@@ -228,7 +233,7 @@ void HttpSession<Stream>::on_read_header(beast::error_code ec) {
           beast_http::status::payload_too_large, "body_too_large",
           "request body exceeds " + std::to_string(context_.limits.max_body_bytes) + " bytes"));
     if (ec == beast::error::timeout) {
-      if (buffer_.size() > 0 || parser_->got_some()) context_.metrics.reject(RejectReason::Timeout);
+      if (buffer_.size() > 0 || parser_->got_some()) metrics_.reject(RejectReason::Timeout);
       return abort();
     }
     if (is_normal_end(ec)) return abort();
@@ -272,7 +277,7 @@ void HttpSession<Stream>::on_read_body(beast::error_code ec) {
           beast_http::status::payload_too_large, "body_too_large",
           "request body exceeds " + std::to_string(context_.limits.max_body_bytes) + " bytes"));
     if (ec == beast::error::timeout) {
-      context_.metrics.reject(RejectReason::Timeout);
+      metrics_.reject(RejectReason::Timeout);
       return abort();
     }
     if (is_normal_end(ec)) return abort();
@@ -287,7 +292,7 @@ template <class Stream>
 void HttpSession<Stream>::dispatch() {
   state_ = State::Handling;
   tcp_layer().expires_never();
-  context_.metrics.http_requests.add();
+  metrics_.http_requests.add();
   Request request;
   request.raw = parser_->release();
   parser_.reset();
@@ -298,7 +303,7 @@ void HttpSession<Stream>::dispatch() {
   allowed_origin_ = context_.cors.allow(request.raw[beast_http::field::origin],
                                         request.raw[beast_http::field::host]);
   if (auto wait = context_.clients.take_request(request.remote.address())) {
-    context_.metrics.reject(RejectReason::RateLimited);
+    metrics_.reject(RejectReason::RateLimited);
     auto response = json_error(beast_http::status::too_many_requests, "rate_limited",
                                "too many requests from this address; retry after " +
                                    std::to_string(wait->count()) + " s");
@@ -329,7 +334,7 @@ void HttpSession<Stream>::send(Response response, bool counted) {
   if (state_ != State::Handling) return;  // answered twice, or closed meanwhile
   state_ = State::Writing;
   if (auto reason = reject_reason_of(response.result()); reason && !counted)
-    context_.metrics.reject(*reason);
+    metrics_.reject(*reason);
   if (!allowed_origin_.empty()) {
     response.set(beast_http::field::access_control_allow_origin, allowed_origin_);
     response.set(beast_http::field::access_control_expose_headers, "X-Event-Id, Retry-After");
@@ -388,7 +393,7 @@ void HttpSession<Stream>::abort() {
 template <class Stream>
 StreamConnection HttpSession<Stream>::hand_over() {
   state_ = State::HandedOver;
-  context_.metrics.connections_open.add(-1);  // the stream counts itself from here
+  metrics_.connections_open.add(-1);  // the stream counts itself from here
   buffer_ = {};
   if constexpr (kIsTls<Stream>) {
     return StreamConnection{std::move(stream_)};

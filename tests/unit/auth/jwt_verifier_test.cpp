@@ -35,17 +35,23 @@ struct RsaKeys {
   std::string private_pem, public_pem;
 };
 
+// The PEM text a memory BIO holds (the length first: it also sets where the text is).
+std::string pem_of(BIO* bio) {
+  char* data = nullptr;
+  const long length = BIO_get_mem_data(bio, &data);
+  return std::string(data, static_cast<std::size_t>(length));
+}
+
 RsaKeys generate_rsa() {
   EVP_PKEY* key = EVP_RSA_gen(2048);
   RsaKeys keys;
   BIO* bio = BIO_new(BIO_s_mem());
   PEM_write_bio_PrivateKey(bio, key, nullptr, nullptr, 0, nullptr, nullptr);
-  char* data = nullptr;
-  keys.private_pem.assign(data, BIO_get_mem_data(bio, &data));
+  keys.private_pem = pem_of(bio);
   BIO_free(bio);
   bio = BIO_new(BIO_s_mem());
   PEM_write_bio_PUBKEY(bio, key);
-  keys.public_pem.assign(data, BIO_get_mem_data(bio, &data));
+  keys.public_pem = pem_of(bio);
   BIO_free(bio);
   EVP_PKEY_free(key);
   return keys;
