@@ -2,6 +2,12 @@
 BUILD_DIR ?= build
 JOBS ?= 2
 ARGS ?=
+# Compiled objects are cached outside the clone, so a fresh clone (CI) rebuilds in seconds.
+# Paths are made relative to the clone, so the cache serves any checkout location.
+export CCACHE_DIR ?= $(HOME)/.cache/ssehub/ccache
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= true
+export CCACHE_MAXSIZE ?= 5G
 
 .PHONY: run test build web bootstrap unit integration e2e bench soak clean fuzz test-sanitize test-tsan
 

@@ -1,0 +1,36 @@
+# shellcheck shell=bash
+# Shared by scripts/test-all and scripts/test-sanitize: runs one suite, shows its output, and
+# adds its counts (parsed from the runner's summary) to the caller's `passed` and `failed`;
+# a suite that exits non-zero is added to `broken`. Logs go to $LOG_DIR.
+#
+#   suite NAME ctest|node|vitest|plain COMMAND...
+suite() {
+  local name=$1 kind=$2
+  shift 2
+  echo "=== $name"
+  local log=$LOG_DIR/$name.log started=$SECONDS
+  "$@" 2>&1 | tee "$log.raw"
+  local status=${PIPESTATUS[0]} p=0 f=0
+  sed 's/\x1b\[[0-9;]*m//g' "$log.raw" >"$log"  # runners colour their summaries
+  case $kind in
+    ctest)
+      local total
+      total=$(grep -oP 'tests failed out of \K\d+' "$log" | tail -1)
+      f=$(grep -oP '\d+(?= tests failed out of)' "$log" | tail -1)
+      p=$(( ${total:-0} - ${f:-0} )) ;;
+    node)
+      p=$(grep -oP '^# pass \K\d+' "$log" | tail -1)
+      f=$(grep -oP '^# fail \K\d+' "$log" | tail -1) ;;
+    vitest)
+      p=$(grep -oP 'Tests\s+(\d+ failed \| )?\K\d+(?= passed)' "$log" | tail -1)
+      f=$(grep -oP 'Tests\s+\K\d+(?= failed)' "$log" | tail -1) ;;
+    plain)
+      p=$(grep -oP '^\K\d+(?= passed, \d+ failed)' "$log" | tail -1)
+      f=$(grep -oP '^\d+ passed, \K\d+(?= failed)' "$log" | tail -1) ;;
+  esac
+  p=${p:-0} f=${f:-0}
+  if [[ $status -ne 0 && $f -eq 0 ]]; then f=1; fi
+  passed=$((passed + p)) failed=$((failed + f))
+  [[ $status -eq 0 ]] || broken+=("$name")
+  echo "=== $name: $p passed, $f failed ($((SECONDS - started)) s)"
+}
