@@ -82,7 +82,7 @@ void StreamApi::register_routes(http::Router& router) {
     router.add(beast_http::verb::post, "/" + std::string(api) + "/message",
                [this, api](const auto& ex) { publish_message(ex, api); });
     router.add(beast_http::verb::post, "/" + std::string(api) + "/messages",
-               [this, api](const auto& ex) { publish_batch(ex, api); });
+               [this, api](const auto& ex) { publish_batch(ex, api); }, config_.max_batch_bytes);
   }
 }
 

@@ -156,6 +156,9 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
 
   app.add_option("--max-body-bytes", config.max_body_bytes, "Largest request body (413 above)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
+  app.add_option("--max-batch-bytes", config.max_batch_bytes,
+                 "Largest body of a batch publish, POST /v2|v3/messages (413 above)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256} << 20));
   app.add_option("--max-header-bytes", config.max_header_bytes,
                  "Largest request header block (431 above)")
       ->check(CLI::Range(std::size_t{512}, std::size_t{1} << 20));

@@ -45,6 +45,7 @@ struct Config {
 
   // Requests
   std::size_t max_body_bytes = 64 * 1024;
+  std::size_t max_batch_bytes = 1024 * 1024;  // POST /v2|v3/messages
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_username_bytes = 256;
   Millis request_timeout{10000};

@@ -103,6 +103,15 @@ class HttpSession final : public HttpConnection,
   void on_read_body(beast::error_code ec);
   void dispatch();
   void reply_and_close(Response response, bool counted = false);
+  std::size_t route_body_limit() const {
+    const std::string_view target = parser_->get().target();
+    return context_.router.body_limit(target.substr(0, target.find('?')),
+                                      context_.limits.max_body_bytes);
+  }
+  Response body_too_large() const {
+    return json_error(beast_http::status::payload_too_large, "body_too_large",
+                      "request body exceeds " + std::to_string(body_limit_) + " bytes");
+  }
   // `counted`: the caller already counted this refusal in the metrics.
   void send(Response response, bool counted = false);
   void on_write(beast::error_code ec, bool keep_alive);
@@ -131,6 +140,7 @@ class HttpSession final : public HttpConnection,
   State state_ = State::ReadingRequest;
   bool request_keep_alive_ = true;
   bool request_is_head_ = false;
+  std::size_t body_limit_ = 0;  // of the request being read
   bool refused_;  // the address holds too many connections: answer 429 and close
   std::string allowed_origin_;
   ClientLimits::Slot client_slot_;  // released when the connection ends
@@ -211,7 +221,10 @@ void HttpSession<Stream>::do_read_header() {
   state_ = State::ReadingRequest;
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(context_.limits.max_header_bytes));
-  parser_->body_limit(context_.limits.max_body_bytes);
+  // The header is read with the largest limit of any route (the parser already refuses a
+  // Content-Length above it); on_read_header then holds the body to its route's limit.
+  body_limit_ = context_.router.largest_body_limit(context_.limits.max_body_bytes);
+  parser_->body_limit(body_limit_);
   tcp_layer().expires_after(context_.limits.request_timeout);
   beast_http::async_read_header(stream_, buffer_, *parser_,
                                 [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
@@ -228,10 +241,11 @@ void HttpSession<Stream>::on_read_header(beast::error_code ec) {
                                         "request headers exceed " +
                                             std::to_string(context_.limits.max_header_bytes) +
                                             " bytes"));
-    if (ec == beast_http::error::body_limit)
-      return reply_and_close(json_error(
-          beast_http::status::payload_too_large, "body_too_large",
-          "request body exceeds " + std::to_string(context_.limits.max_body_bytes) + " bytes"));
+    if (ec == beast_http::error::body_limit) {
+      // The request line came before the Content-Length that broke the limit: name its route's.
+      body_limit_ = route_body_limit();
+      return reply_and_close(body_too_large());
+    }
     if (ec == beast::error::timeout) {
       if (buffer_.size() > 0 || parser_->got_some()) metrics_.reject(RejectReason::Timeout);
       return abort();
@@ -243,6 +257,10 @@ void HttpSession<Stream>::on_read_header(beast::error_code ec) {
                                       "malformed HTTP request: " + ec.message()));
   }
   auto& header = parser_->get();
+  body_limit_ = route_body_limit();
+  if (const auto length = parser_->content_length(); length && *length > body_limit_)
+    return reply_and_close(body_too_large());
+  parser_->body_limit(body_limit_);  // for chunked bodies, whose size shows as they come
   if (beast::iequals(header[beast_http::field::expect], "100-continue")) {
     // The client waits for our word before sending the body: answer now, before it
     // spends bandwidth on a body we would refuse.
@@ -273,9 +291,7 @@ template <class Stream>
 void HttpSession<Stream>::on_read_body(beast::error_code ec) {
   if (ec) {
     if (ec == beast_http::error::body_limit)
-      return reply_and_close(json_error(
-          beast_http::status::payload_too_large, "body_too_large",
-          "request body exceeds " + std::to_string(context_.limits.max_body_bytes) + " bytes"));
+      return reply_and_close(body_too_large());
     if (ec == beast::error::timeout) {
       metrics_.reject(RejectReason::Timeout);
       return abort();

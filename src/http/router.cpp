@@ -4,8 +4,18 @@
 
 namespace ssehub::http {
 
-void Router::add(beast_http::verb method, std::string path, Handler handler) {
+void Router::add(beast_http::verb method, std::string path, Handler handler,
+                 std::optional<std::size_t> max_body_bytes) {
+  if (max_body_bytes) {
+    body_limits_[path] = *max_body_bytes;
+    largest_route_body_limit_ = std::max(largest_route_body_limit_, *max_body_bytes);
+  }
   routes_[std::move(path)][method] = std::move(handler);
+}
+
+std::size_t Router::body_limit(std::string_view path, std::size_t server_limit) const {
+  const auto limit = body_limits_.find(path);
+  return limit == body_limits_.end() ? server_limit : limit->second;
 }
 
 void Router::dispatch(const ExchangePtr& exchange) const {

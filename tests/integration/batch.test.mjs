@@ -62,4 +62,32 @@ describe("batch publishing", () => {
     const res = await postBatch([{ username: user, message: "first" }]);
     assert.deepEqual(res.json.ids, [1]);
   });
+
+  it("BatchBodyMayExceedTheSingleMessageLimitUpToItsOwn", T, async () => {
+    // A single message is limited to 64 KiB (--max-body-bytes); a batch body to 1 MiB
+    // (--max-batch-bytes), so a batch can carry many messages of the largest size.
+    const user = uniqueUser("big");
+    const stream = await sse(`${server.url}/v2/sse?username=${user}`);
+    try {
+      const big = (i) => `${i}`.padEnd(60_000, "x");
+      const batch = Array.from({ length: 5 }, (_, i) => ({ username: user, message: big(i) }));
+      const res = await postBatch(batch);
+      assert.equal(res.status, 200, res.body);
+      assert.deepEqual(res.json.ids, [1, 2, 3, 4, 5]);
+      await stream.waitFor((s) => s.events.length === 5, { what: "the five large events" });
+      assert.deepEqual(stream.events.map((e) => e.data), batch.map((m) => m.message));
+
+      const tooBig = Array.from({ length: 18 }, (_, i) => ({ username: user, message: big(i) }));
+      const refused = await postBatch(tooBig);
+      assert.equal(refused.status, 413);
+      assert.equal(refused.json.error, "body_too_large");
+      assert.match(refused.json.detail, /1048576 bytes/);
+      // The single-message route keeps its own, smaller limit.
+      const single = await request(`${server.url}/v2/message?username=${user}`, { method: "POST", body: big(0) + "y".repeat(6_000) });
+      assert.equal(single.status, 413);
+      assert.match(single.json.detail, /65536 bytes/);
+    } finally {
+      stream.close();
+    }
+  });
 });
