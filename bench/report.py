@@ -16,6 +16,8 @@ from pathlib import Path
 SERVERS = [("ssehub", "ssehub"), ("nchan", "nginx + Nchan"), ("pushpin", "Pushpin")]
 MAX_BEGIN = "<!-- bench-max:begin -->"
 MAX_END = "<!-- bench-max:end -->"
+# Everything from this line to the end is written by hand and kept by every run.
+HAND_MARK = "<!-- Hand-written below; a new `bench/run` rewrites the tables above, not this section. -->"
 
 # Per scenario: (label, JSON field, scale, decimals, which way is better; None: counts that
 # should be 0, shown without a ratio).
@@ -211,6 +213,8 @@ def render_all(results_dir, old_text):
     max_section = extract_max(old_text)
     if max_section:
         text += "\n" + max_section + "\n"
+    if HAND_MARK in old_text:
+        text += "\n" + old_text[old_text.index(HAND_MARK):].rstrip("\n") + "\n"
     return text
 
 
