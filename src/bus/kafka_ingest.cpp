@@ -83,15 +83,17 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
     auto parsed = parse_status_record(payload, options_.max_record_bytes);
     if (auto* reason = std::get_if<SkipReason>(&parsed)) {
       skip(*reason, *message,
-           fmt::format(R"(not a {{"id": UUID, "status": STATUS}} record ({}))", skip_reason_label(*reason)));
+           fmt::format(R"(not a {{"id": UUID, "status": STATUS}} record ({}))",
+                       skip_reason_label(*reason)));
       continue;
     }
     auto& change = std::get<StatusRecord>(parsed);
     auto promise = std::make_shared<std::promise<reports::ReportOutcome>>();
     changes.emplace_back(promise->get_future(), message.get());
-    reports_.apply_change(std::move(change.report_id), change.status, {}, [promise](reports::ReportOutcome outcome) {
-      promise->set_value(std::move(outcome));
-    });
+    reports_.apply_change(std::move(change.report_id), change.status, {},
+                          [promise](reports::ReportOutcome outcome) {
+                            promise->set_value(std::move(outcome));
+                          });
   }
 
   bool durable = true;
