@@ -1,5 +1,6 @@
 #include "bus/kafka_bus.hpp"
 
+#include "metrics/thread_name.hpp"
 #include "reports/report.hpp"
 
 #include <boost/asio/post.hpp>
@@ -117,8 +118,14 @@ void KafkaBus::start(std::vector<BusPosition> applied) {
   if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);
 
   running_ = true;
-  producer_thread_ = std::thread([this] { run_producer_events(); });
-  consumer_thread_ = std::thread([this] { run_consumer(); });
+  producer_thread_ = std::thread([this] {
+    name_this_thread("kafka-bus-out");
+    run_producer_events();
+  });
+  consumer_thread_ = std::thread([this] {
+    name_this_thread("kafka-bus-in");
+    run_consumer();
+  });
 }
 
 void KafkaBus::stop() {

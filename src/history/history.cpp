@@ -1,5 +1,6 @@
 #include "history/history.hpp"
 
+#include "metrics/thread_name.hpp"
 #include "sse/encoder.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -377,9 +378,18 @@ void History::start(CommitListener listener) {
   writer_->trim_by_age();
   reader_ = std::make_unique<Reader>(options_.database_path, options_);
   ready_ = true;
-  writer_thread_ = std::thread([this] { run_writer(); });
-  reader_thread_ = std::thread([this] { run_reader(); });
-  checkpointer_thread_ = std::thread([this] { run_checkpointer(); });
+  writer_thread_ = std::thread([this] {
+    name_this_thread("history-write");
+    run_writer();
+  });
+  reader_thread_ = std::thread([this] {
+    name_this_thread("history-read");
+    run_reader();
+  });
+  checkpointer_thread_ = std::thread([this] {
+    name_this_thread("history-ckpt");
+    run_checkpointer();
+  });
 }
 
 void History::run_checkpointer() {

@@ -1,5 +1,7 @@
 #include "http/io_pool.hpp"
 
+#include "metrics/thread_name.hpp"
+
 #include <spdlog/spdlog.h>
 
 namespace ssehub {
@@ -25,6 +27,7 @@ void IoPool::start() {
   for (unsigned i = 0; i < contexts_.size(); ++i) {
     threads_.emplace_back([this, i] {
       current_thread_index = i;
+      name_this_thread("ssehub-io-" + std::to_string(i));
       for (;;) {
         try {
           contexts_[i]->run();

@@ -1,5 +1,7 @@
 #include "reports/report_service.hpp"
 
+#include "metrics/thread_name.hpp"
+
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -38,7 +40,9 @@ EventDraft status_event(const Report& report) {
 
 ReportService::ReportService(store::Store& store, store::BlockingPool& pool, EventBus& bus,
                              Metrics& metrics)
-    : store_(store), pool_(pool), bus_(bus), metrics_(metrics) {}
+    : store_(store), pool_(pool), bus_(bus), metrics_(metrics) {
+  boost::asio::post(background_, [] { name_this_thread("reports"); });
+}
 
 ReportService::~ReportService() { stop(); }
 

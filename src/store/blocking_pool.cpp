@@ -1,5 +1,7 @@
 #include "store/blocking_pool.hpp"
 
+#include "metrics/thread_name.hpp"
+
 #include <spdlog/spdlog.h>
 
 namespace ssehub::store {
@@ -7,7 +9,12 @@ namespace ssehub::store {
 BlockingPool::BlockingPool(unsigned threads, std::size_t queue_limit_per_thread)
     : queue_limit_(queue_limit_per_thread) {
   for (unsigned i = 0; i < std::max(1u, threads); ++i) lanes_.push_back(std::make_unique<Lane>());
-  for (auto& lane : lanes_) lane->thread = std::thread([this, raw = lane.get()] { run(*raw); });
+  for (std::size_t i = 0; i < lanes_.size(); ++i) {
+    lanes_[i]->thread = std::thread([this, raw = lanes_[i].get(), i] {
+      name_this_thread("store-" + std::to_string(i));
+      run(*raw);
+    });
+  }
 }
 
 BlockingPool::~BlockingPool() { stop(); }
