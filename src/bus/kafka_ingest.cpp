@@ -1,6 +1,7 @@
 #include "bus/kafka_ingest.hpp"
 
 #include "bus/record_parser.hpp"
+#include "metrics/thread_name.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -39,7 +40,10 @@ void KafkaIngest::start() {
   if (code != RdKafka::ERR_NO_ERROR)
     throw std::runtime_error("kafka: cannot subscribe: " + RdKafka::err2str(code));
   running_ = true;
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_this_thread("kafka-ingest");
+    run();
+  });
   spdlog::info("kafka: consuming {} and {} as group {}", options_.v3_topic, options_.v4_topic,
                options_.group);
 }
@@ -109,6 +113,8 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
     } else if (auto result = future.get(); !result.ok) {
       log_.warn("ingest-store", "kafka: events not stored (" + result.error + "); will retry");
       durable = false;
+    } else {
+      ingested -= result.already_stored;  // read again after a lost commit: counted the first time
     }
   }
   for (auto& [future, message] : changes) {

@@ -520,6 +520,7 @@ void History::run_writer() {
           const bool is_new = fresh[position];
           result.ids.push_back(ids[position]);
           if (!is_new) {
+            ++result.already_stored;
             ++position;
             continue;
           }

@@ -51,6 +51,7 @@ struct Replay {
 struct AppendResult {
   bool ok = false;
   std::vector<std::uint64_t> ids;  // one per draft, when ok
+  std::size_t already_stored = 0;  // drafts recognised as re-deliveries, not stored again
   std::string error;
 };
 

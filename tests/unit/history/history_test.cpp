@@ -215,3 +215,15 @@ TEST_F(HistoryTest, NoReadIsLeftOpenSoCheckpointsCopyTheWholeWal) {
   EXPECT_EQ(busy, 0);
   EXPECT_EQ(copied, wal_frames) << "a read transaction pins the WAL";
 }
+
+TEST_F(HistoryTest, ARedeliveryIsRecognisedByItsKeyAndNotStoredAgain) {
+  auto history = open();
+  const auto first = append(*history, "v3:a", "m", "kafka:t:0:1");
+  EXPECT_EQ(first.already_stored, 0u);
+  const auto again = append(*history, "v3:a", "m", "kafka:t:0:1");
+  EXPECT_EQ(again.ids.at(0), first.ids.at(0));
+  EXPECT_EQ(again.already_stored, 1u);
+  EXPECT_EQ(replay(*history, "v3:a", {.earliest = true})->events.size(), 1u);
+  std::lock_guard lock(mutex_);
+  EXPECT_EQ(committed_.size(), 1u);  // streams got it once
+}
