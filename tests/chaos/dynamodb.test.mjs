@@ -8,8 +8,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import {
-  PrivateDynalite, ResumingSubscriber, keepAliveAgent, readyz, readyzBecomes, request, showServerLogsOnFailure,
-  sleep, startServer,
+  PrivateDynalite, ResumingSubscriber, createReportTable, keepAliveAgent, readyz, readyzBecomes, request, scanAll,
+  showServerLogsOnFailure, sleep, startServer,
 } from "./lib/chaos.mjs";
 
 showServerLogsOnFailure();
@@ -103,7 +103,7 @@ describe("DynamoDB outage under v4 load", () => {
 
   it("WritesGet503DuringTheOutageAndEveryAcknowledgedChangeIsStoredAndDeliveredOnce", { timeout: 120_000 }, async () => {
     const table = `chaos_reports_${process.pid}_${Date.now().toString(36)}`;
-    await dynalite.createReportTable(table);
+    await createReportTable(dynalite.endpoint, table);
     server = await startServer(["--store", "dynamodb", "--dynamodb-endpoint", dynalite.endpoint,
                                 "--dynamodb-table", table, "--store-timeout-ms", "1000"]);
     const startedAt = Date.now();
@@ -145,7 +145,7 @@ describe("DynamoDB outage under v4 load", () => {
     await sleep(Math.max(0, sweepAt - Date.now()) + 4_000);
 
     const stored = new Map();
-    for (const item of await dynalite.scanAll(table)) {
+    for (const item of await scanAll(dynalite.endpoint, table)) {
       stored.set(item.report_id.S, { status: item.status.S, updatedAt: item.updated_at.S, userId: item.user_id.S });
     }
     let acknowledged = 0;

@@ -44,26 +44,8 @@ const tokenFor = (user, options) => jwt({ sub: user, iat: now(), exp: now() + 36
 // Clients
 
 /** An HTTP request bound to `localAddress` (another 127.0.0.x is another client address). */
-function requestFrom(localAddress, url, { method = "GET", headers = {}, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent: false, localAddress }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        let json;
-        try {
-          json = JSON.parse(text);
-        } catch {}
-        resolve({ status: res.statusCode, headers: res.headers, body: text, json });
-      });
-      res.on("error", reject);
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${url}: no answer in 10 s`)));
-    req.on("error", reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
+function requestFrom(localAddress, url, options = {}) {
+  return request(url, { ...options, localAddress });
 }
 
 /** An open SSE response from `localAddress`; resolves {status, close(), closed} once the head is in. */

@@ -14,7 +14,8 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import path from "node:path";
 import {
-  ROOT, eventSource, eventually, freePort, haveCurl, metrics, request, showServerLogsOnFailure, sleep, sse, startServer,
+  ROOT, eventSource, eventually, freePort, haveCurl, metrics, request, run, showServerLogsOnFailure, sleep, sse,
+  startServer,
 } from "./lib/server.mjs";
 import {
   DynamoDbProxy, PrivateDynalite, createReportTable, ddbOk, deleteTable, scanAll, sharedDynalite,
@@ -107,26 +108,8 @@ async function eventsUntilMarker(api, user, stream, from) {
   return stream.events.slice(from);
 }
 
-function runScript(args, env, { timeout = 15_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(SCRIPT, args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${SCRIPT} ${args.join(" ")}: no exit in ${timeout} ms; stdout=${stdout} stderr=${stderr}`));
-    }, timeout);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runScript(args, env) {
+  return run(SCRIPT, args, { timeout: 15_000, env });
 }
 
 // ---------------------------------------------------------------------------------------------

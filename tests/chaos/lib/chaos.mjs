@@ -6,16 +6,17 @@
 // exits, even after a failed assertion.
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import fs from "node:fs/promises";
 import http from "node:http";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ROOT, eventually, freePort, readyz, request, run, sleep, sse, within } from "../../integration/lib/server.mjs";
+import { ROOT, eventually, readyz, request, run, sleep, sse, within } from "../../integration/lib/server.mjs";
 
 export * from "../../integration/lib/server.mjs";
+// A dynalite of the test's own (a store outage is stopping it), and the calls the tests make on it.
+export { PrivateDynalite, createReportTable, scanAll } from "../../integration/lib/dynamodb.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const cleanups = []; // run in reverse at exit; each must be synchronous
@@ -496,111 +497,6 @@ export class PrivateKafka {
         return stderr;
       },
     };
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// A dynalite of the chaos suite's own, on a port and directory of its own: stopping it is a
-// store outage, starting it again brings every item back (LevelDB on disk).
-
-const DYNALITE_CLI = path.join(ROOT, "scripts/dynalite/node_modules/dynalite/cli.js");
-
-export class PrivateDynalite {
-  constructor(port, dir) {
-    this.port = port;
-    this.dir = dir;
-    this.proc = null;
-    this.log = [];
-    cleanups.push(() => {
-      try {
-        this.proc?.kill("SIGKILL");
-      } catch {}
-      rmSync(this.dir, { recursive: true, force: true });
-    });
-  }
-
-  static async create() {
-    if (!existsSync(DYNALITE_CLI)) await runOk(path.join(ROOT, "scripts/dynamodb-local"), ["install"], { timeout: 180_000 });
-    return new PrivateDynalite(await freePort(), mkdtempSync(path.join(os.tmpdir(), "ssehub-chaos-dynalite-")));
-  }
-
-  get endpoint() {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async start() {
-    const child = spawn(process.execPath, [DYNALITE_CLI, "--host", "127.0.0.1", "--port", String(this.port),
-                                           "--path", path.join(this.dir, "db"), "--createTableMs", "0",
-                                           "--deleteTableMs", "0", "--updateTableMs", "0"],
-                        { stdio: ["ignore", "pipe", "pipe"] });
-    this.proc = child;
-    for (const stream of [child.stdout, child.stderr]) {
-      stream.setEncoding("utf8");
-      stream.on("data", (d) => this.log.push(d));
-    }
-    this.exit = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
-    await eventually(async () => {
-      if (child.exitCode !== null) throw new Error(`dynalite exited at start: ${this.log.join("")}`);
-      await fetch(`${this.endpoint}/`, { signal: AbortSignal.timeout(1_000) });
-      return true;
-    }, { timeout: 15_000, what: `dynalite on ${this.endpoint}` });
-    return this;
-  }
-
-  /** SIGKILL by default: an outage that gives nobody a clean goodbye. */
-  async stop(signal = "SIGKILL") {
-    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    this.proc.kill(signal);
-    await within(10_000, this.exit, "dynalite to exit");
-  }
-
-  /** One DynamoDB JSON API call (dynalite checks no signature); resolves the parsed answer. */
-  async call(operation, body) {
-    const now = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "");
-    const res = await fetch(`${this.endpoint}/`, {
-      method: "POST",
-      headers: {
-        "Content-Type": "application/x-amz-json-1.0",
-        "X-Amz-Target": `DynamoDB_20120810.${operation}`,
-        "X-Amz-Date": now,
-        Authorization: `AWS4-HMAC-SHA256 Credential=local/${now.slice(0, 8)}/us-east-1/dynamodb/aws4_request, ` +
-                       "SignedHeaders=host;x-amz-date;x-amz-target, Signature=0",
-      },
-      body: JSON.stringify(body),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const text = await res.text();
-    if (res.status !== 200) throw new Error(`${operation} answered ${res.status}: ${text}`);
-    return JSON.parse(text);
-  }
-
-  /** The reports table ssehub expects (as scripts/dynamodb_local_init.sh makes it). */
-  async createReportTable(table) {
-    await this.call("CreateTable", {
-      TableName: table,
-      AttributeDefinitions: [{ AttributeName: "report_id", AttributeType: "S" },
-                             { AttributeName: "user_id", AttributeType: "S" }],
-      KeySchema: [{ AttributeName: "report_id", KeyType: "HASH" }],
-      GlobalSecondaryIndexes: [{ IndexName: "UserIdIndex", KeySchema: [{ AttributeName: "user_id", KeyType: "HASH" }],
-                                 Projection: { ProjectionType: "ALL" } }],
-      BillingMode: "PAY_PER_REQUEST",
-    });
-    await eventually(async () => {
-      const t = (await this.call("DescribeTable", { TableName: table })).Table;
-      return t.TableStatus === "ACTIVE" && (t.GlobalSecondaryIndexes ?? []).every((i) => i.IndexStatus === "ACTIVE");
-    }, { timeout: 30_000, interval: 100, what: `table ${table}` });
-  }
-
-  async scanAll(table) {
-    const items = [];
-    let start;
-    do {
-      const page = await this.call("Scan", { TableName: table, ConsistentRead: true,
-                                             ...(start ? { ExclusiveStartKey: start } : {}) });
-      items.push(...page.Items);
-      start = page.LastEvaluatedKey;
-    } while (start);
-    return items;
   }
 }
 

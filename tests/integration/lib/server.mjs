@@ -262,12 +262,13 @@ export async function startServer(args = [], { baseArgs = FAST_ARGS } = {}) {
 // Plain HTTP
 
 /**
- * One HTTP request on a connection of its own (or `agent`'s). Resolves with
+ * One HTTP request on a connection of its own (or `agent`'s), from `localAddress` if given
+ * (another 127.0.0.x is another client address). Resolves with
  * {status, headers, body, json}; `json` is the parsed body when it parses.
  */
-export function request(url, { method = "GET", headers = {}, body, agent = false, timeout = 10_000 } = {}) {
+export function request(url, { method = "GET", headers = {}, body, agent = false, timeout = 10_000, localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent }, (res) => {
+    const req = http.request(url, { method, headers, agent, localAddress }, (res) => {
       const chunks = [];
       res.on("data", (chunk) => chunks.push(chunk));
       res.on("end", () => {
@@ -592,12 +593,15 @@ export function sse(url, { headers = {}, timeout = 10_000 } = {}) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// curl
+// Commands (curl among them)
 
-/** Runs curl to completion; resolves {code, stdout, stderr}. */
-export function curl(args, { timeout = 15_000, input } = {}) {
+/** Runs a command to completion; resolves {code, stdout, stderr}; rejects after `timeout`. */
+export function run(command, args, { timeout = 60_000, env, input } = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn("curl", args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+    const child = spawn(command, args, {
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      env: env ? { ...process.env, ...env } : process.env,
+    });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8");
@@ -606,7 +610,7 @@ export function curl(args, { timeout = 15_000, input } = {}) {
     child.stderr.on("data", (d) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`curl ${args.join(" ")}: no exit in ${timeout} ms; stdout=${stdout} stderr=${stderr}`));
+      reject(new Error(`${command} ${args.join(" ")}: no exit in ${timeout} ms\n${stdout}${stderr}`));
     }, timeout);
     child.on("error", (e) => {
       clearTimeout(timer);
@@ -618,6 +622,11 @@ export function curl(args, { timeout = 15_000, input } = {}) {
     });
     if (input !== undefined) child.stdin.end(input);
   });
+}
+
+/** Runs curl to completion; resolves {code, stdout, stderr}. */
+export function curl(args, { timeout = 15_000, input } = {}) {
+  return run("curl", args, { timeout, input });
 }
 
 /**
@@ -734,35 +743,6 @@ export function uniqueUser(prefix = "user") {
 /** [from, from+1, ..., to] */
 export function range(from, to) {
   return Array.from({ length: Math.max(0, to - from + 1) }, (_, i) => from + i);
-}
-
-/** Runs a command to completion; resolves {code, stdout, stderr}; rejects after `timeout`. */
-export function run(command, args, { timeout = 60_000, env, input } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-      env: env ? { ...process.env, ...env } : process.env,
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8");
-    child.stderr.setEncoding("utf8");
-    child.stdout.on("data", (d) => (stdout += d));
-    child.stderr.on("data", (d) => (stderr += d));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`${command} ${args.join(" ")}: no exit in ${timeout} ms\n${stdout}${stderr}`));
-    }, timeout);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin.end(input);
-  });
 }
 
 /** A TCP port nothing listens on at the moment of the call. */
