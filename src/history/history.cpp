@@ -21,12 +21,6 @@ constexpr std::size_t kMaxDraftsPerCommit = 8192;
 constexpr std::size_t kMaxQueuedReplays = 100000;
 constexpr std::size_t kStreamCacheLimit = 200000;
 
-std::int64_t unix_millis() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 void open_database(SQLite::Database& db, bool sync_full) {
   db.exec("PRAGMA journal_mode=WAL");
   db.exec(sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
@@ -124,7 +118,7 @@ class History::Writer {
     std::unordered_set<std::string> touched;
     try {
       SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      const std::int64_t now = unix_millis();
+      const std::int64_t now = unix_millis_now();
       std::unordered_map<std::string, std::uint64_t> keys_in_batch;
       for (std::size_t i = 0; i < drafts.size(); ++i) {
         const EventDraft* draft = drafts[i];
@@ -191,7 +185,7 @@ class History::Writer {
   // resume from before it is answered with `reset`.
   void trim_by_age() {
     const std::int64_t cutoff =
-        unix_millis() -
+        unix_millis_now() -
         std::chrono::duration_cast<std::chrono::milliseconds>(options_.max_age).count();
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement mark(
@@ -219,12 +213,18 @@ class History::Writer {
   void probe() {
     SQLite::Transaction transaction(db_, SQLite::TransactionBehavior::IMMEDIATE);
     SQLite::Statement touch(db_, "INSERT OR REPLACE INTO health (k, checked_ms) VALUES (1, ?)");
-    touch.bind(1, unix_millis());
+    touch.bind(1, unix_millis_now());
     touch.exec();
     transaction.commit();
   }
 
  private:
+  std::int64_t unix_millis_now() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               options_.wall_clock().time_since_epoch())
+        .count();
+  }
+
   std::optional<std::uint64_t> id_of_key(const std::string& key,
                                          const std::unordered_map<std::string, std::uint64_t>& batch) {
     if (auto it = batch.find(key); it != batch.end()) return it->second;

@@ -26,6 +26,10 @@ struct HistoryOptions {
   bool sync_full = true;
   std::size_t queue_limit = 65536;
   std::chrono::milliseconds trim_interval{10000};
+  // Stamps events and decides their age. Replaced only by tests that age events without
+  // waiting (and without racing a trim that runs on its own thread).
+  std::function<std::chrono::system_clock::time_point()> wall_clock =
+      std::chrono::system_clock::now;
   // Cluster mode: ids come from the bus, and this node's copy may lag behind the id a client
   // saw on another node. A resume from an id this node has not reached yet then waits for
   // it (the live stream delivers it) instead of answering `reset`.

@@ -5,6 +5,8 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -161,24 +163,40 @@ TEST_F(HistoryTest, QueueLimitRefusesInsteadOfGrowing) {
 }
 
 TEST_F(HistoryTest, AgeRetentionDropsOldEventsAndResumeFromBeforeThemResets) {
-  // The smallest age limit is a second; the trim runs often so the test waits little.
+  // The test moves the clock, so no event ages by accident while a slow (sanitized, loaded)
+  // run is between two steps; the trim runs often so the test waits little.
+  auto clock_offset = std::make_shared<std::atomic<std::int64_t>>(0);
   auto history = open_with({.database_path = (dir_ / "h.db").string(),
-                            .max_age = std::chrono::seconds(1),
-                            .trim_interval = std::chrono::milliseconds(50)});
+                            .max_age = std::chrono::seconds(60),
+                            .trim_interval = std::chrono::milliseconds(20),
+                            .wall_clock = [clock_offset] {
+                              return std::chrono::system_clock::now() +
+                                     std::chrono::seconds(clock_offset->load());
+                            }});
   append(*history, "v2:a", "old1");
   append(*history, "v2:a", "old2");
+  const auto wait_for_trim = [&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // several trim intervals
+  };
+  wait_for_trim();
+  EXPECT_FALSE(replay(*history, "v2:a", {.earliest = false, .after_id = 0})->reset)
+      << "events younger than max_age were dropped";
+
+  clock_offset->store(3600);  // an hour on: both events are far older than max_age
   std::shared_ptr<Replay> result;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   do {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    wait_for_trim();
     result = replay(*history, "v2:a", {.earliest = false, .after_id = 0});
   } while (!result->reset && std::chrono::steady_clock::now() < deadline);
   ASSERT_TRUE(result->reset) << "events older than max_age were not dropped";
   ASSERT_EQ(result->events.size(), 1u);  // the reset alone: both events were dropped
   EXPECT_EQ(result->events[0]->id, 2u);
   EXPECT_NE(result->events[0]->frame.find(R"("reason":"history_trimmed")"), std::string::npos);
+
   // Ids go on from where the dropped events left off, and the new event is kept.
   EXPECT_EQ(append(*history, "v2:a", "new").ids.at(0), 3u);
+  wait_for_trim();
   auto after_cut = replay(*history, "v2:a", {.earliest = false, .after_id = 2});
   EXPECT_FALSE(after_cut->reset);
   ASSERT_EQ(after_cut->events.size(), 1u);
