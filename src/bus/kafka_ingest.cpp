@@ -5,13 +5,40 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <future>
 
 namespace ssehub::bus {
 
 namespace {
+
 constexpr std::size_t kMaxBatch = 500;
+
+// Offsets of the partitions this consumer owns now. A partition lost to a session timeout
+// is no longer ours to commit: the broker rejects that commit, and librdkafka 2.0 takes the
+// rejection of a static member as fatal (librdkafka#5585). Whoever owns it next reads those
+// records again from the last commit, and history recognises them by their keys.
+std::vector<RdKafka::TopicPartition*> owned_offsets(
+    RdKafka::KafkaConsumer& consumer,
+    const std::map<std::pair<std::string, std::int32_t>, std::int64_t>& next) {
+  std::vector<RdKafka::TopicPartition*> offsets;
+  if (consumer.assignment_lost()) return offsets;
+  std::vector<RdKafka::TopicPartition*> assigned;
+  if (consumer.assignment(assigned) != RdKafka::ERR_NO_ERROR) return offsets;
+  for (const auto& [where, offset] : next) {
+    // Named copies: clang before 16 cannot capture structured bindings.
+    const std::string& topic = where.first;
+    const std::int32_t number = where.second;
+    const bool owned = std::any_of(assigned.begin(), assigned.end(), [&](const auto* partition) {
+      return partition->topic() == topic && partition->partition() == number;
+    });
+    if (owned) offsets.push_back(RdKafka::TopicPartition::create(topic, number, offset));
+  }
+  RdKafka::TopicPartition::destroy(assigned);
+  return offsets;
 }
+
+}  // namespace
 
 KafkaIngest::KafkaIngest(KafkaIngestOptions options, EventBus& bus,
                          reports::ReportService& reports, Metrics& metrics)
@@ -19,7 +46,7 @@ KafkaIngest::KafkaIngest(KafkaIngestOptions options, EventBus& bus,
 
 KafkaIngest::~KafkaIngest() { stop(); }
 
-void KafkaIngest::start() {
+std::unique_ptr<RdKafka::KafkaConsumer> KafkaIngest::create_consumer() {
   // Static membership: a node that restarts (even after kill -9) takes its partitions back
   // at once instead of stalling the group until the session times out.
   auto conf = make_kafka_conf({{"bootstrap.servers", options_.brokers},
@@ -34,11 +61,17 @@ void KafkaIngest::start() {
                                {"allow.auto.create.topics", "true"}});
   std::string error;
   conf->set("event_cb", &events_, error);
-  consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), error));
-  if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);
-  const auto code = consumer_->subscribe({options_.v3_topic, options_.v4_topic});
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer(
+      RdKafka::KafkaConsumer::create(conf.get(), error));
+  if (!consumer) throw std::runtime_error("kafka: cannot create consumer: " + error);
+  const auto code = consumer->subscribe({options_.v3_topic, options_.v4_topic});
   if (code != RdKafka::ERR_NO_ERROR)
     throw std::runtime_error("kafka: cannot subscribe: " + RdKafka::err2str(code));
+  return consumer;
+}
+
+void KafkaIngest::start() {
+  consumer_ = create_consumer();
   running_ = true;
   thread_ = std::thread([this] {
     name_this_thread("kafka-ingest");
@@ -136,9 +169,42 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
   return durable;
 }
 
+void KafkaIngest::replace_consumer(const std::string& why) {
+  consumer_usable_ = false;
+  metrics_.kafka_consumer_restarts.add();
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_replacement_ > std::chrono::minutes(5)) replace_backoff_ = std::chrono::seconds(1);
+  last_replacement_ = now;
+  spdlog::error("kafka: the ingest consumer stopped for good ({}); replacing it in {} s. If it "
+                "was fenced, another consumer of group {} uses group.instance.id {} "
+                "(--kafka-instance-id must differ per node)",
+                why, replace_backoff_.count(), options_.group, options_.instance_id);
+  close_within(std::move(consumer_), std::chrono::seconds(2));
+  while (running_) {
+    for (auto waited = std::chrono::milliseconds(0); running_ && waited < replace_backoff_;
+         waited += std::chrono::milliseconds(100))
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!running_) return;
+    replace_backoff_ = std::min(replace_backoff_ * 2, std::chrono::seconds(30));
+    try {
+      consumer_ = create_consumer();
+      consumer_usable_ = true;
+      spdlog::info("kafka: ingest consumer replaced; it resumes from the committed offsets");
+      return;
+    } catch (const std::exception& e) {
+      spdlog::warn("{}; trying again in {} s", e.what(), replace_backoff_.count());
+    }
+  }
+}
+
 void KafkaIngest::run() {
   auto next_probe = std::chrono::steady_clock::now();
   while (running_) {
+    if (std::string why; consumer_->fatal_error(why) != RdKafka::ERR_NO_ERROR) {
+      replace_consumer(why);
+      next_probe = std::chrono::steady_clock::now();
+      continue;
+    }
     if (std::chrono::steady_clock::now() >= next_probe) {
       const bool up = cluster_answers(*consumer_, std::chrono::milliseconds(1000));
       if (up != cluster_up_) spdlog::info("kafka: cluster {}", up ? "reachable" : "unreachable");
@@ -150,7 +216,9 @@ void KafkaIngest::run() {
       std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout));
       if (message->err() == RdKafka::ERR__TIMED_OUT) break;
       if (message->err() != RdKafka::ERR_NO_ERROR) {
-        log_.warn("consume", "kafka: " + message->errstr());
+        // A fatal error is handled at the top of the loop; anything else librdkafka retries.
+        if (message->err() != RdKafka::ERR__FATAL)
+          log_.warn("consume", "kafka: " + message->errstr());
         break;
       }
       batch.push_back(std::move(message));
@@ -174,9 +242,8 @@ void KafkaIngest::run() {
     std::map<std::pair<std::string, std::int32_t>, std::int64_t> next;
     for (const auto& message : batch)
       next[{message->topic_name(), message->partition()}] = message->offset() + 1;
-    std::vector<RdKafka::TopicPartition*> offsets;
-    for (const auto& [where, offset] : next)
-      offsets.push_back(RdKafka::TopicPartition::create(where.first, where.second, offset));
+    auto offsets = owned_offsets(*consumer_, next);
+    if (offsets.empty()) continue;
     // Asynchronous: a synchronous commit waits forever while the broker is away, which would
     // stall this thread (and its readiness probe). A commit lost to an outage or a crash only
     // means those records are read again, and history recognises them by their keys.

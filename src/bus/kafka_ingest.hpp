@@ -37,10 +37,14 @@ class KafkaIngest {
 
   void start();
   void stop();
-  bool ready() const { return cluster_up_; }
+  bool ready() const { return cluster_up_ && consumer_usable_; }
 
  private:
+  std::unique_ptr<RdKafka::KafkaConsumer> create_consumer();
   void run();
+  // After a fatal error librdkafka's consumer never consumes again: replaces it, with
+  // backoff, until a new one is subscribed or the ingest stops.
+  void replace_consumer(const std::string& why);
   // Handles one batch; false when it must be retried (nothing durable yet).
   bool handle(const std::vector<std::unique_ptr<RdKafka::Message>>& batch);
   void skip(SkipReason reason, const RdKafka::Message& message, const std::string& why);
@@ -52,6 +56,9 @@ class KafkaIngest {
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::atomic<bool> running_{false};
   std::atomic<bool> cluster_up_{false};
+  std::atomic<bool> consumer_usable_{true};
+  std::chrono::seconds replace_backoff_{1};
+  std::chrono::steady_clock::time_point last_replacement_{};
   std::thread thread_;
   RateLimitedLog log_{std::chrono::seconds(60)};
   KafkaLogEvents events_{"kafka"};

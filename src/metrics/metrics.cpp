@@ -103,6 +103,9 @@ std::string Metrics::render_prometheus() const {
   counter("ssehub_http_requests_total", "HTTP requests parsed.", http_requests);
   counter("ssehub_kafka_records_ingested_total", "Kafka records turned into events or changes.",
           kafka_records_ingested);
+  counter("ssehub_kafka_consumer_restarts_total",
+          "Kafka ingest consumers rebuilt after a fatal error (e.g. a fenced static member).",
+          kafka_consumer_restarts);
   counter("ssehub_report_transitions_total", "Report status changes applied.",
           reports_transitions);
   out += "# HELP ssehub_requests_rejected_total Requests refused, by reason.\n"

@@ -97,6 +97,7 @@ struct Metrics {
   // Kafka records skipped (v3/v4 ingestion), by bus::SkipReason.
   std::array<Counter, static_cast<std::size_t>(SkipReason::Count)> kafka_records_skipped;
   Counter kafka_records_ingested;  // Kafka records turned into events or status changes
+  Counter kafka_consumer_restarts;  // ingest consumers rebuilt after a fatal error
   Counter reports_transitions;    // report status changes applied (v4)
 
   void reject(RejectReason reason) { rejected[static_cast<std::size_t>(reason)].add(); }

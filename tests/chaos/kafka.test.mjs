@@ -69,12 +69,18 @@ function auditV3(sub, expected) {
     if (ids[i] <= ids[i - 1]) problems.push(`${sub.name}: id ${ids[i]} after ${ids[i - 1]}`);
   }
   const got = sub.events.map((e) => e.data);
-  const seen = new Map();
-  for (const data of got) seen.set(data, (seen.get(data) ?? 0) + 1);
-  const duplicated = [...seen].filter(([, count]) => count > 1);
+  const count = (list) => {
+    const counts = new Map();
+    for (const data of list) counts.set(data, (counts.get(data) ?? 0) + 1);
+    return counts;
+  };
+  // Compared with how often Kafka holds each record: a producer's retry may have stored one twice.
+  const seen = count(got);
+  const held = count(expected);
+  const duplicated = [...seen].filter(([data, n]) => n > (held.get(data) ?? 0));
   if (duplicated.length > 0) {
-    problems.push(`${sub.name}: ${duplicated.length} records delivered more than once, e.g. ` +
-                  duplicated.slice(0, 3).map(([d, c]) => `${JSON.stringify(d)} x${c}`).join(", "));
+    problems.push(`${sub.name}: ${duplicated.length} records delivered more often than Kafka holds them, e.g. ` +
+                  duplicated.slice(0, 3).map(([d, n]) => `${JSON.stringify(d)} x${n} (held x${held.get(d) ?? 0})`).join(", "));
   }
   const missing = expected.filter((data) => !seen.has(data));
   if (missing.length > 0) problems.push(`${sub.name}: ${missing.length} records never delivered, e.g. ${JSON.stringify(missing.slice(0, 3))}`);
@@ -96,7 +102,7 @@ describe("Kafka outages under load", () => {
     if (!(await kafka.running())) await kafka.start(); // a failed test may have left it stopped
   }, { timeout: 70_000 });
 
-  it("V3IngestAcrossABrokerRestartLosesNothingAndDeliversNothingTwice", T, async () => {
+  it("V3IngestAcrossABrokerRestartLosesNothingAndDeliversNothingTwice", { timeout: 180_000 }, async () => {
     const v3Topic = unique("chaos-v3");
     await kafka.ensureTopic(v3Topic);
     const server = await startServer(["--kafka-brokers", kafka.brokers, "--kafka-group", unique("chaos-group"),
@@ -125,7 +131,10 @@ describe("Kafka outages under load", () => {
     if (during?.checks?.kafka !== "unavailable") readiness.push(`/readyz 8 s into the outage: ${JSON.stringify(during)}`);
     // Half the subscribers drop their streams during the outage and resume by id.
     for (const { sub } of subscribers.filter((_, i) => i % 2 === 1)) sub.drop();
-    await sleep(1_500);
+    // Longer than the consumer's session timeout (10 s): the consumer loses its assignment
+    // and must rejoin, the path where librdkafka can fence a static member (it once stopped
+    // ingestion for good, see "a fenced consumer" in integration/kafka_ingest.test.mjs).
+    await sleep(12_000);
     await kafka.start();
     await readyzBecomes(server, 200, { timeout: 30_000 });
     const producedAtRestart = load.produced;
@@ -134,18 +143,24 @@ describe("Kafka outages under load", () => {
 
     const truth = await v3Truth(kafka, v3Topic);
     const problems = [];
+    // One deadline for all, well inside the test's timeout, so a stalled ingestion ends in
+    // the audit's account of what is missing rather than in a bare timeout.
+    const deadline = Date.now() + 40_000;
     for (const { user, sub } of subscribers) {
       const expected = truth.get(user) ?? [];
-      await sub.waitFor((s) => s.events.length >= expected.length, { timeout: 30_000, what: `${expected.length} records` })
+      await sub.waitFor((s) => s.events.length >= expected.length,
+                        { timeout: Math.max(1, deadline - Date.now()), what: `${expected.length} records` })
         .catch(() => {});
       await sleep(300); // anything delivered twice arrives now
       problems.push(...auditV3(sub, expected));
     }
     const total = [...truth.values()].reduce((n, list) => n + list.length, 0);
-    assert.deepEqual([...problems, ...readiness], [], `${total} records in Kafka`);
+    const heldTwice = [...truth.values()].reduce((n, list) => n + list.length - new Set(list).size, 0);
+    assert.deepEqual([...problems, ...readiness], [], `${total} records in Kafka (${heldTwice} stored twice by the producer)`);
     const resumed = subscribers.filter(({ sub }) => sub.connections > 1).length;
     assert.ok(resumed >= 3, `only ${resumed} subscribers resumed`);
-    console.log(`v3 ingest across a broker restart: ${total} records, each delivered once to ${subscribers.length} subscribers`);
+    console.log(`v3 ingest across a broker restart: ${total} records (${heldTwice} stored twice by the producer), ` +
+                `each delivered as often as Kafka holds it to ${subscribers.length} subscribers`);
   });
 
   // The ingest thread has records fetched before the broker went away (a backlog): it stores

@@ -374,6 +374,50 @@ describe("at-least-once across ssehub restarts", () => {
   });
 });
 
+// librdkafka gives up on a consumer for good after a fatal error: a static member fenced by
+// another with its group.instance.id (two nodes given one --kafka-instance-id, or a commit
+// sent after a session timeout, librdkafka#5585). ssehub must replace the consumer, not stop
+// ingesting as the original app's consumer did.
+describe("a fenced consumer", () => {
+  let kafka;
+  const servers = [];
+  before(async () => {
+    kafka = await kafkaSetup("static");
+  });
+  after(() => Promise.all(servers.map((s) => s.dispose())));
+
+  it("ConsumerFencedByASecondMemberWithItsInstanceIdIsReplacedAndIngestionGoesOn", { timeout: 120_000 }, async () => {
+    const args = [...ingestArgs(kafka), "--kafka-instance-id", uniqueName("shared-instance")];
+    const first = await startServer(args);
+    servers.push(first);
+    await waitReady(first);
+    const user = uniqueUser("fenced");
+    const es = await v3Stream(first, user);
+    try {
+      const before = ["b1", "b2", "b3"];
+      await produce(kafka.v3Topic, before.map((m) => `${user}:${m}`), { key: user });
+      await es.waitEvents(before.length, FIRST);
+
+      // The second member joins under the same instance id: the broker fences the first.
+      const second = await startServer(args);
+      servers.push(second);
+      await eventually(() => /consumer fenced/i.test(first.logText()), { timeout: 30_000, what: "the first member to be fenced" });
+      await second.dispose();
+
+      // With the second gone, the first owns the partitions again and takes what follows.
+      const afterwards = ["a1", "a2", "a3"];
+      await produce(kafka.v3Topic, afterwards.map((m) => `${user}:${m}`), { key: user });
+      await es.waitFor((c) => afterwards.every((m) => c.data().includes(m)),
+                       { timeout: 60_000, what: "the records produced after the fencing" });
+      assertAllArrivedInOrder(es.data(), [...before, ...afterwards], "across the fencing");
+      assert.equal((await waitReady(first)).checks.kafka, "ok");
+      assert.ok((await metrics(first.url)).get("ssehub_kafka_consumer_restarts_total") >= 1, "the replacement is counted");
+    } finally {
+      es.close();
+    }
+  });
+});
+
 describe("broker outage", () => {
   let server;
   let kafka;
