@@ -34,3 +34,32 @@ suite() {
   [[ $status -eq 0 ]] || broken+=("$name")
   echo "=== $name: $p passed, $f failed ($((SECONDS - started)) s)"
 }
+
+# Prints why the tests of one suite's log failed, a few lines per failure (CI shows only the
+# tail of the output, and the full logs stay on the machine that ran them).
+#
+#   failure_digest LOG
+failure_digest() {
+  awk '
+    function show(text) { if (shown++ < 24) print "  " substr(text, 1, 300) }
+    # node --test (TAP): a failed test, then its YAML block with failureType and error.
+    /^ *not ok [0-9]+ - / { name = $0; sub(/^ *not ok [0-9]+ - /, "", name); pending = 1; next }
+    pending && /^ *failureType: .subtestsFailed./ { pending = 0; next }
+    pending && /^ *error: \|-$/ { want_next = 1; next }
+    pending && want_next { line = $0; sub(/^ */, "", line); show(name ": " line); pending = want_next = 0; next }
+    pending && /^ *error: / { line = $0; sub(/^ *error: /, "", line); show(name ": " line); pending = 0; next }
+    pending && /^ *\.\.\.$/ { show(name); pending = 0; next }
+    # GoogleTest: the failed expectation and the lines that explain it.
+    / Failure$/ { context = 4; show($0); next }
+    context > 0 { context--; show($0); next }
+    /^\[  FAILED  \] .*\([0-9]+ ms\)$/ { show($0) }
+    # Sanitizers and fuzzers.
+    /^(==[0-9]+==)?(ERROR|WARNING): (AddressSanitizer|ThreadSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer)/ { show($0) }
+    /runtime error: / { show($0) }
+    # Builds that failed.
+    /: (fatal )?error: / { show($0) }
+    /build failed/ { show($0) }
+    # ssehub logs that a failing test printed.
+    /^# [0-9T:.-]+ (error|critical) / { show($0) }
+  ' "$1"
+}
