@@ -137,7 +137,7 @@ void KafkaBus::stop() {
   close_within(std::move(consumer_), std::chrono::seconds(2));
 }
 
-bool KafkaBus::ready() const { return cluster_up_ && caught_up_; }
+bool KafkaBus::ready() const { return cluster_up_ && caught_up_ && producer_usable_; }
 
 History::Admission KafkaBus::publish(std::vector<EventDraft> drafts,
                                      boost::asio::any_io_executor executor,
@@ -184,7 +184,15 @@ History::Admission KafkaBus::publish(std::vector<EventDraft> drafts,
 
 void KafkaBus::run_producer_events() {
   // Delivery reports are served here, never on an I/O thread.
-  while (running_) producer_->poll(50);
+  while (running_) {
+    producer_->poll(50);
+    std::string why;
+    if (producer_usable_ && producer_->fatal_error(why) != RdKafka::ERR_NO_ERROR) {
+      producer_usable_ = false;
+      spdlog::error("bus: the Kafka producer stopped for good ({}); every publish on this node "
+                    "now fails and /readyz says not ready: restart the node", why);
+    }
+  }
   producer_->poll(0);
 }
 

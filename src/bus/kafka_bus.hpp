@@ -68,6 +68,9 @@ class KafkaBus final : public EventBus {
   std::atomic<bool> running_{false};
   std::atomic<bool> cluster_up_{false};
   std::atomic<bool> caught_up_{false};
+  // False once the producer hit a fatal error (it then refuses every event): the node must
+  // leave the load balancer, and be restarted.
+  std::atomic<bool> producer_usable_{true};
   std::thread producer_thread_;
   std::thread consumer_thread_;
   RateLimitedLog log_{std::chrono::seconds(60)};
