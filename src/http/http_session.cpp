@@ -117,6 +117,8 @@ class HttpSession final : public HttpConnection,
   void on_write(beast::error_code ec, bool keep_alive);
   // Ends the connection after an answer: over TLS with close_notify.
   void close();
+  // Reads and discards what the client still sends, then closes (see its definition).
+  void drain_then_close(std::size_t drained);
   // Ends a connection that failed (timeout, reset, broken TLS): nothing more is sent.
   void abort();
 
@@ -142,6 +144,7 @@ class HttpSession final : public HttpConnection,
   bool request_is_head_ = false;
   std::size_t body_limit_ = 0;  // of the request being read
   bool refused_;  // the address holds too many connections: answer 429 and close
+  bool input_left_unread_ = false;  // answered before the request was read whole
   std::string allowed_origin_;
   ClientLimits::Slot client_slot_;  // released when the connection ends
 };
@@ -340,6 +343,7 @@ void HttpSession<Stream>::dispatch() {
 template <class Stream>
 void HttpSession<Stream>::reply_and_close(Response response, bool counted) {
   request_keep_alive_ = false;
+  input_left_unread_ = true;
   request_is_head_ = false;
   state_ = State::Handling;
   send(std::move(response), counted);
@@ -391,7 +395,32 @@ void HttpSession<Stream>::close() {
   } else {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (input_left_unread_) {
+      tcp_layer().expires_after(std::min<std::chrono::steady_clock::duration>(
+          context_.limits.request_timeout, std::chrono::seconds(5)));
+      return drain_then_close(0);
+    }
     stream_.close();
+  }
+}
+
+// A refused request may still be arriving (a body over the limit, refused on its
+// Content-Length). Closing a socket with unread input makes the kernel reset the connection,
+// and the reset can destroy the answer before the client has read it: the client sees a
+// broken pipe instead of the 413. So, as nginx's lingering close does, read and discard
+// until the client closes, for a bounded time (set by the caller) and amount.
+template <class Stream>
+void HttpSession<Stream>::drain_then_close(std::size_t drained) {
+  constexpr std::size_t kMaxDrainBytes = 16 * 1024 * 1024;
+  if constexpr (!kIsTls<Stream>) {
+    if (drained > kMaxDrainBytes) return stream_.close();
+    buffer_.clear();
+    stream_.async_read_some(buffer_.prepare(16 * 1024),
+                            [self = this->shared_from_this(), drained](beast::error_code ec,
+                                                                       std::size_t bytes) {
+                              if (ec) return self->stream_.close();
+                              self->drain_then_close(drained + bytes);
+                            });
   }
 }
 

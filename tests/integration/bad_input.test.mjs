@@ -147,6 +147,19 @@ describe("bad input", () => {
     assertJsonError(res, 413, "64 KiB + 1");
   });
 
+  it("OversizedBodySentWithoutWaitingGetsIts413NotABrokenPipe", T, async () => {
+    // The client writes 8 MiB at once, far more than the socket buffers hold, and reads the
+    // answer only when done writing (as most HTTP clients do). The server refuses on the
+    // Content-Length and must take in the rest before closing: closing with the body unread
+    // resets the connection, and the client sees EPIPE or ECONNRESET instead of the 413.
+    const user = uniqueUser("unread");
+    for (const route of [`/v2/message?username=${user}`, "/v2/messages"]) {
+      const res = await request(`${server.url}${route}`, { method: "POST", body: "u".repeat(8 * 1024 * 1024),
+                                                           headers: { "Content-Type": "text/plain" } });
+      assertJsonError(res, 413, `8 MiB to ${route}`);
+    }
+  });
+
   it("OversizedBodyWithExpect100ContinueIs413BeforeTheBodyIsSent", T, async () => {
     const user = uniqueUser("expect");
     const url = `${server.url}/v2/message?username=${user}`;
