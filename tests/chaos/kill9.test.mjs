@@ -49,6 +49,10 @@ describe("kill -9 under publish load", () => {
     // Three crashes in the middle of the load: requests are in flight and commits in progress.
     const CRASHES = 3;
     for (let crash = 1; crash <= CRASHES; crash++) {
+      // Every client is back on the stream since the last crash, so each crash cuts each of
+      // them (else a client still waiting to retry would sleep through two crashes in one).
+      for (const { sub } of subscribers) await sub.waitFor((s) => s.connections >= crash, { what: `connection ${crash}` });
+      for (const { es } of browsers) await es.waitFor((c) => c.opens >= crash, { what: `open ${crash}` });
       const before = ledger.totalAcked();
       const deadline = Date.now() + 10_000;
       while (ledger.totalAcked() < before + 400 && Date.now() < deadline) await sleep(20);
