@@ -175,9 +175,10 @@ void KafkaIngest::replace_consumer(const std::string& why) {
   const auto now = std::chrono::steady_clock::now();
   if (now - last_replacement_ > std::chrono::minutes(5)) replace_backoff_ = std::chrono::seconds(1);
   last_replacement_ = now;
-  spdlog::error("kafka: the ingest consumer stopped for good ({}); replacing it in {} s. If it "
-                "was fenced, another consumer of group {} uses group.instance.id {} "
-                "(--kafka-instance-id must differ per node)",
+  spdlog::error("kafka: the ingest consumer stopped for good ({}); replacing it in {} s. A "
+                "fenced member means another consumer of group {} uses group.instance.id {} "
+                "(--kafka-instance-id must differ per node), or a commit raced a session "
+                "timeout after an outage",
                 why, replace_backoff_.count(), options_.group, options_.instance_id);
   close_within(std::move(consumer_), std::chrono::seconds(2));
   while (running_) {
