@@ -1,6 +1,7 @@
 #include "http/http_session.hpp"
 
 #include "http/io_pool.hpp"
+#include "http/lingering_close.hpp"
 #include "http/responses.hpp"
 #include "http/router.hpp"
 #include "http/stream_connection.hpp"
@@ -115,10 +116,9 @@ class HttpSession final : public HttpConnection,
   // `counted`: the caller already counted this refusal in the metrics.
   void send(Response response, bool counted = false);
   void on_write(beast::error_code ec, bool keep_alive);
-  // Ends the connection after an answer: over TLS with close_notify.
+  // Ends the connection after an answer: over TLS with close_notify; after a refusal, with a
+  // lingering close (the client may still be sending the request).
   void close();
-  // Reads and discards what the client still sends, then closes (see its definition).
-  void drain_then_close(std::size_t drained);
   // Ends a connection that failed (timeout, reset, broken TLS): nothing more is sent.
   void abort();
 
@@ -391,36 +391,14 @@ void HttpSession<Stream>::close() {
   if (state_ == State::Closed || state_ == State::HandedOver) return;
   state_ = State::Closed;
   if constexpr (kIsTls<Stream>) {
-    close_tls(stream_, context_.limits.request_timeout, this->shared_from_this());
+    close_tls(stream_, context_.limits.request_timeout, this->shared_from_this(),
+              input_left_unread_);
+  } else if (input_left_unread_) {
+    lingering_close(stream_, context_.limits.request_timeout, this->shared_from_this());
   } else {
     beast::error_code ignored;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    if (input_left_unread_) {
-      tcp_layer().expires_after(std::min<std::chrono::steady_clock::duration>(
-          context_.limits.request_timeout, std::chrono::seconds(5)));
-      return drain_then_close(0);
-    }
     stream_.close();
-  }
-}
-
-// A refused request may still be arriving (a body over the limit, refused on its
-// Content-Length). Closing a socket with unread input makes the kernel reset the connection,
-// and the reset can destroy the answer before the client has read it: the client sees a
-// broken pipe instead of the 413. So, as nginx's lingering close does, read and discard
-// until the client closes, for a bounded time (set by the caller) and amount.
-template <class Stream>
-void HttpSession<Stream>::drain_then_close(std::size_t drained) {
-  constexpr std::size_t kMaxDrainBytes = 16 * 1024 * 1024;
-  if constexpr (!kIsTls<Stream>) {
-    if (drained > kMaxDrainBytes) return stream_.close();
-    buffer_.clear();
-    stream_.async_read_some(buffer_.prepare(16 * 1024),
-                            [self = this->shared_from_this(), drained](beast::error_code ec,
-                                                                       std::size_t bytes) {
-                              if (ec) return self->stream_.close();
-                              self->drain_then_close(drained + bytes);
-                            });
   }
 }
 

@@ -1,5 +1,7 @@
 #include "http/tls.hpp"
 
+#include "http/lingering_close.hpp"
+
 #include <boost/asio/buffer.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -65,15 +67,19 @@ std::unique_ptr<ssl::context> make_tls_context(const std::string& certificate_fi
   return context;
 }
 
-void close_tls(TlsStream& stream, std::chrono::milliseconds timeout, std::shared_ptr<void> owner) {
+void close_tls(TlsStream& stream, std::chrono::milliseconds timeout, std::shared_ptr<void> owner,
+               bool peer_may_still_send) {
   auto& tcp = boost::beast::get_lowest_layer(stream);
   if (!tcp.socket().is_open()) return;
   // With the peer's close_notify marked as received, SSL_shutdown is done once ours is out.
   SSL* ssl = stream.native_handle();
   SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
   tcp.expires_after(timeout);
-  stream.async_shutdown([&stream, owner = std::move(owner)](boost::system::error_code) {
-    boost::beast::get_lowest_layer(stream).close();
+  stream.async_shutdown([&stream, timeout, peer_may_still_send,
+                         owner = std::move(owner)](boost::system::error_code ec) mutable {
+    auto& tcp = boost::beast::get_lowest_layer(stream);
+    if (!ec && peer_may_still_send) return lingering_close(tcp, timeout, std::move(owner));
+    tcp.close();
   });
 }
 

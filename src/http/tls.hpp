@@ -19,7 +19,10 @@ std::unique_ptr<boost::asio::ssl::context> make_tls_context(const std::string& c
 
 // Sends close_notify, bounded by `timeout`, and closes the TCP connection. It does not wait
 // for the peer's close_notify (RFC 8446 6.1 allows that), so a silent peer cannot hold the
-// connection open. `owner` keeps `stream` alive until then. Call with no write in flight.
-void close_tls(TlsStream& stream, std::chrono::milliseconds timeout, std::shared_ptr<void> owner);
+// connection open. `peer_may_still_send`: the request was refused before it was read whole,
+// so the TCP connection ends with a lingering close (see lingering_close.hpp). `owner` keeps
+// `stream` alive until then. Call with no write in flight.
+void close_tls(TlsStream& stream, std::chrono::milliseconds timeout, std::shared_ptr<void> owner,
+               bool peer_may_still_send = false);
 
 }  // namespace ssehub::http

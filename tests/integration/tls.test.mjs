@@ -237,6 +237,15 @@ describe("HTTPS (--tls-cert, --tls-key)", { skip: haveOpenssl ? false : "openssl
     assert.equal((await httpsRequest(server.port, "/healthz")).status, 200);
   });
 
+  it("OversizedBodySentWithoutWaitingGetsIts413OverTls", T, async () => {
+    // As over plain HTTP: the 413 comes on the Content-Length while the client still sends,
+    // and the server must take in the rest before closing, or the client sees a reset.
+    const res = await httpsRequest(server.port, `/v2/message?username=${uniqueUser("tls-big")}`,
+                                   { method: "POST", body: "t".repeat(8 * 1024 * 1024), headers: { "Content-Type": "text/plain" } });
+    assert.equal(res.status, 413, res.body);
+    assert.equal(res.json?.error, "body_too_large");
+  });
+
   it("StreamOverTlsReceivesPublishedEventsWithIdsAndKeepAlives", T, async () => {
     const user = uniqueUser("tls");
     const node = await httpsSse(server.port, `/v2/sse?username=${user}`);
