@@ -118,14 +118,8 @@ void KafkaBus::start(std::vector<BusPosition> applied) {
   if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);
 
   running_ = true;
-  producer_thread_ = std::thread([this] {
-    name_this_thread("kafka-bus-out");
-    run_producer_events();
-  });
-  consumer_thread_ = std::thread([this] {
-    name_this_thread("kafka-bus-in");
-    run_consumer();
-  });
+  producer_thread_ = named_thread("kafka-bus-out", [this] { run_producer_events(); });
+  consumer_thread_ = named_thread("kafka-bus-in", [this] { run_consumer(); });
 }
 
 void KafkaBus::stop() {

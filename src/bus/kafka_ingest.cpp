@@ -73,10 +73,7 @@ std::unique_ptr<RdKafka::KafkaConsumer> KafkaIngest::create_consumer() {
 void KafkaIngest::start() {
   consumer_ = create_consumer();
   running_ = true;
-  thread_ = std::thread([this] {
-    name_this_thread("kafka-ingest");
-    run();
-  });
+  thread_ = named_thread("kafka-ingest", [this] { run(); });
   spdlog::info("kafka: consuming {} and {} as group {}", options_.v3_topic, options_.v4_topic,
                options_.group);
 }

@@ -378,18 +378,9 @@ void History::start(CommitListener listener) {
   writer_->trim_by_age();
   reader_ = std::make_unique<Reader>(options_.database_path, options_);
   ready_ = true;
-  writer_thread_ = std::thread([this] {
-    name_this_thread("history-write");
-    run_writer();
-  });
-  reader_thread_ = std::thread([this] {
-    name_this_thread("history-read");
-    run_reader();
-  });
-  checkpointer_thread_ = std::thread([this] {
-    name_this_thread("history-ckpt");
-    run_checkpointer();
-  });
+  writer_thread_ = named_thread("history-write", [this] { run_writer(); });
+  reader_thread_ = named_thread("history-read", [this] { run_reader(); });
+  checkpointer_thread_ = named_thread("history-ckpt", [this] { run_checkpointer(); });
 }
 
 void History::run_checkpointer() {

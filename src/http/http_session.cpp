@@ -144,7 +144,7 @@ class HttpSession final : public HttpConnection,
   bool request_is_head_ = false;
   std::size_t body_limit_ = 0;  // of the request being read
   bool refused_;  // the address holds too many connections: answer 429 and close
-  bool input_left_unread_ = false;  // answered before the request was read whole
+  bool peer_may_still_send_ = false;  // refused before the request was read whole
   std::string allowed_origin_;
   ClientLimits::Slot client_slot_;  // released when the connection ends
 };
@@ -343,7 +343,7 @@ void HttpSession<Stream>::dispatch() {
 template <class Stream>
 void HttpSession<Stream>::reply_and_close(Response response, bool counted) {
   request_keep_alive_ = false;
-  input_left_unread_ = true;
+  peer_may_still_send_ = true;
   request_is_head_ = false;
   state_ = State::Handling;
   send(std::move(response), counted);
@@ -392,8 +392,8 @@ void HttpSession<Stream>::close() {
   state_ = State::Closed;
   if constexpr (kIsTls<Stream>) {
     close_tls(stream_, context_.limits.request_timeout, this->shared_from_this(),
-              input_left_unread_);
-  } else if (input_left_unread_) {
+              peer_may_still_send_);
+  } else if (peer_may_still_send_) {
     lingering_close(stream_, context_.limits.request_timeout, this->shared_from_this());
   } else {
     beast::error_code ignored;

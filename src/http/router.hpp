@@ -2,9 +2,9 @@
 
 #include "http/exchange.hpp"
 
-#include <functional>
 #include <algorithm>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>

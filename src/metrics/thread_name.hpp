@@ -3,6 +3,8 @@
 #include <pthread.h>
 
 #include <string>
+#include <thread>
+#include <utility>
 
 namespace ssehub {
 
@@ -10,6 +12,15 @@ namespace ssehub {
 // a profile tells the history writer from an I/O thread.
 inline void name_this_thread(const std::string& name) {
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
+}
+
+// A thread named `name` that runs `body`.
+template <class Body>
+std::thread named_thread(std::string name, Body body) {
+  return std::thread([name = std::move(name), body = std::move(body)]() mutable {
+    name_this_thread(name);
+    body();
+  });
 }
 
 }  // namespace ssehub

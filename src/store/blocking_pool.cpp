@@ -10,10 +10,8 @@ BlockingPool::BlockingPool(unsigned threads, std::size_t queue_limit_per_thread)
     : queue_limit_(queue_limit_per_thread) {
   for (unsigned i = 0; i < std::max(1u, threads); ++i) lanes_.push_back(std::make_unique<Lane>());
   for (std::size_t i = 0; i < lanes_.size(); ++i) {
-    lanes_[i]->thread = std::thread([this, raw = lanes_[i].get(), i] {
-      name_this_thread("store-" + std::to_string(i));
-      run(*raw);
-    });
+    lanes_[i]->thread =
+        named_thread("store-" + std::to_string(i), [this, raw = lanes_[i].get()] { run(*raw); });
   }
 }
 

@@ -2,6 +2,7 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs/promises";
 import {
   curl, haveCurl, metrics, metricsEventually, publish, publishOk, request, showServerLogsOnFailure, sse,
   startServer, uniqueUser,
@@ -43,6 +44,16 @@ describe("operations endpoints", () => {
     const [body, code] = res.stdout.split("\n");
     assert.equal(code, "200");
     assert.deepEqual(JSON.parse(body), { status: "ok" });
+  });
+
+  it("LongLivedThreadsAreNamedForProfilesAndTop", T, async () => {
+    // perf and `top -H` tell the history writer from an I/O thread by these names.
+    const tasks = `/proc/${server.proc.pid}/task`;
+    const names = await Promise.all((await fs.readdir(tasks)).map((t) => fs.readFile(`${tasks}/${t}/comm`, "utf8")));
+    const named = new Set(names.map((n) => n.trim()));
+    for (const name of ["ssehub-io-0", "ssehub-io-1", "history-write", "history-read", "history-ckpt", "store-0"]) {
+      assert.ok(named.has(name), `no thread named ${name} among ${[...named].join(", ")}`);
+    }
   });
 
   it("ReadyzAnswers200StatusReady", T, async () => {
