@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include "support/temp_path.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -25,7 +27,8 @@ class ConfigTest : public ::testing::Test {
     args.insert(args.begin(), "ssehub");
     return load_config(static_cast<int>(args.size()), args.data());
   }
-  std::string file_ = (std::filesystem::temp_directory_path() / "ssehub_config_test.toml").string();
+  std::string file_ =
+      ssehub::test_support::unique_temp_path("ssehub_config_test", ".toml").string();
 };
 
 }  // namespace

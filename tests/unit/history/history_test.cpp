@@ -1,5 +1,7 @@
 #include "history/history.hpp"
 
+#include "support/temp_path.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <boost/asio/io_context.hpp>
@@ -18,9 +20,7 @@ namespace {
 class HistoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("ssehub_history_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = test_support::unique_temp_path("ssehub_history_test");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
   }
