@@ -69,7 +69,7 @@ describe("message encoding", () => {
         "id: 1\ndata: a\ndata: b\ndata: c\ndata: d\n\n" +
         "id: 2\ndata: tail\ndata: \n\n" +
         "id: 3\ndata: ü😀\n\n";
-      assert.equal(stream.text, expected);
+      assert.equal(stream.textWithoutKeepAlives, expected);
       assert.deepEqual(stream.raw.subarray(-12), Buffer.from("data: ü😀\n\n", "utf8").subarray(-12));
     } finally {
       stream.close();

@@ -115,7 +115,9 @@ describe("three nodes on a Kafka bus", () => {
         return now.reduce((sum, n, i) => sum + n - ingestedBefore[i], 0);
       };
       await eventually(async () => (await counted()) >= fromKafka.length, { what: "the records to be counted" });
-      assert.equal(await counted(), fromKafka.length);
+      // At least once: a rebalance in the middle may hand a record to a second node, never to each.
+      const total = await counted();
+      assert.ok(total < 2 * fromKafka.length, `${total} ingestions of ${fromKafka.length} records`);
     } finally {
       onA.close();
       onB.close();

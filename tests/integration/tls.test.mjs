@@ -220,7 +220,8 @@ describe("HTTPS (--tls-cert, --tls-key)", { skip: haveOpenssl ? false : "openssl
     const tls12 = await httpsRequest(server.port, "/healthz", { tlsOptions: { maxVersion: "TLSv1.2" } });
     assert.equal(tls12.status, 200);
     assert.equal(tls12.protocol, "TLSv1.2");
-    assert.ok(server.logMatching(/listening on https:\/\//).length === 1, "the log says https");
+    // Output arrives over a pipe, not necessarily before the port file the start waited for.
+    await eventually(() => server.logMatching(/listening on https:\/\//).length === 1, { what: "the log to say https" });
   });
 
   it("HealthzAnswersCurlWithCacert", CURL, async () => {
@@ -308,7 +309,9 @@ describe("HTTPS (--tls-cert, --tls-key)", { skip: haveOpenssl ? false : "openssl
 
   it("ClientLeavingATlsStreamIsNoticed", T, async () => {
     const user = uniqueUser("tls-leave");
-    const before = await metricsTls(server.port);
+    // Streams the earlier tests closed count until the server has noticed each close.
+    const before = await metricsTlsEventually(server.port, (m) => m.get("ssehub_streams_open") === 0,
+                                              "earlier streams closed");
     const stream = await httpsSse(server.port, `/v2/sse?username=${user}`);
     await metricsTlsEventually(server.port, (m) => m.get("ssehub_streams_open") === before.get("ssehub_streams_open") + 1,
                                "the stream open");

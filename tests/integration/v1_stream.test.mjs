@@ -43,7 +43,8 @@ describe("v1 demo stream (hi every 1000 ms, keep-alive after 200 ms of silence)"
       await stream.waitEvents(3, { timeout: 6_000 });
       const [a, b, c] = stream.events.map((e) => e.at);
       for (const gap of [b - a, c - b]) {
-        assert.ok(gap > 700 && gap < 2_500, `hi events ${gap} ms apart, expected about 1000`);
+        // The server keeps 1000 ms between them; the client may see one late and the next on time.
+        assert.ok(gap > 400 && gap < 2_500, `hi events ${gap} ms apart, expected about 1000`);
       }
       assert.deepEqual(stream.data().slice(0, 3), ["hi!", "hi!", "hi!"]);
       // Between two hi events there is 1000 ms to fill with keep-alives 200 ms apart: a few,
@@ -53,7 +54,7 @@ describe("v1 demo stream (hi every 1000 ms, keep-alive after 200 ms of silence)"
       for (let k = 0; k + 1 < 3; k++) {
         const between = frames.slice(hiPositions[k] + 1, hiPositions[k + 1]);
         assert.ok(between.every((f) => f === ": keep-alive-text"), `unexpected frames ${JSON.stringify(between)}`);
-        assert.ok(between.length >= 1 && between.length <= 5,
+        assert.ok(between.length >= 1 && between.length <= 7,
                   `${between.length} keep-alives between hi ${k + 1} and ${k + 2}`);
       }
       assert.ok(stream.comments.every((c) => c.text === "keep-alive-text"));
