@@ -3,7 +3,9 @@
 //
 // Needs build/ssehub, a built web/dist (`cd web && npm run build`) and /usr/bin/chromium
 // (`apt-get install -y chromium`). SSEHUB_BIN, SSEHUB_UPDATE_SCRIPT and CHROMIUM_PATH override
-// where the binary, scripts/update_report_status.sh and Chromium are found.
+// where the binary, scripts/update_report_status.sh and Chromium are found. The screenshots go
+// to the test's work directory, so a test run leaves the checkout as it was; to refresh README's:
+// `SSEHUB_SCREENSHOTS_DIR=$PWD/docs/screenshots node --test tests/e2e/` (from the root).
 //
 // The steps run in order against one server and one browser: each builds on the page left by
 // the one before, as a person using the app would.
@@ -23,7 +25,6 @@ const BINARY = process.env.SSEHUB_BIN ?? path.join(ROOT, "build/ssehub");
 const UPDATE_SCRIPT = process.env.SSEHUB_UPDATE_SCRIPT ?? path.join(ROOT, "scripts/update_report_status.sh");
 const WEB_ROOT = path.join(ROOT, "web/dist");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const SCREENSHOTS = path.join(ROOT, "docs/screenshots");
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const STEP_TIMEOUT = 60_000; // one test step, start to end
@@ -449,24 +450,25 @@ describe("report status page", { timeout: 10 * STEP_TIMEOUT }, () => {
     await expectStatus(page, fourth, "canceled");
     await waitLive(page);
 
-    await fs.mkdir(SCREENSHOTS, { recursive: true });
+    const screenshots = process.env.SSEHUB_SCREENSHOTS_DIR ?? path.join(workDir, "screenshots");
+    await fs.mkdir(screenshots, { recursive: true });
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.mouse.move(0, 0);
     await sleep(1_800); // let the change highlight fade
-    await page.screenshot({ path: path.join(SCREENSHOTS, "desktop.png") });
+    await page.screenshot({ path: path.join(screenshots, "desktop.png") });
 
     await page.setViewportSize({ width: 390, height: 844 });
     await sleep(300);
     // Nothing may stick out sideways on a phone.
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than a phone screen`);
-    await page.screenshot({ path: path.join(SCREENSHOTS, "phone.png") });
+    await page.screenshot({ path: path.join(screenshots, "phone.png") });
     await page.setViewportSize({ width: 360, height: 740 });
     const narrow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(narrow <= 0, `the page is ${narrow}px wider than a 360px screen`);
 
     for (const file of ["desktop.png", "phone.png"]) {
-      const stat = await fs.stat(path.join(SCREENSHOTS, file));
+      const stat = await fs.stat(path.join(screenshots, file));
       assert.ok(stat.size > 10_000, `${file} is suspiciously small`);
     }
     assertNoConsoleErrors();

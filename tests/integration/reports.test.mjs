@@ -3,9 +3,9 @@
 // in one process and in two, restart and resume, scripts/update_report_status.sh, metrics, and
 // for DynamoDB an outage of the store and answers lost between DynamoDB and ssehub.
 //
-// Streams are opened before the operations whose events they must (or must not) see: history
-// answers the publisher before it feeds live streams, so an event can still reach a stream
-// opened right after its 2xx.
+// Streams are opened before the operations whose events they must (or must not) see: a stream
+// opened around the time of an answer may or may not see that answer's event live (history
+// hands it to the I/O threads' streams just before it answers the publisher).
 
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
