@@ -112,13 +112,17 @@ def ratio(ours, theirs, field, scale):
     return f"{a / b:.2f}×"
 
 
-def scenario_table(scenario, by_server):
-    present = [(key, name) for key, name in SERVERS if key in by_server]
+def scenario_table(scenario, by_server, ours_key="ssehub", ours_name="ssehub"):
+    """The scenario's figures, ours (ssehub, or one of its variants) first, then each peer with
+    the ratio ours / peer."""
+    present = [(key, name) for key, name in SERVERS if key in by_server and key != "ssehub"]
+    if ours_key in by_server:
+        present.insert(0, (ours_key, ours_name))
     header = ["", *(name for _, name in present[:1])]
     for key, name in present[1:]:
         header += [name, f"ssehub / {name.split(' + ')[-1]}"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    ours = by_server.get("ssehub", [])
+    ours = by_server.get(ours_key, [])
     for label, field, scale, decimals, better in METRICS[scenario]:
         arrow = {"more": " ↑", "less": " ↓", None: ""}[better]
         row = [f"{label}{arrow}"]
@@ -167,7 +171,8 @@ def render_all(results_dir, old_text):
         f"| kernel (`uname -r`) | {env.get('kernel')} |",
         f"| OS | {env.get('os')} |",
         f"| open files per process | {env.get('nofile')} (hard limit) |",
-        f"| ssehub | {env.get('ssehub')}, `--threads 2 --history-sync normal` (SQLite history) |",
+        f"| ssehub | {env.get('ssehub')}, `--threads 2 --history-sync normal` (SQLite history); "
+        "for unicast also with `--history-store memory` |",
         f"| nginx + Nchan | nginx {env.get('nginx')}, Nchan {env.get('nchan')}, 2 workers, history in shared memory |",
         f"| Pushpin | {env.get('pushpin')} (condure {env.get('condure')}, zurl {env.get('zurl')}), no history |",
         "",
@@ -180,6 +185,10 @@ def render_all(results_dir, old_text):
         if scenario not in results:
             continue
         out += [f"## {TITLES[scenario]}", "", scenario_intro(scenario, env), "", scenario_table(scenario, results[scenario]), ""]
+        if "ssehub-memory" in results[scenario]:
+            out += ["The same with ssehub's history in memory (`--history-store memory`), as Nchan keeps "
+                    "its own here: no disk write before the answer, and history lost on restart.", "",
+                    scenario_table(scenario, results[scenario], "ssehub-memory", "ssehub, history in memory"), ""]
         failures = [
             f"{server} run {i + 1}: {r['error']}"
             for server, runs in results[scenario].items()
@@ -199,7 +208,8 @@ def render_all(results_dir, old_text):
         "- Pushpin's HTTP publish endpoint answers `Connection: close`, so its publisher opens a "
         "connection per message; Nchan's and ssehub's publishers keep theirs open. Pushpin keeps no "
         "history; Nchan keeps it in shared memory (1000 messages per channel); ssehub writes every "
-        "message to SQLite before answering.",
+        "message to SQLite before answering, or with `--history-store memory` keeps 1000 per user "
+        "in memory.",
         "- Errors are streams that did not open or were closed, and failed publishes. Pushpin's "
         "come from Pushpin itself: under the connect burst it answers 500/502 to a few "
         "subscriptions, and under fan-out load its handler cancels some streams (its log: "

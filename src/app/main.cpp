@@ -87,7 +87,9 @@ int main(int argc, char** argv) {
     const bool clustered = config.bus == "kafka";
     const std::string history_path =
         (std::filesystem::path(config.data_dir) / (clustered ? "bus-history.db" : "history.db")).string();
-    History history({.database_path = history_path,
+    History history({.in_memory = config.history_store == "memory",
+                     .memory_budget_bytes = config.history_memory_mb << 20,
+                     .database_path = history_path,
                      .max_events_per_stream = config.history_max_events,
                      .max_age = config.history_max_age,
                      .sync_full = config.history_sync_full,
@@ -96,6 +98,9 @@ int main(int argc, char** argv) {
                      .ids_from_bus = clustered},
                     metrics);
     history.start([&hub](std::vector<EventPtr> events) { hub.publish(std::move(events)); });
+    if (config.history_store == "memory")
+      spdlog::info("history in memory (up to {} MiB): resumable until ssehub stops, not after",
+                   config.history_memory_mb);
     std::unique_ptr<EventBus> bus;
     bus::KafkaBus* kafka_bus = nullptr;
     if (clustered) {

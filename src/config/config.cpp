@@ -140,6 +140,13 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   app.add_option("--max-streams", config.max_streams, "Open streams in total; 0 = no limit");
 
   app.add_option("--data-dir", config.data_dir, "Directory of the embedded database");
+  app.add_option("--history-store", config.history_store,
+                 "sqlite: events survive restarts (in the data dir); memory: faster, lost on "
+                 "restart")
+      ->check(CLI::IsMember({"sqlite", "memory"}));
+  app.add_option("--history-memory-mb", config.history_memory_mb,
+                 "With --history-store memory: what all streams' events may take (oldest go first)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   app.add_option("--history-max-events", config.history_max_events,
                  "Events kept per user for resume")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
@@ -266,6 +273,10 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   };
   if (config.bus == "kafka" && config.kafka_brokers.empty())
     return refuse("--bus kafka needs --kafka-brokers");
+  // A node of a cluster records in its history database how far it applied the bus.
+  if (config.bus == "kafka" && config.history_store == "memory")
+    return refuse(
+        "--bus kafka needs --history-store sqlite (each node keeps its place in the bus there)");
   if (config.tls_cert.empty() != config.tls_key.empty())
     return refuse("--tls-cert and --tls-key go together: give both, or neither");
   if (config.auth == "jwt" && config.jwt_secret.empty() && config.jwt_public_key_file.empty())

@@ -37,6 +37,8 @@ struct Config {
 
   // History
   std::string data_dir = "./data";
+  std::string history_store = "sqlite";  // sqlite | memory (lost on restart)
+  std::size_t history_memory_mb = 256;   // memory: all streams together
   std::size_t history_max_events = 1000;  // per user
   std::chrono::seconds history_max_age{24 * 3600};
   bool history_sync_full = true;  // fsync every group commit

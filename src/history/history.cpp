@@ -1,11 +1,12 @@
 #include "history/history.hpp"
 
+#include "history/memory_log.hpp"
+#include "history/replay_plan.hpp"
 #include "metrics/thread_name.hpp"
 #include "sse/encoder.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <boost/asio/post.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -291,7 +292,7 @@ class History::Reader {
 
   std::shared_ptr<Replay> read(const std::string& stream, ResumePoint from) {
     auto replay = std::make_shared<Replay>();
-    std::uint64_t last_id = 0, trimmed_through = 0;
+    StreamExtent extent;
     SQLite::Transaction snapshot(db_, SQLite::TransactionBehavior::DEFERRED);
     {
       SQLite::Statement query(
@@ -301,34 +302,19 @@ class History::Reader {
                "FROM events WHERE stream = ?1");
       query.bind(1, stream);
       if (query.executeStep()) {
-        last_id = static_cast<std::uint64_t>(query.getColumn(0).getInt64());
-        trimmed_through = static_cast<std::uint64_t>(query.getColumn(1).getInt64());
+        extent.last_id = static_cast<std::uint64_t>(query.getColumn(0).getInt64());
+        extent.trimmed_through = static_cast<std::uint64_t>(query.getColumn(1).getInt64());
       }
     }
-    std::uint64_t read_after = from.after_id;
-    if (from.earliest) {
-      read_after = 0;
-    } else if (from.after_id > last_id && options_.ids_from_bus &&
-               (!options_.bus_may_have_issued ||
-                options_.bus_may_have_issued(stream, from.after_id))) {
-      // This node has not applied that far yet; the live stream brings what follows.
-      replay->last_id = from.after_id;
+    const auto read_after = plan_replay(*replay, stream, extent, from, options_);
+    if (!read_after) {
       snapshot.commit();
       return replay;
-    } else if (from.after_id > last_id) {
-      // An id this stream never issued (history wiped, or another deployment): say so, and
-      // continue from what the stream really has.
-      add_reset(*replay, stream, last_id, "unknown_id", from.after_id);
-      read_after = last_id;
-    } else if (from.after_id < trimmed_through) {
-      add_reset(*replay, stream, trimmed_through, "history_trimmed", from.after_id);
-      read_after = trimmed_through;
     }
-    replay->last_id = read_after;
     SQLite::Statement events(
         db_, "SELECT id, type, data FROM events WHERE stream = ? AND id > ? ORDER BY id");
     events.bind(1, stream);
-    events.bind(2, static_cast<std::int64_t>(read_after));
+    events.bind(2, static_cast<std::int64_t>(*read_after));
     while (events.executeStep()) {
       auto event = std::make_shared<Event>();
       event->stream = stream;
@@ -346,19 +332,6 @@ class History::Reader {
   }
 
  private:
-  static void add_reset(Replay& replay, const std::string& stream, std::uint64_t continue_after,
-                        const char* reason, std::uint64_t requested) {
-    auto event = std::make_shared<Event>();
-    event->stream = stream;
-    event->id = continue_after;
-    const nlohmann::json data = {{"reason", reason},
-                                 {"lastEventId", std::to_string(requested)},
-                                 {"continuesAfter", std::to_string(continue_after)}};
-    event->frame = sse::encode_event("reset", continue_after, data.dump());
-    replay.reset = true;
-    replay.events.push_back(std::move(event));
-  }
-
   SQLite::Database db_;
   const HistoryOptions& options_;
 };
@@ -374,6 +347,12 @@ History::~History() { stop(); }
 
 void History::start(CommitListener listener) {
   listener_ = std::move(listener);
+  if (options_.in_memory) {
+    memory_ = std::make_unique<MemoryLog>(options_);
+    ready_ = true;
+    checkpointer_thread_ = named_thread("history-trim", [this] { run_memory_trimmer(); });
+    return;
+  }
   writer_ = std::make_unique<Writer>(options_);
   writer_->trim_by_age();
   reader_ = std::make_unique<Reader>(options_.database_path, options_);
@@ -406,9 +385,52 @@ void History::run_checkpointer() {
   }
 }
 
+void History::run_memory_trimmer() {
+  std::unique_lock lock(checkpoint_mutex_);
+  while (!checkpoint_stopping_) {
+    checkpoint_cv_.wait_for(lock, options_.trim_interval);
+    std::lock_guard memory_lock(memory_mutex_);
+    memory_->trim_by_age();
+    metrics_.history_memory_bytes.set(static_cast<std::int64_t>(memory_->bytes()));
+  }
+}
+
+History::Admission History::append_in_memory(std::vector<EventDraft> drafts,
+                                             boost::asio::any_io_executor executor,
+                                             AppendDone done) {
+  AppendResult result;
+  {
+    std::lock_guard lock(memory_mutex_);
+    if (memory_stopped_) return Admission::Stopped;
+    if (!memory_) return Admission::Unavailable;  // not started
+    MemoryLog::Appended appended = memory_->append(drafts);
+    metrics_.history_commits.add();
+    metrics_.history_memory_bytes.set(static_cast<std::int64_t>(memory_->bytes()));
+    result.ok = true;
+    result.ids = std::move(appended.ids);
+    result.already_stored = static_cast<std::size_t>(
+        std::count(appended.fresh.begin(), appended.fresh.end(), false));
+    // Under the lock, so that streams get events in id order whichever thread appended them.
+    if (!appended.committed.empty()) {
+      metrics_.events_accepted.add(appended.committed.size());
+      listener_(std::move(appended.committed));
+    }
+  }
+  if (!executor) {
+    done(std::move(result));
+  } else {
+    boost::asio::post(executor, [done = std::move(done), result = std::move(result)]() mutable {
+      done(std::move(result));
+    });
+  }
+  return Admission::Queued;
+}
+
 History::Admission History::append(std::vector<EventDraft> drafts,
                                    boost::asio::any_io_executor executor, AppendDone done,
                                    std::vector<BusPosition> positions) {
+  if (options_.in_memory)
+    return append_in_memory(std::move(drafts), std::move(executor), std::move(done));
   {
     std::lock_guard lock(append_mutex_);
     if (stopping_) return Admission::Stopped;
@@ -423,6 +445,22 @@ History::Admission History::append(std::vector<EventDraft> drafts,
 
 bool History::replay(std::string stream, ResumePoint from, boost::asio::any_io_executor executor,
                      ReplayDone done) {
+  if (options_.in_memory) {
+    std::shared_ptr<Replay> replay;
+    {
+      std::lock_guard lock(memory_mutex_);
+      if (memory_stopped_ || !memory_) return false;
+      replay = memory_->read(stream, from);
+    }
+    if (!executor) {
+      done(std::move(replay));
+    } else {
+      boost::asio::post(executor, [done = std::move(done), replay = std::move(replay)]() mutable {
+        done(std::move(replay));
+      });
+    }
+    return true;
+  }
   {
     std::lock_guard lock(replay_mutex_);
     if (replay_stopping_ || replays_.size() >= kMaxQueuedReplays) return false;
@@ -591,6 +629,10 @@ std::vector<BusPosition> History::load_bus_positions(const std::string& database
 
 void History::stop() {
   {
+    std::lock_guard lock(memory_mutex_);
+    memory_stopped_ = true;
+  }
+  {
     std::lock_guard lock(append_mutex_);
     stopping_ = true;
   }
@@ -610,6 +652,10 @@ void History::stop() {
   if (checkpointer_thread_.joinable()) checkpointer_thread_.join();
   writer_.reset();
   reader_.reset();
+  {
+    std::lock_guard lock(memory_mutex_);
+    memory_.reset();
+  }
   ready_ = false;
 }
 

@@ -19,7 +19,12 @@
 
 namespace ssehub {
 
+class MemoryLog;
+
 struct HistoryOptions {
+  // Memory only (`--history-store memory`): no database, lost on restart; see MemoryLog.
+  bool in_memory = false;
+  std::size_t memory_budget_bytes = std::size_t{256} << 20;  // in memory: all streams together
   std::string database_path;
   std::size_t max_events_per_stream = 1000;
   std::chrono::seconds max_age{24 * 3600};
@@ -59,9 +64,11 @@ struct AppendResult {
   std::string error;
 };
 
-// The durable, per-stream event log. Assigns ids, stores events in SQLite (WAL) with group
-// commit on a writer thread of its own, serves resumes from a reader thread, and enforces
-// retention by count and age. Nothing here ever runs on an I/O thread.
+// The per-stream event log. Assigns ids, stores events in SQLite (WAL) with group commit on a
+// writer thread of its own, serves resumes from a reader thread, and enforces retention by
+// count and age; no disk access ever runs on an I/O thread. With `in_memory`, a MemoryLog
+// keeps the events instead, and appends and resumes run on the caller's thread under a mutex
+// (no disk, nothing that blocks for long).
 class History {
  public:
   using AppendDone = std::function<void(AppendResult)>;
@@ -79,8 +86,9 @@ class History {
   // Opens (or creates) the database and starts the threads. Throws on failure.
   void start(CommitListener listener);
 
-  // Thread-safe. `done` runs on `executor` (or on the writer thread when the executor is
-  // empty) once the drafts are durable (or failed). Drafts of one call commit together.
+  // Thread-safe. `done` runs on `executor` (or, when the executor is empty, on the writer
+  // thread, or in memory before append returns) once the drafts are durable (or failed).
+  // Drafts of one call commit together.
   // Drafts carrying an id (from a cluster bus) keep it, and one not above its stream's last
   // id is a re-delivery and skipped, so applying a bus log twice changes nothing.
   // `positions` are stored in the same transaction.
@@ -91,7 +99,8 @@ class History {
   static std::vector<BusPosition> load_bus_positions(const std::string& database_path);
 
   // Thread-safe. Reads what a client resuming from `from` missed; `done` runs on `executor`
-  // (or on the reader thread when the executor is empty).
+  // (or, when the executor is empty, on the reader thread, or in memory before replay
+  // returns).
   bool replay(std::string stream, ResumePoint from, boost::asio::any_io_executor executor,
               ReplayDone done);
 
@@ -123,6 +132,9 @@ class History {
   void run_writer();
   void run_reader();
   void run_checkpointer();
+  void run_memory_trimmer();
+  Admission append_in_memory(std::vector<EventDraft> drafts, boost::asio::any_io_executor executor,
+                             AppendDone done);
 
   HistoryOptions options_;
   Metrics& metrics_;
@@ -147,7 +159,12 @@ class History {
   std::mutex checkpoint_mutex_;
   std::condition_variable checkpoint_cv_;
   bool checkpoint_stopping_ = false;
-  std::thread checkpointer_thread_;
+  std::thread checkpointer_thread_;  // or, in memory, the thread of age retention
+
+  // In memory: the log, and the order in which appends number events and reach the listener.
+  std::mutex memory_mutex_;
+  std::unique_ptr<MemoryLog> memory_;
+  bool memory_stopped_ = false;
 };
 
 }  // namespace ssehub

@@ -100,6 +100,9 @@ std::string Metrics::render_prometheus() const {
   gauge("ssehub_history_wal_frames_behind",
         "History WAL frames the last checkpoint could not copy into the database.",
         history_wal_frames_behind);
+  gauge("ssehub_history_memory_bytes",
+        "Bytes the in-memory history holds, bookkeeping included (--history-store memory).",
+        history_memory_bytes);
   counter("ssehub_http_requests_total", "HTTP requests parsed.", http_requests);
   counter("ssehub_kafka_records_ingested_total", "Kafka records turned into events or changes.",
           kafka_records_ingested);

@@ -91,6 +91,7 @@ struct Metrics {
   Counter history_commits;        // group commits of the history writer
   Counter history_write_errors;   // failed group commits (each fails its publishes with 503)
   Gauge history_wal_frames_behind;  // WAL frames the last checkpoint could not copy back
+  Gauge history_memory_bytes;       // what the in-memory history holds (--history-store memory)
   Counter http_requests;          // requests parsed, streams included
   std::array<Counter, static_cast<std::size_t>(RejectReason::Count)> rejected;
   LatencyHistogram accept_to_write;  // from accepting a publish to writing it to one client

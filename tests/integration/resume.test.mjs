@@ -1,10 +1,12 @@
 // Resuming a stream: Last-Event-ID (header or ?lastEventId=), `earliest`, `reset` when history
-// no longer holds the id, and the npm EventSource's own reconnection across a server restart.
+// no longer holds the id, the npm EventSource's own reconnection across a server restart, and
+// the same with the history kept in memory.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs/promises";
 import {
-  curlSse, eventSource, haveCurl, metrics, metricsEventually, publishOk, range,
+  curlSse, eventSource, haveCurl, metrics, metricsEventually, publishOk, range, request,
   showServerLogsOnFailure, sleep, sse, startServer, uniqueUser,
 } from "./lib/server.mjs";
 
@@ -319,6 +321,70 @@ describe("resume beyond retained history (--history-max-events 3)", () => {
       await stream.waitEvents(3);
       assert.deepEqual(stream.events.map((e) => [e.type, e.idField]),
                        [["message", "4"], ["message", "5"], ["message", "6"]]);
+    } finally {
+      stream.close();
+    }
+  });
+});
+
+describe("history in memory (--history-store memory)", () => {
+  let server;
+  before(async () => {
+    server = await startServer(["--history-store", "memory", "--history-max-events", "3"]);
+  });
+  after(() => server?.dispose());
+
+  const streamUrl = (user) => `${server.url}/v2/sse?username=${encodeURIComponent(user)}`;
+
+  it("EveryTabGetsEachEventAndAResumeReplaysWhatItMissedWithoutTouchingTheDisk", T, async () => {
+    const user = uniqueUser("mem");
+    const tabs = [await sse(streamUrl(user)), eventSource(streamUrl(user))];
+    try {
+      await tabs[1].waitFor((c) => c.opens === 1, { what: "EventSource open" });
+      for (let i = 1; i <= 5; i++) assert.equal(await publishOk(server.url, user, `m${i}`), i);
+      for (const tab of tabs) await tab.waitEvents(5);
+      assert.deepEqual(tabs[0].ids(), range(1, 5));
+      assert.deepEqual(tabs[1].data(), range(1, 5).map((i) => `m${i}`));
+
+      const resumed = await sse(streamUrl(user), { headers: { "Last-Event-ID": "3" } });
+      const trimmed = await sse(streamUrl(user), { headers: { "Last-Event-ID": "1" } });
+      try {
+        await resumed.waitEvents(2);
+        assert.deepEqual(resumed.data(), ["m4", "m5"]);
+        assert.equal(resumed.data("reset").length, 0);
+        // Three events kept per user: a resume from before them is told so, then gets them.
+        await trimmed.waitEvents(3);
+        assert.deepEqual(trimmed.events.map((e) => e.type), ["reset", "message", "message", "message"]);
+        assert.equal(JSON.parse(trimmed.data("reset")[0]).reason, "history_trimmed");
+        assert.deepEqual(trimmed.ids(), [3, 4, 5]);
+      } finally {
+        resumed.close();
+        trimmed.close();
+      }
+      const m = await metrics(server.url);
+      assert.ok(m.get("ssehub_history_memory_bytes") > 0, "the memory gauge moves");
+      assert.equal((await request(`${server.url}/readyz`)).status, 200);
+      assert.deepEqual(await fs.readdir(server.dataDir).then((files) => files.filter((f) => f.startsWith("history"))), [],
+                       "no history database in the data dir");
+    } finally {
+      for (const tab of tabs) tab.close();
+    }
+  });
+
+  it("AfterARestartHistoryIsGoneAndAResumeIsToldSo", T, async () => {
+    const user = uniqueUser("mem-restart");
+    for (let i = 1; i <= 2; i++) assert.equal(await publishOk(server.url, user, `m${i}`), i);
+    await server.restart();
+    const stream = await sse(streamUrl(user), { headers: { "Last-Event-ID": "2" } });
+    try {
+      await stream.waitEvents(1, { type: "reset" });
+      const reset = JSON.parse(stream.data("reset")[0]);
+      assert.equal(reset.reason, "unknown_id");
+      assert.equal(reset.continuesAfter, "0");
+      // Ids start over, and the client (moved to 0 by the reset) gets the new events.
+      assert.equal(await publishOk(server.url, user, "after"), 1);
+      await stream.waitEvents(1);
+      assert.deepEqual(stream.data(), ["after"]);
     } finally {
       stream.close();
     }

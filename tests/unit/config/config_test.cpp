@@ -83,3 +83,24 @@ TEST_F(ConfigTest, HelpExitsZeroWithoutConfig) {
   EXPECT_FALSE(outcome.config);
   EXPECT_EQ(outcome.exit_code, 0);
 }
+
+TEST_F(ConfigTest, HistoryStoreIsSqliteUnlessMemoryIsAsked) {
+  auto defaults = load({});
+  ASSERT_TRUE(defaults.config);
+  EXPECT_EQ(defaults.config->history_store, "sqlite");
+  auto memory = load({"--history-store", "memory", "--history-memory-mb", "64"});
+  ASSERT_TRUE(memory.config);
+  EXPECT_EQ(memory.config->history_store, "memory");
+  EXPECT_EQ(memory.config->history_memory_mb, 64u);
+  EXPECT_FALSE(load({"--history-store", "redis"}).config);
+  EXPECT_FALSE(load({"--history-store", "memory", "--history-memory-mb", "0"}).config);
+}
+
+TEST_F(ConfigTest, ClusterBusNeedsTheSqliteHistory) {
+  // Each node records in its history database how far it applied the bus.
+  auto outcome =
+      load({"--bus", "kafka", "--kafka-brokers", "127.0.0.1:9092", "--history-store", "memory"});
+  EXPECT_FALSE(outcome.config);
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_TRUE(load({"--bus", "kafka", "--kafka-brokers", "127.0.0.1:9092"}).config);
+}

@@ -69,7 +69,13 @@ class ResumingSubscriber : public Subscriber {
 
 }  // namespace
 
-TEST(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
+// Both stores: SQLite (appends cross to the writer thread) and memory (appends run on the
+// publishing thread under History's lock).
+class HistoryStressTest : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(History, HistoryStressTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Memory" : "Sqlite"; });
+
+TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("ssehub_history_stress_" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
@@ -80,7 +86,8 @@ TEST(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   IoThreads io(kIoThreads);
   Metrics metrics;
   Hub hub(io.contexts(), {.max_streams_per_user = 100000, .max_streams = 0}, metrics);
-  History history({.database_path = (dir / "h.db").string(),
+  History history({.in_memory = GetParam(),
+                   .database_path = (dir / "h.db").string(),
                    .max_events_per_stream = 1000000,
                    .sync_full = false,
                    .trim_interval = std::chrono::milliseconds(20)},
@@ -104,7 +111,7 @@ TEST(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
           draft.stream = stream_name(s);
           draft.data = "from " + std::to_string(p);
         }
-        // No executor: `done` runs on the writer thread.
+        // No executor: `done` runs on the writer thread (in memory: on this one).
         const auto admission = history.append(std::move(drafts), {}, [&, s](AppendResult result) {
           EXPECT_TRUE(result.ok) << result.error;
           std::lock_guard lock(ids_mutex);

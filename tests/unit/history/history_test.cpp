@@ -30,7 +30,8 @@ class HistoryTest : public ::testing::Test {
     return open_with({.database_path = (dir_ / "h.db").string(), .max_events_per_stream = max_events});
   }
 
-  std::unique_ptr<History> open_with(const HistoryOptions& options) {
+  std::unique_ptr<History> open_with(HistoryOptions options) {
+    options.in_memory = in_memory_;
     auto history = std::make_unique<History>(options, metrics_);
     history->start([this](std::vector<EventPtr> events) {
       std::lock_guard lock(mutex_);
@@ -65,6 +66,7 @@ class HistoryTest : public ::testing::Test {
     return future.get();
   }
 
+  bool in_memory_ = false;
   std::filesystem::path dir_;
   Metrics metrics_;
   boost::asio::io_context io_;
@@ -74,9 +76,21 @@ class HistoryTest : public ::testing::Test {
   std::vector<EventPtr> committed_;
 };
 
+// What both stores must do alike: the tests below run against SQLite and against memory.
+class AnyHistoryTest : public HistoryTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    HistoryTest::SetUp();
+    in_memory_ = GetParam();
+  }
+};
+
 }  // namespace
 
-TEST_F(HistoryTest, IdsIncreasePerStreamIndependently) {
+INSTANTIATE_TEST_SUITE_P(History, AnyHistoryTest, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Memory" : "Sqlite"; });
+
+TEST_P(AnyHistoryTest, IdsIncreasePerStreamIndependently) {
   auto history = open();
   EXPECT_EQ(append(*history, "v2:a", "1").ids.at(0), 1u);
   EXPECT_EQ(append(*history, "v2:a", "2").ids.at(0), 2u);
@@ -84,7 +98,7 @@ TEST_F(HistoryTest, IdsIncreasePerStreamIndependently) {
   EXPECT_EQ(append(*history, "v2:a", "3").ids.at(0), 3u);
 }
 
-TEST_F(HistoryTest, CommittedEventsReachTheListenerEncoded) {
+TEST_P(AnyHistoryTest, CommittedEventsReachTheListenerEncoded) {
   auto history = open();
   append(*history, "v2:a", "line1\nline2");
   std::lock_guard lock(mutex_);
@@ -93,7 +107,7 @@ TEST_F(HistoryTest, CommittedEventsReachTheListenerEncoded) {
   EXPECT_EQ(committed_[0]->frame, "id: 1\ndata: line1\ndata: line2\n\n");
 }
 
-TEST_F(HistoryTest, ResumeReplaysOnlyEventsAfterTheId) {
+TEST_P(AnyHistoryTest, ResumeReplaysOnlyEventsAfterTheId) {
   auto history = open();
   for (int i = 1; i <= 5; ++i) append(*history, "v2:a", "m" + std::to_string(i));
   auto result = replay(*history, "v2:a", {.earliest = false, .after_id = 3});
@@ -105,7 +119,7 @@ TEST_F(HistoryTest, ResumeReplaysOnlyEventsAfterTheId) {
   EXPECT_EQ(result->last_id, 5u);
 }
 
-TEST_F(HistoryTest, EarliestReturnsEverythingRetained) {
+TEST_P(AnyHistoryTest, EarliestReturnsEverythingRetained) {
   auto history = open();
   for (int i = 1; i <= 3; ++i) append(*history, "v2:a", "m");
   auto result = replay(*history, "v2:a", {.earliest = true});
@@ -113,7 +127,7 @@ TEST_F(HistoryTest, EarliestReturnsEverythingRetained) {
   EXPECT_FALSE(result->reset);
 }
 
-TEST_F(HistoryTest, CountRetentionTrimsAndResumeFromBeforeItResets) {
+TEST_P(AnyHistoryTest, CountRetentionTrimsAndResumeFromBeforeItResets) {
   auto history = open(3);
   for (int i = 1; i <= 6; ++i) append(*history, "v2:a", "m" + std::to_string(i));
   auto result = replay(*history, "v2:a", {.earliest = false, .after_id = 1});
@@ -128,7 +142,7 @@ TEST_F(HistoryTest, CountRetentionTrimsAndResumeFromBeforeItResets) {
   EXPECT_EQ(at_cut->events.size(), 3u);
 }
 
-TEST_F(HistoryTest, UnknownFutureIdResetsToTheStreamsLastId) {
+TEST_P(AnyHistoryTest, UnknownFutureIdResetsToTheStreamsLastId) {
   auto history = open();
   append(*history, "v2:a", "m");
   auto result = replay(*history, "v2:a", {.earliest = false, .after_id = 99});
@@ -162,7 +176,7 @@ TEST_F(HistoryTest, QueueLimitRefusesInsteadOfGrowing) {
             History::Admission::QueueFull);
 }
 
-TEST_F(HistoryTest, AgeRetentionDropsOldEventsAndResumeFromBeforeThemResets) {
+TEST_P(AnyHistoryTest, AgeRetentionDropsOldEventsAndResumeFromBeforeThemResets) {
   // The test moves the clock, so no event ages by accident while a slow (sanitized, loaded)
   // run is between two steps; the trim runs often so the test waits little.
   auto clock_offset = std::make_shared<std::atomic<std::int64_t>>(0);
@@ -203,7 +217,7 @@ TEST_F(HistoryTest, AgeRetentionDropsOldEventsAndResumeFromBeforeThemResets) {
   EXPECT_EQ(after_cut->events[0]->id, 3u);
 }
 
-TEST_F(HistoryTest, ReplayWithoutAnExecutorAnswersOnTheReaderThread) {
+TEST_P(AnyHistoryTest, ReplayWithoutAnExecutorStillAnswers) {
   auto history = open();
   append(*history, "v2:a", "m1");
   std::promise<std::shared_ptr<Replay>> done;
@@ -234,7 +248,7 @@ TEST_F(HistoryTest, NoReadIsLeftOpenSoCheckpointsCopyTheWholeWal) {
   EXPECT_EQ(copied, wal_frames) << "a read transaction pins the WAL";
 }
 
-TEST_F(HistoryTest, ARedeliveryIsRecognisedByItsKeyAndNotStoredAgain) {
+TEST_P(AnyHistoryTest, ARedeliveryIsRecognisedByItsKeyAndNotStoredAgain) {
   auto history = open();
   const auto first = append(*history, "v3:a", "m", "kafka:t:0:1");
   EXPECT_EQ(first.already_stored, 0u);
@@ -244,4 +258,68 @@ TEST_F(HistoryTest, ARedeliveryIsRecognisedByItsKeyAndNotStoredAgain) {
   EXPECT_EQ(replay(*history, "v3:a", {.earliest = true})->events.size(), 1u);
   std::lock_guard lock(mutex_);
   EXPECT_EQ(committed_.size(), 1u);  // streams got it once
+}
+
+// What only the memory store does.
+class HistoryInMemoryTest : public HistoryTest {
+ protected:
+  void SetUp() override {
+    HistoryTest::SetUp();
+    in_memory_ = true;
+  }
+};
+
+TEST_F(HistoryInMemoryTest, ByteBudgetDropsTheOldestEventsOfAnyStreamFirst) {
+  const std::string kilobyte(1024, 'k');
+  auto history = open_with({.memory_budget_bytes = 16 * 1024, .max_events_per_stream = 1000});
+  for (int i = 0; i < 40; ++i) append(*history, i % 2 == 0 ? "v2:a" : "v2:b", kilobyte);
+  EXPECT_LE(metrics_.history_memory_bytes.value(), 16 * 1024);
+  EXPECT_GT(metrics_.history_memory_bytes.value(), 8 * 1024);
+
+  auto a = replay(*history, "v2:a", {.earliest = false, .after_id = 0});
+  ASSERT_TRUE(a->reset) << "the oldest events of v2:a were dropped";
+  EXPECT_NE(a->events[0]->frame.find(R"("reason":"history_trimmed")"), std::string::npos);
+  const std::uint64_t kept_from = a->events[0]->id + 1;
+  EXPECT_GT(kept_from, 1u);
+  ASSERT_GT(a->events.size(), 1u) << "the newest events were kept";
+  EXPECT_EQ(a->events[1]->id, kept_from);
+  EXPECT_EQ(a->last_id, 20u);
+  auto b = replay(*history, "v2:b", {.earliest = false, .after_id = 0});
+  ASSERT_TRUE(b->reset);
+  EXPECT_EQ(b->last_id, 20u);
+
+  // Ids go on, and a resume from what is kept loses nothing.
+  EXPECT_EQ(append(*history, "v2:a", "next").ids.at(0), 21u);
+  auto recent = replay(*history, "v2:a", {.earliest = false, .after_id = 19});
+  EXPECT_FALSE(recent->reset);
+  ASSERT_EQ(recent->events.size(), 2u);
+  EXPECT_EQ(recent->events[1]->frame, "id: 21\ndata: next\n\n");
+}
+
+TEST_F(HistoryInMemoryTest, NothingIsWrittenToTheDataDir) {
+  auto history = open();
+  append(*history, "v2:a", "m");
+  history->stop();
+  EXPECT_TRUE(std::filesystem::is_empty(dir_));
+}
+
+TEST_F(HistoryInMemoryTest, AnswersGoToTheExecutorAndNothingIsAcceptedAfterStop) {
+  auto history = open();
+  bool answered = false;
+  std::vector<EventDraft> drafts(1);
+  drafts[0].stream = "v2:a";
+  ASSERT_EQ(history->append(std::move(drafts), io_.get_executor(),
+                            [&](AppendResult) { answered = true; }),
+            History::Admission::Queued);
+  EXPECT_FALSE(answered) << "the publisher's answer must not run inside append()";
+  io_.poll();
+  io_.restart();
+  EXPECT_TRUE(answered);
+
+  history->stop();
+  std::vector<EventDraft> late(1);
+  late[0].stream = "v2:a";
+  EXPECT_EQ(history->append(std::move(late), io_.get_executor(), [](AppendResult) {}),
+            History::Admission::Stopped);
+  EXPECT_FALSE(history->replay("v2:a", {.earliest = true}, io_.get_executor(), [](auto) {}));
 }
