@@ -5,6 +5,7 @@
 #include "history/history.hpp"
 #include "hub/hub.hpp"
 #include "support/io_threads.hpp"
+#include "support/temp_path.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +16,6 @@
 #include <random>
 #include <set>
 #include <thread>
-#include <unistd.h>
 
 using namespace ssehub;
 using ssehub::test_support::IoThreads;
@@ -76,8 +76,7 @@ INSTANTIATE_TEST_SUITE_P(History, HistoryStressTest, ::testing::Bool(),
                          [](const auto& info) { return info.param ? "Memory" : "Sqlite"; });
 
 TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("ssehub_history_stress_" + std::to_string(::getpid()));
+  const auto dir = test_support::unique_temp_path("ssehub_history_stress");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
 
