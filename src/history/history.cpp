@@ -408,8 +408,7 @@ History::Admission History::append_in_memory(std::vector<EventDraft> drafts,
     metrics_.history_memory_bytes.set(static_cast<std::int64_t>(memory_->bytes()));
     result.ok = true;
     result.ids = std::move(appended.ids);
-    result.already_stored = static_cast<std::size_t>(
-        std::count(appended.fresh.begin(), appended.fresh.end(), false));
+    result.already_stored = appended.already_stored;
     // Under the lock, so that streams get events in id order whichever thread appended them.
     if (!appended.committed.empty()) {
       metrics_.events_accepted.add(appended.committed.size());
@@ -452,6 +451,7 @@ bool History::replay(std::string stream, ResumePoint from, boost::asio::any_io_e
       if (memory_stopped_ || !memory_) return false;
       replay = memory_->read(stream, from);
     }
+    MemoryLog::detach_from_live(*replay);
     if (!executor) {
       done(std::move(replay));
     } else {

@@ -28,7 +28,6 @@ std::int64_t MemoryLog::now_ms() const {
 MemoryLog::Appended MemoryLog::append(std::vector<EventDraft>& drafts) {
   Appended appended;
   appended.ids.reserve(drafts.size());
-  appended.fresh.reserve(drafts.size());
   appended.committed.reserve(drafts.size());
   const std::int64_t now = now_ms();
   for (EventDraft& draft : drafts) {
@@ -45,7 +44,7 @@ MemoryLog::Appended MemoryLog::append(std::vector<EventDraft>& drafts) {
     }
     if (earlier) {
       appended.ids.push_back(*earlier);
-      appended.fresh.push_back(false);
+      ++appended.already_stored;
       continue;
     }
 
@@ -66,7 +65,6 @@ MemoryLog::Appended MemoryLog::append(std::vector<EventDraft>& drafts) {
       stream.events.pop_front();
     }
     appended.ids.push_back(id);
-    appended.fresh.push_back(true);
     appended.committed.push_back(std::move(event));
   }
   while (bytes_ > options_.memory_budget_bytes && !entries_.empty()) drop_oldest_entry();
@@ -104,15 +102,18 @@ std::shared_ptr<Replay> MemoryLog::read(const std::string& stream_name, ResumePo
   const auto& events = it->second.events;
   const auto newer = [](std::uint64_t id, const EventPtr& event) { return id < event->id; };
   auto first = std::upper_bound(events.begin(), events.end(), *read_after, newer);
-  for (; first != events.end(); ++first) {
-    // A copy without the accept time: like the SQLite history's replays, a replayed event
-    // does not count in the accept-to-write latency of live events.
-    auto event = std::make_shared<Event>(**first);
-    event->accepted_at = {};
-    replay->last_id = event->id;
-    replay->events.push_back(std::move(event));
-  }
+  for (; first != events.end(); ++first) replay->events.push_back(*first);
+  if (!replay->events.empty()) replay->last_id = replay->events.back()->id;
   return replay;
+}
+
+void MemoryLog::detach_from_live(Replay& replay) {
+  for (EventPtr& event : replay.events) {
+    if (event->accepted_at == SteadyClock::time_point{}) continue;  // a reset, made for this replay
+    auto copy = std::make_shared<Event>(*event);
+    copy->accepted_at = {};
+    event = std::move(copy);
+  }
 }
 
 }  // namespace ssehub

@@ -23,15 +23,21 @@ class MemoryLog {
 
   struct Appended {
     std::vector<std::uint64_t> ids;   // one per draft
-    std::vector<bool> fresh;          // false for a re-delivery, which is not kept again
-    std::vector<EventPtr> committed;  // the fresh events, in draft order
+    std::size_t already_stored = 0;   // re-deliveries among the drafts, not kept again
+    std::vector<EventPtr> committed;  // the new events, in draft order
   };
   // Numbers and keeps the drafts (their contents are moved out), then drops the oldest events
   // while over the byte budget.
   Appended append(std::vector<EventDraft>& drafts);
 
-  // What a client resuming from `from` missed (see plan_replay).
+  // What a client resuming from `from` missed (see plan_replay): the kept events themselves,
+  // shared, so reading costs no copy while History holds its lock.
   std::shared_ptr<Replay> read(const std::string& stream, ResumePoint from) const;
+
+  // Replaces each replayed event with a copy without its accept time: like the SQLite
+  // history's replays, a replayed event does not count in the accept-to-write latency of live
+  // events. Runs outside History's lock.
+  static void detach_from_live(Replay& replay);
 
   // Drops events older than the age limit.
   void trim_by_age();
