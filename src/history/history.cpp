@@ -350,7 +350,7 @@ void History::start(CommitListener listener) {
   if (options_.in_memory) {
     memory_ = std::make_unique<MemoryLog>(options_);
     ready_ = true;
-    checkpointer_thread_ = named_thread("history-trim", [this] { run_memory_trimmer(); });
+    housekeeping_thread_ = named_thread("history-trim", [this] { run_memory_trimmer(); });
     return;
   }
   writer_ = std::make_unique<Writer>(options_);
@@ -359,7 +359,7 @@ void History::start(CommitListener listener) {
   ready_ = true;
   writer_thread_ = named_thread("history-write", [this] { run_writer(); });
   reader_thread_ = named_thread("history-read", [this] { run_reader(); });
-  checkpointer_thread_ = named_thread("history-ckpt", [this] { run_checkpointer(); });
+  housekeeping_thread_ = named_thread("history-ckpt", [this] { run_checkpointer(); });
 }
 
 void History::run_checkpointer() {
@@ -367,9 +367,9 @@ void History::run_checkpointer() {
   // a checkpoint (and, with sync=full, for its fsync of the database file).
   SQLite::Database db(options_.database_path, SQLite::OPEN_READWRITE);
   db.exec("PRAGMA busy_timeout=1000");
-  std::unique_lock lock(checkpoint_mutex_);
-  while (!checkpoint_stopping_) {
-    checkpoint_cv_.wait_for(lock, std::chrono::milliseconds(250));
+  std::unique_lock lock(housekeeping_mutex_);
+  while (!housekeeping_stopping_) {
+    housekeeping_cv_.wait_for(lock, std::chrono::milliseconds(250));
     lock.unlock();
     try {
       SQLite::Statement checkpoint(db, "PRAGMA wal_checkpoint(PASSIVE)");
@@ -386,9 +386,9 @@ void History::run_checkpointer() {
 }
 
 void History::run_memory_trimmer() {
-  std::unique_lock lock(checkpoint_mutex_);
-  while (!checkpoint_stopping_) {
-    checkpoint_cv_.wait_for(lock, options_.trim_interval);
+  std::unique_lock lock(housekeeping_mutex_);
+  while (!housekeeping_stopping_) {
+    housekeeping_cv_.wait_for(lock, options_.trim_interval);
     std::lock_guard memory_lock(memory_mutex_);
     memory_->trim_by_age();
     metrics_.history_memory_bytes.set(static_cast<std::int64_t>(memory_->bytes()));
@@ -645,11 +645,11 @@ void History::stop() {
   replay_cv_.notify_all();
   if (reader_thread_.joinable()) reader_thread_.join();
   {
-    std::lock_guard lock(checkpoint_mutex_);
-    checkpoint_stopping_ = true;
+    std::lock_guard lock(housekeeping_mutex_);
+    housekeeping_stopping_ = true;
   }
-  checkpoint_cv_.notify_all();
-  if (checkpointer_thread_.joinable()) checkpointer_thread_.join();
+  housekeeping_cv_.notify_all();
+  if (housekeeping_thread_.joinable()) housekeeping_thread_.join();
   writer_.reset();
   reader_.reset();
   {

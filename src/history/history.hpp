@@ -156,10 +156,11 @@ class History {
   std::unique_ptr<Reader> reader_;
   std::thread writer_thread_;
   std::thread reader_thread_;
-  std::mutex checkpoint_mutex_;
-  std::condition_variable checkpoint_cv_;
-  bool checkpoint_stopping_ = false;
-  std::thread checkpointer_thread_;  // or, in memory, the thread of age retention
+  std::mutex housekeeping_mutex_;
+  std::condition_variable housekeeping_cv_;
+  bool housekeeping_stopping_ = false;
+  // WAL checkpoints (SQLite) or age retention (memory), off the paths that publish.
+  std::thread housekeeping_thread_;
 
   // In memory: the log, and the order in which appends number events and reach the listener.
   std::mutex memory_mutex_;
