@@ -1,6 +1,7 @@
 // Bytes as a client sends them on one connection, through what ssehub does with a request
-// before a handler runs (http/http_session.cpp): Beast's request parser with ssehub's header
-// and body limits, fed in TCP-sized pieces, keep-alive requests one after another; then the
+// before a handler runs (http/http_session.cpp): the RequestReader (Beast's parser with
+// ssehub's framing rules and limits on head, body, chunk lines and trailers), fed in TCP-sized
+// pieces, keep-alive requests one after another, with the buffer checked to stay bounded; then the
 // CORS decision, the target decoder, and the checks the stream and report APIs apply to
 // the query (username, user_id), the Last-Event-ID header, the credentials (JWT from header,
 // cookie or query; publish token) and the PUT /v4/report body.
@@ -9,7 +10,9 @@
 #include "config/config.hpp"
 #include "fuzz_check.hpp"
 #include "http/cors.hpp"
+#include "http/host_policy.hpp"
 #include "http/request.hpp"
+#include "http/request_reader.hpp"
 #include "http/responses.hpp"
 #include "reports/report.hpp"
 #include "reports/report_api.hpp"
@@ -23,6 +26,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <variant>
@@ -42,8 +46,10 @@ struct Server {
   LocalBus bus{history};
   auth::AccessPolicy access{auth::AccessSettings{}};
   // As with --auth jwt and a publish token.
-  auth::AccessPolicy guarded{auth::AccessSettings{
-      .require_jwt = true, .jwt = {.hs256_secret = "fuzz-hs256-secret"}, .publish_token = "fuzz-publish-token"}};
+  auth::AccessPolicy guarded{auth::AccessSettings{.require_jwt = true,
+                                                 .jwt = {.hs256_secret = "fuzz-hs256-secret-of-32-bytes!!!"},
+                                                 .publish_token = "fuzz-publish-token"}};
+  http::HostPolicy hosts{false, {}};
   api::StreamApi streams{config, hub, history, bus, access, metrics};
   http::CorsPolicy default_cors{{}};
   http::CorsPolicy allowlist_cors{{"https://app.example.com"}};
@@ -83,13 +89,14 @@ bool refuses(const std::optional<http::Response>& answer) {
 
 // Who may subscribe and publish, from the Authorization header, the cookie or ?token=.
 void check_access(const http::RawRequest& raw, const http::Target& target) {
-  const http::Request request{.raw = raw, .target = target, .remote = {}};
+  const http::RequestHead request{raw, target, {}};
   const std::string user = target.param("username").value_or("alice");
   refuses(server().guarded.check_subscriber(request, user));
   refuses(server().guarded.check_user_or_publisher(request, user));
   FUZZ_CHECK(!refuses(server().access.check_subscriber(request, user)));
   if (!refuses(server().guarded.check_publisher(request))) {
-    // The publish token counts only from headers, never from the URL or a cookie.
+    // The publish token counts only from headers, never from the URL or a cookie; no JWT of
+    // the fuzzer's can be signed with the server's secret.
     const std::string_view offered = raw["X-Publish-Token"];
     const std::string_view authorization = raw[beast_http::field::authorization];
     FUZZ_CHECK(offered == "fuzz-publish-token" ||
@@ -99,14 +106,29 @@ void check_access(const http::RawRequest& raw, const http::Target& target) {
   }
 }
 
+// Who is answered without authentication: an IP literal or localhost always, a name only
+// when it parses.
+void check_host(const http::RawRequest& raw, const http::Target& target) {
+  const std::string_view authority =
+      target.authority.empty() ? raw[beast_http::field::host] : std::string_view(target.authority);
+  if (!server().hosts.allows(authority)) return;
+  const auto parsed = http::parse_authority(authority);
+  FUZZ_CHECK(parsed.has_value());
+  FUZZ_CHECK(parsed->ip_literal || boost::beast::iequals(parsed->host, "localhost") ||
+             parsed->host.size() > 10);
+}
+
 void check_target(const http::RawRequest& request) {
   const std::string_view raw = request.target();
   const auto target = http::parse_target(raw);
   if (!target) {
-    FUZZ_CHECK(raw.find('%') != std::string_view::npos);  // only escapes can be malformed
+    // Only escapes or the form of a target the reader let through can be faulty.
+    FUZZ_CHECK(raw.find('%') != std::string_view::npos || !raw.starts_with('/'));
     return;
   }
+  FUZZ_CHECK(target->path.starts_with('/') || raw == "*");
   FUZZ_CHECK(http::is_valid_utf8(target->path) == is_strict_utf8(target->path));
+  check_host(request, *target);
   // The router's 404 names the decoded path, whatever bytes it holds.
   FUZZ_CHECK(is_json_error(http::json_error(beast_http::status::not_found, "not_found",
                                             "no route for " + target->path)));
@@ -155,42 +177,49 @@ std::size_t read_size(std::size_t n) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t size) {
   const std::string_view wire(reinterpret_cast<const char*>(bytes), size);
+  const std::size_t header_limit = server().config.max_header_bytes;
+  const std::size_t body_limit = server().config.max_body_bytes;
+  http::RequestReader reader({.max_header_bytes = header_limit, .max_framing_bytes = header_limit});
+  beast::flat_buffer buffer;  // the session's buffer
   std::size_t delivered = 0, reads = 0;
-  std::string buffer;  // what has arrived and the parser has not consumed: the session's buffer_
   // A connection carries requests until one is refused, is not keep-alive, or the input ends.
-  for (int requests = 0; requests < 16; ++requests) {
-    beast_http::request_parser<beast_http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(server().config.max_header_bytes));
-    parser.body_limit(server().config.max_body_bytes);
-    beast::error_code ec;
-    while (!parser.is_done()) {
-      if (!buffer.empty()) {
-        const std::size_t used = parser.put(boost::asio::buffer(buffer), ec);
-        FUZZ_CHECK(used <= buffer.size());
-        buffer.erase(0, used);
-        if (ec == beast_http::error::need_more) {
-          ec = {};
-        } else if (ec) {
-          return 0;  // the session answers 400/413/431 and closes
-        } else if (used > 0 || parser.is_done()) {
-          continue;
-        }
+  for (int requests = 0; requests < 16;) {
+    switch (reader.parse(buffer)) {
+      case http::RequestReader::Progress::Refused: {
+        const auto& refusal = reader.refusal();
+        FUZZ_CHECK(static_cast<int>(refusal.status) >= 400 && !refusal.error.empty());
+        FUZZ_CHECK(is_json_error(http::json_error(refusal.status, refusal.error, refusal.detail)));
+        return 0;  // the session answers and closes
       }
-      if (delivered == wire.size()) {
-        if (!parser.got_some()) return 0;  // a clean end between requests
-        parser.put_eof(ec);
-        if (ec) return 0;
-        break;
+      case http::RequestReader::Progress::HeadReady: {
+        // As the router decides: a body for the methods that take one.
+        const auto method = reader.head().method();
+        const bool takes_body = method == beast_http::verb::post || method == beast_http::verb::put;
+        reader.read_body(takes_body ? body_limit : 0);
+        continue;
       }
-      const std::size_t n = std::min(read_size(reads++), wire.size() - delivered);
-      buffer.append(wire.substr(delivered, n));
-      delivered += n;
+      case http::RequestReader::Progress::Complete: {
+        // Every byte of the request counted against a limit.
+        FUZZ_CHECK(reader.consumed() <= header_limit + body_limit + header_limit);
+        const http::RawRequest request = reader.take_request();
+        FUZZ_CHECK(request.body().size() <= body_limit);
+        check_cors(request);
+        check_target(request);
+        check_last_event_id(request);
+        ++requests;
+        if (!request.keep_alive()) return 0;
+        continue;
+      }
+      case http::RequestReader::Progress::NeedMore: break;
     }
-    const http::RawRequest& request = parser.get();
-    check_cors(request);
-    check_target(request);
-    check_last_event_id(request);
-    if (!request.keep_alive()) return 0;
+    // What waits for more bytes is at most one element within its limit plus one read.
+    FUZZ_CHECK(buffer.size() <= header_limit + 1460);
+    if (delivered == wire.size()) return 0;
+    const std::size_t n = std::min(read_size(reads++), wire.size() - delivered);
+    const auto space = buffer.prepare(n);
+    std::memcpy(space.data(), wire.data() + delivered, n);
+    buffer.commit(n);
+    delivered += n;
   }
   return 0;
 }

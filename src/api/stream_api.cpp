@@ -88,10 +88,14 @@ void StreamApi::register_routes(http::Router& router) {
   for (std::string_view api : {"v2", "v3"}) {
     router.add(beast_http::verb::get, "/" + std::string(api) + "/sse",
                [this, api](const auto& ex) { open_user_stream(ex, api); });
+    // Publishers are known by their head: a caller without credentials cannot make the
+    // server read a body.
+    auto publisher = [this](const http::RequestHead& head) { return access_.check_publisher(head); };
     router.add(beast_http::verb::post, "/" + std::string(api) + "/message",
-               [this, api](const auto& ex) { publish_message(ex, api); });
+               [this, api](const auto& ex) { publish_message(ex, api); }, {.guard = publisher});
     router.add(beast_http::verb::post, "/" + std::string(api) + "/messages",
-               [this, api](const auto& ex) { publish_batch(ex, api); }, config_.max_batch_bytes);
+               [this, api](const auto& ex) { publish_batch(ex, api); },
+               {.max_body_bytes = config_.max_batch_bytes, .guard = publisher});
   }
 }
 
@@ -132,11 +136,22 @@ std::string StreamApi::response_head(const http::ExchangePtr& exchange) const {
   return head;
 }
 
+http::Response StreamApi::stream_head_response(const http::ExchangePtr& exchange) const {
+  // What GET would answer, without the stream: the session sends the head only.
+  http::Response response{beast_http::status::ok, 11};
+  response.set(beast_http::field::content_type, "text/event-stream");
+  response.set(beast_http::field::cache_control, "no-cache");
+  response.set("X-Accel-Buffering", "no");
+  if (chunked(exchange)) response.chunked(true);
+  return response;
+}
+
 void StreamApi::open_demo_stream(const http::ExchangePtr& exchange) {
   auto username = username_of(exchange->target());
   if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
-  if (auto refusal = access_.check_subscriber(exchange->request(), std::get<std::string>(username)))
+  if (auto refusal = access_.check_subscriber(exchange->request().head(), std::get<std::string>(username)))
     return exchange->respond(std::move(*refusal));
+  if (exchange->head_only()) return exchange->respond(stream_head_response(exchange));
   auto session = sse::StreamSession::create(exchange->secure(), exchange->executor(), hub_,
                                             metrics_, demo_settings_, exchange->thread(), "");
   if (session->attach() != Hub::Admission::Admitted)
@@ -149,7 +164,7 @@ void StreamApi::open_demo_stream(const http::ExchangePtr& exchange) {
 void StreamApi::open_user_stream(const http::ExchangePtr& exchange, std::string_view api) {
   auto username = username_of(exchange->target());
   if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
-  if (auto refusal = access_.check_subscriber(exchange->request(), std::get<std::string>(username)))
+  if (auto refusal = access_.check_subscriber(exchange->request().head(), std::get<std::string>(username)))
     return exchange->respond(std::move(*refusal));
   open_stream(exchange, stream_key(api, std::get<std::string>(username)));
 }
@@ -171,6 +186,7 @@ void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string strea
           beast_http::status::bad_request, "invalid_last_event_id",
           "Last-Event-ID must be a decimal event id or `earliest`"));
   }
+  if (exchange->head_only()) return exchange->respond(stream_head_response(exchange));
   auto session = sse::StreamSession::create(exchange->secure(), exchange->executor(), hub_,
                                             metrics_, user_settings_, exchange->thread(), stream);
   switch (session->attach()) {
@@ -192,8 +208,6 @@ void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string strea
 }
 
 void StreamApi::publish_message(const http::ExchangePtr& exchange, std::string_view api) {
-  if (auto refusal = access_.check_publisher(exchange->request()))
-    return exchange->respond(std::move(*refusal));
   auto username = username_of(exchange->target());
   if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
   const std::string& body = exchange->request().raw.body();
@@ -214,8 +228,6 @@ void StreamApi::publish_message(const http::ExchangePtr& exchange, std::string_v
 }
 
 void StreamApi::publish_batch(const http::ExchangePtr& exchange, std::string_view api) {
-  if (auto refusal = access_.check_publisher(exchange->request()))
-    return exchange->respond(std::move(*refusal));
   auto bad = [&](std::string detail) {
     exchange->respond(json_error(beast_http::status::bad_request, "invalid_batch", detail));
   };

@@ -43,6 +43,8 @@ class StreamApi {
   // POST /v2|v3/messages: many messages in one request and one group commit.
   void publish_batch(const http::ExchangePtr& exchange, std::string_view api);
   std::string response_head(const http::ExchangePtr& exchange) const;
+  // The answer to HEAD on a stream route: the stream's head, no stream.
+  http::Response stream_head_response(const http::ExchangePtr& exchange) const;
   // Why clients could not take `message` as one event, or nullopt when they can.
   std::optional<std::string> too_large_for_clients(std::string_view message) const;
 

@@ -49,6 +49,20 @@ std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+auth::AccessPolicy make_access_policy(const Config& config) {
+  try {
+    return auth::AccessPolicy({.require_jwt = config.auth == "jwt",
+                               .jwt = {.hs256_secret = config.jwt_secret,
+                                       .rs256_public_key = read_file(config.jwt_public_key_file)},
+                               .publish_token = config.publish_token});
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(std::string(config.jwt_public_key_file.empty()
+                                             ? "--jwt-secret"
+                                             : "--jwt-public-key-file " + config.jwt_public_key_file) +
+                             ": " + e.what());
+  }
+}
+
 void write_port_file(const std::string& path, std::uint16_t port) {
   // Written to a temporary name and renamed, so a reader never sees a half-written port.
   const std::string temporary = path + ".tmp";
@@ -122,11 +136,8 @@ int main(int argc, char** argv) {
       bus = std::make_unique<LocalBus>(history);
     }
 
-    const auth::AccessPolicy access({.require_jwt = config.auth == "jwt",
-                                     .jwt = {.hs256_secret = config.jwt_secret,
-                                             .rs256_public_key = read_file(config.jwt_public_key_file)},
-                                     .publish_token = config.publish_token});
-    if (config.insecure_open && access.open())
+    const auth::AccessPolicy access = make_access_policy(config);
+    if (config.insecure_open && access.streams_open())
       spdlog::warn("listening on {} with no authentication (--insecure-open)", config.host);
 
     http::Router router;
@@ -168,15 +179,17 @@ int main(int argc, char** argv) {
     router.set_fallback([&web](const http::ExchangePtr& exchange) { web.serve(exchange); });
 
     const http::CorsPolicy cors(config.cors_origins);
+    const http::HostPolicy hosts(config.auth != "none", config.allowed_hosts);
+    http::BodyBudget bodies(config.max_buffered_body_bytes, metrics);
     auto clients = std::make_shared<http::ClientLimits>(
         http::ClientLimitSettings{.max_connections_per_address = config.max_connections_per_ip,
                                   .requests_per_second = config.rate_limit_rps,
                                   .burst = config.rate_limit_burst});
-    http::HttpContext http_context{router, cors,
-                                         {.max_body_bytes = config.max_body_bytes,
-                                          .max_header_bytes = config.max_header_bytes,
-                                          .request_timeout = config.request_timeout},
-                                         metrics, *clients};
+    http::HttpContext http_context{router, cors, hosts,
+                                   {.max_body_bytes = config.max_body_bytes,
+                                    .max_header_bytes = config.max_header_bytes,
+                                    .request_timeout = config.request_timeout},
+                                   metrics, *clients, bodies};
     std::unique_ptr<boost::asio::ssl::context> tls;
     if (!config.tls_cert.empty()) tls = http::make_tls_context(config.tls_cert, config.tls_key);
     http_context.tls = tls.get();

@@ -46,14 +46,14 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::string authorization_bearer(const http::Request& request) {
+std::string authorization_bearer(const http::RequestHead& request) {
   const std::string_view authorization = request.raw[beast_http::field::authorization];
   if (authorization.size() > 7 && boost::beast::iequals(authorization.substr(0, 7), "Bearer "))
     return std::string(authorization.substr(7));
   return {};
 }
 
-std::string bearer_token(const http::Request& request) {
+std::string bearer_token(const http::RequestHead& request) {
   if (auto header = authorization_bearer(request); !header.empty()) return header;
   // The URL's token before the cookie: a page puts its fresh token in the EventSource URL,
   // and a stale cookie must not hide it.
@@ -64,22 +64,27 @@ std::string bearer_token(const http::Request& request) {
 AccessPolicy::AccessPolicy(AccessSettings settings)
     : settings_(std::move(settings)), verifier_(settings_.jwt) {}
 
-std::optional<http::Response> AccessPolicy::check_subscriber(const http::Request& request,
-                                                             std::string_view user) const {
+std::optional<http::Response> AccessPolicy::check_subscriber(const http::RequestHead& request,
+                                                             std::string_view user,
+                                                             SubjectMatch match) const {
   if (!settings_.require_jwt) return std::nullopt;
   const std::string token = bearer_token(request);
   if (token.empty())
     return unauthenticated("a JWT is required (Authorization: Bearer, cookie ssehub_token, or ?token=)");
   const auto result = verifier_.verify(token);
   if (!result.ok) return unauthenticated("invalid token: " + result.error);
-  // v4 users are UUIDs, canonical (lowercase) in the URL; a token may spell them in capitals.
-  const bool same_user = result.subject == user ||
-                         (user.size() == 36 && boost::beast::iequals(result.subject, user));
+  // Only a v4 user id is a UUID, whose case carries no meaning; a username is compared as
+  // bytes, or a token for `mallory` would open the stream of `MALLORY`.
+  const bool same_user = match == SubjectMatch::Uuid
+                             ? result.subject.size() == user.size() &&
+                                   boost::beast::iequals(result.subject, user)
+                             : result.subject == user;
   if (!same_user) return forbidden("the token's subject is not this user");
   return std::nullopt;
 }
 
-bool AccessPolicy::has_publish_token(const http::Request& request) const {
+bool AccessPolicy::has_publish_token(const http::RequestHead& request) const {
+  if (settings_.publish_token.empty()) return false;
   // Headers only: a backend secret in a URL or a cookie ends up in logs and browsers.
   std::string_view offered = request.raw["X-Publish-Token"];
   std::string bearer;
@@ -90,16 +95,36 @@ bool AccessPolicy::has_publish_token(const http::Request& request) const {
   return !offered.empty() && constant_time_equal(offered, settings_.publish_token);
 }
 
-std::optional<http::Response> AccessPolicy::check_publisher(const http::Request& request) const {
-  if (settings_.publish_token.empty()) return std::nullopt;
-  if (has_publish_token(request)) return std::nullopt;
-  return unauthenticated("publishing needs the publish token (Authorization: Bearer or X-Publish-Token)");
+bool AccessPolicy::has_publishing_jwt(const http::RequestHead& request) const {
+  if (!settings_.require_jwt) return false;
+  const std::string token = authorization_bearer(request);
+  if (token.empty()) return false;
+  const auto result = verifier_.verify(token);
+  return result.ok && result.may_publish;
 }
 
-std::optional<http::Response> AccessPolicy::check_user_or_publisher(const http::Request& request,
+std::optional<http::Response> AccessPolicy::check_publisher(const http::RequestHead& request) const {
+  if (publishing_open() || has_publish_token(request)) return std::nullopt;
+  if (settings_.require_jwt) {
+    if (const std::string token = authorization_bearer(request); !token.empty()) {
+      const auto result = verifier_.verify(token);
+      if (result.ok && result.may_publish) return std::nullopt;
+      if (result.ok)
+        return forbidden("this token does not grant publishing (its scope lacks " +
+                         std::string(kPublishScope) + ")");
+    }
+  }
+  return unauthenticated(settings_.publish_token.empty()
+                             ? "publishing needs a JWT whose scope holds " + std::string(kPublishScope) +
+                                   " (Authorization: Bearer)"
+                             : "publishing needs the publish token (Authorization: Bearer or "
+                               "X-Publish-Token)");
+}
+
+std::optional<http::Response> AccessPolicy::check_user_or_publisher(const http::RequestHead& request,
                                                                     std::string_view user) const {
-  if (!settings_.publish_token.empty() && has_publish_token(request)) return std::nullopt;
-  if (settings_.require_jwt) return check_subscriber(request, user);
+  if (has_publish_token(request) || has_publishing_jwt(request)) return std::nullopt;
+  if (settings_.require_jwt) return check_subscriber(request, user, SubjectMatch::Uuid);
   if (!settings_.publish_token.empty())
     return unauthenticated("changing a report needs the publish token or the user's JWT");
   return std::nullopt;

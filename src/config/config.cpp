@@ -98,6 +98,7 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
 
   std::string config_file;
   std::string cors_origins;
+  std::string allowed_hosts;
   std::int64_t v1_hi_ms = config.v1_hi_interval.count();
   std::int64_t v1_keepalive_ms = config.v1_keepalive.count();
   std::int64_t keepalive_ms = config.keepalive.count();
@@ -117,6 +118,9 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   app.add_option("--web-root", config.web_root, "Directory of the built web UI served at /");
   app.add_option("--cors-origins", cors_origins,
                  "Comma-separated allowed origins, or *; empty = own origin and localhost");
+  app.add_option("--allowed-hosts", allowed_hosts,
+                 "Without --auth: comma-separated Host names answered besides localhost and IP "
+                 "addresses (DNS rebinding defence), or *");
   app.add_option("--tls-cert", config.tls_cert,
                  "PEM certificate chain; with --tls-key the port serves HTTPS only (TLS 1.2+)");
   app.add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert");
@@ -173,6 +177,9 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   app.add_option("--max-header-bytes", config.max_header_bytes,
                  "Largest request header block (431 above)")
       ->check(CLI::Range(std::size_t{512}, std::size_t{1} << 20));
+  app.add_option("--max-buffered-body-bytes", config.max_buffered_body_bytes,
+                 "Request bodies held in memory at once, all connections together (503 above)")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 40));
   app.add_option("--max-username-bytes", config.max_username_bytes, "Longest username")
       ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
   app.add_option("--request-timeout-ms", request_timeout_ms,
@@ -271,6 +278,7 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   config.store_timeout = Millis(store_timeout_ms);
   config.history_sync_full = history_sync == "full";
   config.cors_origins = split_list(cors_origins);
+  config.allowed_hosts = split_list(allowed_hosts);
   auto refuse = [](const std::string& why) {
     std::cerr << "ssehub: " << why << "\n";
     return ConfigOutcome{std::nullopt, 2};
@@ -285,6 +293,9 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
     return refuse("--tls-cert and --tls-key go together: give both, or neither");
   if (config.auth == "jwt" && config.jwt_secret.empty() && config.jwt_public_key_file.empty())
     return refuse("--auth jwt needs --jwt-secret or --jwt-public-key-file");
+  if (!config.jwt_secret.empty() && config.jwt_secret.size() < 32)
+    return refuse("--jwt-secret has " + std::to_string(config.jwt_secret.size()) +
+                  " bytes; an HS256 secret needs at least 32 (RFC 7518 section 3.2)");
   // Secure by default: without authentication, only this machine may connect.
   if (config.auth == "none" && !config.listens_on_loopback_only() && !config.insecure_open)
     return refuse("refusing to listen on " + config.host +

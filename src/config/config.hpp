@@ -22,6 +22,8 @@ struct Config {
   unsigned threads = 0;  // 0 = one I/O thread per core
   std::string web_root = "web/dist";
   std::vector<std::string> cors_origins;  // empty = own origin and localhost origins
+  // Without auth: Host names answered besides localhost and IP addresses; "*" = any.
+  std::vector<std::string> allowed_hosts;
   std::string log_level = "info";
   std::string tls_cert;  // PEM certificate chain; with tls_key, the listener speaks HTTPS only
   std::string tls_key;   // PEM private key of tls_cert
@@ -52,6 +54,7 @@ struct Config {
   std::size_t max_event_bytes = 60 * 1024;
   std::size_t max_batch_bytes = 1024 * 1024;  // POST /v2|v3/messages
   std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_buffered_body_bytes = 64 * 1024 * 1024;  // all request bodies at once
   std::size_t max_username_bytes = 256;
   Millis request_timeout{10000};
 

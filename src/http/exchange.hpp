@@ -20,6 +20,8 @@ class Exchange {
            std::string allowed_origin);
 
   const Request& request() const { return request_; }
+  // A HEAD request: the answer is sent without its body, and no stream is started.
+  bool head_only() const { return request_.raw.method() == beast_http::verb::head; }
   const Target& target() const { return request_.target; }
   unsigned thread() const { return thread_; }
   boost::asio::any_io_executor executor() const;

@@ -2,6 +2,7 @@
 
 #include "http/io_pool.hpp"
 #include "http/lingering_close.hpp"
+#include "http/request_reader.hpp"
 #include "http/responses.hpp"
 #include "http/router.hpp"
 #include "http/stream_connection.hpp"
@@ -15,7 +16,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -44,16 +45,11 @@ std::optional<RejectReason> reject_reason_of(beast_http::status status) {
     case beast_http::status::conflict: return RejectReason::Conflict;
     case beast_http::status::unauthorized: return RejectReason::Unauthenticated;
     case beast_http::status::forbidden: return RejectReason::Forbidden;
+    case beast_http::status::uri_too_long: return RejectReason::UriTooLong;
+    case beast_http::status::not_implemented: return RejectReason::NotImplemented;
+    case beast_http::status::http_version_not_supported: return RejectReason::BadRequest;
     default: return std::nullopt;
   }
-}
-
-// The ends of a connection that are no client's mistake: nothing to answer, nothing to log.
-bool is_normal_end(beast::error_code ec) {
-  return ec == beast_http::error::end_of_stream || ec == boost::asio::error::eof ||
-         ec == boost::asio::error::operation_aborted ||
-         ec == boost::asio::error::connection_reset ||
-         ec == boost::asio::ssl::error::stream_truncated;  // TLS peer left without close_notify
 }
 
 Response too_many_connections() {
@@ -98,21 +94,17 @@ class HttpSession final : public HttpConnection,
   beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(stream_); }
 
   void on_handshake(beast::error_code ec);
-  void do_read_header();
-  void on_read_header(beast::error_code ec);
-  void do_read_body();
-  void on_read_body(beast::error_code ec);
-  void dispatch();
+  // Starts reading the next request (its bytes may already be in the buffer).
+  void do_read_request();
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  // Feeds the buffer to the reader and acts on what it found.
+  void process();
+  // Routes and authorises a request on its head; false when it answered the request.
+  bool admit_head();
+  void send_continue();
+  void dispatch(RawRequest raw);
   void reply_and_close(Response response, bool counted = false);
-  std::size_t route_body_limit() const {
-    const std::string_view target = parser_->get().target();
-    return context_.router.body_limit(target.substr(0, target.find('?')),
-                                      context_.limits.max_body_bytes);
-  }
-  Response body_too_large() const {
-    return json_error(beast_http::status::payload_too_large, "body_too_large",
-                      "request body exceeds " + std::to_string(body_limit_) + " bytes");
-  }
   // `counted`: the caller already counted this refusal in the metrics.
   void send(Response response, bool counted = false);
   void on_write(beast::error_code ec, bool keep_alive);
@@ -131,7 +123,9 @@ class HttpSession final : public HttpConnection,
 
   Stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
+  RequestReader reader_;
+  std::optional<Target> target_;                // of the request being read, from its head
+  std::shared_ptr<BodyBudget::Share> body_share_;  // its body's share of the server's budget
   std::shared_ptr<void> in_flight_response_;
   const HttpContext& context_;
   // Also reached from the destructor, which may run after the HttpContext is gone: when the
@@ -142,7 +136,6 @@ class HttpSession final : public HttpConnection,
   State state_ = State::ReadingRequest;
   bool request_keep_alive_ = true;
   bool request_is_head_ = false;
-  std::size_t body_limit_ = 0;  // of the request being read
   bool refused_;  // the address holds too many connections: answer 429 and close
   bool peer_may_still_send_ = false;  // refused before the request was read whole
   std::string allowed_origin_;
@@ -153,6 +146,8 @@ template <class Stream>
 HttpSession<Stream>::HttpSession(tcp::socket socket, const HttpContext& context, unsigned thread,
                                  std::optional<ClientLimits::Slot> client_slot)
     : stream_(make_stream(std::move(socket), context)),
+      reader_({.max_header_bytes = context.limits.max_header_bytes,
+               .max_framing_bytes = context.limits.max_header_bytes}),
       context_(context),
       metrics_(context.metrics),
       thread_(thread),
@@ -178,7 +173,7 @@ void HttpSession<Stream>::start() {
                               self->on_handshake(ec);
                             });
   } else {
-    do_read_header();  // a refused plain connection never gets a session (refuse_plain)
+    do_read_request();  // a refused plain connection never gets a session (refuse_plain)
   }
 }
 
@@ -215,126 +210,152 @@ void HttpSession<Stream>::on_handshake(beast::error_code ec) {
       metrics_.reject(RejectReason::TooManyConnections);
       return reply_and_close(too_many_connections(), true);
     }
-    do_read_header();
+    do_read_request();
   }
 }
 
 template <class Stream>
-void HttpSession<Stream>::do_read_header() {
+void HttpSession<Stream>::do_read_request() {
   state_ = State::ReadingRequest;
-  parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(context_.limits.max_header_bytes));
-  // The header is read with the largest limit of any route (the parser already refuses a
-  // Content-Length above it); on_read_header then holds the body to its route's limit.
-  body_limit_ = context_.router.largest_body_limit(context_.limits.max_body_bytes);
-  parser_->body_limit(body_limit_);
+  target_.reset();
+  // The whole request (head and body) must arrive within this.
   tcp_layer().expires_after(context_.limits.request_timeout);
-  beast_http::async_read_header(stream_, buffer_, *parser_,
-                                [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                                  self->on_read_header(ec);
-                                });
+  process();
 }
 
 template <class Stream>
-void HttpSession<Stream>::on_read_header(beast::error_code ec) {
+void HttpSession<Stream>::do_read() {
+  // Reads in pieces of at most 16 KiB: the reader consumes every piece or refuses, so the
+  // buffer holds no more than one element (a head, a chunk-size line) plus one piece.
+  constexpr std::size_t kReadSize = 16 * 1024;
+  stream_.async_read_some(buffer_.prepare(kReadSize),
+                          [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
+                            self->on_read(ec, n);
+                          });
+}
+
+template <class Stream>
+void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t bytes) {
+  buffer_.commit(bytes);
   if (ec) {
-    if (ec == beast_http::error::header_limit)
-      return reply_and_close(json_error(beast_http::status::request_header_fields_too_large,
-                                        "headers_too_large",
-                                        "request headers exceed " +
-                                            std::to_string(context_.limits.max_header_bytes) +
-                                            " bytes"));
-    if (ec == beast_http::error::body_limit) {
-      // The request line came before the Content-Length that broke the limit: name its route's.
-      body_limit_ = route_body_limit();
-      return reply_and_close(body_too_large());
-    }
     if (ec == beast::error::timeout) {
-      if (buffer_.size() > 0 || parser_->got_some()) metrics_.reject(RejectReason::Timeout);
+      if (buffer_.size() > 0 || reader_.consumed() > 0) metrics_.reject(RejectReason::Timeout);
       return abort();
     }
-    if (is_normal_end(ec)) return abort();
-    // A broken TLS record cannot carry an answer either.
-    if (ec.category() == boost::asio::error::get_ssl_category()) return abort();
-    return reply_and_close(json_error(beast_http::status::bad_request, "bad_request",
-                                      "malformed HTTP request: " + ec.message()));
+    // A client that left, or a broken TLS record, cannot take an answer.
+    return abort();
   }
-  auto& header = parser_->get();
-  body_limit_ = route_body_limit();
-  if (const auto length = parser_->content_length(); length && *length > body_limit_)
-    return reply_and_close(body_too_large());
-  parser_->body_limit(body_limit_);  // for chunked bodies, whose size shows as they come
-  if (beast::iequals(header[beast_http::field::expect], "100-continue")) {
-    // The client waits for our word before sending the body: answer now, before it
-    // spends bandwidth on a body we would refuse.
-    auto interim = std::make_shared<beast_http::response<beast_http::empty_body>>(
-        beast_http::status::continue_, 11);
-    beast_http::async_write(
-        stream_, *interim,
-        [self = this->shared_from_this(), interim](beast::error_code ec, std::size_t) {
-          if (ec) return self->abort();
-          self->do_read_body();
-        });
-    return;
-  }
-  do_read_body();
+  process();
 }
 
 template <class Stream>
-void HttpSession<Stream>::do_read_body() {
-  if (parser_->is_done()) return dispatch();
-  tcp_layer().expires_after(context_.limits.request_timeout);
-  beast_http::async_read(stream_, buffer_, *parser_,
-                         [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                           self->on_read_body(ec);
-                         });
-}
-
-template <class Stream>
-void HttpSession<Stream>::on_read_body(beast::error_code ec) {
-  if (ec) {
-    if (ec == beast_http::error::body_limit)
-      return reply_and_close(body_too_large());
-    if (ec == beast::error::timeout) {
-      metrics_.reject(RejectReason::Timeout);
-      return abort();
+void HttpSession<Stream>::process() {
+  for (;;) {
+    switch (reader_.parse(buffer_)) {
+      case RequestReader::Progress::NeedMore:
+        if (body_share_ && !body_share_->grow_to(reader_.body_bytes())) {
+          metrics_.reject(RejectReason::BodyMemory);
+          auto response = json_error(beast_http::status::service_unavailable, "server_busy",
+                                     "too many request bodies are being received at once; "
+                                     "retry shortly");
+          response.set(beast_http::field::retry_after, "1");
+          return reply_and_close(std::move(response), true);
+        }
+        return do_read();
+      case RequestReader::Progress::HeadReady:
+        if (!admit_head()) return;
+        continue;
+      case RequestReader::Progress::Complete:
+        return dispatch(reader_.take_request());
+      case RequestReader::Progress::Refused: {
+        const Refusal& refusal = reader_.refusal();
+        return reply_and_close(json_error(refusal.status, refusal.error, refusal.detail));
+      }
     }
-    if (is_normal_end(ec)) return abort();
-    if (ec.category() == boost::asio::error::get_ssl_category()) return abort();
-    return reply_and_close(json_error(beast_http::status::bad_request, "bad_request",
-                                      "malformed HTTP request body: " + ec.message()));
   }
-  dispatch();
 }
 
 template <class Stream>
-void HttpSession<Stream>::dispatch() {
-  state_ = State::Handling;
-  tcp_layer().expires_never();
-  metrics_.http_requests.add();
-  Request request;
-  request.raw = parser_->release();
-  parser_.reset();
-  request_keep_alive_ = request.raw.keep_alive();
-  request_is_head_ = request.raw.method() == beast_http::verb::head;
+bool HttpSession<Stream>::admit_head() {
+  const auto& head = reader_.head();
+  request_keep_alive_ = head.keep_alive();
+  request_is_head_ = head.method() == beast_http::verb::head;
+  allowed_origin_ = context_.cors.allow(head[beast_http::field::origin], head[beast_http::field::host]);
+  auto refuse = [&](Response response, bool counted = false) {
+    reply_and_close(std::move(response), counted);
+    return false;
+  };
+  target_ = parse_target(head.target());
+  if (!target_) {
+    return refuse(json_error(beast_http::status::bad_request, "bad_request",
+                             "malformed percent-encoding in the request target"));
+  }
+  // An absolute-form target names the host itself (RFC 9112 §3.2.2).
+  const std::string_view authority =
+      target_->authority.empty() ? head[beast_http::field::host] : std::string_view(target_->authority);
+  if (!authority.empty() && !context_.hosts.allows(authority)) {
+    metrics_.reject(RejectReason::HostNotAllowed);
+    return refuse(json_error(beast_http::status::forbidden, "host_not_allowed",
+                             "this server answers to localhost, IP addresses and the names of "
+                             "--allowed-hosts, not to `" + std::string(authority) + "`"),
+                  true);
+  }
   boost::system::error_code ignored;
-  request.remote = tcp_layer().socket().remote_endpoint(ignored);
-  allowed_origin_ = context_.cors.allow(request.raw[beast_http::field::origin],
-                                        request.raw[beast_http::field::host]);
-  if (auto wait = context_.clients.take_request(request.remote.address())) {
+  const auto remote = tcp_layer().socket().remote_endpoint(ignored);
+  if (auto wait = context_.clients.take_request(remote.address())) {
     metrics_.reject(RejectReason::RateLimited);
     auto response = json_error(beast_http::status::too_many_requests, "rate_limited",
                                "too many requests from this address; retry after " +
                                    std::to_string(wait->count()) + " s");
     response.set(beast_http::field::retry_after, std::to_string(wait->count()));
-    return send(std::move(response), true);
+    return refuse(std::move(response), true);
   }
-  auto target = parse_target(request.raw.target());
-  if (!target) {
-    return send(json_error(beast_http::status::bad_request, "bad_request",
-                           "malformed percent-encoding in the request target"));
+  auto admission =
+      context_.router.admit(RequestHead{head, *target_, remote}, context_.limits.max_body_bytes);
+  if (auto* refusal = std::get_if<Response>(&admission)) return refuse(std::move(*refusal));
+  // A Content-Length over the route's limit: the reader refuses (413) when called next.
+  if (!reader_.read_body(std::get<std::size_t>(admission)) || !reader_.expects_body()) return true;
+  body_share_ = context_.bodies.share();
+  if (const auto length = reader_.content_length();
+      length && !body_share_->grow_to(static_cast<std::size_t>(*length))) {
+    metrics_.reject(RejectReason::BodyMemory);
+    auto response = json_error(beast_http::status::service_unavailable, "server_busy",
+                               "too many request bodies are being received at once; retry shortly");
+    response.set(beast_http::field::retry_after, "1");
+    return refuse(std::move(response), true);
   }
-  request.target = std::move(*target);
+  // The client waits for our word before sending the body: say it only now that the
+  // request is known to be served, and only to a client that can understand it.
+  if (head.version() == 11 && beast::iequals(head[beast_http::field::expect], "100-continue")) {
+    send_continue();
+    return false;
+  }
+  return true;
+}
+
+template <class Stream>
+void HttpSession<Stream>::send_continue() {
+  auto interim = std::make_shared<beast_http::response<beast_http::empty_body>>(
+      beast_http::status::continue_, 11);
+  beast_http::async_write(stream_, *interim,
+                          [self = this->shared_from_this(), interim](beast::error_code ec, std::size_t) {
+                            if (ec) return self->abort();
+                            self->process();
+                          });
+}
+
+template <class Stream>
+void HttpSession<Stream>::dispatch(RawRequest raw) {
+  state_ = State::Handling;
+  tcp_layer().expires_never();
+  metrics_.http_requests.add();
+  Request request;
+  request.raw = std::move(raw);
+  request.target = std::move(*target_);
+  target_.reset();
+  request.body_budget = std::move(body_share_);
+  boost::system::error_code ignored;
+  request.remote = tcp_layer().socket().remote_endpoint(ignored);
   auto exchange = std::make_shared<Exchange>(this->shared_from_this(), std::move(request), thread_,
                                              allowed_origin_);
   context_.router.dispatch(exchange);
@@ -360,22 +381,31 @@ void HttpSession<Stream>::send(Response response, bool counted) {
     response.set(beast_http::field::access_control_expose_headers, "X-Event-Id, Retry-After");
     response.set(beast_http::field::vary, "Origin");
   }
-  if (request_is_head_) {
-    // A HEAD answer ends after its headers; its Content-Length still describes the body.
-    response.content_length(response.body().size());
-    response.body().clear();
-  }
+  // RFC 9110 §8.6: no Content-Length in a 204 or a 304.
+  if (response.result() == beast_http::status::no_content ||
+      response.result() == beast_http::status::not_modified)
+    response.erase(beast_http::field::content_length);
   response.set(beast_http::field::server, "ssehub");
   const bool keep_alive = request_keep_alive_;
   response.keep_alive(keep_alive);
   auto message = std::make_shared<Response>(std::move(response));
   in_flight_response_ = message;
   tcp_layer().expires_after(context_.limits.request_timeout);
-  beast_http::async_write(
-      stream_, *message,
-      [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-        self->on_write(ec, keep_alive);
-      });
+  auto done = [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+    self->on_write(ec, keep_alive);
+  };
+  if (request_is_head_) {
+    // A HEAD answer is the GET answer's head: its Content-Length (or chunked coding)
+    // describes the body that is not sent.
+    auto serializer = std::make_shared<beast_http::response_serializer<beast_http::string_body>>(*message);
+    beast_http::async_write_header(stream_, *serializer,
+                                   [serializer, done = std::move(done)](beast::error_code ec,
+                                                                        std::size_t n) mutable {
+                                     done(ec, n);
+                                   });
+    return;
+  }
+  beast_http::async_write(stream_, *message, std::move(done));
 }
 
 template <class Stream>
@@ -383,7 +413,7 @@ void HttpSession<Stream>::on_write(beast::error_code ec, bool keep_alive) {
   in_flight_response_.reset();
   if (ec) return abort();
   if (!keep_alive) return close();
-  do_read_header();
+  do_read_request();
 }
 
 template <class Stream>

@@ -1,8 +1,10 @@
 #pragma once
 
+#include "http/body_budget.hpp"
 #include "http/client_limits.hpp"
 #include "http/cors.hpp"
 #include "http/exchange.hpp"
+#include "http/host_policy.hpp"
 #include "metrics/metrics.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -29,9 +31,11 @@ struct HttpLimits {
 struct HttpContext {
   const Router& router;
   const CorsPolicy& cors;
+  const HostPolicy& hosts;
   HttpLimits limits;
   Metrics& metrics;
   ClientLimits& clients;
+  BodyBudget& bodies;
   // Set: every connection speaks HTTPS (the handshake must finish within request_timeout).
   boost::asio::ssl::context* tls = nullptr;
 };

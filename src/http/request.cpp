@@ -1,5 +1,11 @@
 #include "http/request.hpp"
 
+#include <boost/asio/ip/address_v4.hpp>
+#include <boost/asio/ip/address_v6.hpp>
+#include <boost/beast/core/string.hpp>
+
+#include <cctype>
+
 namespace ssehub::http {
 
 namespace {
@@ -40,12 +46,78 @@ std::optional<std::string> Target::param(std::string_view name) const {
   return std::nullopt;
 }
 
+std::optional<std::string> Target::decoded_path() const { return percent_decode(path, false); }
+
+std::optional<AbsoluteForm> split_absolute_form(std::string_view target) {
+  const std::size_t scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos) return std::nullopt;
+  const std::string_view scheme = target.substr(0, scheme_end);
+  if (!boost::beast::iequals(scheme, "http") && !boost::beast::iequals(scheme, "https"))
+    return std::nullopt;
+  const std::string_view rest = target.substr(scheme_end + 3);
+  const std::size_t path_start = rest.find_first_of("/?");
+  const std::string_view authority = rest.substr(0, path_start);
+  if (!parse_authority(authority)) return std::nullopt;
+  const std::string_view path_and_query =
+      path_start == std::string_view::npos ? std::string_view{} : rest.substr(path_start);
+  return AbsoluteForm{authority, path_and_query};
+}
+
+std::optional<Authority> parse_authority(std::string_view text) {
+  Authority parsed;
+  std::optional<std::string_view> port;
+  if (text.starts_with('[')) {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos) return std::nullopt;
+    const std::string_view inside = text.substr(1, close - 1);
+    boost::system::error_code ec;
+    boost::asio::ip::make_address_v6(std::string(inside), ec);
+    if (ec) return std::nullopt;
+    parsed.host = text.substr(0, close + 1);
+    parsed.ip_literal = true;
+    const std::string_view after = text.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') return std::nullopt;
+      port = after.substr(1);
+    }
+  } else {
+    const std::size_t colon = text.find(':');
+    parsed.host = text.substr(0, colon);
+    if (colon != std::string_view::npos) port = text.substr(colon + 1);
+    if (parsed.host.empty()) return std::nullopt;
+    // A registered name: unreserved, sub-delims and percent-escapes (RFC 3986 §3.2.2).
+    for (char c : parsed.host) {
+      const bool ok = std::isalnum(static_cast<unsigned char>(c)) ||
+                      std::string_view("-._~!$&'()*+,;=%").find(c) != std::string_view::npos;
+      if (!ok) return std::nullopt;
+    }
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address_v4(std::string(parsed.host), ec);
+    parsed.ip_literal = !ec && address.to_string() == parsed.host;
+  }
+  // `host:` (an empty port) is allowed and means the scheme's default.
+  if (port && !port->empty()) {
+    if (port->size() > 5 || port->find_first_not_of("0123456789") != std::string_view::npos)
+      return std::nullopt;
+    const unsigned long value = std::stoul(std::string(*port));
+    if (value > 65535) return std::nullopt;
+    parsed.port = static_cast<std::uint16_t>(value);
+  }
+  return parsed;
+}
+
 std::optional<Target> parse_target(std::string_view target) {
   Target parsed;
+  if (!target.starts_with('/') && target != "*") {
+    const auto absolute = split_absolute_form(target);
+    if (!absolute) return std::nullopt;
+    parsed.authority = std::string(absolute->authority);
+    target = absolute->path_and_query;
+  }
   const std::size_t question = target.find('?');
-  auto path = percent_decode(target.substr(0, question), false);
-  if (!path) return std::nullopt;
-  parsed.path = std::move(*path);
+  parsed.path = std::string(target.substr(0, question));
+  if (parsed.path.empty()) parsed.path = "/";  // `http://host` and `http://host?q` name the root
+  if (!percent_decode(parsed.path, false)) return std::nullopt;  // kept raw, but well-formed
   if (question == std::string_view::npos) return parsed;
   std::string_view query = target.substr(question + 1);
   if (const std::size_t hash = query.find('#'); hash != std::string_view::npos)

@@ -2,7 +2,6 @@
 
 #include "http/exchange.hpp"
 
-#include <algorithm>
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -10,34 +9,49 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 namespace ssehub::http {
 
 using Handler = std::function<void(const ExchangePtr&)>;
+// Decides on the request head alone (no body yet) whether the caller may use the route:
+// nullopt to go on, or the answer that refuses it.
+using Guard = std::function<std::optional<Response>(const RequestHead& head)>;
 
-// Exact-path routing. Unknown path: the fallback (static files) or 404; known path with
-// another method: 405 with Allow; OPTIONS on a known path: the CORS preflight answer.
+struct RouteOptions {
+  // The largest body the route takes; unset: the server-wide limit for POST and PUT, none
+  // (0) for the other methods.
+  std::optional<std::size_t> max_body_bytes;
+  // Run before a body byte is buffered: a caller without the right credentials cannot make
+  // the server hold its body.
+  Guard guard;
+};
+
+// Exact routing on the raw path (percent-escapes are not decoded: `/v2%2Fmessage` is not
+// `/v2/message`). Unknown path: the fallback (static files) for GET and HEAD, else 404; known
+// path with another method: 405 with Allow; HEAD: the GET handler, answered without a body;
+// OPTIONS on a known path: the CORS preflight answer.
 class Router {
  public:
-  // `max_body_bytes`: this route takes bodies up to that size instead of the server-wide
-  // limit (batch publishing takes more than a single message).
-  void add(beast_http::verb method, std::string path, Handler handler,
-           std::optional<std::size_t> max_body_bytes = std::nullopt);
-  // The body limit of requests to `path` (raw, without the query): the route's own, or
-  // `server_limit`. The session reads a request's header with the largest limit of any
-  // route, then holds the body to this one.
-  std::size_t body_limit(std::string_view path, std::size_t server_limit) const;
-  std::size_t largest_body_limit(std::size_t server_limit) const {
-    return std::max(server_limit, largest_route_body_limit_);
-  }
+  void add(beast_http::verb method, std::string path, Handler handler, RouteOptions options = {});
   void set_fallback(Handler handler) { fallback_ = std::move(handler); }
+
+  // On the request head: the body limit to read the request with, or the answer that
+  // refuses it before its body is read. `server_limit` is --max-body-bytes.
+  std::variant<std::size_t, Response> admit(const RequestHead& head, std::size_t server_limit) const;
   void dispatch(const ExchangePtr& exchange) const;
 
  private:
-  std::map<std::string, std::map<beast_http::verb, Handler>, std::less<>> routes_;
+  struct Route {
+    Handler handler;
+    RouteOptions options;
+  };
+  using Methods = std::map<beast_http::verb, Route>;
+  const Route* find(const Methods& methods, beast_http::verb method) const;
+  Response not_allowed(const Methods& methods, const RequestHead& request) const;
+
+  std::map<std::string, Methods, std::less<>> routes_;
   Handler fallback_;
-  std::map<std::string, std::size_t, std::less<>> body_limits_;
-  std::size_t largest_route_body_limit_ = 0;
 };
 
 }  // namespace ssehub::http

@@ -45,6 +45,10 @@ const char* reject_reason_label(RejectReason reason) {
     case RejectReason::Forbidden: return "forbidden";
     case RejectReason::RateLimited: return "rate_limited";
     case RejectReason::TooManyConnections: return "too_many_connections";
+    case RejectReason::UriTooLong: return "uri_too_long";
+    case RejectReason::NotImplemented: return "not_implemented";
+    case RejectReason::HostNotAllowed: return "host_not_allowed";
+    case RejectReason::BodyMemory: return "body_memory";
     case RejectReason::Count: break;
   }
   return "unknown";
@@ -104,6 +108,9 @@ std::string Metrics::render_prometheus() const {
         "Bytes the in-memory history holds, bookkeeping included (--history-store memory).",
         history_memory_bytes);
   counter("ssehub_http_requests_total", "HTTP requests parsed.", http_requests);
+  gauge("ssehub_request_body_bytes_buffered",
+        "Bytes of request bodies held in memory, of --max-buffered-body-bytes.",
+        request_body_bytes_buffered);
   counter("ssehub_kafka_records_ingested_total", "Kafka records turned into events or changes.",
           kafka_records_ingested);
   counter("ssehub_kafka_consumer_restarts_total",

@@ -57,6 +57,10 @@ enum class RejectReason {
   Forbidden,
   RateLimited,
   TooManyConnections,
+  UriTooLong,
+  NotImplemented,
+  HostNotAllowed,
+  BodyMemory,
   Count
 };
 const char* reject_reason_label(RejectReason reason);
@@ -93,6 +97,7 @@ struct Metrics {
   Gauge history_wal_frames_behind;  // WAL frames the last checkpoint could not copy back
   Gauge history_memory_bytes;       // what the in-memory history holds (--history-store memory)
   Counter http_requests;          // requests parsed, streams included
+  Gauge request_body_bytes_buffered;  // request bodies held in memory (--max-buffered-body-bytes)
   std::array<Counter, static_cast<std::size_t>(RejectReason::Count)> rejected;
   LatencyHistogram accept_to_write;  // from accepting a publish to writing it to one client
   // Kafka records skipped (v3/v4 ingestion), by bus::SkipReason.

@@ -90,28 +90,42 @@ std::variant<StatusChange, http::Response> parse_status_change(std::string_view 
 }
 
 void ReportApi::register_routes(http::Router& router) {
-  router.add(beast_http::verb::post, "/v4/new/report", [this](const auto& ex) { create_report(ex); });
+  // Routes that take a body decide on the head who may call them, before a body byte is read.
+  auto guard = [this](Access access) {
+    return [this, access](const http::RequestHead& head) -> std::optional<http::Response> {
+      auto user = authorize(head, access);
+      if (auto* refusal = std::get_if<http::Response>(&user)) return std::move(*refusal);
+      return std::nullopt;
+    };
+  };
+  router.add(beast_http::verb::post, "/v4/new/report", [this](const auto& ex) { create_report(ex); },
+             {.guard = guard(Access::User)});
   router.add(beast_http::verb::get, "/v4/reports", [this](const auto& ex) { list_reports(ex); });
-  router.add(beast_http::verb::put, "/v4/report", [this](const auto& ex) { change_status(ex); });
+  router.add(beast_http::verb::put, "/v4/report", [this](const auto& ex) { change_status(ex); },
+             {.guard = guard(Access::UserOrPublisher)});
   router.add(beast_http::verb::get, "/v4/sse", [this](const auto& ex) { open_stream(ex); });
+}
+
+std::variant<std::string, http::Response> ReportApi::authorize(const http::RequestHead& head,
+                                                               Access access) const {
+  auto user_id = user_id_of(head.target);
+  if (std::holds_alternative<http::Response>(user_id)) return user_id;
+  const auto& user = std::get<std::string>(user_id);
+  auto refusal = access == Access::UserOrPublisher
+                     ? access_.check_user_or_publisher(head, user)
+                     : access_.check_subscriber(head, user, auth::SubjectMatch::Uuid);
+  if (refusal) return std::move(*refusal);
+  return user_id;
 }
 
 std::optional<std::string> ReportApi::authorized_user(const http::ExchangePtr& exchange,
                                                       Access access) const {
-  auto user_id = user_id_of(exchange->target());
-  if (auto* error = std::get_if<http::Response>(&user_id)) {
-    exchange->respond(std::move(*error));
-    return std::nullopt;
-  }
-  const auto& user = std::get<std::string>(user_id);
-  auto refusal = access == Access::UserOrPublisher
-                     ? access_.check_user_or_publisher(exchange->request(), user)
-                     : access_.check_subscriber(exchange->request(), user);
-  if (refusal) {
+  auto user = authorize(exchange->request().head(), access);
+  if (auto* refusal = std::get_if<http::Response>(&user)) {
     exchange->respond(std::move(*refusal));
     return std::nullopt;
   }
-  return user;
+  return std::move(std::get<std::string>(user));
 }
 
 void ReportApi::create_report(const http::ExchangePtr& exchange) {

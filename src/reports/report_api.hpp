@@ -20,6 +20,10 @@ class ReportApi {
  private:
   enum class Access { User, UserOrPublisher };
   // The request's user_id, once it is valid and the caller may act for that user; otherwise
+  // the answer that refuses the request. Pure: also the guard of routes with a body.
+  std::variant<std::string, http::Response> authorize(const http::RequestHead& head,
+                                                      Access access) const;
+  // The request's user_id, once it is valid and the caller may act for that user; otherwise
   // answers the request and returns nullopt.
   std::optional<std::string> authorized_user(const http::ExchangePtr& exchange, Access access) const;
 

@@ -229,19 +229,22 @@ describe("--auth jwt --jwt-secret (HS256) --publish-token", () => {
         "no token": {},
         "a wrong bearer": { Authorization: "Bearer not-the-token" },
         "a wrong X-Publish-Token": { "X-Publish-Token": "not-the-token" },
-        "the user's JWT": { Authorization: `Bearer ${tokenFor(user)}` },
         "the token with another scheme": { Authorization: `Basic ${PUBLISH_TOKEN}` },
         "a prefix of the token": { "X-Publish-Token": PUBLISH_TOKEN.slice(0, -1) },
       };
       for (const [what, headers] of Object.entries(refusals))
         assertUnauthenticated(await publishV(server.url, api, user, "x", headers), `${api} with ${what}`);
+      // A valid JWT that does not grant publishing: known, but not allowed.
+      const userJwt = await publishV(server.url, api, user, "x", { Authorization: `Bearer ${tokenFor(user)}` });
+      assertForbidden(userJwt, `${api} with the user's JWT`);
+      assert.match(userJwt.json.detail, /ssehub:publish/);
       assert.equal((await publishV(server.url, api, user, "x", { Authorization: `Bearer ${PUBLISH_TOKEN}` })).status, 204);
       assert.equal((await publishV(server.url, api, user, "x", { "X-Publish-Token": PUBLISH_TOKEN })).status, 204);
       assert.equal((await publishV(server.url, api, user, "x", { authorization: `bearer ${PUBLISH_TOKEN}` })).status, 204,
                    "the scheme is case-insensitive");
     }
     const m = await metrics(server.url);
-    assert.equal(reject(m, "unauthenticated"), reject(before, "unauthenticated") + 12);
+    assert.equal(reject(m, "unauthenticated"), reject(before, "unauthenticated") + 10);
   });
 
   // Regression: has_publish_token (src/auth/access_policy.cpp:74-82) falls back to
@@ -356,18 +359,34 @@ describe("--auth jwt --jwt-public-key-file (RS256)", () => {
                     "RS256 token of another user");
   });
 
-  it("PublishingIsOpenWithoutAPublishToken", T, async () => {
+  it("WithoutAPublishTokenPublishingNeedsAJwtThatGrantsIt", T, async () => {
+    // --auth jwt and no --publish-token: publishing is not open to anyone who can connect.
     const user = uniqueUser("rsa-pub");
-    const es = eventSource(`${server.url}/v2/sse?username=${encodeURIComponent(user)}&token=${
-      tokenFor(user, { alg: "RS256", privateKey: keys.privateKey })}`);
+    const rsa = (claims) => jwt({ iat: now(), exp: now() + 3600, ...claims }, { alg: "RS256", privateKey: keys.privateKey });
+    const es = eventSource(`${server.url}/v2/sse?username=${encodeURIComponent(user)}&token=${rsa({ sub: user })}`);
     try {
       await es.waitFor((c) => c.opens === 1, { what: "the EventSource to open" });
-      assert.equal((await publishV(server.url, "v2", user, "no token needed")).status, 204);
+      assertUnauthenticated(await publishV(server.url, "v2", user, "anonymous"), "no credential");
+      assertForbidden(await publishV(server.url, "v2", user, "user", { Authorization: `Bearer ${rsa({ sub: user })}` }),
+                      "the subscriber's own JWT");
+      assertForbidden(await publishV(server.url, "v2", user, "other scope",
+                                     { Authorization: `Bearer ${rsa({ sub: "backend", scope: "read ssehub:publisher" })}` }),
+                      "a scope that only looks like it");
+      const publisher = rsa({ sub: "backend", scope: "profile ssehub:publish" });
+      // Only from the Authorization header: a cookie or URL would let any page publish.
+      assertUnauthenticated(await publishV(server.url, "v2", user, "cookie", { Cookie: `ssehub_token=${publisher}` }), "cookie");
+      const viaQuery = await request(`${server.url}/v2/message?username=${encodeURIComponent(user)}&token=${publisher}`,
+                                     { method: "POST", body: "query" });
+      assertUnauthenticated(viaQuery, "?token=");
+      const ok = await publishV(server.url, "v2", user, "granted", { Authorization: `Bearer ${publisher}` });
+      assert.equal(ok.status, 204, ok.body);
       await es.waitEvents(1);
+      assert.deepEqual(es.data(), ["granted"]);
     } finally {
       es.close();
     }
   });
+
 });
 
 describe("both keys (--jwt-secret and --jwt-public-key-file)", () => {

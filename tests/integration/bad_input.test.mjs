@@ -282,8 +282,8 @@ describe("bad input", () => {
     const headerStall = await rawSocket(server.port);
     const bodyStall = await rawSocket(server.port);
     const started = Date.now();
-    headerStall.write("GET /v2/sse?username=stall HTTP/1.1\r\nHost: a\r\n"); // no blank line
-    bodyStall.write("POST /v2/message?username=stall HTTP/1.1\r\nHost: a\r\nContent-Length: 50\r\n\r\nonly part");
+    headerStall.write("GET /v2/sse?username=stall HTTP/1.1\r\nHost: localhost\r\n"); // no blank line
+    bodyStall.write("POST /v2/message?username=stall HTTP/1.1\r\nHost: localhost\r\nContent-Length: 50\r\n\r\nonly part");
     try {
       const [a, b] = await within(5_000, Promise.all([headerStall.closedAt, bodyStall.closedAt]), "stalled sockets to close");
       for (const at of [a, b]) {
@@ -320,7 +320,7 @@ describe("bad input", () => {
     for (const target of ["/v2/sse?username=x", "/healthz", "/nope"]) {
       const socket = await rawSocket(server.port);
       try {
-        socket.write(`HEAD ${target} HTTP/1.1\r\nHost: a\r\n\r\nGET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`);
+        socket.write(`HEAD ${target} HTTP/1.1\r\nHost: localhost\r\n\r\nGET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
         await within(5_000, socket.closedAt, "both responses");
         const firstHeadEnd = socket.received.indexOf("\r\n\r\n");
         assert.ok(firstHeadEnd > 0, JSON.stringify(socket.received));

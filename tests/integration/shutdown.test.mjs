@@ -106,7 +106,7 @@ describe("graceful shutdown", () => {
     try {
       socket.on("error", () => {});
       await new Promise((r) => socket.once("connect", r));
-      socket.write(`GET /v2/sse?username=${user} HTTP/1.1\r\nHost: a\r\n\r\n`);
+      socket.write(`GET /v2/sse?username=${user} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
       socket.pause(); // never reads: the server's writes to it stay in flight
       const big = "z".repeat(60_000);
       for (let i = 0; i < 60; i++) await publishOk(server.url, user, big);
@@ -143,7 +143,7 @@ describe("graceful shutdown", () => {
     try {
       for (const socket of [idle, partial]) socket.on("error", () => {}); // a reset at exit is fine
       await Promise.all([idle, partial].map((s) => new Promise((r) => s.once("connect", r))));
-      partial.write("POST /v2/message?username=x HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc");
+      partial.write("POST /v2/message?username=x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nabc");
       const status = await server.stop("SIGTERM", 5_000);
       assert.equal(status.code, 0);
       assert.ok(status.ms < 5_000);

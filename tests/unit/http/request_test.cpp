@@ -41,3 +41,48 @@ TEST(Utf8Test, RejectsInvalidSequences) {
   EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
   EXPECT_FALSE(is_valid_utf8("a\x80"));             // stray continuation
 }
+
+TEST(RequestTargetTest, ThePathStaysRawAndOnlyTheQueryIsDecoded) {
+  // Decoding the path before routing would make /v2%2Fmessage reach /v2/message.
+  auto target = parse_target("/v2%2Fmessage?username=a%2Fb");
+  ASSERT_TRUE(target);
+  EXPECT_EQ(target->path, "/v2%2Fmessage");
+  EXPECT_EQ(target->param("username"), "a/b");
+  EXPECT_EQ(target->decoded_path(), "/v2/message");
+}
+
+TEST(RequestTargetTest, AbsoluteFormIsRoutedByItsPath) {
+  auto target = parse_target("http://localhost:3000/v2/sse?username=a");
+  ASSERT_TRUE(target);
+  EXPECT_EQ(target->path, "/v2/sse");
+  EXPECT_EQ(target->authority, "localhost:3000");
+  EXPECT_EQ(target->param("username"), "a");
+  auto root = parse_target("HTTPS://example.com?x=1");
+  ASSERT_TRUE(root);
+  EXPECT_EQ(root->path, "/");
+  EXPECT_EQ(root->param("x"), "1");
+  EXPECT_FALSE(parse_target("ftp://example.com/x"));
+  EXPECT_FALSE(parse_target("http://user@example.com/x"));
+  EXPECT_FALSE(parse_target("example.com:443"));
+}
+
+TEST(AuthorityTest, ParsesHostsAndPortsAsRfc3986Says) {
+  auto plain = parse_authority("example.com:8080");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->host, "example.com");
+  EXPECT_EQ(plain->port, 8080);
+  EXPECT_FALSE(plain->ip_literal);
+  auto v6 = parse_authority("[::1]:3000");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "[::1]");
+  EXPECT_TRUE(v6->ip_literal);
+  auto v4 = parse_authority("127.0.0.1");
+  ASSERT_TRUE(v4);
+  EXPECT_TRUE(v4->ip_literal);
+  EXPECT_FALSE(parse_authority("127.0.0.1.evil.com")->ip_literal);
+  EXPECT_FALSE(parse_authority("1.2.3")->ip_literal);
+  EXPECT_TRUE(parse_authority("example.com:"));  // an empty port is the default
+  for (const char* bad : {"", ":80", "a b", "user@host", "[::1", "[::1]x", "[nothex]", "host:65536",
+                          "host:-1", "host:80:80", "host/path"})
+    EXPECT_FALSE(parse_authority(bad)) << bad;
+}
