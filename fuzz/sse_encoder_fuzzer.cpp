@@ -51,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     if (input.ConsumeBool()) event.id = input.ConsumeIntegral<std::uint64_t>();
     event.data = input.ConsumeRandomLengthString();
     stream += ssehub::sse::encode_event(event.type, event.id, event.data);
-    if (input.ConsumeBool()) stream += ssehub::sse::encode_comment("keep-alive");
+    if (input.ConsumeBool()) stream += ssehub::sse::encode_comment_line("keep-alive");
     published.push_back(std::move(event));
   }
 

@@ -55,6 +55,24 @@ bool chunked(const http::ExchangePtr& exchange) { return exchange->request().raw
 }  // namespace
 
 std::optional<ResumePoint> parse_last_event_id(std::string_view value) {
+  if (value.find(',') != std::string_view::npos) {
+    // The header given twice (fetch() joins `Last-Event-ID` set by a caller and
+    // `last-event-id` set by @microsoft/fetch-event-source into "7, 9"): ids only grow, so
+    // the largest is the client's newest.
+    std::optional<ResumePoint> newest;
+    for (;;) {
+      const std::size_t comma = value.find(',');
+      std::string_view item = value.substr(0, comma);
+      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+      const auto point = parse_last_event_id(item);
+      if (!point) return std::nullopt;
+      if (!newest || (!point->earliest && (newest->earliest || point->after_id > newest->after_id)))
+        newest = point;
+      if (comma == std::string_view::npos) return newest;
+      value.remove_prefix(comma + 1);
+    }
+  }
   if (value == "earliest") return ResumePoint{.earliest = true, .after_id = 0};
   if (value.empty() || value.size() > 20) return std::nullopt;
   std::uint64_t id = 0;
@@ -68,7 +86,6 @@ StreamApi::StreamApi(const Config& config, Hub& hub, History& history, EventBus&
     : config_(config), hub_(hub), history_(history), bus_(bus), access_(access), metrics_(metrics) {
   demo_settings_.keepalive = config.v1_keepalive;
   demo_settings_.keepalive_line = static_frame(sse::encode_comment_line("keep-alive-text"));
-  demo_settings_.keepalive_block_end = static_frame(sse::encode_comment("keep-alive-text"));
   demo_settings_.queue_limit_bytes = config.stream_queue_bytes;
   demo_settings_.periodic_frame = static_frame(sse::encode_event("", std::nullopt, "hi!"));
   demo_settings_.periodic_interval = config.v1_hi_interval;
@@ -76,7 +93,6 @@ StreamApi::StreamApi(const Config& config, Hub& hub, History& history, EventBus&
 
   user_settings_.keepalive = config.keepalive;
   user_settings_.keepalive_line = demo_settings_.keepalive_line;
-  user_settings_.keepalive_block_end = demo_settings_.keepalive_block_end;
   user_settings_.preamble =
       static_frame(sse::encode_retry(static_cast<std::uint64_t>(config.retry_hint.count())));
   user_settings_.queue_limit_bytes = config.stream_queue_bytes;
@@ -173,7 +189,13 @@ void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string strea
   // The header wins: a browser reconnecting to a URL with ?lastEventId= sends its newer id in
   // the header.
   std::optional<ResumePoint> resume;
-  std::string_view raw_id = exchange->request().raw["Last-Event-ID"];
+  std::string header_ids;
+  const auto& raw = exchange->request().raw;
+  for (auto [field, end] = raw.equal_range("Last-Event-ID"); field != end; ++field) {
+    if (!header_ids.empty()) header_ids += ',';
+    header_ids += field->value();
+  }
+  std::string_view raw_id = header_ids;
   std::optional<std::string> query_id;
   if (raw_id.empty()) {
     query_id = exchange->target().param("lastEventId");

@@ -58,8 +58,8 @@ class StreamApi {
   sse::StreamSettings user_settings_;
 };
 
-// Parses a Last-Event-ID value: decimal id, or "earliest" for everything retained.
-// nullopt = malformed.
+// Parses a Last-Event-ID value: decimal id, or "earliest" for everything retained; a
+// comma-separated list (the header sent twice) means its newest id. nullopt = malformed.
 std::optional<ResumePoint> parse_last_event_id(std::string_view value);
 
 }  // namespace ssehub::api

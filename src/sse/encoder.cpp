@@ -58,8 +58,6 @@ std::string encode_comment_line(std::string_view text) {
   return frame;
 }
 
-std::string encode_comment(std::string_view text) { return encode_comment_line(text) + '\n'; }
-
 std::string encode_retry(std::uint64_t millis) { return "retry: " + std::to_string(millis) + "\n"; }
 
 }  // namespace ssehub::sse

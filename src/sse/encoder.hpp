@@ -23,10 +23,6 @@ std::size_t encoded_event_size(std::string_view type, std::string_view data);
 // to the application as an empty message, so these lines ride in the next event's block.
 std::string encode_comment_line(std::string_view text);
 
-// A comment that ends its block (a blank line follows): for the rare case when the comment
-// lines sent without one would otherwise grow the next event's block without bound.
-std::string encode_comment(std::string_view text);
-
 // The reconnection delay hint, as a line of the next event's block (see encode_comment_line).
 std::string encode_retry(std::uint64_t millis);
 

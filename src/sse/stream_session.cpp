@@ -282,11 +282,13 @@ void StreamSession::tick(SteadyClock::time_point now) {
     next_periodic_ = now + settings_.periodic_interval;
     queue_frame(settings_.periodic_frame);
   } else if (now - last_write_ >= settings_.keepalive) {
-    // Ended while the block, its closing comment included, still fits.
-    const bool end_block = open_block_bytes_ + settings_.keepalive_line->frame.size() +
-                               settings_.keepalive_block_end->frame.size() >
-                           settings_.max_open_block_bytes;
-    queue_frame(end_block ? settings_.keepalive_block_end : settings_.keepalive_line);
+    if (open_block_bytes_ + settings_.keepalive_line->frame.size() > settings_.max_open_block_bytes) {
+      metrics_.streams_renewed.add();
+      spdlog::debug("sse stream={}: silent for {} keep-alives, ending it so the client reconnects",
+                    stream_, open_block_bytes_ / settings_.keepalive_line->frame.size());
+      return close_later();
+    }
+    queue_frame(settings_.keepalive_line);
   } else {
     return;
   }

@@ -24,12 +24,12 @@ namespace ssehub::sse {
 struct StreamSettings {
   std::chrono::milliseconds keepalive{30000};
   // Sent after `keepalive` of silence: a comment line that rides in the next event's block
-  // (see sse::encode_comment_line), or, once `max_open_block_bytes` of such lines are waiting
-  // for a blank line, the same comment ending the block.
+  // (see sse::encode_comment_line).
   EventPtr keepalive_line;
-  EventPtr keepalive_block_end;
   // Go clients buffer a whole block (64 KiB by default): comment lines and the largest event
-  // must fit in it together.
+  // must fit in it together. A stream whose open block would grow past this is ended instead
+  // (the client reconnects and resumes): ending the block with a blank line would reach
+  // several client libraries as an empty message.
   std::size_t max_open_block_bytes = 3072;
   // Sent first in the body (the retry hint); null for none.
   EventPtr preamble;

@@ -111,6 +111,25 @@ describe("resume from history", () => {
     }
   });
 
+  it("LastEventIdSentTwiceResumesFromTheNewest", T, async () => {
+    // fetch() joins a caller's `Last-Event-ID` and @microsoft/fetch-event-source's own
+    // `last-event-id` into one list; answering 400 made that client retry for ever.
+    const user = uniqueUser("twice");
+    for (let i = 1; i <= 4; i++) await publishOk(server.url, user, `m${i}`);
+    for (const headers of [{ "Last-Event-ID": ["earliest", "2"] }, { "Last-Event-ID": "1, 2" }]) {
+      const stream = await sse(`${server.url}/v2/sse?username=${user}`, { headers });
+      try {
+        assert.equal(stream.status, 200);
+        await stream.waitEvents(2);
+        assert.deepEqual(stream.ids(), [3, 4]);
+      } finally {
+        stream.close();
+      }
+    }
+    const bad = await sse(`${server.url}/v2/sse?username=${user}`, { headers: { "Last-Event-ID": ["2", "x"] } });
+    assert.equal(bad.status, 400);
+  });
+
   it("EarliestInHeaderReplaysEverythingWithCurl", CURL, async () => {
     const user = uniqueUser("earliest-h");
     await publishMany(user, 1, 2);

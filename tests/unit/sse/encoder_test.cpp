@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-using ssehub::sse::encode_comment;
 using ssehub::sse::encode_comment_line;
 using ssehub::sse::encode_event;
 using ssehub::sse::encode_retry;
@@ -54,7 +53,6 @@ TEST(EncoderTest, CommentLinesAndRetryHintsDoNotEndABlock) {
   // A block of its own would reach several client libraries as an empty message.
   EXPECT_EQ(encode_comment_line("keep-alive-text"), ": keep-alive-text\n");
   EXPECT_EQ(encode_retry(3000), "retry: 3000\n");
-  EXPECT_EQ(encode_comment("keep-alive-text"), ": keep-alive-text\n\n");
 }
 
 TEST(EncoderTest, EncodedSizeCountsTheLongestIdAndEveryDataPrefix) {
