@@ -239,19 +239,41 @@ describe("report status page", { timeout: 10 * STEP_TIMEOUT }, () => {
     if (workDir) await fs.rm(workDir, { recursive: true, force: true });
   });
 
-  it("refuses a user id that is not a UUID, then signs in with a generated one", { timeout: STEP_TIMEOUT }, async () => {
+  it("asks for a user id when there is none, refuses one that is not a UUID, then signs in with a generated one", { timeout: STEP_TIMEOUT }, async () => {
     first = await openTab("tab1");
     const field = first.getByLabel("User ID");
+    const signIn = first.getByRole("button", { name: "Sign in" });
+    /** The error the field shows, read as a screen reader would: through aria-describedby. */
+    const fieldError = () =>
+      field.evaluate((input) => {
+        const ids = (input.getAttribute("aria-describedby") ?? "").split(/\s+/);
+        const error = ids.map((id) => document.getElementById(id)).find((element) => element?.getAttribute("role") === "alert");
+        return error?.textContent.trim() ?? "";
+      });
+
+    for (const blank of ["", "   "]) {
+      await field.fill(blank);
+      await signIn.click();
+      await until(async () => (await fieldError()) !== "", "the empty field shows an error");
+      const empty = await fieldError();
+      assert.match(empty, /enter your user id/i, `for ${JSON.stringify(blank)}`);
+      assert.doesNotMatch(empty, /UUID/, "an empty field is told about UUIDs");
+      assert.equal(await field.getAttribute("aria-invalid"), "true");
+    }
+
     await field.fill("not-a-uuid");
-    await first.getByRole("button", { name: "Sign in" }).click();
-    await first.getByText("User ID must be a UUID").waitFor();
+    await until(async () => (await fieldError()) === "", "typing clears the error");
+    await signIn.click();
+    await until(async () => (await fieldError()) !== "", "the malformed id shows an error");
+    const malformed = await fieldError();
+    assert.match(malformed, /not a valid user id.*UUID/i);
     assert.equal(await field.getAttribute("aria-invalid"), "true");
     assert.equal(await first.locator(".app").count(), 0, "signed in with an invalid id");
 
     await first.getByRole("button", { name: "Generate new ID" }).click();
     userId = await field.inputValue();
     assert.match(userId, UUID);
-    await first.getByRole("button", { name: "Sign in" }).click();
+    await signIn.click();
     await first.getByTestId("user-id").waitFor();
     assert.equal(await first.getByTestId("user-id").innerText(), userId);
     await waitLive(first);
