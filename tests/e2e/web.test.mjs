@@ -25,6 +25,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
 const BINARY = process.env.SSEHUB_BIN ?? path.join(ROOT, "build/ssehub");
 const UPDATE_SCRIPT = process.env.SSEHUB_UPDATE_SCRIPT ?? path.join(ROOT, "scripts/update_report_status.sh");
 const WEB_ROOT = path.join(ROOT, "web/dist");
+const FAVICON_ICO = path.join(ROOT, "web/public/favicon.ico");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -755,6 +756,37 @@ describe("report status page", { timeout: 10 * STEP_TIMEOUT }, () => {
       assert.ok(stat.size > 10_000, `${file} is suspiciously small`);
     }
     assertNoConsoleErrors();
+  });
+
+  it("serves its icons: /favicon.ico as an icon, the one in web/public", { timeout: STEP_TIMEOUT }, async () => {
+    const response = await fetch(`${server.url}/favicon.ico`);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get("content-type"), "image/x-icon");
+    const served = Buffer.from(await response.arrayBuffer());
+    assert.deepEqual(served, await fs.readFile(FAVICON_ICO), "/favicon.ico is not web/public/favicon.ico");
+    // An ICO file: reserved 0, type 1, then a directory entry per image (0 in a size byte means 256).
+    assert.equal(served.readUInt16LE(0), 0);
+    assert.equal(served.readUInt16LE(2), 1);
+    const sizes = [];
+    for (let i = 0; i < served.readUInt16LE(4); i++) {
+      const entry = 6 + 16 * i;
+      const [width, height] = [served[entry] || 256, served[entry + 1] || 256];
+      assert.equal(width, height);
+      const [length, offset] = [served.readUInt32LE(entry + 8), served.readUInt32LE(entry + 12)];
+      assert.ok(offset + length <= served.length, `image ${i} runs past the end of the file`);
+      sizes.push(width);
+    }
+    for (const size of [16, 32, 48]) assert.ok(sizes.includes(size), `no ${size}x${size} image in favicon.ico: ${sizes}`);
+
+    // Every icon the page names is there, with an image type.
+    const page = openPages()[0];
+    const icons = await page.locator('link[rel="icon"]').evaluateAll((links) => links.map((link) => link.href));
+    assert.ok(icons.some((href) => href.endsWith("/favicon.ico")), `the page does not name /favicon.ico: ${icons}`);
+    for (const href of icons) {
+      const icon = await fetch(href);
+      assert.equal(icon.status, 200, href);
+      assert.match(icon.headers.get("content-type"), /^image\//, href);
+    }
   });
 
   it("signs out, in every tab", { timeout: STEP_TIMEOUT }, async () => {
