@@ -9,13 +9,15 @@
 //
 // The steps run in order against one server and one browser: each builds on the page left by
 // the one before, as a person using the app would. Some stop the server and start it again on
-// the same port.
+// the same port. Any Content-Security-Policy violation, and any console error not expected at
+// that step, fails the test.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import fs from "node:fs/promises";
+import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -207,6 +209,7 @@ describe("report status page", { timeout: 10 * STEP_TIMEOUT }, () => {
   let context;
   const pages = [];
   const consoleErrors = [];
+  const cspViolations = []; // securitypolicyviolation events, from every page of every context
   let expectedNetworkErrors = null; // a RegExp while errors like it are expected
   let userId;
   let first; // the first tab
@@ -238,6 +241,23 @@ describe("report status page", { timeout: 10 * STEP_TIMEOUT }, () => {
 
   function assertNoConsoleErrors() {
     assert.deepEqual(consoleErrors, [], "the browser console logged errors");
+    assert.deepEqual(cspViolations, [], "the page broke its Content-Security-Policy");
+  }
+
+  /** Records every Content-Security-Policy violation of the context's pages, from before their
+   *  first script runs. */
+  async function recordCspViolations(target) {
+    await target.exposeBinding("__ssehubCspViolation", (_source, violation) => cspViolations.push(violation));
+    await target.addInitScript(() => {
+      document.addEventListener("securitypolicyviolation", (event) => {
+        window.__ssehubCspViolation({
+          directive: event.effectiveDirective,
+          blocked: event.blockedURI,
+          sample: event.sample,
+          source: `${event.sourceFile}:${event.lineNumber}`,
+        });
+      });
+    });
   }
 
   before(async () => {
@@ -270,6 +290,7 @@ describe("report status page", { timeout: 10 * STEP_TIMEOUT }, () => {
     // of one browser profile. launch() gives it a fresh temporary profile.
     context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     context.setDefaultTimeout(WAIT);
+    await recordCspViolations(context);
   });
 
   after(async () => {
@@ -442,6 +463,7 @@ describe("report status page", { timeout: 10 * STEP_TIMEOUT }, () => {
     const other = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: "Pacific/Auckland" });
     other.setDefaultTimeout(WAIT);
     try {
+      await recordCspViolations(other);
       const page = await other.newPage();
       watch(page, "clock");
       const local = await page.evaluate((timestamp) => {
@@ -786,6 +808,70 @@ describe("report status page", { timeout: 10 * STEP_TIMEOUT }, () => {
       const icon = await fetch(href);
       assert.equal(icon.status, 200, href);
       assert.match(icon.headers.get("content-type"), /^image\//, href);
+    }
+  });
+
+  it("ran the whole flow under its Content-Security-Policy, and cannot be framed", { timeout: STEP_TIMEOUT }, async () => {
+    const page = openPages()[0];
+    const response = await page.reload();
+    await waitLive(page);
+    const headers = response.headers();
+    assert.match(headers["content-security-policy"], /script-src 'self'/);
+    assert.match(headers["content-security-policy"], /style-src 'self'/);
+    assert.match(headers["content-security-policy"], /frame-ancestors 'none'/);
+    assert.equal(headers["x-frame-options"], "DENY");
+    // The page has nothing inline for the policy to refuse. (React's style props set styles
+    // through the CSSOM, which the policy allows; anything it refuses would have been recorded.)
+    const html = await response.text();
+    assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/i, "index.html has an inline script");
+    assert.doesNotMatch(html, /<style|\sstyle=/i, "index.html has an inline style");
+    assertNoConsoleErrors();
+
+    // A page of another origin puts the report page in a frame: the browser refuses to show it.
+    const framer = http.createServer((_request, reply) => {
+      reply.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+      reply.end(`<!doctype html><title>framer</title><iframe src="${server.url}/" title="framed"></iframe>`);
+    });
+    await new Promise((resolve) => framer.listen(0, "127.0.0.1", resolve));
+    const framing = await context.newPage();
+    const refusals = [];
+    framing.on("console", (message) => {
+      if (/frame-ancestors|X-Frame-Options/.test(message.text())) refusals.push(message.text());
+    });
+    const framedLoads = [];
+    framing.on("response", (reply) => {
+      if (reply.url() === `${server.url}/`) framedLoads.push(reply.status());
+    });
+    try {
+      await framing.goto(`http://127.0.0.1:${framer.address().port}/`);
+      assert.notEqual(new URL(framing.url()).port, String(server.port), "the framing page is on the same origin");
+      await until(async () => framedLoads.length > 0, "the frame asked for the page");
+      await until(async () => refusals.length > 0, "the browser says it refused the frame");
+      const frame = framing.frames().find((f) => f !== framing.mainFrame());
+      assert.ok(frame, "no frame");
+      assert.ok(!frame.url().startsWith(server.url), `the frame shows the page: ${frame.url()}`);
+      const inside = await frame.evaluate(() => document.querySelector("#root, .signin, .app") !== null).catch(() => false);
+      assert.equal(inside, false, "the report page rendered inside the frame");
+    } finally {
+      await framing.close();
+      await new Promise((resolve) => framer.close(resolve));
+    }
+
+    // The recording itself works: an inline script, which the policy refuses, is caught.
+    const probe = await context.newPage();
+    try {
+      await probe.goto(server.url);
+      await probe.evaluate(() => {
+        const script = document.createElement("script");
+        script.textContent = "window.__inlineRan = true";
+        document.head.append(script);
+      });
+      await until(async () => cspViolations.length > 0, "the recorder sees the refused inline script");
+      assert.equal(await probe.evaluate(() => window.__inlineRan === true), false, "an inline script ran");
+      assert.match(cspViolations[0].directive, /^script-src/);
+    } finally {
+      await probe.close();
+      cspViolations.length = 0;
     }
   });
 
