@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { clearUserId, generateUserId, loadUserId, normalizeUserId, saveUserId, STORAGE_KEY } from "./userId";
+import {
+  checkUserId,
+  clearUserId,
+  EMPTY_USER_ID,
+  generateUserId,
+  loadUserId,
+  MALFORMED_USER_ID,
+  normalizeUserId,
+  saveUserId,
+  STORAGE_KEY,
+} from "./userId";
 
 const ID = "6f1c3b1e-8a43-4a3f-9a66-0c7f2f8f5b10";
 const V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -36,6 +46,27 @@ describe("normalizeUserId", () => {
     for (const bad of ["", "demo", ID.slice(0, -1), `${ID}0`, ID.replace(/-/g, ""), `{${ID}}`, ID.replace("6", "g")]) {
       expect(normalizeUserId(bad), bad).toBeNull();
     }
+  });
+});
+
+describe("checkUserId", () => {
+  it("asks for an id when the field is empty or blank", () => {
+    for (const blank of ["", " ", "\t\n"]) {
+      expect(checkUserId(blank), JSON.stringify(blank)).toEqual({ ok: false, problem: "empty", message: EMPTY_USER_ID });
+    }
+  });
+
+  it("says what a user id looks like when the field holds something else", () => {
+    for (const bad of ["demo", ID.slice(0, -1), ` ${ID}x `]) {
+      expect(checkUserId(bad), bad).toEqual({ ok: false, problem: "malformed", message: MALFORMED_USER_ID });
+    }
+    expect(MALFORMED_USER_ID).not.toBe(EMPTY_USER_ID);
+    expect(MALFORMED_USER_ID).toMatch(/UUID/);
+    expect(EMPTY_USER_ID).not.toMatch(/UUID/);
+  });
+
+  it("gives the canonical id of a valid one", () => {
+    expect(checkUserId(` ${ID.toUpperCase()} `)).toEqual({ ok: true, userId: ID });
   });
 });
 

@@ -3,12 +3,23 @@
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export const STORAGE_KEY = "ssehub.userId";
-export const INVALID_USER_ID = "User ID must be a UUID";
+export const EMPTY_USER_ID = "Enter your user ID, or generate a new one.";
+export const MALFORMED_USER_ID =
+  "That is not a valid user ID: it must be a UUID, such as 123e4567-e89b-42d3-a456-426614174000.";
 
 /** The canonical form of a user id (trimmed, lower case), or null when it is not a UUID. */
 export function normalizeUserId(input: string): string | null {
   const candidate = input.trim().toLowerCase();
   return UUID.test(candidate) ? candidate : null;
+}
+
+export type UserIdCheck = { ok: true; userId: string } | { ok: false; problem: "empty" | "malformed"; message: string };
+
+/** What the sign-in form makes of its field: the user id, or what to tell the user instead. */
+export function checkUserId(input: string): UserIdCheck {
+  if (input.trim() === "") return { ok: false, problem: "empty", message: EMPTY_USER_ID };
+  const userId = normalizeUserId(input);
+  return userId ? { ok: true, userId } : { ok: false, problem: "malformed", message: MALFORMED_USER_ID };
 }
 
 interface RandomSource {

@@ -1,17 +1,28 @@
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useEffect, useId, useMemo, useRef, useState } from "react";
 import { formatChangeTime, formatFullTime, shortId } from "../reports/format";
 import { statusLabel } from "../reports/labels";
+import type { Notice } from "../reports/notices";
 import { reportsNewestFirst } from "../reports/state";
 import { nextStatuses, transitionLabel } from "../reports/transitions";
 import type { Report, Status } from "../reports/types";
-import { useLiveReports, type Notice } from "../reports/useLiveReports";
+import { useLiveReports } from "../reports/useLiveReports";
+import { useToday } from "../reports/useToday";
 import { ConnectionStatus } from "./ConnectionStatus";
+import { CopyButton } from "./CopyButton";
 import { Logo } from "./SignIn";
 import { StatusBadge } from "./StatusBadge";
+
+const PAUSED_HINT = "Actions paused until the connection is back.";
 
 export function ReportsPage({ userId, onSignOut }: { userId: string; onSignOut: () => void }) {
   const live = useLiveReports(userId);
   const reports = useMemo(() => reportsNewestFirst(live.state), [live.state]);
+  const today = useToday();
+  const pausedHintId = useId();
+  // Without the stream the page cannot show what a change did, nor what others changed
+  // meanwhile: changes wait until it is back.
+  const paused = live.connection !== "live";
+  const pause = paused ? { hintId: pausedHintId } : null;
 
   return (
     <div className="app" data-connection={live.connection} data-live-role={live.role}>
@@ -24,9 +35,12 @@ export function ReportsPage({ userId, onSignOut }: { userId: string; onSignOut: 
           <ConnectionStatus state={live.connection} role={live.role} />
           <div className="account">
             <span className="account__label">Signed in as</span>
-            <code className="account__id" data-testid="user-id" title={userId}>
-              {userId}
-            </code>
+            <span className="account__id-group">
+              <code className="account__id" data-testid="user-id" title={userId}>
+                {userId}
+              </code>
+              <CopyButton text={userId} label="Copy your user ID" />
+            </span>
             <button type="button" className="button button--quiet button--small" onClick={onSignOut}>
               Sign out
             </button>
@@ -42,19 +56,30 @@ export function ReportsPage({ userId, onSignOut }: { userId: string; onSignOut: 
               {live.state.loaded ? countText(reports.length) : "Loading…"}
             </p>
           </div>
-          <button
-            type="button"
-            className="button button--primary"
-            onClick={() => {
-              if (!live.creating) void live.create();
-            }}
-            aria-disabled={live.creating || undefined}
-          >
-            <span aria-hidden="true" className="button__plus">
-              +
-            </span>
-            {live.creating ? "Creating…" : "Create New Report"}
-          </button>
+          <div className="toolbar__actions">
+            <button
+              type="button"
+              className="button button--primary"
+              data-action="create"
+              onClick={() => {
+                if (!live.creating && !paused) void live.create();
+              }}
+              aria-disabled={live.creating || paused || undefined}
+              aria-describedby={pause?.hintId}
+            >
+              <span aria-hidden="true" className="button__plus">
+                +
+              </span>
+              {live.creating ? "Creating…" : "Create New Report"}
+            </button>
+            <p id={pausedHintId} className={paused ? "paused-hint" : "paused-hint paused-hint--off"}>
+              <svg className="paused-hint__icon" width="14" height="14" viewBox="0 0 16 16" aria-hidden="true" focusable="false">
+                <path d="M8 1.5l7 12.5H1z" fill="currentColor" />
+                <path d="M8 6v3.6M8 11.6v.1" stroke="#fff" strokeWidth="1.8" strokeLinecap="round" />
+              </svg>
+              {PAUSED_HINT}
+            </p>
+          </div>
         </div>
 
         <Notices notices={live.notices} onDismiss={live.dismiss} />
@@ -76,6 +101,8 @@ export function ReportsPage({ userId, onSignOut }: { userId: string; onSignOut: 
           loaded={live.state.loaded}
           failed={live.loadError !== null}
           changing={live.changing}
+          pause={pause}
+          today={today}
           onChange={live.changeStatus}
         />
       </main>
@@ -115,10 +142,13 @@ interface TableProps {
   loaded: boolean;
   failed: boolean;
   changing: ReadonlySet<string>;
+  /** Set while changes wait for the live connection: the id of the hint that says so. */
+  pause: { hintId: string } | null;
+  today: Date;
   onChange: (reportId: string, status: Status) => Promise<boolean>;
 }
 
-function ReportTable({ reports, loaded, failed, changing, onChange }: TableProps) {
+function ReportTable({ reports, loaded, failed, changing, pause, today, onChange }: TableProps) {
   if (!loaded && reports.length === 0) {
     if (failed) return null; // the error above says why there is nothing to show
     return (
@@ -139,6 +169,13 @@ function ReportTable({ reports, loaded, failed, changing, onChange }: TableProps
     <div className="table-wrap">
       <table className="reports" aria-busy={!loaded || undefined}>
         <caption className="visually-hidden">Your reports, newest first</caption>
+        {/* Fixed widths (table-layout: fixed), so the columns stay put as statuses and buttons change. */}
+        <colgroup>
+          <col className="reports__col-report" />
+          <col className="reports__col-status" />
+          <col className="reports__col-time" />
+          <col className="reports__col-actions" />
+        </colgroup>
         <thead>
           <tr>
             <th scope="col">Report</th>
@@ -155,6 +192,8 @@ function ReportTable({ reports, loaded, failed, changing, onChange }: TableProps
               key={report.reportId}
               report={report}
               busy={changing.has(report.reportId)}
+              pause={pause}
+              today={today}
               onChange={onChange}
             />
           ))}
@@ -167,10 +206,14 @@ function ReportTable({ reports, loaded, failed, changing, onChange }: TableProps
 function ReportRow({
   report,
   busy,
+  pause,
+  today,
   onChange,
 }: {
   report: Report;
   busy: boolean;
+  pause: TableProps["pause"];
+  today: Date;
   onChange: TableProps["onChange"];
 }) {
   const actionsRef = useRef<HTMLDivElement>(null);
@@ -190,7 +233,7 @@ function ReportRow({
   }, [report.reportStatus]);
 
   const change = async (status: Status) => {
-    if (busy) return;
+    if (busy || pause) return;
     refocus.current = true;
     if (!(await onChange(report.reportId, status))) refocus.current = false;
   };
@@ -203,14 +246,19 @@ function ReportRow({
       onAnimationEnd={() => setFlashKey(report.updatedAt)}
     >
       <td data-label="Report">
-        <code className="report-id">{report.reportId}</code>
+        <span className="report-id">
+          <code className="report-id__short" title={report.reportId}>
+            {shortId(report.reportId)}
+          </code>
+          <CopyButton text={report.reportId} label={`Copy the full ID of report ${shortId(report.reportId)}`} />
+        </span>
       </td>
       <td data-label="Status">
         <StatusBadge status={report.reportStatus} />
       </td>
       <td data-label="Last change">
         <time dateTime={report.updatedAt} title={formatFullTime(report.updatedAt)}>
-          {formatChangeTime(report.updatedAt)}
+          {formatChangeTime(report.updatedAt, today)}
         </time>
       </td>
       <td data-label="Actions" className="actions-cell">
@@ -224,9 +272,10 @@ function ReportRow({
                 type="button"
                 className={to === "canceled" || to === "failed" ? "button button--small button--danger" : "button button--small"}
                 onClick={() => void change(to)}
-                aria-disabled={busy || undefined}
+                aria-disabled={busy || pause !== null || undefined}
+                aria-describedby={pause?.hintId}
                 data-transition={to}
-                title={`Set to ${statusLabel(to)}`}
+                title={pause ? PAUSED_HINT : `Set to ${statusLabel(to)}`}
               >
                 {transitionLabel(report.reportStatus, to)}
                 <span className="visually-hidden"> report {shortId(report.reportId)}</span>

@@ -1,5 +1,5 @@
 import { useId, useState, type FormEvent } from "react";
-import { generateUserId, INVALID_USER_ID, normalizeUserId } from "../auth/userId";
+import { checkUserId, generateUserId } from "../auth/userId";
 
 export function SignIn({ onSignIn }: { onSignIn: (userId: string) => void }) {
   const [value, setValue] = useState("");
@@ -10,13 +10,13 @@ export function SignIn({ onSignIn }: { onSignIn: (userId: string) => void }) {
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    const userId = normalizeUserId(value);
-    if (!userId) {
-      setError(INVALID_USER_ID);
+    const checked = checkUserId(value);
+    if (!checked.ok) {
+      setError(checked.message);
       document.getElementById(inputId)?.focus();
       return;
     }
-    onSignIn(userId);
+    onSignIn(checked.userId);
   };
 
   const generate = () => {

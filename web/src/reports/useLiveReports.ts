@@ -4,14 +4,9 @@ import { connectLive, type ConnectionState, type LiveRole } from "../live/stream
 import { effectOfEvent } from "./events";
 import { shortId } from "./format";
 import { statusLabel } from "./labels";
+import { addNotice, withoutNotice, withoutUnreachable, type Notice } from "./notices";
 import { initialReportsState, reportsReducer, type ReportsState } from "./state";
 import type { Status } from "./types";
-
-export interface Notice {
-  id: number;
-  title: string;
-  detail: string;
-}
 
 export interface LiveReports {
   state: ReportsState;
@@ -28,8 +23,6 @@ export interface LiveReports {
   reload(): void;
   dismiss(id: number): void;
 }
-
-const MAX_NOTICES = 3;
 
 function describe(error: unknown): string {
   if (error instanceof ApiError) return error.message;
@@ -53,8 +46,9 @@ export function useLiveReports(userId: string): LiveReports {
   const noticeId = useRef(0);
 
   const notify = useCallback((title: string, error: unknown) => {
-    const notice = { id: ++noticeId.current, title, detail: describe(error) };
-    setNotices((list) => [...list.slice(-(MAX_NOTICES - 1)), notice]);
+    const unreachable = error instanceof ApiError && error.status === 0;
+    const notice = { id: ++noticeId.current, title, detail: describe(error), unreachable };
+    setNotices((list) => addNotice(list, notice));
   }, []);
 
   useEffect(() => {
@@ -99,6 +93,8 @@ export function useLiveReports(userId: string): LiveReports {
           break;
         case "state":
           setConnection(message.state);
+          // Connected again: "could not reach the server" is no longer true.
+          if (message.state === "live") setNotices(withoutUnreachable);
           break;
         case "resync":
           void load();
@@ -155,7 +151,7 @@ export function useLiveReports(userId: string): LiveReports {
   );
 
   const reload = useCallback(() => reloadRef.current(), []);
-  const dismiss = useCallback((id: number) => setNotices((list) => list.filter((n) => n.id !== id)), []);
+  const dismiss = useCallback((id: number) => setNotices((list) => withoutNotice(list, id)), []);
 
   return { state, connection, role, loadError, notices, creating, changing, create, changeStatus, reload, dismiss };
 }
