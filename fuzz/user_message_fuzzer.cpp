@@ -4,6 +4,7 @@
 #include "api/stream_api.hpp"
 #include "bus/record_parser.hpp"
 #include "fuzz_check.hpp"
+#include "sse/encoder.hpp"
 #include "support/whatwg_sse_parser.hpp"
 
 #include <fuzzer/FuzzedDataProvider.h>
@@ -45,10 +46,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   const std::size_t max_bytes = small_limits ? input.ConsumeIntegralInRange<std::size_t>(0, 64) : 64 * 1024;
   const std::size_t max_username =
       small_limits ? input.ConsumeIntegralInRange<std::size_t>(0, 16) : server().config.max_username_bytes;
+  const std::size_t max_event =
+      small_limits ? input.ConsumeIntegralInRange<std::size_t>(0, 256) : server().config.max_event_bytes;
   // A copy of exactly the record's bytes, so ASan sees any read past its end.
   const std::string record = input.ConsumeRemainingBytesAsString();
 
-  const auto parsed = bus::parse_user_message(record, max_bytes, max_username);
+  const auto parsed = bus::parse_user_message(record, max_bytes, max_username, max_event);
   const std::size_t colon = record.find(':');
   if (const auto* message = std::get_if<bus::UserMessage>(&parsed)) {
     FUZZ_CHECK(record.size() <= max_bytes);
@@ -56,6 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     FUZZ_CHECK(message->username.find(':') == std::string_view::npos);
     FUZZ_CHECK(!has_control_characters(message->username));
     FUZZ_CHECK(!message->message.empty());
+    FUZZ_CHECK(sse::encoded_event_size("", message->message) <= max_event);
     FUZZ_CHECK(std::string(message->username) + ":" + std::string(message->message) == record);
     // Strict UTF-8, judged by the WHATWG decoder: decoding changes nothing.
     FUZZ_CHECK(test_support::utf8_decode(record) == record);
@@ -70,7 +74,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     case SkipReason::NoColon: FUZZ_CHECK(colon == std::string::npos); break;
     case SkipReason::EmptyUsername: FUZZ_CHECK(colon == 0); break;
     case SkipReason::TooLarge:
-      FUZZ_CHECK(record.size() > max_bytes || (colon != std::string::npos && colon > max_username));
+      FUZZ_CHECK(record.size() > max_bytes || (colon != std::string::npos && colon > max_username) ||
+                 (colon != std::string::npos &&
+                  sse::encoded_event_size("", std::string_view(record).substr(colon + 1)) > max_event));
       break;
     case SkipReason::InvalidUtf8: FUZZ_CHECK(test_support::utf8_decode(record) != record); break;
     case SkipReason::InvalidUsername:

@@ -47,6 +47,11 @@ http::Response refusal_for(History::Admission admission) {
   return response;
 }
 
+// HTTP/1.1 clients get a chunked body: its end without a last chunk is an error to them, so
+// they reconnect (a close-delimited body ends "normally", and some clients then stop). An
+// HTTP/1.0 client cannot read chunks; its body ends with the connection.
+bool chunked(const http::ExchangePtr& exchange) { return exchange->request().raw.version() >= 11; }
+
 }  // namespace
 
 std::optional<ResumePoint> parse_last_event_id(std::string_view value) {
@@ -62,14 +67,18 @@ StreamApi::StreamApi(const Config& config, Hub& hub, History& history, EventBus&
                      const auth::AccessPolicy& access, Metrics& metrics)
     : config_(config), hub_(hub), history_(history), bus_(bus), access_(access), metrics_(metrics) {
   demo_settings_.keepalive = config.v1_keepalive;
-  demo_settings_.keepalive_frame = static_frame(sse::encode_comment("keep-alive-text"));
+  demo_settings_.keepalive_line = static_frame(sse::encode_comment_line("keep-alive-text"));
+  demo_settings_.keepalive_block_end = static_frame(sse::encode_comment("keep-alive-text"));
   demo_settings_.queue_limit_bytes = config.stream_queue_bytes;
   demo_settings_.periodic_frame = static_frame(sse::encode_event("", std::nullopt, "hi!"));
   demo_settings_.periodic_interval = config.v1_hi_interval;
   demo_settings_.close_timeout = config.request_timeout;
 
   user_settings_.keepalive = config.keepalive;
-  user_settings_.keepalive_frame = demo_settings_.keepalive_frame;
+  user_settings_.keepalive_line = demo_settings_.keepalive_line;
+  user_settings_.keepalive_block_end = demo_settings_.keepalive_block_end;
+  user_settings_.preamble =
+      static_frame(sse::encode_retry(static_cast<std::uint64_t>(config.retry_hint.count())));
   user_settings_.queue_limit_bytes = config.stream_queue_bytes;
   user_settings_.close_timeout = config.request_timeout;
 }
@@ -101,17 +110,25 @@ std::variant<std::string, http::Response> StreamApi::username_of(const http::Tar
   return std::move(*username);
 }
 
-std::string StreamApi::response_head(const http::ExchangePtr& exchange, bool with_retry) const {
+std::optional<std::string> StreamApi::too_large_for_clients(std::string_view message) const {
+  const std::size_t size = sse::encoded_event_size("", message);
+  if (size <= config_.max_event_bytes) return std::nullopt;
+  return "the message is sent as an event of " + std::to_string(size) +
+         " bytes (every line gets a `data: ` prefix); the limit is " +
+         std::to_string(config_.max_event_bytes) + " (--max-event-bytes)";
+}
+
+std::string StreamApi::response_head(const http::ExchangePtr& exchange) const {
   std::string head =
       "HTTP/1.1 200 OK\r\n"
       "Content-Type: text/event-stream\r\n"
       "Cache-Control: no-cache\r\n"
       "X-Accel-Buffering: no\r\n"
       "Server: ssehub\r\n";
+  if (chunked(exchange)) head += "Transfer-Encoding: chunked\r\n";
   if (!exchange->allowed_origin().empty())
     head += "Access-Control-Allow-Origin: " + exchange->allowed_origin() + "\r\nVary: Origin\r\n";
   head += "\r\n";
-  if (with_retry) head += sse::encode_retry(static_cast<std::uint64_t>(config_.retry_hint.count()));
   return head;
 }
 
@@ -125,8 +142,8 @@ void StreamApi::open_demo_stream(const http::ExchangePtr& exchange) {
   if (session->attach() != Hub::Admission::Admitted)
     return exchange->respond(json_error(beast_http::status::service_unavailable, "server_full",
                                         "the server holds its maximum number of streams"));
-  session->start(exchange->take_connection(), exchange->connection_slot(),
-                 response_head(exchange, false), nullptr, std::nullopt);
+  session->start(exchange->take_connection(), exchange->connection_slot(), response_head(exchange),
+                 chunked(exchange), nullptr, std::nullopt);
 }
 
 void StreamApi::open_user_stream(const http::ExchangePtr& exchange, std::string_view api) {
@@ -170,8 +187,8 @@ void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string strea
       return exchange->respond(std::move(response));
     }
   }
-  session->start(exchange->take_connection(), exchange->connection_slot(),
-                 response_head(exchange, true), &history_, resume);
+  session->start(exchange->take_connection(), exchange->connection_slot(), response_head(exchange),
+                 chunked(exchange), &history_, resume);
 }
 
 void StreamApi::publish_message(const http::ExchangePtr& exchange, std::string_view api) {
@@ -187,6 +204,9 @@ void StreamApi::publish_message(const http::ExchangePtr& exchange, std::string_v
   if (!http::is_valid_utf8(body))
     return exchange->respond(json_error(beast_http::status::bad_request, "invalid_utf8",
                                         "the message body must be UTF-8 text"));
+  if (auto detail = too_large_for_clients(body))
+    return exchange->respond(
+        json_error(beast_http::status::payload_too_large, "event_too_large", *detail));
   std::vector<EventDraft> drafts(1);
   drafts[0].stream = stream_key(api, std::get<std::string>(username));
   drafts[0].data = body;
@@ -222,6 +242,7 @@ void StreamApi::publish_batch(const http::ExchangePtr& exchange, std::string_vie
     if (message.empty()) return bad(where + "the message is empty");
     if (message.size() > config_.max_body_bytes)
       return bad(where + "the message exceeds " + std::to_string(config_.max_body_bytes) + " bytes");
+    if (auto detail = too_large_for_clients(message)) return bad(where + *detail);
     EventDraft draft;
     draft.stream = stream_key(api, std::get<std::string>(username));
     draft.data = std::move(message);

@@ -42,7 +42,9 @@ class StreamApi {
   void publish_message(const http::ExchangePtr& exchange, std::string_view api);
   // POST /v2|v3/messages: many messages in one request and one group commit.
   void publish_batch(const http::ExchangePtr& exchange, std::string_view api);
-  std::string response_head(const http::ExchangePtr& exchange, bool with_retry) const;
+  std::string response_head(const http::ExchangePtr& exchange) const;
+  // Why clients could not take `message` as one event, or nullopt when they can.
+  std::optional<std::string> too_large_for_clients(std::string_view message) const;
 
   const Config& config_;
   Hub& hub_;

@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
                                   .v4_topic = config.kafka_v4_topic,
                                   .max_record_bytes = config.max_body_bytes,
                                   .max_username_bytes = config.max_username_bytes,
+                                  .max_event_bytes = config.max_event_bytes,
                                   .instance_id = config.kafka_instance_id.empty()
                                                      ? bus::kafka_instance_id(config.data_dir)
                                                      : config.kafka_instance_id},

@@ -97,7 +97,8 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
   for (const auto& message : batch) {
     const std::string_view payload(static_cast<const char*>(message->payload()), message->len());
     if (message->topic_name() == options_.v3_topic) {
-      auto parsed = parse_user_message(payload, options_.max_record_bytes, options_.max_username_bytes);
+      auto parsed = parse_user_message(payload, options_.max_record_bytes, options_.max_username_bytes,
+                                       options_.max_event_bytes);
       if (auto* reason = std::get_if<SkipReason>(&parsed)) {
         skip(*reason, *message, "not a `username:message` record");
         continue;

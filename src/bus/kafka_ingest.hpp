@@ -19,6 +19,7 @@ struct KafkaIngestOptions {
   std::string v4_topic = "v4_messages";
   std::size_t max_record_bytes = 64 * 1024;
   std::size_t max_username_bytes = 256;
+  std::size_t max_event_bytes = 60 * 1024;
   std::string instance_id;  // stable per node (static group membership)
 };
 

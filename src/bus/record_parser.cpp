@@ -1,6 +1,7 @@
 #include "bus/record_parser.hpp"
 
 #include "http/request.hpp"
+#include "sse/encoder.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -8,7 +9,8 @@ namespace ssehub::bus {
 
 std::variant<UserMessage, SkipReason> parse_user_message(std::string_view record,
                                                          std::size_t max_bytes,
-                                                         std::size_t max_username_bytes) {
+                                                         std::size_t max_username_bytes,
+                                                         std::size_t max_event_bytes) {
   if (record.size() > max_bytes) return SkipReason::TooLarge;
   const std::size_t colon = record.find(':');
   if (colon == std::string_view::npos) return SkipReason::NoColon;
@@ -20,7 +22,9 @@ std::variant<UserMessage, SkipReason> parse_user_message(std::string_view record
     if (c < 0x20 || c == 0x7F) return SkipReason::InvalidUsername;  // no stream could open it
   // An event without data is dropped by EventSource, and HTTP refuses it too.
   if (colon + 1 == record.size()) return SkipReason::EmptyMessage;
-  return UserMessage{username, record.substr(colon + 1)};
+  const std::string_view message = record.substr(colon + 1);
+  if (sse::encoded_event_size("", message) > max_event_bytes) return SkipReason::TooLarge;
+  return UserMessage{username, message};
 }
 
 std::variant<StatusRecord, SkipReason> parse_status_record(std::string_view record,

@@ -15,10 +15,12 @@ struct UserMessage {
   std::string_view message;  // may contain colons
 };
 
-// Splits a v3 record `username:message` at the first colon.
+// Splits a v3 record `username:message` at the first colon. A message whose event would
+// exceed `max_event_bytes` is TooLarge, as over HTTP.
 std::variant<UserMessage, SkipReason> parse_user_message(std::string_view record,
                                                          std::size_t max_bytes,
-                                                         std::size_t max_username_bytes);
+                                                         std::size_t max_username_bytes,
+                                                         std::size_t max_event_bytes);
 
 struct StatusRecord {
   std::string report_id;  // canonical (lower-case) UUID

@@ -163,6 +163,10 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
 
   app.add_option("--max-body-bytes", config.max_body_bytes, "Largest request body (413 above)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{64} << 20));
+  app.add_option("--max-event-bytes", config.max_event_bytes,
+                 "Largest published event as sent to clients, `data: ` prefixes and id line "
+                 "included (413 above); clients must buffer this much")
+      ->check(CLI::Range(std::size_t{64}, std::size_t{64} << 20));
   app.add_option("--max-batch-bytes", config.max_batch_bytes,
                  "Largest body of a batch publish, POST /v2|v3/messages (413 above)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{256} << 20));

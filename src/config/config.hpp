@@ -47,6 +47,9 @@ struct Config {
 
   // Requests
   std::size_t max_body_bytes = 64 * 1024;
+  // The largest event as sent (every line with its `data: ` prefix, the longest id): Go's SSE
+  // clients buffer one event in 64 KiB by default, comment lines included.
+  std::size_t max_event_bytes = 60 * 1024;
   std::size_t max_batch_bytes = 1024 * 1024;  // POST /v2|v3/messages
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_username_bytes = 256;

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <charconv>
 
 namespace ssehub::sse {
 
@@ -133,17 +134,18 @@ StreamSession::~StreamSession() {
 }
 
 void StreamSession::start(http::StreamConnection connection, std::shared_ptr<void> client_slot,
-                          std::string head, History* history, std::optional<ResumePoint> resume) {
+                          std::string head, bool chunked, History* history,
+                          std::optional<ResumePoint> resume) {
   adopt(std::move(connection));
   client_slot_ = std::move(client_slot);
   metrics_.connections_open.add(1);
   last_write_ = SteadyClock::now();
   next_periodic_ = last_write_ + settings_.periodic_interval;
+  head_ = std::move(head);
+  chunked_ = chunked;
 
-  auto head_event = std::make_shared<Event>();
-  head_event->frame = std::move(head);
-  queue_.push_back(std::move(head_event));
-  if (settings_.periodic_frame) queue_.push_back(settings_.periodic_frame);
+  if (settings_.preamble) queue_frame(settings_.preamble);
+  if (settings_.periodic_frame) queue_frame(settings_.periodic_frame);
 
   watch_for_close();
   if (resume && history) {
@@ -160,14 +162,15 @@ void StreamSession::start(http::StreamConnection connection, std::shared_ptr<voi
   } else {
     state_ = State::Live;
   }
-  flush();
+  // The head goes out at once, even before a replay: the client learns the stream is open.
+  do_write();
 }
 
 void StreamSession::on_replay(std::shared_ptr<Replay> replay) {
   if (state_ != State::Replaying) return;
   if (!replay) return close();  // the client retries and resumes from the same id
   if (replay->reset) metrics_.resets.add();
-  for (auto& event : replay->events) queue_.push_back(std::move(event));
+  for (auto& event : replay->events) queue_frame(std::move(event));
   last_id_ = replay->last_id;
   state_ = State::Live;
   auto held = std::move(held_live_);
@@ -201,7 +204,18 @@ void StreamSession::push(EventPtr event) {
     last_id_ = event->id;
   }
   queued_bytes_ += event->frame.size();
-  queue_.push_back(std::move(event));
+  queue_frame(std::move(event));
+}
+
+void StreamSession::queue_frame(EventPtr frame) {
+  const std::string& bytes = frame->frame;
+  if (bytes.ends_with("\n\n")) {
+    open_block_bytes_ = 0;
+  } else {
+    open_block_bytes_ = static_cast<std::uint16_t>(
+        std::min<std::size_t>(open_block_bytes_ + bytes.size(), UINT16_MAX));
+  }
+  queue_.push_back(std::move(frame));
 }
 
 void StreamSession::flush() {
@@ -215,9 +229,24 @@ void StreamSession::do_write() {
   writing_.swap(queue_);
   queued_bytes_ = 0;
   for (const auto& event : held_live_) queued_bytes_ += event->frame.size();
+  static constexpr std::string_view kChunkEnd = "\r\n";
   std::vector<boost::asio::const_buffer> buffers;
-  buffers.reserve(writing_.size());
+  buffers.reserve(writing_.size() + 3);
+  if (!head_.empty()) buffers.emplace_back(boost::asio::buffer(head_));
+  std::size_t body_bytes = 0;
+  for (const auto& event : writing_) body_bytes += event->frame.size();
+  // A chunk of size zero would end the body: a write without frames sends no chunk at all.
+  const bool chunk = chunked_ && body_bytes > 0;
+  if (chunk) {
+    auto [end, ec] = std::to_chars(chunk_size_line_.data(), chunk_size_line_.data() + 16,
+                                   body_bytes, 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    buffers.emplace_back(chunk_size_line_.data(),
+                         static_cast<std::size_t>(end - chunk_size_line_.data()));
+  }
   for (const auto& event : writing_) buffers.emplace_back(boost::asio::buffer(event->frame));
+  if (chunk) buffers.emplace_back(boost::asio::buffer(kChunkEnd));
   write(std::move(buffers));
 }
 
@@ -226,6 +255,7 @@ void StreamSession::on_write(boost::system::error_code ec) {
   const auto now = SteadyClock::now();
   if (!ec) {
     last_write_ = now;
+    if (!head_.empty()) std::string().swap(head_);
     std::uint64_t delivered = 0;
     for (const auto& event : writing_) {
       if (event->id == 0) continue;  // comments, keep-alives, the response head
@@ -250,9 +280,13 @@ void StreamSession::tick(SteadyClock::time_point now) {
   if (state_ != State::Live || write_in_flight_ || !queue_.empty()) return;
   if (settings_.periodic_frame && now >= next_periodic_) {
     next_periodic_ = now + settings_.periodic_interval;
-    queue_.push_back(settings_.periodic_frame);
+    queue_frame(settings_.periodic_frame);
   } else if (now - last_write_ >= settings_.keepalive) {
-    queue_.push_back(settings_.keepalive_frame);
+    // Ended while the block, its closing comment included, still fits.
+    const bool end_block = open_block_bytes_ + settings_.keepalive_line->frame.size() +
+                               settings_.keepalive_block_end->frame.size() >
+                           settings_.max_open_block_bytes;
+    queue_frame(end_block ? settings_.keepalive_block_end : settings_.keepalive_line);
   } else {
     return;
   }

@@ -7,6 +7,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/buffer.hpp>
 
+#include <array>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -22,7 +23,16 @@ namespace ssehub::sse {
 // How one kind of stream behaves; shared by every stream of that kind.
 struct StreamSettings {
   std::chrono::milliseconds keepalive{30000};
-  EventPtr keepalive_frame;  // sent after `keepalive` of silence
+  // Sent after `keepalive` of silence: a comment line that rides in the next event's block
+  // (see sse::encode_comment_line), or, once `max_open_block_bytes` of such lines are waiting
+  // for a blank line, the same comment ending the block.
+  EventPtr keepalive_line;
+  EventPtr keepalive_block_end;
+  // Go clients buffer a whole block (64 KiB by default): comment lines and the largest event
+  // must fit in it together.
+  std::size_t max_open_block_bytes = 3072;
+  // Sent first in the body (the retry hint); null for none.
+  EventPtr preamble;
   std::size_t queue_limit_bytes = 1 << 20;
   // A fixed event repeated at an interval (the v1 demo's `data: hi!`); null for none.
   EventPtr periodic_frame;
@@ -47,11 +57,13 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
   // Registers with the hub; on refusal the caller answers the request with an error.
   Hub::Admission attach() { return hub_.attach(thread_, stream_, this); }
 
-  // Takes the connection and starts streaming: `head` is the HTTP response head plus any
-  // preamble (retry hint). With `resume`, history is replayed first; live events that
-  // arrive meanwhile are held and sent after it, without gap or duplicate.
+  // Takes the connection and starts streaming: `head` is the HTTP response head. `chunked`:
+  // the body is sent in HTTP/1.1 chunks (never ended by a last chunk, so that a client sees
+  // the end of a stream as an error and reconnects); otherwise the close of the connection
+  // ends it (HTTP/1.0). With `resume`, history is replayed first; live events that arrive
+  // meanwhile are held and sent after it, without gap or duplicate.
   void start(http::StreamConnection connection, std::shared_ptr<void> client_slot,
-             std::string head, History* history, std::optional<ResumePoint> resume);
+             std::string head, bool chunked, History* history, std::optional<ResumePoint> resume);
 
   void enqueue(const EventPtr& event) override;
   void flush() override;
@@ -82,6 +94,8 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
 
   void on_replay(std::shared_ptr<Replay> replay);
   void push(EventPtr event);
+  // Every frame enters the write queue here, so the open block is tracked in one place.
+  void queue_frame(EventPtr frame);
   void do_write();
   void close_later();
 
@@ -93,6 +107,10 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
   unsigned thread_;
   State state_ = State::Created;
   bool write_in_flight_ = false;
+  bool chunked_ = false;
+  std::uint16_t open_block_bytes_ = 0;  // comment lines queued since the last blank line
+  std::string head_;                    // the HTTP response head, until it is written
+  std::array<char, 20> chunk_size_line_{};  // "<hex size>\r\n" of the chunk being written
   std::uint64_t last_id_ = 0;           // newest event id queued; older ones are duplicates
   std::vector<EventPtr> queue_;         // waiting for the socket
   std::vector<EventPtr> writing_;       // handed to the socket

@@ -86,6 +86,15 @@ describe("batch publishing", () => {
       const single = await request(`${server.url}/v2/message?username=${user}`, { method: "POST", body: big(0) + "y".repeat(6_000) });
       assert.equal(single.status, 413);
       assert.match(single.json.detail, /65536 bytes/);
+      // Each message is held to the event size clients can buffer, as on the single route;
+      // the refusal names the message and stores nothing of the batch.
+      const lines = "l\n".repeat(9_000); // 18 KB of text, 63 KB as sent
+      const unbufferable = await postBatch([{ username: user, message: "fine" }, { username: user, message: lines }]);
+      assert.equal(unbufferable.status, 400);
+      assert.equal(unbufferable.json.error, "invalid_batch");
+      assert.match(unbufferable.json.detail, /^message 1: .*--max-event-bytes/);
+      const next = await postBatch([{ username: user, message: "next" }]);
+      assert.deepEqual(next.json.ids, [6]);
     } finally {
       stream.close();
     }

@@ -3,7 +3,7 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { curlSse, eventSource, haveCurl, publishOk, showServerLogsOnFailure, sse, startServer, uniqueUser } from "./lib/server.mjs";
+import { curlSse, eventSource, haveCurl, publish, publishOk, showServerLogsOnFailure, sse, startServer, uniqueUser } from "./lib/server.mjs";
 
 showServerLogsOnFailure();
 const T = { timeout: 30_000 };
@@ -65,7 +65,7 @@ describe("message encoding", () => {
       await publishOk(server.url, user, "tail\n");
       await publishOk(server.url, user, "ü😀");
       await stream.waitEvents(3);
-      const expected = "retry: 200\n\n" +
+      const expected = "retry: 200\n" +
         "id: 1\ndata: a\ndata: b\ndata: c\ndata: d\n\n" +
         "id: 2\ndata: tail\ndata: \n\n" +
         "id: 3\ndata: ü😀\n\n";
@@ -92,16 +92,29 @@ describe("message encoding", () => {
     }
   });
 
-  it("LargeBodyJustUnderTheLimitArrivesIntact", T, async () => {
+  it("LargestEventClientsCanBufferArrivesIntactAndOneByteMoreIs413", T, async () => {
+    // The limit is on the event as sent (every line with its `data: ` prefix, a 20-digit id),
+    // so that Go clients' 64 KiB buffers take every accepted message.
+    const encodedSize = (body) =>
+      "id: 18446744073709551615\n".length + 1 +
+      body.split(/\r\n|\r|\n/).reduce((n, line) => n + "data: ".length + Buffer.byteLength(line) + 1, 0);
+    let body = "";
+    for (let i = 0; encodedSize(body + `line ${i} ✓\n`) <= 61440; i++) body += `line ${i} ✓\n`;
+    body += "x".repeat(61440 - encodedSize(body));
+    assert.equal(encodedSize(body), 61440);
     const user = uniqueUser("enc-large");
     const stream = await sse(streamUrl(user));
     try {
       await stream.waitFor((s) => s.retries.length === 1, { what: "retry" });
-      let body = "";
-      for (let i = 0; Buffer.byteLength(body) < 60_000; i++) body += `line ${i} ✓\n`;
+      const refused = await publish(server.url, user, body + "y");
+      assert.equal(refused.status, 413);
+      assert.equal(refused.json.error, "event_too_large");
+      assert.match(refused.json.detail, /61441 bytes.*61440/);
       await publishOk(server.url, user, body);
       await stream.waitEvents(1);
+      assert.equal(stream.events.length, 1);
       assert.equal(stream.events[0].data, body);
+      assert.deepEqual(stream.ids(), [1]);
     } finally {
       stream.close();
     }

@@ -112,10 +112,12 @@ describe("v3 and v4 records", () => {
   let server;
   let kafka;
   const MAX_BODY = 1024;
+  const MAX_EVENT = 700;
 
   before(async () => {
     kafka = await kafkaSetup("ingest");
-    server = await startServer([...ingestArgs(kafka), "--max-body-bytes", String(MAX_BODY)]);
+    server = await startServer([...ingestArgs(kafka), "--max-body-bytes", String(MAX_BODY),
+                                "--max-event-bytes", String(MAX_EVENT)]);
     const ready = await waitReady(server);
     assert.equal(ready.checks.kafka, "ok");
   }, FIRST);
@@ -167,6 +169,9 @@ describe("v3 and v4 records", () => {
       const before = skipCounts(beforeAll);
       const prefix = `${user}:`;
       const exactlyAtLimit = prefix + "L".repeat(MAX_BODY - Buffer.byteLength(prefix));
+      // A one-line message makes an event 33 bytes larger (id line, `data: `, line ends), as
+      // over HTTP; the largest fits --max-event-bytes exactly.
+      const largestEvent = prefix + "E".repeat(MAX_EVENT - 33);
       const records = [
         `${user}:before`,
         "no colon at all",
@@ -174,18 +179,20 @@ describe("v3 and v4 records", () => {
         Buffer.concat([Buffer.from(`${user}:invalid `), Buffer.from([0xc3, 0x28, 0xff])]),
         Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(`:${user} the username is not UTF-8`)]),
         exactlyAtLimit + "!", // one byte over --max-body-bytes
-        exactlyAtLimit,
+        exactlyAtLimit, // within --max-body-bytes, but an event clients cannot buffer
+        largestEvent + "!",
+        largestEvent,
         `${user}:after`,
       ];
       assert.equal(Buffer.byteLength(exactlyAtLimit), MAX_BODY);
       await produce(kafka.v3Topic, records, { key: user });
       await es.waitEvents(3, WAIT);
-      const m = await metricsEventually(server.url, (m) => skipped(m, "too_large") > before.too_large &&
+      const m = await metricsEventually(server.url, (m) => skipped(m, "too_large") >= before.too_large + 3 &&
                                         ingested(m) - ingested(beforeAll) >= 3,
                                         { timeout: 10_000, what: "too_large and the 3 events to be counted" });
-      assert.deepEqual(es.data(), ["before", exactlyAtLimit.slice(prefix.length), "after"]);
+      assert.deepEqual(es.data(), ["before", largestEvent.slice(prefix.length), "after"]);
       assert.deepEqual(delta(skipCounts(m), before), {
-        no_colon: 1, empty_username: 1, invalid_utf8: 2, too_large: 1,
+        no_colon: 1, empty_username: 1, invalid_utf8: 2, too_large: 3,
         invalid_json: 0, invalid_report_id: 0, invalid_status: 0, unknown_report: 0, invalid_transition: 0,
       });
       assert.match(m.text, /^# HELP ssehub_kafka_records_skipped_total /m);

@@ -44,7 +44,7 @@ describe("resume from history", () => {
       await again.waitEvents(4);
       assert.deepEqual(again.ids(), [3, 4, 5, 6]);
       assert.deepEqual(again.data(), ["m3", "m4", "m5", "m6"]);
-      assert.ok(again.textWithoutKeepAlives.startsWith("retry: 200\n\nid: 3\ndata: m3\n\n"), JSON.stringify(again.text));
+      assert.ok(again.textWithoutKeepAlives.startsWith("retry: 200\nid: 3\ndata: m3\n\n"), JSON.stringify(again.text));
       const m = await metrics(server.url);
       assert.equal(m.get("ssehub_resumes_total") - before.get("ssehub_resumes_total"), 1);
       assert.equal(m.get("ssehub_resets_total") - before.get("ssehub_resets_total"), 0);
@@ -118,7 +118,7 @@ describe("resume from history", () => {
     try {
       await stream.waitEvents(2);
       assert.deepEqual(stream.ids(), [1, 2]);
-      assert.ok(stream.text.startsWith("retry: 200\n\nid: 1\ndata: m1\n\nid: 2\ndata: m2\n\n"), JSON.stringify(stream.text));
+      assert.ok(stream.text.startsWith("retry: 200\nid: 1\ndata: m1\n\nid: 2\ndata: m2\n\n"), JSON.stringify(stream.text));
     } finally {
       await stream.close();
     }

@@ -478,13 +478,14 @@ describe("HTTPS shutdown", { skip: haveOpenssl ? false : "openssl is not install
       assert.ok(status.ms < 5_000, `took ${status.ms} ms`);
       await recorded.waitEnd();
       await direct.waitEnd();
-      assert.equal(direct.endReason, "end");
+      // Without the last chunk, so the client reconnects (see shutdown.test.mjs).
+      assert.notEqual(direct.endReason, "end");
       // TLS 1.2 sends alerts as records of type 21: the stream's last record is close_notify.
       const types = recordTypes(proxy.received());
       assert.equal(types.at(-1), 21, `last record types ${types.slice(-4)}: no close_notify alert`);
       if (viaCurl) {
         await viaCurl.exit;
-        assert.equal(viaCurl.exitCode, 0, `curl: ${viaCurl.stderr}`);
+        assert.equal(viaCurl.exitCode, 18, `curl: ${viaCurl.stderr}`); // body incomplete, TLS closed cleanly
       }
     } finally {
       recorded.close?.();

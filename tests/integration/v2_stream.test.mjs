@@ -4,8 +4,9 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import http from "node:http";
+import net from "node:net";
 import {
-  curl, curlSse, eventSource, haveCurl, metrics, metricsEventually, publish, publishOk, range,
+  curl, curlSse, eventSource, eventually, haveCurl, metrics, metricsEventually, publish, publishOk, range,
   request, showServerLogsOnFailure, sleep, sse, startServer, uniqueUser,
 } from "./lib/server.mjs";
 
@@ -29,10 +30,38 @@ describe("v2/v3 streams and publishing", () => {
       assert.equal(stream.headers["content-type"], "text/event-stream");
       assert.equal(stream.headers["cache-control"], "no-cache");
       assert.equal(stream.headers["x-accel-buffering"], "no");
+      // Chunked: an end of the body without the last chunk is an error to the client (which
+      // then reconnects), not a normal end.
+      assert.equal(stream.headers["transfer-encoding"], "chunked");
+      assert.equal(stream.headers["content-length"], undefined);
       await stream.waitFor((s) => s.retries.length === 1, { what: "the retry field" });
-      assert.ok(stream.text.startsWith("retry: 200\n\n"), JSON.stringify(stream.text));
+      // The hint rides in the first event's block: a block of its own reaches several client
+      // libraries as an empty message.
+      assert.ok(stream.text.startsWith("retry: 200\n"), JSON.stringify(stream.text));
+      assert.ok(!stream.text.startsWith("retry: 200\n\n"), JSON.stringify(stream.text));
     } finally {
       stream.close();
+    }
+  });
+
+  it("AnHttp10ClientGetsAStreamThatTheConnectionEnds", T, async () => {
+    // HTTP/1.0 has no chunks: the body is the bytes until the connection closes.
+    const user = uniqueUser("http10");
+    const socket = net.connect(server.port, "127.0.0.1");
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk) => (text += chunk));
+    socket.write(`GET /v2/sse?username=${user} HTTP/1.0\r\n\r\n`);
+    try {
+      await eventually(() => text.includes("retry: 200\n"), { what: "the stream's head" });
+      await publishOk(server.url, user, "over 1.0");
+      await eventually(() => text.includes("data: over 1.0\n\n"), { what: "the event" });
+      const [head, body] = text.split("\r\n\r\n");
+      assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.doesNotMatch(head, /transfer-encoding/i);
+      assert.equal(body.replaceAll(": keep-alive-text\n", ""), "retry: 200\nid: 1\ndata: over 1.0\n\n");
+    } finally {
+      socket.destroy();
     }
   });
 
@@ -153,7 +182,7 @@ describe("v2/v3 streams and publishing", () => {
     try {
       await stream.waitFor((s) => s.comments.length >= 1, { timeout: 3_000, what: "a keep-alive" });
       assert.equal(stream.comments[0].text, "keep-alive-text");
-      assert.ok(stream.text.startsWith("retry: 200\n\n: keep-alive-text\n\n"), JSON.stringify(stream.text));
+      assert.ok(stream.text.startsWith("retry: 200\n: keep-alive-text\n"), JSON.stringify(stream.text));
       // Over about 1.5 s of silence at 300 ms: a handful, not one per tick. Bounded by the time
       // that really passed: a loaded machine may sleep longer than asked.
       const start = stream.comments.length;
@@ -261,6 +290,36 @@ describe("v2/v3 streams and publishing", () => {
   });
 });
 
+describe("v2 keep-alives over a long silence", () => {
+  let server;
+  before(async () => {
+    server = await startServer(["--keepalive-ms", "5", "--retry-ms", "200"]);
+  });
+  after(() => server?.dispose());
+
+  it("KeepAliveLinesEndTheirBlockOnlyOnceAbout3KiBAreOpen", T, async () => {
+    // Go clients buffer one block in 64 KiB: comment lines waiting for a blank line may not
+    // grow without bound, but ending each one's block would make some clients dispatch an
+    // empty message per keep-alive.
+    const user = uniqueUser("silence");
+    const stream = await sse(`${server.url}/v2/sse?username=${user}`);
+    try {
+      await stream.waitFor((s) => s.text.includes("keep-alive-text\n\n"),
+                           { timeout: 15_000, what: "a keep-alive that ends its block" });
+      const blocks = stream.text.split("\n\n");
+      const first = blocks[0];
+      assert.ok(first.length > 3072 - 60 && first.length + 2 <= 3072, `first block of ${first.length} bytes`);
+      assert.ok(first.split("\n").slice(1).every((l) => l === ": keep-alive-text"));
+      for (const block of blocks.slice(1, -1)) assert.ok(block.length + 2 <= 3072, `a block of ${block.length} bytes`);
+      await publishOk(server.url, user, "after the silence");
+      await stream.waitEvents(1);
+      assert.deepEqual(stream.data(), ["after the silence"]);
+    } finally {
+      stream.close();
+    }
+  });
+});
+
 describe("v2 defaults", () => {
   let server;
   before(async () => {
@@ -273,7 +332,7 @@ describe("v2 defaults", () => {
     try {
       await stream.waitFor((s) => s.retries.length === 1, { what: "retry field" });
       assert.deepEqual(stream.retries, [3000]);
-      assert.ok(stream.text.startsWith("retry: 3000\n\n"));
+      assert.ok(stream.text.startsWith("retry: 3000\n"));
     } finally {
       stream.close();
     }

@@ -479,9 +479,12 @@ class SseClient {
   get text() {
     return this.raw.toString("utf8");
   }
-  /** The body without keep-alive comments, which may fall between any two frames. */
+  /**
+   * The body without keep-alive comments, which may fall between any two frames: a comment
+   * line, which rides in the next event's block, or now and then one that ends its block.
+   */
   get textWithoutKeepAlives() {
-    return this.text.replaceAll(": keep-alive-text\n\n", "");
+    return this.text.replaceAll(": keep-alive-text\n\n", "").replaceAll(": keep-alive-text\n", "");
   }
   /** Ids of the events that carried an id field, as numbers. */
   ids(type = "message") {

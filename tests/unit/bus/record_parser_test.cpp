@@ -9,15 +9,16 @@ namespace {
 
 constexpr std::size_t kMaxBytes = 64 * 1024;
 constexpr std::size_t kMaxUsername = 256;
+constexpr std::size_t kMaxEvent = 60 * 1024;
 
 UserMessage user_message(std::string_view record) {
-  auto parsed = parse_user_message(record, kMaxBytes, kMaxUsername);
+  auto parsed = parse_user_message(record, kMaxBytes, kMaxUsername, kMaxEvent);
   EXPECT_TRUE(std::holds_alternative<UserMessage>(parsed)) << record;
   return std::holds_alternative<UserMessage>(parsed) ? std::get<UserMessage>(parsed) : UserMessage{};
 }
 
 SkipReason user_message_skip(std::string_view record, std::size_t max_bytes = kMaxBytes) {
-  auto parsed = parse_user_message(record, max_bytes, kMaxUsername);
+  auto parsed = parse_user_message(record, max_bytes, kMaxUsername, kMaxEvent);
   EXPECT_TRUE(std::holds_alternative<SkipReason>(parsed)) << record;
   return std::holds_alternative<SkipReason>(parsed) ? std::get<SkipReason>(parsed) : SkipReason::Count;
 }
@@ -36,6 +37,15 @@ TEST(UserMessageRecord, NamesWhyARecordIsSkipped) {
   EXPECT_EQ(user_message_skip("ali\x01" "ce:hi"), SkipReason::InvalidUsername);
   EXPECT_EQ(user_message_skip(std::string(kMaxUsername + 1, 'u') + ":hi"), SkipReason::TooLarge);
   EXPECT_EQ(user_message_skip("alice:hello", 10), SkipReason::TooLarge);
+}
+
+TEST(UserMessageRecord, AMessageWhoseEventExceedsTheClientsLimitIsTooLargeAsOverHttp) {
+  // 61407 bytes on one line encode to exactly 60 KiB; a line break costs 7 bytes more.
+  user_message("alice:" + std::string(61407, 'x'));
+  EXPECT_EQ(user_message_skip("alice:" + std::string(61408, 'x')), SkipReason::TooLarge);
+  EXPECT_EQ(user_message_skip("alice:" + std::string(61401, 'x') + "\n"), SkipReason::TooLarge);
+  user_message("alice:" + std::string(61400, 'x') + "\n");
+  EXPECT_EQ(user_message_skip("alice:" + std::string(9000, '\n')), SkipReason::TooLarge);
 }
 
 constexpr const char* kReportId = "0b7e1c5e-2f7a-4c41-9d55-3c1b2a4e8f10";

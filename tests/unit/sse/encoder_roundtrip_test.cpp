@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-using ssehub::sse::encode_comment;
+using ssehub::sse::encode_comment_line;
 using ssehub::sse::encode_event;
 using ssehub::sse::encode_retry;
 using ssehub::test_support::parse_event_stream;
@@ -67,7 +67,7 @@ TEST(EncoderRoundTripTest, DataComesBackWithLineBreaksAsLf) {
 }
 
 TEST(EncoderRoundTripTest, EveryEventOfAStreamSurvivesByteByByteDelivery) {
-  std::string stream = encode_retry(3000) + encode_comment("keep-alive");
+  std::string stream = encode_retry(3000) + encode_comment_line("keep-alive");
   for (std::size_t i = 0; i < kTrickyData.size(); ++i)
     stream += encode_event(i % 2 ? "report_status_update" : "", i + 1, kTrickyData[i]);
   WhatwgSseParser parser;

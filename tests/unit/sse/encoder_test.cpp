@@ -2,9 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 using ssehub::sse::encode_comment;
+using ssehub::sse::encode_comment_line;
 using ssehub::sse::encode_event;
 using ssehub::sse::encode_retry;
+using ssehub::sse::encoded_event_size;
 
 TEST(EncoderTest, SingleLineMessageHasIdAndData) {
   EXPECT_EQ(encode_event("", 7, "hello"), "id: 7\ndata: hello\n\n");
@@ -45,7 +50,23 @@ TEST(EncoderTest, UnicodeIsPassedThroughByteForByte) {
   EXPECT_EQ(encode_event("", 1, "h\xC3\xA9llo \xF0\x9F\x91\x8B"), "id: 1\ndata: h\xC3\xA9llo \xF0\x9F\x91\x8B\n\n");
 }
 
-TEST(EncoderTest, CommentAndRetry) {
+TEST(EncoderTest, CommentLinesAndRetryHintsDoNotEndABlock) {
+  // A block of its own would reach several client libraries as an empty message.
+  EXPECT_EQ(encode_comment_line("keep-alive-text"), ": keep-alive-text\n");
+  EXPECT_EQ(encode_retry(3000), "retry: 3000\n");
   EXPECT_EQ(encode_comment("keep-alive-text"), ": keep-alive-text\n\n");
-  EXPECT_EQ(encode_retry(3000), "retry: 3000\n\n");
+}
+
+TEST(EncoderTest, EncodedSizeCountsTheLongestIdAndEveryDataPrefix) {
+  const std::string longest_id = "18446744073709551615";
+  for (const std::string& data : std::vector<std::string>{"x", "", "a\nb", "a\r\nb\rc\n", "\n\n\n", std::string(1000, 'y')}) {
+    for (const std::string type : {"", "reset"}) {
+      EXPECT_EQ(encoded_event_size(type, data),
+                encode_event(type, std::stoull(longest_id), data).size())
+          << testing::PrintToString(data) << " " << type;
+      EXPECT_GE(encoded_event_size(type, data), encode_event(type, 1, data).size());
+    }
+  }
+  // A one-line message costs 33 bytes more than its text: what README's limit says.
+  EXPECT_EQ(encoded_event_size("", std::string(61407, 'z')), 61440u);
 }
