@@ -9,7 +9,10 @@ export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= true
 export CCACHE_MAXSIZE ?= 5G
 
-.PHONY: run test build web bootstrap unit integration e2e bench soak clean fuzz test-sanitize test-tsan
+PREFIX ?= /usr/local
+
+.PHONY: run test build web bootstrap unit integration e2e bench soak clean fuzz test-sanitize test-tsan \
+	install package bootstrap-package
 
 run: bootstrap build
 	./$(BUILD_DIR)/ssehub $(ARGS)
@@ -26,6 +29,21 @@ web:
 
 bootstrap:
 	@scripts/bootstrap
+
+# What building and running need, and help2man and dpkg-dev for install and package.
+bootstrap-package:
+	@scripts/bootstrap package
+
+# The binary, web UI, config, systemd unit and man page under PREFIX (DESTDIR is honoured).
+# The prefix is set at configure time, since the unit and config name the installed paths.
+install: bootstrap-package build
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --install $(BUILD_DIR)
+
+# The Debian package of the same files (prefix /usr), in $(BUILD_DIR)/packages/.
+package: bootstrap-package build
+	cmake -S . -B $(BUILD_DIR) -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
+	cd $(BUILD_DIR) && cpack -G DEB
 
 unit: build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
