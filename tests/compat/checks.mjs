@@ -12,8 +12,9 @@ export const CHECKS = [
   {
     id: "largest",
     label: "largest message",
-    description: "The largest message ssehub accepts (a 61,407-byte line, published after idle " +
-      "keep-alives) arrives byte-identical, and so does the message after it.",
+    description: "The largest message ssehub accepts (a 61,407-byte line, published after 1.5 s " +
+      "of keep-alive lines every 10 ms, which the client buffers with it) arrives byte-identical, " +
+      "and so does the message after it.",
   },
   {
     id: "ids",
@@ -24,8 +25,8 @@ export const CHECKS = [
   {
     id: "prompt",
     label: "prompt",
-    description: "A small event reaches the application within 1 s of its publish, with no later " +
-      "bytes on the stream (keep-alives are 30 s apart).",
+    description: "A small event reaches the application within 1 s of its publish's 204, with no " +
+      "later bytes on the stream (keep-alives are 30 s apart).",
   },
   {
     id: "resume",
@@ -50,7 +51,9 @@ export const CHECKS = [
     id: "no-empty",
     label: "no empty message",
     description: "The application gets no message ssehub did not publish: none on connect (with the " +
-      "`retry` hint), none across many keep-alive comments, none after reconnecting.",
+      "`retry` hint), none after reconnecting, and none across keep-alive lines every 10 ms for as " +
+      "long as it takes ssehub to end their block twice (after about 3 KiB), once before the " +
+      "first event and once after one.",
   },
   {
     id: "edges",

@@ -433,9 +433,14 @@ for (const client of clients) {
     });
 
     for (const check of CHECKS) {
-      it(`${check.label}${check.extra ? " (extra)" : ""}`, () => {
+      it(`${check.label}${check.extra ? " (extra)" : ""}`, (t) => {
         const { problems } = results.find((r) => r.id === client.id).checks[check.id];
-        assert.deepEqual(problems, [], `${check.description}\n  ${problems.join("\n  ")}\n\n` +
+        // The extra checks find client bugs that ssehub cannot avoid without breaking the
+        // format: they are reported (TODO here, ✗ in the table), and do not fail the suite.
+        if (check.extra && problems.length > 0) t.todo("a client bug, see docs/COMPATIBILITY.md");
+        assert.deepEqual(problems, [],
+                         `${client.name}: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ""}` +
+                         `\n  ${problems.join("\n  ")}\n  (${check.description})\n\n` +
                          findings.drivers.map((d) => d.describe()).join("\n"));
       });
     }
@@ -448,7 +453,10 @@ after(() => {
     (SELECTED ? path.join(os.tmpdir(), `ssehub-compat-${process.pid}.json`) : path.join(ROOT, "docs/compatibility-results.json"));
   const commit = (() => {
     try {
-      return execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+      const head = execFileSync("git", ["-C", ROOT, "rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+      const changed = execFileSync("git", ["-C", ROOT, "status", "--porcelain", "--", "src", "tests", "scripts"],
+                                   { encoding: "utf8" }).trim();
+      return changed ? `${head} with local changes` : head;
     } catch {
       return "unknown";
     }
