@@ -36,13 +36,14 @@ if (SELECTED && clients.length !== SELECTED.length) {
 // that reconnections take little time; and the same with keep-alives every 10 ms (CHATTY).
 const BASE_ARGS = ["--threads", "2", "--log-level", "info", "--retry-ms", "300"];
 const QUIET = BASE_ARGS;
-// Keep-alive lines (18 bytes) every 10-15 ms: ssehub ends their block with a blank line after
-// about 3 KiB, 169 of them. The idle run waits past that twice: before the first event (the
+// Keep-alive lines (18 bytes) every 10-15 ms. ssehub ends a block of them with a blank line
+// after about 3 KiB (169 lines); the idle run lets 200 pass twice, before the first event (its
 // block holds the `retry:` line) and after one (keep-alives only). Then, after another event
 // (which ends the block), it waits for most of a block before the largest message, so that the
 // client's buffer must hold over 1.5 KiB of keep-alive lines and the largest event at once
 // (1.5 s is at most 150 keep-alives: the block cannot end before the largest message).
 const CHATTY = [...BASE_ARGS, "--keepalive-ms", "10"];
+const IDLE_KEEPALIVES = 200;
 const BEFORE_LARGEST_MS = 1_500;
 const PROMPT_MS = 1_000;
 const LARGEST = bodyOfBytes(LARGEST_LINE_BYTES);
@@ -251,14 +252,20 @@ async function idleRun(client, f) {
   f.drivers.push(driver);
   try {
     await waitStreams(server, 1);
-    // A raw stream beside the driver's, opened just after it and fed at the same pace, shows
-    // when the keep-alive blocks end.
-    const witness = await sse(streamUrl(server, user));
-    const blockEnds = () => witness.text.split(": keep-alive-text\n\n").length - 1;
-    const known = ["after a block with the retry line", "after a block of keep-alives", LARGEST, "after largest"];
-    for (const [i, body] of known.slice(0, 2).entries()) {
-      await witness.waitFor(() => blockEnds() > i, { timeout: 20_000, what: `keep-alive block end ${i + 1}` });
+    // A raw stream beside the driver's, opened just after it and fed at the same pace, counts the
+    // keep-alive lines (if ssehub ended the stream rather than a block, the wait ends there).
+    let witness = await sse(streamUrl(server, user));
+    const keepAlivesPass = async (since) => {
+      if (witness.ended) witness = await sse(streamUrl(server, user));
+      await witness.waitFor((w) => w.ended || w.comments.filter((c) => c.at > since).length >= IDLE_KEEPALIVES,
+                            { timeout: 20_000, what: `${IDLE_KEEPALIVES} keep-alive lines` });
       await sleep(300); // the driver's stream, opened first, is there too
+    };
+    const known = ["after a block with the retry line", "after a block of keep-alives", LARGEST, "after largest"];
+    let since = Date.now();
+    for (const body of known.slice(0, 2)) {
+      await keepAlivesPass(since);
+      since = Date.now();
       await publishOk(server.url, user, body);
       await driver.waitMessage(body, { timeout: 3_000 }).catch(() => {});
     }
