@@ -93,6 +93,7 @@ StreamApi::StreamApi(const Config& config, Hub& hub, History& history, EventBus&
 
   user_settings_.keepalive = config.keepalive;
   user_settings_.keepalive_line = demo_settings_.keepalive_line;
+  user_settings_.opening_keepalive = true;
   user_settings_.preamble =
       static_frame(sse::encode_retry(static_cast<std::uint64_t>(config.retry_hint.count())));
   user_settings_.queue_limit_bytes = config.stream_queue_bytes;

@@ -98,9 +98,6 @@ std::string Metrics::render_prometheus() const {
   counter("ssehub_resets_total", "Resumes that history could not serve (reset sent).", resets);
   counter("ssehub_queue_overflows_total", "Streams closed because their write queue was full.",
           queue_overflows);
-  counter("ssehub_streams_renewed_total",
-          "Streams ended after about 3 KiB of keep-alive lines, so that clients reconnect.",
-          streams_renewed);
   counter("ssehub_history_commits_total", "Group commits of the history writer.", history_commits);
   counter("ssehub_history_write_errors_total", "Failed history group commits.",
           history_write_errors);

@@ -92,7 +92,6 @@ struct Metrics {
   Counter resumes;                // streams that resumed from a Last-Event-ID
   Counter resets;                 // resumes that could not be served from history
   Counter queue_overflows;        // streams closed because their write queue was full
-  Counter streams_renewed;        // streams ended after a long silence (the client reconnects)
   Counter history_commits;        // group commits of the history writer
   Counter history_write_errors;   // failed group commits (each fails its publishes with 503)
   Gauge history_wal_frames_behind;  // WAL frames the last checkpoint could not copy back

@@ -144,7 +144,7 @@ void StreamSession::start(http::StreamConnection connection, std::shared_ptr<voi
   head_ = std::move(head);
   chunked_ = chunked;
 
-  if (settings_.preamble) queue_frame(settings_.preamble);
+  if (settings_.opening_keepalive) queue_frame(settings_.keepalive_line);
   if (settings_.periodic_frame) queue_frame(settings_.periodic_frame);
 
   watch_for_close();
@@ -208,12 +208,9 @@ void StreamSession::push(EventPtr event) {
 }
 
 void StreamSession::queue_frame(EventPtr frame) {
-  const std::string& bytes = frame->frame;
-  if (bytes.ends_with("\n\n")) {
-    open_block_bytes_ = 0;
-  } else {
-    open_block_bytes_ = static_cast<std::uint16_t>(
-        std::min<std::size_t>(open_block_bytes_ + bytes.size(), UINT16_MAX));
+  if (!preamble_sent_ && settings_.preamble && frame->frame.ends_with("\n\n")) {
+    preamble_sent_ = true;
+    queue_.push_back(settings_.preamble);
   }
   queue_.push_back(std::move(frame));
 }
@@ -282,12 +279,6 @@ void StreamSession::tick(SteadyClock::time_point now) {
     next_periodic_ = now + settings_.periodic_interval;
     queue_frame(settings_.periodic_frame);
   } else if (now - last_write_ >= settings_.keepalive) {
-    if (open_block_bytes_ + settings_.keepalive_line->frame.size() > settings_.max_open_block_bytes) {
-      metrics_.streams_renewed.add();
-      spdlog::debug("sse stream={}: silent for {} keep-alives, ending it so the client reconnects",
-                    stream_, open_block_bytes_ / settings_.keepalive_line->frame.size());
-      return close_later();
-    }
     queue_frame(settings_.keepalive_line);
   } else {
     return;

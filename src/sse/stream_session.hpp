@@ -24,16 +24,17 @@ namespace ssehub::sse {
 struct StreamSettings {
   std::chrono::milliseconds keepalive{30000};
   // Sent after `keepalive` of silence: a comment line that rides in the next event's block
-  // (see sse::encode_comment_line).
+  // (see sse::encode_comment_line). Never a block of its own: a blank line without data
+  // reaches several client libraries as an empty message.
   EventPtr keepalive_line;
-  // Go clients buffer a whole block (64 KiB by default): comment lines and the largest event
-  // must fit in it together. A stream whose open block would grow past this is ended instead
-  // (the client reconnects and resumes): ending the block with a blank line would reach
-  // several client libraries as an empty message.
-  std::size_t max_open_block_bytes = 3072;
-  // Sent first in the body (the retry hint); null for none.
+  // The retry hint, sent in the block of the stream's first event; null for none. (A client
+  // library that hands a half-received block to the application when the connection breaks,
+  // r3labs/sse, would make a hint that came earlier an empty message.)
   EventPtr preamble;
   std::size_t queue_limit_bytes = 1 << 20;
+  // Send a keep-alive line at once: a client (and a proxy, and curl's output) sees a first
+  // byte of the body without waiting for an event or a silence.
+  bool opening_keepalive = false;
   // A fixed event repeated at an interval (the v1 demo's `data: hi!`); null for none.
   EventPtr periodic_frame;
   std::chrono::milliseconds periodic_interval{15000};
@@ -94,7 +95,7 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
 
   void on_replay(std::shared_ptr<Replay> replay);
   void push(EventPtr event);
-  // Every frame enters the write queue here, so the open block is tracked in one place.
+  // Every frame enters the write queue here, so the retry hint goes with the first event.
   void queue_frame(EventPtr frame);
   void do_write();
   void close_later();
@@ -108,7 +109,7 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
   State state_ = State::Created;
   bool write_in_flight_ = false;
   bool chunked_ = false;
-  std::uint16_t open_block_bytes_ = 0;  // comment lines queued since the last blank line
+  bool preamble_sent_ = false;
   std::string head_;                    // the HTTP response head, until it is written
   std::array<char, 20> chunk_size_line_{};  // "<hex size>\r\n" of the chunk being written
   std::uint64_t last_id_ = 0;           // newest event id queued; older ones are duplicates

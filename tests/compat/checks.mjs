@@ -50,10 +50,9 @@ export const CHECKS = [
   {
     id: "no-empty",
     label: "no empty message",
-    description: "The application gets no message ssehub did not publish: none on connect (with the " +
-      "`retry` hint), none after reconnecting, and none across keep-alive lines every 10 ms for as " +
-      "long as it takes ssehub to end their block twice (after about 3 KiB), once before the " +
-      "first event and once after one.",
+    description: "The application gets no message ssehub did not publish: none on connect, none " +
+      "after reconnecting, and none across 200 keep-alive lines every 10 ms (3.6 KiB), once " +
+      "before the first event and once after one.",
   },
   {
     id: "edges",

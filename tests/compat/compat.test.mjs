@@ -36,12 +36,11 @@ if (SELECTED && clients.length !== SELECTED.length) {
 // that reconnections take little time; and the same with keep-alives every 10 ms (CHATTY).
 const BASE_ARGS = ["--threads", "2", "--log-level", "info", "--retry-ms", "300"];
 const QUIET = BASE_ARGS;
-// Keep-alive lines (18 bytes) every 10-15 ms. ssehub ends a block of them with a blank line
-// after about 3 KiB (169 lines); the idle run lets 200 pass twice, before the first event (its
-// block holds the `retry:` line) and after one (keep-alives only). Then, after another event
-// (which ends the block), it waits for most of a block before the largest message, so that the
-// client's buffer must hold over 1.5 KiB of keep-alive lines and the largest event at once
-// (1.5 s is at most 150 keep-alives: the block cannot end before the largest message).
+// Keep-alive lines (18 bytes) every 10-15 ms, which ride in the next event's block. The idle run
+// lets 200 pass twice, before the first event and after one. Then, after another event (which
+// ends the block), it waits 1.5 s before the largest message, so that the client's buffer must
+// hold over 1.5 KiB of keep-alive lines and the largest event at once (at most 150 lines: the
+// two still fit the 64 KiB of a Go client).
 const CHATTY = [...BASE_ARGS, "--keepalive-ms", "10"];
 const IDLE_KEEPALIVES = 200;
 const BEFORE_LARGEST_MS = 1_500;

@@ -130,7 +130,6 @@ describe("slow reader (--stream-queue-bytes 65536)", () => {
     const before = await metrics(server.url);
     const reader = await sse(`${server.url}/v2/sse?username=${user}`);
     try {
-      await reader.waitFor((s) => s.retries.length === 1, { what: "retry" });
       let next = 0;
       const publisher = async () => {
         while (next < 200) {

@@ -648,8 +648,10 @@ export function curl(args, { timeout = 15_000, input } = {}) {
  */
 export function curlSse(url, args = []) {
   const client = new SseClient(`curl ${url}`);
-  const withHead = args.includes("-i");
-  const child = spawn("curl", ["-sN", ...args, url], { stdio: ["ignore", "pipe", "pipe"] });
+  // The head is always read (and kept out of the body): `status` tells when the stream is open.
+  const withHead = true;
+  const curlArgs = args.includes("-i") ? args : ["-i", ...args];
+  const child = spawn("curl", ["-sN", ...curlArgs, url], { stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   client.proc = child;
   client.stderr = "";
