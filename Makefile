@@ -10,25 +10,46 @@ export CCACHE_NOHASHDIR ?= true
 export CCACHE_MAXSIZE ?= 5G
 
 PREFIX ?= /usr/local
+SHELL := /bin/bash
 
-.PHONY: run test build web bootstrap unit integration e2e bench soak clean fuzz test-sanitize test-tsan \
-	install package bootstrap-package
+.PHONY: run test build server web bootstrap bootstrap-run unit integration e2e bench soak clean fuzz \
+	test-sanitize test-tsan install package bootstrap-package
 
-run: bootstrap build
-	./$(BUILD_DIR)/ssehub $(ARGS)
+# Only what running needs: the packages the build links, the server and the web UI (no unit
+# tests, load generator or test tools). The first run on a fresh machine takes about 3 minutes
+# (the compiler); the next ones start at once.
+run: bootstrap-run server web
+	@echo "ssehub: starting build/ssehub $(ARGS) (Ctrl-C stops it)"
+	@./$(BUILD_DIR)/ssehub $(ARGS)
 
 test: bootstrap build
 	scripts/test-all
 
+# Everything: the server, unit tests, load generator and web UI.
 build: web
-	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
-web:
-	@if [ -f web/package.json ]; then scripts/npm-install web && (cd web && npm run --silent build); fi
+server:
+	@echo "ssehub: building the server ($(BUILD_DIR)/ssehub; the first build takes a few minutes)"
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@set -o pipefail; cmake --build $(BUILD_DIR) -j$(JOBS) --target ssehub -- --no-print-directory | sed '/Built target/d'
+
+# The web UI is rebuilt only when its sources change.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) web/index.html web/package.json \
+	web/package-lock.json web/vite.config.ts web/tsconfig.json
+web: web/dist/index.html
+web/dist/index.html: $(WEB_SOURCES)
+	@echo "ssehub: building the web UI (web/dist)"
+	@scripts/npm-install web
+	@cd web && npm run --silent build >/dev/null
+	@touch $@
 
 bootstrap:
 	@scripts/bootstrap
+
+bootstrap-run:
+	@scripts/bootstrap run
 
 # What building and running need, and help2man and dpkg-dev for install and package.
 bootstrap-package:

@@ -7,6 +7,7 @@
 #include "bus/kafka_bus.hpp"
 #include "bus/kafka_ingest.hpp"
 #include "config/config.hpp"
+#include "config/version.hpp"
 #include "history/history.hpp"
 #include "http/client_limits.hpp"
 #include "http/cors.hpp"
@@ -63,6 +64,18 @@ auth::AccessPolicy make_access_policy(const Config& config) {
   }
 }
 
+std::string describe_history(const Config& config) {
+  if (config.history_store == "memory")
+    return "memory (up to " + std::to_string(config.history_memory_mb) + " MiB, lost on restart)";
+  return std::string("sqlite (") + (config.history_sync_full ? "fsync each commit" : "survives crashes, not power loss") + ")";
+}
+
+std::string describe_access(const Config& config) {
+  std::string access = config.auth == "jwt" ? "jwt" : "none (streams open to anyone who can connect)";
+  if (!config.publish_token.empty()) return access + ", publish token";
+  return access + (config.auth == "jwt" ? ", publishing with an ssehub:publish JWT" : ", publishing open");
+}
+
 void write_port_file(const std::string& path, std::uint16_t port) {
   // Written to a temporary name and renamed, so a reader never sees a half-written port.
   const std::string temporary = path + ".tmp";
@@ -112,9 +125,6 @@ int main(int argc, char** argv) {
                      .ids_from_bus = clustered},
                     metrics);
     history.start([&hub](std::vector<EventPtr> events) { hub.publish(std::move(events)); });
-    if (config.history_store == "memory")
-      spdlog::info("history in memory (up to {} MiB): resumable until ssehub stops, not after",
-                   config.history_memory_mb);
     std::unique_ptr<EventBus> bus;
     bus::KafkaBus* kafka_bus = nullptr;
     if (clustered) {
@@ -162,7 +172,9 @@ int main(int argc, char** argv) {
                                   .max_event_bytes = config.max_event_bytes,
                                   .instance_id = config.kafka_instance_id.empty()
                                                      ? bus::kafka_instance_id(config.data_dir)
-                                                     : config.kafka_instance_id},
+                                                     : config.kafka_instance_id,
+                                  .topic_partitions = config.kafka_topic_partitions,
+                                  .topic_replication = config.kafka_topic_replication},
           *bus, report_service, metrics);
       ingest->start();
     }
@@ -175,7 +187,7 @@ int main(int argc, char** argv) {
     api::OpsApi ops(metrics, std::move(checks));
     ops.register_routes(router);
     http::StaticFiles web;
-    web.load(config.web_root);
+    const bool serves_ui = web.load(config.web_root) > 0;
     router.set_fallback([&web](const http::ExchangePtr& exchange) { web.serve(exchange); });
 
     const http::CorsPolicy cors(config.cors_origins);
@@ -202,8 +214,15 @@ int main(int argc, char** argv) {
     // An IPv6 address goes in brackets, as in a URL.
     const std::string url_host =
         config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;
-    spdlog::info("ssehub listening on {}://{}:{} ({} I/O threads, data in {})",
-                 tls ? "https" : "http", url_host, port, pool.size(), config.data_dir);
+    spdlog::info("ssehub {} ({}) listening on {}://{}:{} ({} I/O threads, data in {})", kVersion,
+                 kCommit, tls ? "https" : "http", url_host, port, pool.size(), config.data_dir);
+    spdlog::info("history: {}; reports: {}; bus: {}; kafka ingestion: {}; auth: {}", describe_history(config),
+                 config.store, config.bus == "kafka" ? "kafka (" + config.bus_topic + ")" : "local",
+                 config.kafka_brokers.empty() ? "off" : "on (" + config.kafka_brokers + ")",
+                 describe_access(config));
+    if (serves_ui)
+      spdlog::info("report page: open http://{}:{}/",
+                   config.listens_on_loopback_only() ? "localhost" : url_host, port);
 
     int signal = 0;
     sigwait(&stop_signals, &signal);

@@ -58,21 +58,32 @@ std::unique_ptr<RdKafka::KafkaConsumer> KafkaIngest::create_consumer() {
                                {"enable.auto.commit", "false"},
                                {"auto.offset.reset", "earliest"},
                                {"fetch.wait.max.ms", "10"},
-                               {"allow.auto.create.topics", "true"}});
+                               // Topics are created on purpose, with --kafka-topic-partitions
+                               // (create_missing_topics), not by the broker's defaults.
+                               {"allow.auto.create.topics", "false"},
+                               // librdkafka looks for a subscribed topic that does not exist yet
+                               // only at this interval (default: 5 minutes).
+                               {"topic.metadata.refresh.interval.ms",
+                                std::to_string(options_.metadata_refresh.count())}});
   std::string error;
   conf->set("event_cb", &events_, error);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer(
       RdKafka::KafkaConsumer::create(conf.get(), error));
   if (!consumer) throw std::runtime_error("kafka: cannot create consumer: " + error);
-  const auto code = consumer->subscribe({options_.v3_topic, options_.v4_topic});
+  return consumer;
+}
+
+void KafkaIngest::subscribe() {
+  const auto code = consumer_->subscribe({options_.v3_topic, options_.v4_topic});
   if (code != RdKafka::ERR_NO_ERROR)
     throw std::runtime_error("kafka: cannot subscribe: " + RdKafka::err2str(code));
-  return consumer;
 }
 
 void KafkaIngest::start() {
   consumer_ = create_consumer();
   running_ = true;
+  // Subscribing waits for the thread: it first creates missing topics, so that the
+  // subscription finds them at once.
   thread_ = named_thread("kafka-ingest", [this] { run(); });
   spdlog::info("kafka: consuming {} and {} as group {}", options_.v3_topic, options_.v4_topic,
                options_.group);
@@ -187,6 +198,7 @@ void KafkaIngest::replace_consumer(const std::string& why) {
     replace_backoff_ = std::min(replace_backoff_ * 2, std::chrono::seconds(30));
     try {
       consumer_ = create_consumer();
+      subscribe();
       consumer_usable_ = true;
       spdlog::info("kafka: ingest consumer replaced; it resumes from the committed offsets");
       return;
@@ -196,7 +208,64 @@ void KafkaIngest::replace_consumer(const std::string& why) {
   }
 }
 
+void KafkaIngest::create_missing_topics() {
+  for (const std::string& topic : {options_.v3_topic, options_.v4_topic}) {
+    try {
+      ensure_topic(*consumer_, topic, options_.topic_partitions, std::chrono::seconds(5),
+                   options_.topic_replication);
+    } catch (const std::exception& e) {
+      // The topic may still come (created by an operator, or on first produce): the
+      // consumer looks for it every metadata_refresh.
+      spdlog::warn("{}; records on it are read once it exists", e.what());
+    }
+  }
+  topics_checked_ = true;
+}
+
+void KafkaIngest::measure_lag() {
+  std::vector<RdKafka::TopicPartition*> assigned;
+  if (consumer_->assignment(assigned) != RdKafka::ERR_NO_ERROR) return;
+  // The position is known only once a message was consumed since the last assignment; else
+  // what this node consumed before, else the group's committed offset (asked once).
+  consumer_->position(assigned);
+  std::vector<RdKafka::TopicPartition*> unknown;
+  for (auto* partition : assigned) {
+    const auto where = std::make_pair(partition->topic(), partition->partition());
+    if (partition->offset() >= 0) {
+      consumed_next_[where] = partition->offset();
+    } else if (!consumed_next_.contains(where)) {
+      unknown.push_back(RdKafka::TopicPartition::create(where.first, where.second));
+    }
+  }
+  if (!unknown.empty() && consumer_->committed(unknown, 500) == RdKafka::ERR_NO_ERROR) {
+    for (const auto* partition : unknown)
+      if (partition->offset() >= 0) consumed_next_[{partition->topic(), partition->partition()}] = partition->offset();
+  }
+  RdKafka::TopicPartition::destroy(unknown);
+  std::map<std::string, std::int64_t> lag;
+  for (const auto* partition : assigned) {
+    std::int64_t low = -1, high = -1;
+    if (consumer_->get_watermark_offsets(partition->topic(), partition->partition(), &low, &high) !=
+            RdKafka::ERR_NO_ERROR ||
+        high < 0)
+      continue;
+    const auto next = consumed_next_.find({partition->topic(), partition->partition()});
+    // Nothing consumed or committed yet: all the partition holds is behind.
+    const std::int64_t position = next != consumed_next_.end() ? std::max(next->second, low) : std::max<std::int64_t>(low, 0);
+    lag[fmt::format("topic=\"{}\",partition=\"{}\"", partition->topic(), partition->partition())] =
+        std::max<std::int64_t>(0, high - position);
+  }
+  RdKafka::TopicPartition::destroy(assigned);
+  metrics_.kafka_consumer_lag.replace(std::move(lag));
+}
+
 void KafkaIngest::run() {
+  if (cluster_answers(*consumer_, std::chrono::milliseconds(2000))) create_missing_topics();
+  try {
+    subscribe();
+  } catch (const std::exception& e) {
+    replace_consumer(e.what());
+  }
   auto next_probe = std::chrono::steady_clock::now();
   while (running_) {
     if (std::string why; consumer_->fatal_error(why) != RdKafka::ERR_NO_ERROR) {
@@ -208,6 +277,8 @@ void KafkaIngest::run() {
       const bool up = cluster_answers(*consumer_, std::chrono::milliseconds(1000));
       if (up != cluster_up_) spdlog::info("kafka: cluster {}", up ? "reachable" : "unreachable");
       cluster_up_ = up;
+      if (up && !topics_checked_) create_missing_topics();
+      measure_lag();
       next_probe = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     }
     std::vector<std::unique_ptr<RdKafka::Message>> batch;
@@ -241,6 +312,7 @@ void KafkaIngest::run() {
     std::map<std::pair<std::string, std::int32_t>, std::int64_t> next;
     for (const auto& message : batch)
       next[{message->topic_name(), message->partition()}] = message->offset() + 1;
+    for (const auto& [where, offset] : next) consumed_next_[where] = offset;
     auto offsets = owned_offsets(*consumer_, next);
     if (offsets.empty()) continue;
     // Asynchronous: a synchronous commit waits forever while the broker is away, which would

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -21,6 +22,12 @@ struct KafkaIngestOptions {
   std::size_t max_username_bytes = 256;
   std::size_t max_event_bytes = 60 * 1024;
   std::string instance_id;  // stable per node (static group membership)
+  // A missing v3/v4 topic is created at start with these (replication -1: the broker's
+  // default); where the cluster does not allow it, a topic created later is still found
+  // within `metadata_refresh`.
+  int topic_partitions = 1;
+  int topic_replication = -1;
+  std::chrono::milliseconds metadata_refresh{5000};
 };
 
 // Turns records of the v3 topic (`username:message`) into v3 events and records of the v4
@@ -42,12 +49,19 @@ class KafkaIngest {
 
  private:
   std::unique_ptr<RdKafka::KafkaConsumer> create_consumer();
+  void subscribe();  // to the v3 and v4 topics
   void run();
   // After a fatal error librdkafka's consumer never consumes again: replaces it, with
   // backoff, until a new one is subscribed or the ingest stops.
   void replace_consumer(const std::string& why);
   // Handles one batch; false when it must be retried (nothing durable yet).
   bool handle(const std::vector<std::unique_ptr<RdKafka::Message>>& batch);
+  // Creates the topics that are missing (once, on the ingest thread, so that start-up never
+  // waits for the cluster).
+  void create_missing_topics();
+  // Records between the consumer's position and each assigned partition's high watermark,
+  // from what librdkafka already knows (no request to the cluster).
+  void measure_lag();
   void skip(SkipReason reason, const RdKafka::Message& message, const std::string& why);
 
   KafkaIngestOptions options_;
@@ -58,6 +72,9 @@ class KafkaIngest {
   std::atomic<bool> running_{false};
   std::atomic<bool> cluster_up_{false};
   std::atomic<bool> consumer_usable_{true};
+  bool topics_checked_ = false;
+  // Per topic/partition, the offset after the last record made durable (for the lag).
+  std::map<std::pair<std::string, std::int32_t>, std::int64_t> consumed_next_;
   std::chrono::seconds replace_backoff_{1};
   std::chrono::steady_clock::time_point last_replacement_{};
   std::thread thread_;

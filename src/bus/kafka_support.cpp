@@ -23,11 +23,11 @@ std::unique_ptr<RdKafka::Conf> make_kafka_conf(const std::map<std::string, std::
 }
 
 int ensure_topic(RdKafka::Handle& handle, const std::string& topic, int partitions,
-                 std::chrono::milliseconds timeout) {
+                 std::chrono::milliseconds timeout, int replication) {
   rd_kafka_t* rk = handle.c_ptr();
   char error[512];
   rd_kafka_NewTopic_t* new_topic =
-      rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, error, sizeof error);
+      rd_kafka_NewTopic_new(topic.c_str(), partitions, replication, error, sizeof error);
   if (!new_topic) throw std::runtime_error(std::string("kafka: bad topic spec: ") + error);
   rd_kafka_queue_t* queue = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t* options = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);

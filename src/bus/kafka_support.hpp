@@ -13,10 +13,11 @@ namespace ssehub::bus {
 // A librdkafka configuration from key/value pairs; throws std::runtime_error on a bad one.
 std::unique_ptr<RdKafka::Conf> make_kafka_conf(const std::map<std::string, std::string>& settings);
 
-// Creates `topic` with `partitions` partitions unless it exists; returns its partition
-// count. Throws when the cluster cannot be reached within `timeout`.
+// Creates `topic` with `partitions` partitions (and `replication` copies; -1: the broker's
+// default) unless it exists; returns its partition count. Throws when the cluster cannot be
+// reached within `timeout` or refuses to create it.
 int ensure_topic(RdKafka::Handle& handle, const std::string& topic, int partitions,
-                 std::chrono::milliseconds timeout);
+                 std::chrono::milliseconds timeout, int replication = -1);
 
 // Logs a message at most once per `period` for each `kind`, counting what it suppressed.
 class RateLimitedLog {

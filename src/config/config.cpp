@@ -1,5 +1,7 @@
 #include "config/config.hpp"
 
+#include "config/version.hpp"
+
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <toml++/toml.h>
@@ -91,6 +93,8 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   Config config;
   CLI::App app{"ssehub: a Server-Sent Events push server", "ssehub"};
   app.option_defaults()->always_capture_default();
+  app.set_version_flag("--version", std::string("ssehub ") + kVersion + " (commit " + kCommit + ")",
+                       "Print the version and the commit it was built from, then exit");
   app.footer(
       "Every option can also be set in the environment as SSEHUB_<OPTION> (SSEHUB_PORT=8080,\n"
       "SSEHUB_HISTORY_MAX_EVENTS=50) or in the TOML file named by --config (port = 8080, or\n"
@@ -203,6 +207,12 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
                  "Topic of report status records {\"id\", \"status\"}");
   app.add_option("--kafka-instance-id", config.kafka_instance_id,
                  "Stable id of this node in the consumer group; empty = host name + data dir");
+  app.add_option("--kafka-topic-partitions", config.kafka_topic_partitions,
+                 "Partitions of a v3/v4 topic that does not exist yet, which ssehub creates")
+      ->check(CLI::Range(1, 10000));
+  app.add_option("--kafka-topic-replication", config.kafka_topic_replication,
+                 "Replicas of a v3/v4 topic ssehub creates; -1 = the broker's default")
+      ->check(CLI::Range(-1, 100));
   app.add_option("--bus", config.bus,
                  "local: one self-contained process; kafka: nodes share events through Kafka")
       ->check(CLI::IsMember({"local", "kafka"}));

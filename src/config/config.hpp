@@ -71,6 +71,8 @@ struct Config {
   std::string kafka_v3_topic = "v3_messages";
   std::string kafka_v4_topic = "v4_messages";
   std::string kafka_instance_id;  // empty = derived from the host name and data dir
+  int kafka_topic_partitions = 1;    // of a v3/v4 topic ssehub creates
+  int kafka_topic_replication = -1;  // of a v3/v4 topic ssehub creates; -1 = broker default
   std::string bus = "local";  // local | kafka
   std::string bus_topic = "ssehub_events";
   int bus_partitions = 12;

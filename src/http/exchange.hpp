@@ -30,7 +30,10 @@ class Exchange {
   // The request came over TLS; take_connection() then hands over a TLS stream.
   bool secure() const;
 
-  void respond(Response response);
+  // An error status counts in ssehub_requests_rejected_total, unless the answer is the
+  // request's outcome rather than a refusal (a /readyz that says "not ready").
+  enum class Outcome { ByStatus, NotARefusal };
+  void respond(Response response, Outcome outcome = Outcome::ByStatus);
   // Hands the connection over (to a stream); call on the exchange's own thread.
   StreamConnection take_connection();
   // The client address's connection slot, to be held by whoever holds the connection.

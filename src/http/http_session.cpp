@@ -117,7 +117,7 @@ class HttpSession final : public HttpConnection,
   // Valid until the hand-over, after which the exchange is done with the connection.
   boost::asio::any_io_executor executor() override { return stream_.get_executor(); }
   bool secure() const override { return kIsTls<Stream>; }
-  void respond(Response response) override { send(std::move(response)); }
+  void respond(Response response, bool counted) override { send(std::move(response), counted); }
   StreamConnection hand_over() override;
   std::shared_ptr<void> client_slot() const override { return client_slot_; }
 
@@ -468,13 +468,14 @@ boost::asio::any_io_executor Exchange::executor() const { return connection_->ex
 
 bool Exchange::secure() const { return connection_->secure(); }
 
-void Exchange::respond(Response response) {
+void Exchange::respond(Response response, Outcome outcome) {
+  const bool counted = outcome == Outcome::NotARefusal;  // nothing to count
   if (IoPool::current_index() == thread_) {
-    connection_->respond(std::move(response));
+    connection_->respond(std::move(response), counted);
   } else {
     boost::asio::post(connection_->executor(),
-                      [connection = connection_, response = std::move(response)]() mutable {
-                        connection->respond(std::move(response));
+                      [connection = connection_, response = std::move(response), counted]() mutable {
+                        connection->respond(std::move(response), counted);
                       });
   }
 }

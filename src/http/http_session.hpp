@@ -50,7 +50,7 @@ class HttpConnection {
   // Valid until the hand-over, after which the exchange is done with the connection.
   virtual boost::asio::any_io_executor executor() = 0;
   virtual bool secure() const = 0;
-  virtual void respond(Response response) = 0;  // on the connection's thread
+  virtual void respond(Response response, bool counted) = 0;  // on the connection's thread
   virtual StreamConnection hand_over() = 0;
   virtual std::shared_ptr<void> client_slot() const = 0;
 };

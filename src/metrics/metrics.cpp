@@ -2,7 +2,10 @@
 
 #include <fmt/format.h>
 #include <malloc.h>
+#include <sys/resource.h>
 #include <sqlite3.h>
+
+#include <filesystem>
 
 namespace ssehub {
 
@@ -28,6 +31,22 @@ void LatencyHistogram::render(std::string& out, const std::string& name,
   out += fmt::format("{}_sum {}\n{}_count {}\n", name,
                      static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9, name,
                      cumulative);
+}
+
+void LabeledGauges::set(const std::string& labels, std::int64_t value) {
+  std::lock_guard lock(mutex_);
+  series_[labels] = value;
+}
+
+void LabeledGauges::replace(std::map<std::string, std::int64_t> series) {
+  std::lock_guard lock(mutex_);
+  series_ = std::move(series);
+}
+
+void LabeledGauges::render(std::string& out, const std::string& name, const std::string& help) const {
+  out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+  std::lock_guard lock(mutex_);
+  for (const auto& [labels, value] : series_) out += fmt::format("{}{{{}}} {}\n", name, labels, value);
 }
 
 const char* reject_reason_label(RejectReason reason) {
@@ -118,6 +137,9 @@ std::string Metrics::render_prometheus() const {
           kafka_consumer_restarts);
   counter("ssehub_report_transitions_total", "Report status changes applied.",
           reports_transitions);
+  kafka_consumer_lag.render(out, "ssehub_kafka_consumer_lag",
+                            "Records of a v3/v4 topic partition not consumed yet (high watermark "
+                            "minus the consumer's position).");
   out += "# HELP ssehub_requests_rejected_total Requests refused, by reason.\n"
          "# TYPE ssehub_requests_rejected_total counter\n";
   for (std::size_t i = 0; i < rejected.size(); ++i) {
@@ -141,6 +163,17 @@ std::string Metrics::render_prometheus() const {
   render_value(out, "ssehub_heap_free_bytes", "gauge",
                "Heap bytes freed but kept by the allocator (fragmentation, arenas).",
                static_cast<std::int64_t>(heap.fordblks));
+  // The process's file descriptors against its limit: streams and connections use one each.
+  std::error_code ec;
+  std::int64_t open_fds = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+    ++open_fds;
+  render_value(out, "process_open_fds", "gauge", "Open file descriptors.", open_fds);
+  struct rlimit limit {};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  render_value(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+               static_cast<std::int64_t>(limit.rlim_cur));
   accept_to_write.render(out, "ssehub_accept_to_write_seconds",
                          "Time from accepting a publish to writing it to a client socket.");
   return out;

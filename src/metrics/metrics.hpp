@@ -4,6 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <string>
 
 namespace ssehub {
@@ -40,6 +42,20 @@ class LatencyHistogram {
  private:
   std::array<std::atomic<std::uint64_t>, kBounds.size() + 1> buckets_{};
   std::atomic<std::uint64_t> sum_ns_{0};
+};
+
+// Gauges whose label values are known only at run time (Kafka partitions): set by one
+// thread, read at scrape time. Labels are rendered as given: `topic="t",partition="0"`.
+class LabeledGauges {
+ public:
+  void set(const std::string& labels, std::int64_t value);
+  // Replaces every series at once (series no longer set disappear).
+  void replace(std::map<std::string, std::int64_t> series);
+  void render(std::string& out, const std::string& name, const std::string& help) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, std::int64_t> series_;
 };
 
 // Why a request was refused; one label value each on ssehub_requests_rejected_total.
@@ -104,6 +120,7 @@ struct Metrics {
   std::array<Counter, static_cast<std::size_t>(SkipReason::Count)> kafka_records_skipped;
   Counter kafka_records_ingested;  // Kafka records turned into events or status changes
   Counter kafka_consumer_restarts;  // ingest consumers rebuilt after a fatal error
+  LabeledGauges kafka_consumer_lag;  // records behind the high watermark, per topic/partition
   Counter reports_transitions;    // report status changes applied (v4)
 
   void reject(RejectReason reason) { rejected[static_cast<std::size_t>(reason)].add(); }

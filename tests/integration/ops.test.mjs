@@ -4,8 +4,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
 import {
-  curl, haveCurl, metrics, metricsEventually, publish, publishOk, request, showServerLogsOnFailure, sse,
-  startServer, uniqueUser,
+  BINARY, curl, eventually, haveCurl, metrics, metricsEventually, publish, publishOk, request, run,
+  showServerLogsOnFailure, sse, startServer, uniqueUser,
 } from "./lib/server.mjs";
 
 showServerLogsOnFailure();
@@ -20,6 +20,9 @@ const REQUIRED = [
   "ssehub_resumes_total",
   "ssehub_resets_total",
   "ssehub_queue_overflows_total",
+  "ssehub_request_body_bytes_buffered",
+  "process_open_fds",
+  "process_max_fds",
 ];
 const REASONS = ["bad_request", "not_found", "method_not_allowed", "body_too_large", "headers_too_large",
                  "too_many_streams", "timeout"];
@@ -166,5 +169,56 @@ describe("operations endpoints", () => {
     assert.equal(delta("method_not_allowed"), 1);
     assert.equal(delta("body_too_large"), 1);
     assert.equal(delta("too_many_streams"), 1);
+  });
+
+  it("ReadinessIsAGaugePerCheckAndANotReadyAnswerIsNoRefusal", T, async () => {
+    const m = await metrics(server.url);
+    assert.equal(m.get("ssehub_ready", { check: "history" }), 1);
+    assert.equal(m.get("ssehub_ready", { check: "store" }), 1);
+    assert.ok(m.get("process_open_fds") > 3 && m.get("process_open_fds") < m.get("process_max_fds"));
+    assert.match(m.text, /^# HELP ssehub_ready /m);
+  });
+});
+
+describe("version and start-up line", () => {
+  it("VersionPrintsTheVersionAndCommitAndExits", T, async () => {
+    const res = await run(BINARY, ["--version"]);
+    assert.equal(res.code, 0);
+    assert.match(res.stdout.trim(), /^ssehub \d+\.\d+\.\d+ \(commit ([0-9a-f]{7,}(-dirty)?|unknown)\)$/);
+  });
+
+  it("TheStartUpLogSaysWhichStoresBusAndAuthAreActive", T, async () => {
+    const server = await startServer(["--history-store", "memory", "--publish-token", "t0ken"]);
+    try {
+      const [line] = server.logMatching(/history: .*reports: .*bus: .*kafka ingestion: .*auth: /);
+      assert.ok(line, server.logText());
+      assert.match(line, /history: memory .* reports: sqlite; bus: local; kafka ingestion: off; auth: none .*publish token/);
+      assert.equal(server.logMatching(/ssehub \d+\.\d+\.\d+ \(\S+\) listening on http:\/\/127\.0\.0\.1:\d+/).length, 1);
+    } finally {
+      await server.dispose();
+    }
+  });
+});
+
+describe("readiness while the disk refuses writes", () => {
+  it("ANotReadyAnswerIsNotCountedAsARefusedRequest", T, async () => {
+    // A readiness probe that fails is the probe's answer; counting it among refused requests
+    // would bury real refusals under one per probe.
+    const server = await startServer(["--store", "dynamodb", "--dynamodb-endpoint", "http://127.0.0.1:9",
+                                      "--store-timeout-ms", "200"]);
+    try {
+      const before = await metrics(server.url);
+      let answer;
+      await eventually(async () => (answer = await request(`${server.url}/readyz`)).status === 503,
+                       { timeout: 15_000, what: "/readyz to say not ready" });
+      for (let i = 0; i < 5; i++) assert.equal((await request(`${server.url}/readyz`)).status, 503);
+      const m = await metrics(server.url);
+      assert.equal(m.get("ssehub_requests_rejected_total", { reason: "unavailable" }),
+                   before.get("ssehub_requests_rejected_total", { reason: "unavailable" }));
+      assert.equal(m.get("ssehub_ready", { check: "store" }), 0);
+      assert.equal(answer.json.checks.store, "unavailable");
+    } finally {
+      await server.dispose();
+    }
   });
 });

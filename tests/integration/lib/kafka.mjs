@@ -67,6 +67,16 @@ export async function partitionCount(topic) {
 }
 
 /**
+ * Partition count of `topic` from the whole cluster's metadata, 0 when it does not exist:
+ * unlike partitionCount(), asking does not make the broker create it.
+ */
+export async function existingPartitionCount(topic) {
+  const res = await run("kcat", ["-b", BROKERS, "-L", "-m", "5"], { timeout: 15_000 });
+  const match = new RegExp(`topic "${topic.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}" with (\\d+) partitions`).exec(res.stdout);
+  return match ? Number(match[1]) : 0;
+}
+
+/**
  * Creates each topic (with the broker's default partition count: a metadata request for a
  * missing topic makes the broker create it) and waits until it has partitions.
  */
