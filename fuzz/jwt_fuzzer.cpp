@@ -21,7 +21,7 @@ namespace {
 using ssehub::auth::JwtKeys;
 using ssehub::auth::JwtVerifier;
 
-constexpr std::string_view kSecret = "fuzz-hs256-secret";
+constexpr std::string_view kSecret = "fuzz-hs256-secret-of-32-bytes!!!";
 // A public key for which no one holds the private half: no RS256 token can pass with it.
 constexpr std::string_view kPublicKey = R"(-----BEGIN PUBLIC KEY-----
 MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArcJk1zUM8BCRKstwW1GY
@@ -160,14 +160,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   // libjwt reads `alg` case-insensitively (RFC 7515 says case-sensitive); harmless, as
   // "hs256" still needs the HS256 secret.
   const bool hs256 = alg == "HS256" || alg == "hs256";
+  // A time claim of another type than a number is an error, never read as absent.
+  const bool wrong_type = exp == Time::Text || exp == Time::Null || nbf == Time::Text || nbf == Time::Null;
   const bool must_refuse = signer != Signer::Secret || !hs256 || exp == Time::Absent ||
                            exp == Time::HourAgo || exp == Time::Zero || exp == Time::Min ||
-                           nbf == Time::InAnHour || nbf == Time::Max ||
+                           nbf == Time::InAnHour || nbf == Time::Max || wrong_type ||
                            subject_kind != Subject::Text || subject.empty();
   // Accepted: the plain good token, with a printable ASCII subject.
   const bool plain_subject = !subject.empty() && std::all_of(subject.begin(), subject.end(), [](char c) {
     return c >= 0x20 && c < 0x7F;
   });
+  // An exp in an hour, as an integer or (RFC 7519 allows it) a fraction, is accepted.
   const bool must_accept = signer == Signer::Secret && alg == "HS256" && exp == Time::InAnHour &&
                            (nbf == Time::Absent || nbf == Time::HourAgo) &&
                            subject_kind == Subject::Text && plain_subject;

@@ -199,8 +199,11 @@ int main(int argc, char** argv) {
     hub.start_ticking(tick_period(config));
     listener.start();
     pool.start();
+    // An IPv6 address goes in brackets, as in a URL.
+    const std::string url_host =
+        config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;
     spdlog::info("ssehub listening on {}://{}:{} ({} I/O threads, data in {})",
-                 tls ? "https" : "http", config.host, port, pool.size(), config.data_dir);
+                 tls ? "https" : "http", url_host, port, pool.size(), config.data_dir);
 
     int signal = 0;
     sigwait(&stop_signals, &signal);

@@ -290,7 +290,7 @@ class History::Reader {
     db_.exec("PRAGMA busy_timeout=5000");
   }
 
-  std::shared_ptr<Replay> read(const std::string& stream, ResumePoint from) {
+  std::shared_ptr<Replay> read(const std::string& stream, ResumePoint from, std::size_t max_bytes) {
     auto replay = std::make_shared<Replay>();
     StreamExtent extent;
     SQLite::Transaction snapshot(db_, SQLite::TransactionBehavior::DEFERRED);
@@ -315,7 +315,12 @@ class History::Reader {
         db_, "SELECT id, type, data FROM events WHERE stream = ? AND id > ? ORDER BY id");
     events.bind(1, stream);
     events.bind(2, static_cast<std::int64_t>(*read_after));
+    std::size_t bytes = 0;
     while (events.executeStep()) {
+      if (bytes >= max_bytes && !replay->events.empty()) {
+        replay->more = true;
+        break;
+      }
       auto event = std::make_shared<Event>();
       event->stream = stream;
       event->id = static_cast<std::uint64_t>(events.getColumn(0).getInt64());
@@ -325,8 +330,10 @@ class History::Reader {
           std::string_view(static_cast<const char*>(data.getBlob()),
                            static_cast<std::size_t>(data.getBytes())));
       replay->last_id = event->id;
+      bytes += event->frame.size();
       replay->events.push_back(std::move(event));
     }
+    events.reset();  // before the commit: an unfinished statement keeps the snapshot open
     snapshot.commit();
     return replay;
   }
@@ -443,13 +450,13 @@ History::Admission History::append(std::vector<EventDraft> drafts,
 }
 
 bool History::replay(std::string stream, ResumePoint from, boost::asio::any_io_executor executor,
-                     ReplayDone done) {
+                     ReplayDone done, std::size_t max_bytes) {
   if (options_.in_memory) {
     std::shared_ptr<Replay> replay;
     {
       std::lock_guard lock(memory_mutex_);
       if (memory_stopped_ || !memory_) return false;
-      replay = memory_->read(stream, from);
+      replay = memory_->read(stream, from, max_bytes);
     }
     MemoryLog::detach_from_live(*replay);
     if (!executor) {
@@ -464,7 +471,7 @@ bool History::replay(std::string stream, ResumePoint from, boost::asio::any_io_e
   {
     std::lock_guard lock(replay_mutex_);
     if (replay_stopping_ || replays_.size() >= kMaxQueuedReplays) return false;
-    replays_.push_back({std::move(stream), from, std::move(executor), std::move(done)});
+    replays_.push_back({std::move(stream), from, max_bytes, std::move(executor), std::move(done)});
   }
   replay_cv_.notify_one();
   return true;
@@ -599,7 +606,7 @@ void History::run_reader() {
     }
     std::shared_ptr<Replay> replay;
     try {
-      replay = reader_->read(request.stream, request.from);
+      replay = reader_->read(request.stream, request.from, request.max_bytes);
     } catch (const std::exception& e) {
       spdlog::error("history: replay of {} failed: {}", request.stream, e.what());
     }

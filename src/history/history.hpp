@@ -6,6 +6,7 @@
 #include <boost/asio/any_io_executor.hpp>
 
 #include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -51,10 +52,12 @@ struct ResumePoint {
 };
 
 // What a resuming stream sends before going live.
+// A page of it, at most the bytes asked for (and at least one event, so a replay advances).
 struct Replay {
   std::vector<EventPtr> events;  // in id order; starts with a `reset` event when `reset`
   bool reset = false;
   std::uint64_t last_id = 0;  // the stream continues after this id
+  bool more = false;          // history held more events after last_id when this page was read
 };
 
 struct AppendResult {
@@ -98,11 +101,12 @@ class History {
   // Where the cluster bus left off applying each partition (read once before start()).
   static std::vector<BusPosition> load_bus_positions(const std::string& database_path);
 
-  // Thread-safe. Reads what a client resuming from `from` missed; `done` runs on `executor`
+  // Thread-safe. Reads what a client resuming from `from` missed, one page of about
+  // `max_bytes` of frames (Replay::more tells whether more follow); `done` runs on `executor`
   // (or, when the executor is empty, on the reader thread, or in memory before replay
   // returns).
   bool replay(std::string stream, ResumePoint from, boost::asio::any_io_executor executor,
-              ReplayDone done);
+              ReplayDone done, std::size_t max_bytes = SIZE_MAX);
 
   // Cluster mode: set once, before any stream resumes (see HistoryOptions).
   void set_bus_check(std::function<bool(const std::string& stream, std::uint64_t id)> check);
@@ -123,6 +127,7 @@ class History {
   struct PendingReplay {
     std::string stream;
     ResumePoint from;
+    std::size_t max_bytes;
     boost::asio::any_io_executor executor;
     ReplayDone done;
   };

@@ -92,7 +92,8 @@ void MemoryLog::trim_by_age() {
   while (!entries_.empty() && entries_.front().created_ms < cutoff) drop_oldest_entry();
 }
 
-std::shared_ptr<Replay> MemoryLog::read(const std::string& stream_name, ResumePoint from) const {
+std::shared_ptr<Replay> MemoryLog::read(const std::string& stream_name, ResumePoint from,
+                                        std::size_t max_bytes) const {
   auto replay = std::make_shared<Replay>();
   const auto it = streams_.find(stream_name);
   StreamExtent extent;
@@ -102,7 +103,15 @@ std::shared_ptr<Replay> MemoryLog::read(const std::string& stream_name, ResumePo
   const auto& events = it->second.events;
   const auto newer = [](std::uint64_t id, const EventPtr& event) { return id < event->id; };
   auto first = std::upper_bound(events.begin(), events.end(), *read_after, newer);
-  for (; first != events.end(); ++first) replay->events.push_back(*first);
+  std::size_t bytes = 0;
+  for (; first != events.end(); ++first) {
+    if (bytes >= max_bytes && !replay->events.empty()) {
+      replay->more = true;
+      break;
+    }
+    bytes += (*first)->frame.size();
+    replay->events.push_back(*first);
+  }
   if (!replay->events.empty()) replay->last_id = replay->events.back()->id;
   return replay;
 }

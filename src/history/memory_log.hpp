@@ -32,7 +32,9 @@ class MemoryLog {
 
   // What a client resuming from `from` missed (see plan_replay): the kept events themselves,
   // shared, so reading costs no copy while History holds its lock.
-  std::shared_ptr<Replay> read(const std::string& stream, ResumePoint from) const;
+  // At most a page of about `max_bytes` (see Replay).
+  std::shared_ptr<Replay> read(const std::string& stream, ResumePoint from,
+                               std::size_t max_bytes = SIZE_MAX) const;
 
   // Replaces each replayed event with a copy without its accept time: like the SQLite
   // history's replays, a replayed event does not count in the accept-to-write latency of live

@@ -41,8 +41,15 @@ void Listener::do_accept() {
     if (ec == boost::asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       // Out of file descriptors (or similar): retrying at once would spin, so pause and let
-      // connections close.
-      spdlog::warn("http: accept failed: {}; pausing 100 ms", ec.message());
+      // connections close. Said at most once a second, with how often it happened since.
+      ++accept_failures_;
+      const auto now = std::chrono::steady_clock::now();
+      if (now - last_accept_warning_ >= std::chrono::seconds(1)) {
+        spdlog::warn("http: accept failed {} time(s) in the last second: {}; pausing 100 ms each",
+                     accept_failures_, ec.message());
+        accept_failures_ = 0;
+        last_accept_warning_ = now;
+      }
       backoff_.expires_after(std::chrono::milliseconds(100));
       backoff_.async_wait([this](boost::system::error_code wait_ec) {
         if (!wait_ec) do_accept();

@@ -29,6 +29,8 @@ class Listener {
   boost::asio::ip::tcp::acceptor acceptor_;
   boost::asio::steady_timer backoff_;
   unsigned next_thread_ = 0;
+  std::uint64_t accept_failures_ = 0;  // since the last warning
+  std::chrono::steady_clock::time_point last_accept_warning_{};
 };
 
 }  // namespace ssehub::http

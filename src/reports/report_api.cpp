@@ -61,7 +61,12 @@ std::variant<std::string, http::Response> user_id_of(const http::Target& target)
 
 std::variant<StatusChange, http::Response> parse_status_change(std::string_view content_type,
                                                                 std::string_view body) {
-  const std::string_view media_type = content_type.substr(0, content_type.find(';'));
+  std::string_view media_type = content_type.substr(0, content_type.find(';'));
+  // RFC 9110 §8.3.1 allows whitespace around the parameters' `;`.
+  while (!media_type.empty() && (media_type.back() == ' ' || media_type.back() == '\t'))
+    media_type.remove_suffix(1);
+  while (!media_type.empty() && (media_type.front() == ' ' || media_type.front() == '\t'))
+    media_type.remove_prefix(1);
   if (!boost::beast::iequals(media_type, "application/json"))
     return json_error(beast_http::status::bad_request, "unsupported_content_type",
                       "send the body as Content-Type: application/json");

@@ -152,13 +152,10 @@ void StreamSession::start(http::StreamConnection connection, std::shared_ptr<voi
     state_ = State::Replaying;
     last_id_ = resume->after_id;
     metrics_.resumes.add();
-    const bool queued = history->replay(
-        stream_, *resume, executor(),
-        [self = shared_from_this()](std::shared_ptr<Replay> replay) { self->on_replay(std::move(replay)); });
-    if (!queued) {
-      spdlog::warn("sse stream={}: replay queue full, closing", stream_);
-      close_later();
-    }
+    // Half the bound for a page on its way to the client, half for live events held meanwhile.
+    replay_ = std::make_unique<Replaying>(
+        Replaying{history, ResumeMerge(resume->after_id, settings_.queue_limit_bytes / 2)});
+    request_page(*resume);
   } else {
     state_ = State::Live;
   }
@@ -166,36 +163,62 @@ void StreamSession::start(http::StreamConnection connection, std::shared_ptr<voi
   do_write();
 }
 
-void StreamSession::on_replay(std::shared_ptr<Replay> replay) {
+void StreamSession::request_page(ResumePoint from) {
+  replay_->page_in_flight = true;
+  const bool queued = replay_->history->replay(
+      stream_, from, executor(),
+      [self = shared_from_this()](std::shared_ptr<Replay> page) { self->on_page(std::move(page)); },
+      std::max<std::size_t>(settings_.queue_limit_bytes / 2, 1));
+  if (!queued) {
+    spdlog::warn("sse stream={}: replay queue full, closing", stream_);
+    close_later();
+  }
+}
+
+void StreamSession::on_page(std::shared_ptr<Replay> page) {
   if (state_ != State::Replaying) return;
-  if (!replay) return close();  // the client retries and resumes from the same id
-  if (replay->reset) metrics_.resets.add();
-  for (auto& event : replay->events) queue_frame(std::move(event));
-  last_id_ = replay->last_id;
-  state_ = State::Live;
-  auto held = std::move(held_live_);
-  queued_bytes_ = 0;
-  for (auto& event : held) push(std::move(event));
+  replay_->page_in_flight = false;
+  if (!page) return close();  // the client retries and resumes from the same id
+  if (page->reset) metrics_.resets.add();
+  auto step = replay_->merge.on_page(*page);
+  for (auto& event : step.send) {
+    queued_bytes_ += event->frame.size();
+    queue_frame(std::move(event));
+  }
+  last_id_ = replay_->merge.last_id();
+  if (step.next_page) {
+    replay_->next_page = step.next_page;
+  } else {
+    state_ = State::Live;
+    replay_.reset();
+  }
   flush();
+  request_next_page_if_drained();
 }
 
 void StreamSession::enqueue(const EventPtr& event) {
   if (state_ == State::Replaying) {
-    queued_bytes_ += event->frame.size();
-    held_live_.push_back(event);
+    // A client that is not taking what it was sent is cut off when live events would pass
+    // the bound, as on a live stream; one that is waiting for a page from history is not
+    // behind: the merge drops what it cannot hold and reads it again.
+    if (write_in_flight_ && queued_bytes_ + replay_->merge.held_bytes() + event->frame.size() >
+                                settings_.queue_limit_bytes / 2)
+      return overflow();
+    replay_->merge.on_live(event);
   } else if (state_ == State::Live) {
     push(event);
+    // Only bytes the socket has not taken count: while no write is in flight, flush() hands
+    // everything queued to the socket, however large one fan-out batch was.
+    if (write_in_flight_ && queued_bytes_ > settings_.queue_limit_bytes) overflow();
   }
-  // Only bytes the socket has not taken count: while no write is in flight, flush() hands
-  // everything queued to the socket, however large one fan-out batch was.
-  const bool backed_up = write_in_flight_ || state_ == State::Replaying;
-  if (backed_up && queued_bytes_ > settings_.queue_limit_bytes && state_ != State::Closing &&
-      state_ != State::Closed) {
-    metrics_.queue_overflows.add();
-    spdlog::info("sse stream={}: client too slow ({} bytes queued), closing; it can resume",
-                 stream_, queued_bytes_);
-    close_later();
-  }
+}
+
+void StreamSession::overflow() {
+  if (state_ == State::Closing || state_ == State::Closed) return;
+  metrics_.queue_overflows.add();
+  spdlog::info("sse stream={}: client too slow ({} bytes queued), closing; it can resume",
+               stream_, queued_bytes_ + (replay_ ? replay_->merge.held_bytes() : 0));
+  close_later();
 }
 
 void StreamSession::push(EventPtr event) {
@@ -225,7 +248,6 @@ void StreamSession::do_write() {
   write_in_flight_ = true;
   writing_.swap(queue_);
   queued_bytes_ = 0;
-  for (const auto& event : held_live_) queued_bytes_ += event->frame.size();
   static constexpr std::string_view kChunkEnd = "\r\n";
   std::vector<boost::asio::const_buffer> buffers;
   buffers.reserve(writing_.size() + 3);
@@ -270,7 +292,16 @@ void StreamSession::on_write(boost::system::error_code ec) {
     if (queue_.empty()) return close();
   }
   flush();
+  request_next_page_if_drained();
   if (queue_.empty() && queue_.capacity() > 64) queue_.shrink_to_fit();
+}
+
+void StreamSession::request_next_page_if_drained() {
+  if (!replay_ || !replay_->next_page || replay_->page_in_flight || write_in_flight_ || !queue_.empty())
+    return;
+  const ResumePoint next = *replay_->next_page;
+  replay_->next_page.reset();
+  request_page(next);
 }
 
 void StreamSession::tick(SteadyClock::time_point now) {
@@ -300,7 +331,7 @@ void StreamSession::close_later() {
   if (state_ == State::Closed) return;
   state_ = State::Closing;
   queue_.clear();
-  held_live_.clear();
+  replay_.reset();
   boost::asio::post(executor(), [self = shared_from_this()] { self->close(); });
 }
 
@@ -311,7 +342,7 @@ void StreamSession::close() {
   close_transport(write_in_flight_);
   client_slot_.reset();
   queue_.clear();
-  held_live_.clear();
+  replay_.reset();
 }
 
 }  // namespace ssehub::sse

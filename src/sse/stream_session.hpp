@@ -3,6 +3,7 @@
 #include "history/history.hpp"
 #include "hub/hub.hpp"
 #include "metrics/metrics.hpp"
+#include "sse/resume_merge.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/buffer.hpp>
@@ -93,8 +94,14 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
  private:
   enum class State { Created, Replaying, Live, Closing, Closed };
 
-  void on_replay(std::shared_ptr<Replay> replay);
+  // Replay: pages are asked for only while the client takes what was sent (the queue is
+  // empty), so a client that does not read holds at most one page and the live events held
+  // meanwhile, both within the queue's bound.
+  void request_page(ResumePoint from);
+  void on_page(std::shared_ptr<Replay> page);
+  void request_next_page_if_drained();
   void push(EventPtr event);
+  void overflow();
   // Every frame enters the write queue here, so the retry hint goes with the first event.
   void queue_frame(EventPtr frame);
   void do_write();
@@ -115,8 +122,16 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
   std::uint64_t last_id_ = 0;           // newest event id queued; older ones are duplicates
   std::vector<EventPtr> queue_;         // waiting for the socket
   std::vector<EventPtr> writing_;       // handed to the socket
-  std::vector<EventPtr> held_live_;     // live events that arrived during the replay
-  std::size_t queued_bytes_ = 0;        // bytes in queue_ and held_live_
+  std::size_t queued_bytes_ = 0;        // bytes in queue_ (and held by the replay)
+  // While replaying: the merge of history pages and live events; the page to read once the
+  // client has taken what was sent. Freed when the stream goes live.
+  struct Replaying {
+    History* history;
+    ResumeMerge merge;
+    std::optional<ResumePoint> next_page;
+    bool page_in_flight = false;
+  };
+  std::unique_ptr<Replaying> replay_;
   SteadyClock::time_point last_write_;  // silence is measured from here
   SteadyClock::time_point next_periodic_;
 };

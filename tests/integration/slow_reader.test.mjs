@@ -147,3 +147,64 @@ describe("slow reader (--stream-queue-bytes 65536)", () => {
     }
   });
 });
+
+describe("resuming a long history (--stream-queue-bytes 65536, --history-max-events 5000)", () => {
+  let server;
+  const user = uniqueUser("long");
+  // 700 x 32 KiB: 350 times the stream's bound, and more than loopback's socket buffers on both
+  // sides take, so a client that does not read leaves its replay unfinished.
+  const N = 700;
+  before(async () => {
+    server = await startServer(["--stream-queue-bytes", "65536", "--keepalive-ms", "30000",
+                                "--history-max-events", "5000"]);
+    for (let i = 1; i <= N; i++) await publishOk(server.url, user, body(i));
+  });
+  after(() => server?.dispose());
+
+  /** VmRSS of the server in KiB. */
+  async function rssKiB() {
+    const status = await (await import("node:fs/promises")).readFile(`/proc/${server.proc.pid}/status`, "utf8");
+    return Number(/^VmRSS:\s+(\d+)/m.exec(status)[1]);
+  }
+
+  it("AReplayIsPagedAsTheClientReadsAndArrivesWholeInOrder", { timeout: 90_000 }, async () => {
+    const stream = await sse(`${server.url}/v2/sse?username=${user}`, { headers: { "Last-Event-ID": "earliest" } });
+    try {
+      await stream.waitFor((s) => s.events.length === N, { timeout: 60_000, what: "the whole replay" });
+      assert.deepEqual(stream.ids(), range(1, N));
+      assert.ok(stream.data().every((d, i) => d === body(i + 1)), "every body intact");
+      // And live after it, once.
+      assert.equal(await publishOk(server.url, user, "live"), N + 1);
+      await stream.waitEvents(N + 1);
+      assert.deepEqual(stream.ids().slice(-2), [N, N + 1]);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it("ResumersThatDoNotReadHoldAboutTheirBoundAndAreCutOffWhenLiveEventsPassIt", { timeout: 90_000 }, async () => {
+    const before = await metrics(server.url);
+    const rssBefore = await rssKiB();
+    // 20 clients ask for 22 MB each and read nothing: without paging the server would queue
+    // 440 MB of replay; with it, a page each (32 KiB, half the bound) plus the socket's share.
+    const stalled = [];
+    for (let i = 0; i < 20; i++) stalled.push(await stalledStream(server.port, `/v2/sse?username=${user}&lastEventId=0`));
+    try {
+      await metricsEventually(server.url, (m) => m.get("ssehub_resumes_total") >= before.get("ssehub_resumes_total") + 20,
+                              { what: "20 resumes" });
+      await new Promise((r) => setTimeout(r, 1_000)); // let the first pages go out
+      const growthKiB = (await rssKiB()) - rssBefore;
+      console.log(`# RSS growth with 20 stalled resumers of ${N * 32} KiB each: ${growthKiB} KiB`);
+      assert.ok(growthKiB < 20 * 1024, `RSS grew ${growthKiB} KiB for 20 stalled resumers`);
+      // Live events for the user push each stalled stream past its bound: each is cut off
+      // and counted like any slow client.
+      for (let i = 0; i < 8; i++) await publishOk(server.url, user, body(1000 + i));
+      await metricsEventually(server.url, (m) => m.get("ssehub_queue_overflows_total") >=
+                                before.get("ssehub_queue_overflows_total") + 20,
+                              { timeout: 15_000, what: "20 overflows" });
+      for (const s of stalled) await s.drain(15_000);
+    } finally {
+      for (const s of stalled) s.socket.destroy();
+    }
+  });
+});

@@ -6,6 +6,8 @@
 #include <openssl/pem.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <stdexcept>
 #include <ctime>
 #include <memory>
 
@@ -104,4 +106,72 @@ TEST(JwtVerifierTest, Rs256WithThePublicKeyAndNoAlgorithmConfusion) {
   EXPECT_EQ(good.subject, "bob");
   // An HS256 token "signed" with the public key as the secret must not pass.
   EXPECT_FALSE(verifier.verify(make_token(JWT_ALG_HS256, keys.public_pem, "bob", 60)).ok);
+}
+
+namespace {
+
+// A token with these claims as raw JSON, HS256-signed with kSecret (libjwt's grant setters
+// cannot give a claim the wrong type).
+std::string token_with_claims(const std::string& claims_json) {
+  jwt_t* jwt = nullptr;
+  jwt_new(&jwt);
+  jwt_add_grants_json(jwt, claims_json.c_str());
+  jwt_set_alg(jwt, JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(kSecret),
+              static_cast<int>(std::strlen(kSecret)));
+  char* encoded = jwt_encode_str(jwt);
+  std::string token = encoded ? encoded : "";
+  free(encoded);
+  jwt_free(jwt);
+  return token;
+}
+
+}  // namespace
+
+TEST(JwtVerifierTest, TimeClaimsOfAnotherTypeAreErrorsNamingTheClaim) {
+  JwtVerifier verifier({.hs256_secret = kSecret});
+  const std::string later = std::to_string(std::time(nullptr) + 3600);
+  auto exp_text = verifier.verify(token_with_claims(R"({"sub":"a","exp":")" + later + R"("})"));
+  EXPECT_FALSE(exp_text.ok);
+  EXPECT_NE(exp_text.error.find("exp claim must be a number"), std::string::npos) << exp_text.error;
+  auto nbf_null = verifier.verify(token_with_claims(R"({"sub":"a","exp":)" + later + R"(,"nbf":null})"));
+  EXPECT_FALSE(nbf_null.ok);
+  EXPECT_NE(nbf_null.error.find("nbf claim must be a number"), std::string::npos) << nbf_null.error;
+  auto sub_number = verifier.verify(token_with_claims(R"({"sub":42,"exp":)" + later + "}"));
+  EXPECT_FALSE(sub_number.ok);
+}
+
+TEST(JwtVerifierTest, FractionalTimesAreNumericDatesToo) {
+  // RFC 7519 §2: a NumericDate may be non-integer.
+  JwtVerifier verifier({.hs256_secret = kSecret});
+  const double later = static_cast<double>(std::time(nullptr)) + 3600.5;
+  auto ok = verifier.verify(token_with_claims(R"({"sub":"a","exp":)" + std::to_string(later) +
+                                              R"(,"nbf":1.5})"));
+  EXPECT_TRUE(ok.ok) << ok.error;
+  auto expired = verifier.verify(token_with_claims(R"({"sub":"a","exp":1.5})"));
+  EXPECT_EQ(expired.error, "token expired");
+}
+
+TEST(JwtVerifierTest, ThePublishScopeIsOneOfTheSpaceSeparatedScopes) {
+  JwtVerifier verifier({.hs256_secret = kSecret});
+  const std::string later = std::to_string(std::time(nullptr) + 3600);
+  auto with = [&](const std::string& scope) {
+    return verifier.verify(token_with_claims(R"({"sub":"backend","exp":)" + later + R"(,"scope":)" + scope + "}"));
+  };
+  EXPECT_TRUE(with(R"("ssehub:publish")").may_publish);
+  EXPECT_TRUE(with(R"("read ssehub:publish write")").may_publish);
+  EXPECT_FALSE(with(R"("ssehub:publisher")").may_publish);
+  EXPECT_FALSE(with(R"("ssehub:publis")").may_publish);
+  EXPECT_FALSE(with(R"(["ssehub:publish"])").may_publish);
+  EXPECT_TRUE(with(R"("ssehub:publisher")").ok);
+}
+
+TEST(JwtVerifierTest, UnusableKeysStopConstruction) {
+  EXPECT_THROW(JwtVerifier({.hs256_secret = "thirty-one-bytes-is-one-too-few"}), std::invalid_argument);
+  EXPECT_THROW(JwtVerifier({.rs256_public_key = "not a pem"}), std::invalid_argument);
+  EXPECT_THROW(JwtVerifier({.rs256_public_key = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"}),
+               std::invalid_argument);
+  const auto keys = generate_rsa();
+  EXPECT_NO_THROW(JwtVerifier({.rs256_public_key = keys.public_pem}));
+  // A private key is not the public key the option asks for.
+  EXPECT_THROW(JwtVerifier({.rs256_public_key = keys.private_pem}), std::invalid_argument);
 }

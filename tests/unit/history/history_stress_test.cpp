@@ -1,9 +1,11 @@
 // History and hub together under real threads, for ThreadSanitizer (`make test-tsan`) as
-// much as for the asserts: several threads append while streams attach and resume, the way
-// StreamSession does (attach first, hold live events, replay, then drop what the replay had).
-// A resumed stream must see every id after its resume point exactly once, in order.
+// much as for the asserts: several threads append while streams attach and resume the way
+// StreamSession does (attach first, then the replay read in small pages and merged with the
+// live events by sse::ResumeMerge, whose held bytes are kept small so that it drops and
+// re-reads). A resumed stream must see every id after its resume point exactly once, in order.
 #include "history/history.hpp"
 #include "hub/hub.hpp"
+#include "sse/resume_merge.hpp"
 #include "support/io_threads.hpp"
 #include "support/temp_path.hpp"
 
@@ -23,33 +25,50 @@ using ssehub::test_support::IoThreads;
 namespace {
 
 constexpr unsigned kStreams = 4;
+constexpr std::size_t kPageBytes = 160;  // a few events a page
+constexpr std::size_t kHeldBytes = 120;  // a few live events before the merge drops them
 std::string stream_name(unsigned i) { return "v2:resumer" + std::to_string(i); }
 
 // Lives on one I/O thread; every call below happens there.
 class ResumingSubscriber : public Subscriber {
  public:
-  ResumingSubscriber(unsigned index, std::uint64_t after_id)
-      : index(index), stream(stream_name(index)), after_id(after_id), next_expected(after_id + 1) {}
+  ResumingSubscriber(unsigned index, std::uint64_t after_id, History& history,
+                     boost::asio::any_io_executor executor)
+      : index(index),
+        stream(stream_name(index)),
+        after_id(after_id),
+        next_expected(after_id + 1),
+        merge(after_id, kHeldBytes),
+        history(history),
+        executor(std::move(executor)) {}
 
   void enqueue(const EventPtr& event) override {
-    if (!replayed) return held.push_back(event);
+    if (!merge.done()) {
+      if (merge.on_live(event) == sse::ResumeMerge::Live::Dropped) ++drops;
+      return;
+    }
     accept(event);
   }
   void flush() override {}
   void tick(SteadyClock::time_point) override {}
   void shutdown() override {}
 
-  void on_replay(const std::shared_ptr<Replay>& replay) {
-    replayed = true;
-    if (!replay) {
+  void request(ResumePoint from) {
+    ++pages;
+    if (!history.replay(stream, from, executor, [this](std::shared_ptr<Replay> page) { on_page(page); },
+                        kPageBytes))
+      failed = true;
+  }
+
+  void on_page(const std::shared_ptr<Replay>& page) {
+    if (!page) {
       failed = true;
       return;
     }
-    if (replay->reset) ++problems;
-    for (const auto& event : replay->events) accept(event);
-    if (replay->last_id + 1 != next_expected) ++problems;
-    for (const auto& event : held) accept(event);
-    held.clear();
+    if (page->reset) ++problems;
+    auto step = merge.on_page(*page);
+    for (const auto& event : step.send) accept(event);
+    if (step.next_page) request(*step.next_page);
   }
 
   void accept(const EventPtr& event) {
@@ -62,9 +81,12 @@ class ResumingSubscriber : public Subscriber {
   const std::string stream;
   const std::uint64_t after_id;
   std::uint64_t next_expected;
-  std::vector<EventPtr> held;
-  bool replayed = false, failed = false;
+  sse::ResumeMerge merge;
+  History& history;
+  boost::asio::any_io_executor executor;
+  bool failed = false;
   std::size_t problems = 0;  // gaps, repeats, resets
+  std::size_t pages = 0, drops = 0;
 };
 
 }  // namespace
@@ -138,13 +160,12 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
         const unsigned s = random() % kStreams;
         const std::uint64_t top = highest[s].load();
         const std::uint64_t after = top == 0 ? 0 : random() % (top + 1);
-        io.run_on(t, [&, s, after] {
-          auto subscriber = std::make_unique<ResumingSubscriber>(s, after);
+        io.run_on(t, [&, s, after, t] {
+          auto subscriber =
+              std::make_unique<ResumingSubscriber>(s, after, history, io.context(t).get_executor());
           ResumingSubscriber* raw = subscriber.get();
           ASSERT_EQ(hub.attach(t, raw->stream, raw), Hub::Admission::Admitted);
-          ASSERT_TRUE(history.replay(raw->stream, {.earliest = false, .after_id = after},
-                                     io.context(t).get_executor(),
-                                     [raw](std::shared_ptr<Replay> replay) { raw->on_replay(replay); }));
+          raw->request({.earliest = false, .after_id = after});
           resumers[t].push_back(std::move(subscriber));
         });
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -155,8 +176,19 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   for (auto& thread : publishers) thread.join();
   publishing = false;
   for (auto& thread : openers) thread.join();
-  history.stop();  // every append committed and handed to the hub, every replay answered
-  io.drain();      // and delivered
+  // Every replay reaches its end (pages are asked for from the I/O threads, so history must
+  // still run), then every append is committed, handed to the hub and delivered.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  for (bool all_done = false; !all_done && std::chrono::steady_clock::now() < deadline;) {
+    all_done = true;
+    for (unsigned t = 0; t < kIoThreads; ++t)
+      io.run_on(t, [&] {
+        for (auto& subscriber : resumers[t]) all_done = all_done && (subscriber->merge.done() || subscriber->failed);
+      });
+    if (!all_done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  history.stop();
+  io.drain();
 
   std::size_t total = 0;
   for (unsigned s = 0; s < kStreams; ++s) {
@@ -167,12 +199,14 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   }
   EXPECT_EQ(metrics.events_accepted.value(), total);
 
-  std::size_t opened = 0;
+  std::size_t opened = 0, pages = 0, drops = 0;
   for (unsigned t = 0; t < kIoThreads; ++t) {
     io.run_on(t, [&] {
       for (auto& subscriber : resumers[t]) {
         const unsigned s = subscriber->index;
-        EXPECT_TRUE(subscriber->replayed && !subscriber->failed);
+        EXPECT_TRUE(subscriber->merge.done() && !subscriber->failed);
+        pages += subscriber->pages;
+        drops += subscriber->drops;
         EXPECT_EQ(subscriber->problems, 0u) << subscriber->stream << " from " << subscriber->after_id;
         EXPECT_EQ(subscriber->next_expected, acked[s].size() + 1)
             << subscriber->stream << " resumed after " << subscriber->after_id;
@@ -182,6 +216,9 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
     });
   }
   EXPECT_GT(opened, 0u);
+  // The load really paged replays and dropped live events to read them again.
+  EXPECT_GT(pages, 2 * opened);
+  EXPECT_GT(drops, 0u);
   EXPECT_EQ(hub.streams_open(), 0u);
   io.stop();
   std::filesystem::remove_all(dir);

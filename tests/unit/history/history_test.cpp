@@ -56,10 +56,11 @@ class HistoryTest : public ::testing::Test {
     return future.get();
   }
 
-  std::shared_ptr<Replay> replay(History& history, const std::string& stream, ResumePoint from) {
+  std::shared_ptr<Replay> replay(History& history, const std::string& stream, ResumePoint from,
+                                 std::size_t max_bytes = SIZE_MAX) {
     std::promise<std::shared_ptr<Replay>> done;
     history.replay(stream, from, io_.get_executor(),
-                   [&](std::shared_ptr<Replay> r) { done.set_value(std::move(r)); });
+                   [&](std::shared_ptr<Replay> r) { done.set_value(std::move(r)); }, max_bytes);
     auto future = done.get_future();
     while (future.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) io_.poll();
     io_.restart();
@@ -117,6 +118,31 @@ TEST_P(AnyHistoryTest, ResumeReplaysOnlyEventsAfterTheId) {
   EXPECT_EQ(result->events[0]->frame, "id: 4\ndata: m4\n\n");
   EXPECT_EQ(result->events[1]->id, 5u);
   EXPECT_EQ(result->last_id, 5u);
+}
+
+TEST_P(AnyHistoryTest, AReplayIsReadInPagesOfTheBytesAskedFor) {
+  auto history = open();
+  for (int i = 1; i <= 10; ++i) append(*history, "v2:a", "message " + std::to_string(i));
+  const std::size_t frame = std::string("id: 1\ndata: message 1\n\n").size();
+  std::vector<std::uint64_t> seen;
+  ResumePoint from{.earliest = true};
+  for (int pages = 1;; ++pages) {
+    ASSERT_LE(pages, 4) << "pages of three events: four at most for ten";
+    auto page = replay(*history, "v2:a", from, 3 * frame);
+    ASSERT_TRUE(page);
+    EXPECT_LE(page->events.size(), 4u);  // the page ends once it holds the bytes asked for
+    for (const auto& event : page->events) seen.push_back(event->id);
+    if (!page->more) break;
+    EXPECT_EQ(page->last_id, page->events.back()->id);
+    from = {.earliest = false, .after_id = page->last_id};
+  }
+  EXPECT_EQ(seen, (std::vector<std::uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+  // However small the page, it holds an event: a replay always advances.
+  auto tiny = replay(*history, "v2:a", {.earliest = false, .after_id = 4}, 1);
+  ASSERT_EQ(tiny->events.size(), 1u);
+  EXPECT_EQ(tiny->events[0]->id, 5u);
+  EXPECT_TRUE(tiny->more);
+  EXPECT_FALSE(replay(*history, "v2:a", {.earliest = false, .after_id = 9}, 1)->more);
 }
 
 TEST_P(AnyHistoryTest, EarliestReturnsEverythingRetained) {

@@ -23,6 +23,14 @@ TEST(StatusChangeBodyTest, ValidBodyIsParsedWithAnyCaseStatus) {
   EXPECT_EQ(std::get<StatusChange>(parsed).status, ReportStatus::Queued);
 }
 
+TEST(StatusChangeBodyTest, WhitespaceAroundTheParametersSemicolonIsStillJson) {
+  for (const char* type : {"application/json ; charset=utf-8", "Application/JSON\t;charset=utf-8",
+                           " application/json"}) {
+    auto parsed = parse_status_change(type, std::string(R"({"id":")") + kId + R"(","status":"queued"})");
+    EXPECT_TRUE(std::holds_alternative<StatusChange>(parsed)) << type;
+  }
+}
+
 TEST(StatusChangeBodyTest, EachClassOfBadBodyIsA400NamingTheProblem) {
   const std::string good_id = std::string(R"("id":")") + kId + "\"";
   struct Case {
