@@ -944,6 +944,15 @@ describe("4. with --publish-token, a publisher without it is refused on the head
     assert.equal(m.get("ssehub_events_accepted_total"), before.get("ssehub_events_accepted_total"));
   });
 
+  it("ATokenInATrailerIsNoToken", T, async () => {
+    const user = uniqueUser("trailer");
+    const bytes = httpRequest([`POST /v2/message?username=${user} HTTP/1.1`, "Host: localhost", "Transfer-Encoding: chunked"],
+                              chunked(["from the trailer"], [`Authorization: Bearer ${TOKEN}`, `X-Publish-Token: ${TOKEN}`]));
+    const response = await assertRefusedAndClosed(server.port, bytes, 401, "unauthenticated", "credentials as trailers");
+    assert.equal(response.headers["www-authenticate"], "Bearer");
+    assert.deepEqual(await storedMessages(server, user, { publishHeaders: bearer(TOKEN) }), []);
+  });
+
   it("WithTheTokenPublishingWorksAndTheConnectionStaysUsable", T, async () => {
     const user = uniqueUser("backend");
     const connection = await RawConnection.open(server.port);
