@@ -43,10 +43,18 @@ bool asks_for_another_version(const beast::flat_buffer& input) {
 
 }  // namespace
 
-RequestReader::RequestReader(RequestLimits limits) : limits_(limits) { start_request(); }
+RequestReader::RequestReader(RequestLimits limits)
+    : limits_(limits),
+      check_extension_([](std::uint64_t, std::string_view extensions, beast::error_code& ec) {
+        for (unsigned char c : extensions)
+          if ((c < 0x20 && c != '\t') || c == 0x7F) ec = beast_http::error::bad_chunk_extension;
+      }) {
+  start_request();
+}
 
 void RequestReader::start_request() {
   parser_.emplace();
+  parser_->on_chunk_header(check_extension_);
   parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
   // The head is parsed alone (eager off: the parser stops after it), so the body waits for
   // read_body(); that also sets the body limit, and checks a Content-Length against it.

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -77,6 +78,9 @@ class RequestReader {
   std::optional<Refusal> check_head() const;
 
   RequestLimits limits_;
+  // Refuses a chunk extension holding a control character: Beast lets a quoted string run
+  // across line ends, where a proxy in front would end the chunk line and frame differently.
+  std::function<void(std::uint64_t, std::string_view, boost::beast::error_code&)> check_extension_;
   std::optional<beast_http::request_parser<beast_http::string_body>> parser_;
   Phase phase_ = Phase::Head;
   std::size_t consumed_ = 0;

@@ -142,6 +142,20 @@ TEST(RequestReaderTest, EndlessChunkExtensionIsRefusedAtTheFramingLimit) {
   }
 }
 
+TEST(RequestReaderTest, AChunkExtensionMayNotHoldAControlCharacterEvenQuoted) {
+  // Beast lets a quoted string run across a line end; a proxy that ends the chunk line at the
+  // CRLF would frame the rest as another request.
+  for (const std::string& extension : std::vector<std::string>{"a=\"x\ny\"", "a=\"x\r\ny\"", std::string("a=\"x\0y\"", 7)}) {
+    expect_refused("POST /x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n1;" +
+                       extension + "\r\nx\r\n0\r\n\r\n",
+                   beast_http::status::bad_request);
+  }
+  const auto fine = read_all("POST /x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
+                             "1;a=\"x\ty\"\r\nx\r\n0\r\n\r\n");
+  EXPECT_FALSE(fine.refusal);
+  EXPECT_EQ(fine.requests.size(), 1u);
+}
+
 TEST(RequestReaderTest, LeadingZerosAndManySmallChunksCountAsFraming) {
   std::string zeros = "POST /x HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n";
   zeros += std::string(100000, '0') + "1\r\nx\r\n0\r\n\r\n";
