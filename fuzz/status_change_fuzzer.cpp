@@ -3,6 +3,7 @@
 // bytes as a v4 Kafka record (bus::parse_status_record) are accepted exactly when the HTTP body
 // is, as the same change: both doors lead to one state machine.
 #include "bus/record_parser.hpp"
+#include "core/ids.hpp"
 #include "fuzz_check.hpp"
 #include "reports/report_api.hpp"
 
@@ -30,7 +31,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   const auto record = bus::parse_status_record(body, body.size());
   const auto* from_kafka = std::get_if<bus::StatusRecord>(&record);
   if (const auto* change = std::get_if<reports::StatusChange>(&parsed)) {
-    FUZZ_CHECK(reports::canonical_uuid(change->report_id) == change->report_id);
+    FUZZ_CHECK(core::canonical_uuid(change->report_id) == change->report_id);
     FUZZ_CHECK(reports::parse_status(reports::to_string(change->status)) == change->status);
     FUZZ_CHECK(from_kafka != nullptr && from_kafka->report_id == change->report_id &&
                from_kafka->status == change->status);

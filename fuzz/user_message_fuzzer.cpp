@@ -3,6 +3,7 @@
 // one a stream could be opened for (StreamApi::username_of accepts the same name).
 #include "api/stream_api.hpp"
 #include "bus/record_parser.hpp"
+#include "core/text.hpp"
 #include "fuzz_check.hpp"
 #include "sse/encoder.hpp"
 #include "support/whatwg_sse_parser.hpp"
@@ -19,11 +20,11 @@ using namespace ssehub;
 
 // Just enough of a server for StreamApi::username_of.
 struct Server {
-  Config config;
-  Metrics metrics;
-  Hub hub{{}, HubLimits{}, metrics};
-  History history{HistoryOptions{}, metrics};  // never started
-  LocalBus bus{history};
+  config::Config config;
+  metrics::Registry metrics;
+  hub::Hub hub{{}, hub::HubLimits{}, metrics};
+  history::History history{history::HistoryOptions{}, metrics};  // never started
+  bus::LocalBus bus{history};
   auth::AccessPolicy access{auth::AccessSettings{}};
   api::StreamApi streams{config, hub, history, bus, access, metrics};
 };
@@ -31,10 +32,6 @@ struct Server {
 Server& server() {
   static Server* instance = new Server;  // leaked on purpose: outlives every input
   return *instance;
-}
-
-bool has_control_characters(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; });
 }
 
 }  // namespace
@@ -57,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     FUZZ_CHECK(record.size() <= max_bytes);
     FUZZ_CHECK(!message->username.empty() && message->username.size() <= max_username);
     FUZZ_CHECK(message->username.find(':') == std::string_view::npos);
-    FUZZ_CHECK(!has_control_characters(message->username));
+    FUZZ_CHECK(!core::has_control_characters(message->username));
     FUZZ_CHECK(!message->message.empty());
     FUZZ_CHECK(sse::encoded_event_size("", message->message) <= max_event);
     FUZZ_CHECK(std::string(message->username) + ":" + std::string(message->message) == record);
@@ -70,19 +67,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     }
     return 0;
   }
-  switch (std::get<SkipReason>(parsed)) {
-    case SkipReason::NoColon: FUZZ_CHECK(colon == std::string::npos); break;
-    case SkipReason::EmptyUsername: FUZZ_CHECK(colon == 0); break;
-    case SkipReason::TooLarge:
+  switch (std::get<bus::SkipReason>(parsed)) {
+    case bus::SkipReason::NoColon: FUZZ_CHECK(colon == std::string::npos); break;
+    case bus::SkipReason::EmptyUsername: FUZZ_CHECK(colon == 0); break;
+    case bus::SkipReason::TooLarge:
       FUZZ_CHECK(record.size() > max_bytes || (colon != std::string::npos && colon > max_username) ||
                  (colon != std::string::npos &&
                   sse::encoded_event_size("", std::string_view(record).substr(colon + 1)) > max_event));
       break;
-    case SkipReason::InvalidUtf8: FUZZ_CHECK(test_support::utf8_decode(record) != record); break;
-    case SkipReason::InvalidUsername:
-      FUZZ_CHECK(has_control_characters(std::string_view(record).substr(0, colon)));
+    case bus::SkipReason::InvalidUtf8: FUZZ_CHECK(test_support::utf8_decode(record) != record); break;
+    case bus::SkipReason::InvalidUsername:
+      FUZZ_CHECK(core::has_control_characters(std::string_view(record).substr(0, colon)));
       break;
-    case SkipReason::EmptyMessage: FUZZ_CHECK(colon + 1 == record.size()); break;
+    case bus::SkipReason::EmptyMessage: FUZZ_CHECK(colon + 1 == record.size()); break;
     default: FUZZ_CHECK(false && "a reason parse_user_message does not give");
   }
   return 0;

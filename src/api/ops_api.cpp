@@ -27,7 +27,7 @@ void OpsApi::register_routes(http::Router& router) {
                       http::Exchange::Outcome::NotARefusal);
   });
   router.add(beast_http::verb::get, "/metrics", [this](const http::ExchangePtr& exchange) {
-    std::string text = metrics_.render_prometheus();
+    std::string text = metrics_.render();
     text += "# HELP ssehub_ready Whether each readiness check of /readyz passes (1) or not (0).\n"
             "# TYPE ssehub_ready gauge\n";
     for (const auto& [name, check] : checks_)

@@ -15,12 +15,12 @@ class OpsApi {
  public:
   using ReadinessCheck = std::pair<std::string, std::function<bool()>>;
 
-  OpsApi(Metrics& metrics, std::vector<ReadinessCheck> checks)
+  OpsApi(metrics::Registry& metrics, std::vector<ReadinessCheck> checks)
       : metrics_(metrics), checks_(std::move(checks)) {}
   void register_routes(http::Router& router);
 
  private:
-  Metrics& metrics_;
+  metrics::Registry& metrics_;
   std::vector<ReadinessCheck> checks_;
 };
 

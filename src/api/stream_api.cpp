@@ -1,8 +1,9 @@
 #include "api/stream_api.hpp"
 
+#include "core/text.hpp"
 #include "http/request.hpp"
-#include "http/stream_connection.hpp"
 #include "http/responses.hpp"
+#include "http/stream_connection.hpp"
 #include "sse/encoder.hpp"
 
 #include <nlohmann/json.hpp>
@@ -16,26 +17,20 @@ using http::json_error;
 
 namespace {
 
-EventPtr static_frame(std::string frame) {
-  auto event = std::make_shared<Event>();
+core::EventPtr static_frame(std::string frame) {
+  auto event = std::make_shared<core::Event>();
   event->frame = std::move(frame);
   return event;
 }
 
-bool has_control_characters(std::string_view text) {
-  for (unsigned char c : text)
-    if (c < 0x20 || c == 0x7F) return true;
-  return false;
-}
-
 // The 503 for a publish the bus did not take.
-http::Response refusal_for(History::Admission admission) {
+http::Response refusal_for(core::Admission admission) {
   auto response = [&] {
     switch (admission) {
-      case History::Admission::QueueFull:
+      case core::Admission::QueueFull:
         return json_error(beast_http::status::service_unavailable, "overloaded",
                           "too many events are waiting to be stored; retry shortly");
-      case History::Admission::Unavailable:
+      case core::Admission::Unavailable:
         return json_error(beast_http::status::service_unavailable, "bus_unavailable",
                           "the Kafka cluster carrying events between nodes is unreachable");
       default:
@@ -54,12 +49,12 @@ bool chunked(const http::ExchangePtr& exchange) { return exchange->request().raw
 
 }  // namespace
 
-std::optional<ResumePoint> parse_last_event_id(std::string_view value) {
+std::optional<core::ResumePoint> parse_last_event_id(std::string_view value) {
   if (value.find(',') != std::string_view::npos) {
     // The header given twice (fetch() joins `Last-Event-ID` set by a caller and
     // `last-event-id` set by @microsoft/fetch-event-source into "7, 9"): ids only grow, so
     // the largest is the client's newest.
-    std::optional<ResumePoint> newest;
+    std::optional<core::ResumePoint> newest;
     for (;;) {
       const std::size_t comma = value.find(',');
       std::string_view item = value.substr(0, comma);
@@ -73,16 +68,16 @@ std::optional<ResumePoint> parse_last_event_id(std::string_view value) {
       value.remove_prefix(comma + 1);
     }
   }
-  if (value == "earliest") return ResumePoint{.earliest = true, .after_id = 0};
+  if (value == "earliest") return core::ResumePoint{.earliest = true, .after_id = 0};
   if (value.empty() || value.size() > 20) return std::nullopt;
   std::uint64_t id = 0;
   const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
   if (ec != std::errc{} || end != value.data() + value.size()) return std::nullopt;
-  return ResumePoint{.earliest = false, .after_id = id};
+  return core::ResumePoint{.earliest = false, .after_id = id};
 }
 
-StreamApi::StreamApi(const Config& config, Hub& hub, History& history, EventBus& bus,
-                     const auth::AccessPolicy& access, Metrics& metrics)
+StreamApi::StreamApi(const config::Config& config, hub::Hub& hub, history::History& history, bus::EventBus& bus,
+                     const auth::AccessPolicy& access, sse::StreamMetrics& metrics)
     : config_(config), hub_(hub), history_(history), bus_(bus), access_(access), metrics_(metrics) {
   demo_settings_.keepalive = config.v1_keepalive;
   demo_settings_.keepalive_line = static_frame(sse::encode_comment_line("keep-alive-text"));
@@ -125,7 +120,7 @@ std::variant<std::string, http::Response> StreamApi::username_of(const http::Tar
     return json_error(beast_http::status::bad_request, "username_too_long",
                       "username is " + std::to_string(username->size()) + " bytes; the limit is " +
                           std::to_string(config_.max_username_bytes));
-  if (!http::is_valid_utf8(*username) || has_control_characters(*username))
+  if (!core::is_valid_utf8(*username) || core::has_control_characters(*username))
     return json_error(beast_http::status::bad_request, "invalid_username",
                       "username must be UTF-8 text without control characters");
   return std::move(*username);
@@ -171,7 +166,7 @@ void StreamApi::open_demo_stream(const http::ExchangePtr& exchange) {
   if (exchange->head_only()) return exchange->respond(stream_head_response(exchange));
   auto session = sse::StreamSession::create(exchange->secure(), exchange->executor(), hub_,
                                             metrics_, demo_settings_, exchange->thread(), "");
-  if (session->attach() != Hub::Admission::Admitted)
+  if (session->attach() != hub::Hub::Admission::Admitted)
     return exchange->respond(json_error(beast_http::status::service_unavailable, "server_full",
                                         "the server holds its maximum number of streams"));
   session->start(exchange->take_connection(), exchange->connection_slot(), response_head(exchange),
@@ -183,13 +178,13 @@ void StreamApi::open_user_stream(const http::ExchangePtr& exchange, std::string_
   if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
   if (auto refusal = access_.check_subscriber(exchange->request().head(), std::get<std::string>(username)))
     return exchange->respond(std::move(*refusal));
-  open_stream(exchange, stream_key(api, std::get<std::string>(username)));
+  open_stream(exchange, core::stream_key(api, std::get<std::string>(username)));
 }
 
 void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string stream) {
   // The header wins: a browser reconnecting to a URL with ?lastEventId= sends its newer id in
   // the header.
-  std::optional<ResumePoint> resume;
+  std::optional<core::ResumePoint> resume;
   std::string header_ids;
   const auto& raw = exchange->request().raw;
   for (auto [field, end] = raw.equal_range("Last-Event-ID"); field != end; ++field) {
@@ -213,13 +208,13 @@ void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string strea
   auto session = sse::StreamSession::create(exchange->secure(), exchange->executor(), hub_,
                                             metrics_, user_settings_, exchange->thread(), stream);
   switch (session->attach()) {
-    case Hub::Admission::Admitted: break;
-    case Hub::Admission::UserLimit:
+    case hub::Hub::Admission::Admitted: break;
+    case hub::Hub::Admission::UserLimit:
       return exchange->respond(json_error(
           beast_http::status::too_many_requests, "too_many_streams",
           "this user already has " + std::to_string(config_.max_streams_per_user) +
               " open streams; close one first"));
-    case Hub::Admission::TotalLimit: {
+    case hub::Hub::Admission::TotalLimit: {
       auto response = json_error(beast_http::status::service_unavailable, "server_full",
                                  "the server holds its maximum number of streams");
       response.set(beast_http::field::retry_after, "5");
@@ -238,14 +233,14 @@ void StreamApi::publish_message(const http::ExchangePtr& exchange, std::string_v
     return exchange->respond(json_error(beast_http::status::bad_request, "empty_message",
                                         "the message body is empty; EventSource drops events "
                                         "without data"));
-  if (!http::is_valid_utf8(body))
+  if (!core::is_valid_utf8(body))
     return exchange->respond(json_error(beast_http::status::bad_request, "invalid_utf8",
                                         "the message body must be UTF-8 text"));
   if (auto detail = too_large_for_clients(body))
     return exchange->respond(
         json_error(beast_http::status::payload_too_large, "event_too_large", *detail));
-  std::vector<EventDraft> drafts(1);
-  drafts[0].stream = stream_key(api, std::get<std::string>(username));
+  std::vector<core::EventDraft> drafts(1);
+  drafts[0].stream = core::stream_key(api, std::get<std::string>(username));
   drafts[0].data = body;
   publish(exchange, std::move(drafts), http::empty_response(beast_http::status::no_content));
 }
@@ -260,7 +255,7 @@ void StreamApi::publish_batch(const http::ExchangePtr& exchange, std::string_vie
   if (body.empty()) return bad("the batch is empty");
   if (body.size() > kMaxBatchMessages)
     return bad("a batch holds at most " + std::to_string(kMaxBatchMessages) + " messages");
-  std::vector<EventDraft> drafts;
+  std::vector<core::EventDraft> drafts;
   drafts.reserve(body.size());
   for (std::size_t i = 0; i < body.size(); ++i) {
     const auto& item = body[i];
@@ -278,27 +273,27 @@ void StreamApi::publish_batch(const http::ExchangePtr& exchange, std::string_vie
     if (message.size() > config_.max_body_bytes)
       return bad(where + "the message exceeds " + std::to_string(config_.max_body_bytes) + " bytes");
     if (auto detail = too_large_for_clients(message)) return bad(where + *detail);
-    EventDraft draft;
-    draft.stream = stream_key(api, std::get<std::string>(username));
+    core::EventDraft draft;
+    draft.stream = core::stream_key(api, std::get<std::string>(username));
     draft.data = std::move(message);
     drafts.push_back(std::move(draft));
   }
   auto admission = bus_.publish(
-      std::move(drafts), exchange->executor(), [exchange](AppendResult result) {
+      std::move(drafts), exchange->executor(), [exchange](history::AppendResult result) {
         if (!result.ok)
           return exchange->respond(json_error(beast_http::status::service_unavailable,
                                               "store_unavailable",
                                               "the events could not be stored: " + result.error));
         exchange->respond(http::json_response(beast_http::status::ok, {{"ids", result.ids}}));
       });
-  if (admission != History::Admission::Queued) exchange->respond(refusal_for(admission));
+  if (admission != core::Admission::Queued) exchange->respond(refusal_for(admission));
 }
 
-void StreamApi::publish(const http::ExchangePtr& exchange, std::vector<EventDraft> drafts,
+void StreamApi::publish(const http::ExchangePtr& exchange, std::vector<core::EventDraft> drafts,
                         http::Response success) {
   auto admission = bus_.publish(
       std::move(drafts), exchange->executor(),
-      [exchange, success = std::move(success)](AppendResult result) mutable {
+      [exchange, success = std::move(success)](history::AppendResult result) mutable {
         if (!result.ok)
           return exchange->respond(json_error(beast_http::status::service_unavailable,
                                               "store_unavailable",
@@ -307,7 +302,7 @@ void StreamApi::publish(const http::ExchangePtr& exchange, std::vector<EventDraf
           success.set("X-Event-Id", std::to_string(result.ids.back()));
         exchange->respond(std::move(success));
       });
-  if (admission == History::Admission::Queued) return;
+  if (admission == core::Admission::Queued) return;
   auto response = refusal_for(admission);
   response.set(beast_http::field::retry_after, "1");
   exchange->respond(std::move(response));

@@ -21,8 +21,8 @@ class StreamApi {
  public:
   static constexpr std::size_t kMaxBatchMessages = 1000;
 
-  StreamApi(const Config& config, Hub& hub, History& history, EventBus& bus,
-            const auth::AccessPolicy& access, Metrics& metrics);
+  StreamApi(const config::Config& config, hub::Hub& hub, history::History& history, bus::EventBus& bus,
+            const auth::AccessPolicy& access, sse::StreamMetrics& metrics);
 
   void register_routes(http::Router& router);
 
@@ -30,7 +30,7 @@ class StreamApi {
   void open_stream(const http::ExchangePtr& exchange, std::string stream);
 
   // Publishes events and answers with `success` once they are durable (503 otherwise).
-  void publish(const http::ExchangePtr& exchange, std::vector<EventDraft> drafts,
+  void publish(const http::ExchangePtr& exchange, std::vector<core::EventDraft> drafts,
                http::Response success);
 
   // The `username` query parameter, or the error response that refuses the request.
@@ -48,18 +48,18 @@ class StreamApi {
   // Why clients could not take `message` as one event, or nullopt when they can.
   std::optional<std::string> too_large_for_clients(std::string_view message) const;
 
-  const Config& config_;
-  Hub& hub_;
-  History& history_;
-  EventBus& bus_;
+  const config::Config& config_;
+  hub::Hub& hub_;
+  history::History& history_;
+  bus::EventBus& bus_;
   const auth::AccessPolicy& access_;
-  Metrics& metrics_;
+  sse::StreamMetrics& metrics_;
   sse::StreamSettings demo_settings_;
   sse::StreamSettings user_settings_;
 };
 
 // Parses a Last-Event-ID value: decimal id, or "earliest" for everything retained; a
 // comma-separated list (the header sent twice) means its newest id. nullopt = malformed.
-std::optional<ResumePoint> parse_last_event_id(std::string_view value);
+std::optional<core::ResumePoint> parse_last_event_id(std::string_view value);
 
 }  // namespace ssehub::api

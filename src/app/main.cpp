@@ -1,8 +1,8 @@
 // Wires ssehub's components together, runs them, and shuts them down in order.
 
 #include "api/ops_api.hpp"
-#include "auth/access_policy.hpp"
 #include "api/stream_api.hpp"
+#include "auth/access_policy.hpp"
 #include "bus/event_bus.hpp"
 #include "bus/kafka_bus.hpp"
 #include "bus/kafka_ingest.hpp"
@@ -38,7 +38,7 @@ namespace {
 constexpr unsigned kStoreThreads = 8;
 constexpr std::size_t kStoreQueuePerThread = 4096;
 
-std::chrono::milliseconds tick_period(const Config& config) {
+std::chrono::milliseconds tick_period(const config::Config& config) {
   const auto shortest = std::min({config.keepalive, config.v1_keepalive, config.v1_hi_interval});
   return std::clamp(shortest / 30, std::chrono::milliseconds(5), std::chrono::milliseconds(250));
 }
@@ -50,7 +50,7 @@ std::string read_file(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-auth::AccessPolicy make_access_policy(const Config& config) {
+auth::AccessPolicy make_access_policy(const config::Config& config) {
   try {
     return auth::AccessPolicy({.require_jwt = config.auth == "jwt",
                                .jwt = {.hs256_secret = config.jwt_secret,
@@ -64,13 +64,13 @@ auth::AccessPolicy make_access_policy(const Config& config) {
   }
 }
 
-std::string describe_history(const Config& config) {
+std::string describe_history(const config::Config& config) {
   if (config.history_store == "memory")
     return "memory (up to " + std::to_string(config.history_memory_mb) + " MiB, lost on restart)";
   return std::string("sqlite (") + (config.history_sync_full ? "fsync each commit" : "survives crashes, not power loss") + ")";
 }
 
-std::string describe_access(const Config& config) {
+std::string describe_access(const config::Config& config) {
   std::string access = config.auth == "jwt" ? "jwt" : "none (streams open to anyone who can connect)";
   if (!config.publish_token.empty()) return access + ", publish token";
   return access + (config.auth == "jwt" ? ", publishing with an ssehub:publish JWT" : ", publishing open");
@@ -86,9 +86,9 @@ void write_port_file(const std::string& path, std::uint16_t port) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  auto outcome = load_config(argc, argv);
+  auto outcome = config::load_config(argc, argv);
   if (!outcome.config) return outcome.exit_code;
-  const Config config = std::move(*outcome.config);
+  const config::Config config = std::move(*outcome.config);
   spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
@@ -103,18 +103,20 @@ int main(int argc, char** argv) {
 
   try {
     std::filesystem::create_directories(config.data_dir);
-    Metrics metrics;
-    IoPool pool(config.io_threads());
+    metrics::Registry metrics;
+    http::HttpMetrics http_metrics(metrics);
+    sse::StreamMetrics stream_metrics(metrics, http_metrics.connections_open);
+    http::IoPool pool(config.io_threads());
     std::vector<boost::asio::io_context*> contexts;
     for (unsigned i = 0; i < pool.size(); ++i) contexts.push_back(&pool.context(i));
-    Hub hub(contexts, {config.max_streams_per_user, config.max_streams}, metrics);
+    hub::Hub hub(contexts, {config.max_streams_per_user, config.max_streams}, metrics);
 
     // Ids differ in kind between the modes (a local sequence, or Kafka offsets), so each
     // keeps its own history file.
     const bool clustered = config.bus == "kafka";
     const std::string history_path =
         (std::filesystem::path(config.data_dir) / (clustered ? "bus-history.db" : "history.db")).string();
-    History history({.in_memory = config.history_store == "memory",
+    history::History history({.in_memory = config.history_store == "memory",
                      .memory_budget_bytes = config.history_memory_mb << 20,
                      .database_path = history_path,
                      .max_events_per_stream = config.history_max_events,
@@ -124,8 +126,8 @@ int main(int argc, char** argv) {
                      .trim_interval = config.history_trim_interval,
                      .ids_from_bus = clustered},
                     metrics);
-    history.start([&hub](std::vector<EventPtr> events) { hub.publish(std::move(events)); });
-    std::unique_ptr<EventBus> bus;
+    history.start([&hub](std::vector<core::EventPtr> events) { hub.publish(std::move(events)); });
+    std::unique_ptr<bus::EventBus> bus;
     bus::KafkaBus* kafka_bus = nullptr;
     if (clustered) {
       auto cluster = std::make_unique<bus::KafkaBus>(
@@ -133,7 +135,7 @@ int main(int argc, char** argv) {
                                .topic = config.bus_topic,
                                .partitions = config.bus_partitions},
           history);
-      cluster->start(History::load_bus_positions(history_path));
+      cluster->start(history::History::load_bus_positions(history_path));
       history.set_bus_check([bus = cluster.get()](const std::string& stream, std::uint64_t id) {
         return bus->may_have_issued(stream, id);
       });
@@ -143,7 +145,7 @@ int main(int argc, char** argv) {
       kafka_bus = cluster.get();
       bus = std::move(cluster);
     } else {
-      bus = std::make_unique<LocalBus>(history);
+      bus = std::make_unique<bus::LocalBus>(history);
     }
 
     const auth::AccessPolicy access = make_access_policy(config);
@@ -151,7 +153,7 @@ int main(int argc, char** argv) {
       spdlog::warn("listening on {} with no authentication (--insecure-open)", config.host);
 
     http::Router router;
-    api::StreamApi streams(config, hub, history, *bus, access, metrics);
+    api::StreamApi streams(config, hub, history, *bus, access, stream_metrics);
     streams.register_routes(router);
     auto report_store = store::open_store(config);
     store::BlockingPool store_pool(kStoreThreads, kStoreQueuePerThread);
@@ -192,7 +194,7 @@ int main(int argc, char** argv) {
 
     const http::CorsPolicy cors(config.cors_origins);
     const http::HostPolicy hosts(config.auth != "none", config.allowed_hosts);
-    http::BodyBudget bodies(config.max_buffered_body_bytes, metrics);
+    http::BodyBudget bodies(config.max_buffered_body_bytes, http_metrics.request_body_bytes_buffered);
     auto clients = std::make_shared<http::ClientLimits>(
         http::ClientLimitSettings{.max_connections_per_address = config.max_connections_per_ip,
                                   .requests_per_second = config.rate_limit_rps,
@@ -201,7 +203,7 @@ int main(int argc, char** argv) {
                                    {.max_body_bytes = config.max_body_bytes,
                                     .max_header_bytes = config.max_header_bytes,
                                     .request_timeout = config.request_timeout},
-                                   metrics, *clients, bodies};
+                                   http_metrics, *clients, bodies};
     std::unique_ptr<boost::asio::ssl::context> tls;
     if (!config.tls_cert.empty()) tls = http::make_tls_context(config.tls_cert, config.tls_key);
     http_context.tls = tls.get();
@@ -214,8 +216,8 @@ int main(int argc, char** argv) {
     // An IPv6 address goes in brackets, as in a URL.
     const std::string url_host =
         config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;
-    spdlog::info("ssehub {} ({}) listening on {}://{}:{} ({} I/O threads, data in {})", kVersion,
-                 kCommit, tls ? "https" : "http", url_host, port, pool.size(), config.data_dir);
+    spdlog::info("ssehub {} ({}) listening on {}://{}:{} ({} I/O threads, data in {})", config::kVersion,
+                 config::kCommit, tls ? "https" : "http", url_host, port, pool.size(), config.data_dir);
     spdlog::info("history: {}; reports: {}; bus: {}; kafka ingestion: {}; auth: {}", describe_history(config),
                  config.store, config.bus == "kafka" ? "kafka (" + config.bus_topic + ")" : "local",
                  config.kafka_brokers.empty() ? "off" : "on (" + config.kafka_brokers + ")",

@@ -1,5 +1,6 @@
 #include "auth/jwt_verifier.hpp"
 
+
 #include <jwt.h>
 #include <nlohmann/json.hpp>
 #include <openssl/bio.h>

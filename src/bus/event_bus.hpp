@@ -7,17 +7,7 @@
 
 #include <vector>
 
-namespace ssehub {
-
-// Runs `fn` on `executor`, or right here when there is none (callers on threads of their
-// own, such as Kafka consumers, pass an empty executor and wait on a future).
-template <typename Fn>
-void run_on(const boost::asio::any_io_executor& executor, Fn&& fn) {
-  if (executor)
-    boost::asio::post(executor, std::forward<Fn>(fn));
-  else
-    fn();
-}
+namespace ssehub::bus {
 
 // How an accepted event reaches history and every node's streams. The local bus (default)
 // appends straight to this process's history; a Kafka bus routes through a shared topic.
@@ -25,24 +15,24 @@ class EventBus {
  public:
   virtual ~EventBus() = default;
   // `done` runs on `executor` once the events are durable (the publisher may then say 2xx).
-  virtual History::Admission publish(std::vector<EventDraft> drafts,
+  virtual core::Admission publish(std::vector<core::EventDraft> drafts,
                                      boost::asio::any_io_executor executor,
-                                     History::AppendDone done) = 0;
+                                     history::History::AppendDone done) = 0;
   virtual bool ready() const = 0;
 };
 
 // Single-process bus: history assigns ids and feeds the hub after each group commit.
 class LocalBus final : public EventBus {
  public:
-  explicit LocalBus(History& history) : history_(history) {}
-  History::Admission publish(std::vector<EventDraft> drafts, boost::asio::any_io_executor executor,
-                             History::AppendDone done) override {
+  explicit LocalBus(history::History& history) : history_(history) {}
+  core::Admission publish(std::vector<core::EventDraft> drafts, boost::asio::any_io_executor executor,
+                             history::History::AppendDone done) override {
     return history_.append(std::move(drafts), std::move(executor), std::move(done));
   }
   bool ready() const override { return history_.ready(); }
 
  private:
-  History& history_;
+  history::History& history_;
 };
 
-}  // namespace ssehub
+}  // namespace ssehub::bus

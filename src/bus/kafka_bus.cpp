@@ -1,6 +1,8 @@
 #include "bus/kafka_bus.hpp"
 
-#include "metrics/thread_name.hpp"
+#include "core/clock.hpp"
+#include "core/ids.hpp"
+#include "core/thread.hpp"
 #include "reports/report.hpp"
 
 #include <boost/asio/post.hpp>
@@ -19,11 +21,6 @@ constexpr const char* kTypeHeader = "ssehub-type";
 constexpr const char* kDedupeHeader = "ssehub-dedupe";
 constexpr std::size_t kMaxBatch = 2000;
 
-std::int64_t system_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -34,7 +31,7 @@ struct KafkaBus::Publication {
   std::vector<std::uint64_t> ids;
   std::string error;
   boost::asio::any_io_executor executor;
-  History::AppendDone done;
+  history::History::AppendDone done;
 };
 
 class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
@@ -65,7 +62,7 @@ class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
       last = --publication.remaining == 0;
     }
     if (!last) return;
-    AppendResult result;
+    history::AppendResult result;
     result.ok = publication.error.empty();
     result.error = publication.error;
     if (result.ok) result.ids = publication.ids;
@@ -78,12 +75,12 @@ class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
   }
 };
 
-KafkaBus::KafkaBus(KafkaBusOptions options, History& history)
+KafkaBus::KafkaBus(KafkaBusOptions options, history::History& history)
     : options_(std::move(options)), history_(history) {}
 
 KafkaBus::~KafkaBus() { stop(); }
 
-void KafkaBus::start(std::vector<BusPosition> applied) {
+void KafkaBus::start(std::vector<core::LogPosition> applied) {
   for (const auto& position : applied) next_offsets_[position.partition] = position.next_offset;
   delivery_reports_ = std::make_unique<DeliveryReports>();
   delivery_reports_->on_delivered = [this](std::int32_t partition, std::int64_t end) {
@@ -107,7 +104,7 @@ void KafkaBus::start(std::vector<BusPosition> applied) {
   // The group id is never committed to: this consumer assigns every partition itself.
   auto consumer_conf = make_kafka_conf({{"bootstrap.servers", options_.brokers},
                                         {"client.id", "ssehub-bus"},
-                                        {"group.id", "ssehub-bus-" + reports::random_uuid()},
+                                        {"group.id", "ssehub-bus-" + core::random_uuid()},
                                         {"enable.auto.commit", "false"},
                                         {"enable.auto.offset.store", "false"},
                                         {"auto.offset.reset", "earliest"},
@@ -118,8 +115,8 @@ void KafkaBus::start(std::vector<BusPosition> applied) {
   if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);
 
   running_ = true;
-  producer_thread_ = named_thread("kafka-bus-out", [this] { run_producer_events(); });
-  consumer_thread_ = named_thread("kafka-bus-in", [this] { run_consumer(); });
+  producer_thread_ = core::named_thread("kafka-bus-out", [this] { run_producer_events(); });
+  consumer_thread_ = core::named_thread("kafka-bus-in", [this] { run_consumer(); });
 }
 
 void KafkaBus::stop() {
@@ -133,19 +130,19 @@ void KafkaBus::stop() {
 
 bool KafkaBus::ready() const { return cluster_up_ && caught_up_ && producer_usable_; }
 
-History::Admission KafkaBus::publish(std::vector<EventDraft> drafts,
+core::Admission KafkaBus::publish(std::vector<core::EventDraft> drafts,
                                      boost::asio::any_io_executor executor,
-                                     History::AppendDone done) {
-  if (!running_) return History::Admission::Stopped;
+                                     history::History::AppendDone done) {
+  if (!running_) return core::Admission::Stopped;
   // Known down: say so now rather than after the produce timeout.
-  if (!cluster_up_ && partition_count_ > 0) return History::Admission::Unavailable;
+  if (!cluster_up_ && partition_count_ > 0) return core::Admission::Unavailable;
   auto publication = std::make_shared<Publication>();
   publication->remaining = drafts.size();
   publication->ids.resize(drafts.size());
   publication->executor = std::move(executor);
   publication->done = std::move(done);
   for (std::size_t i = 0; i < drafts.size(); ++i) {
-    EventDraft& draft = drafts[i];
+    core::EventDraft& draft = drafts[i];
     std::unique_ptr<RdKafka::Headers> headers(RdKafka::Headers::create());
     if (!draft.type.empty()) headers->add(kTypeHeader, draft.type);
     if (!draft.dedupe_key.empty()) headers->add(kDedupeHeader, draft.dedupe_key);
@@ -153,7 +150,7 @@ History::Admission KafkaBus::publish(std::vector<EventDraft> drafts,
     const auto code = producer_->produce(
         options_.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
         draft.data.data(), draft.data.size(), draft.stream.data(), draft.stream.size(),
-        system_now_ms(), headers.get(), slot.get());
+        core::unix_millis_now(), headers.get(), slot.get());
     if (code == RdKafka::ERR_NO_ERROR) {
       headers.release();  // librdkafka owns them now
       slot.release();
@@ -163,7 +160,7 @@ History::Admission KafkaBus::publish(std::vector<EventDraft> drafts,
     std::lock_guard lock(publication->mutex);
     publication->error = "Kafka producer refused the event: " + RdKafka::err2str(code);
     if (--publication->remaining == 0) {
-      AppendResult result{.ok = false, .ids = {}, .error = publication->error};
+      history::AppendResult result{.ok = false, .ids = {}, .error = publication->error};
       if (!publication->executor) {
         publication->done(std::move(result));
       } else {
@@ -173,7 +170,7 @@ History::Admission KafkaBus::publish(std::vector<EventDraft> drafts,
       }
     }
   }
-  return History::Admission::Queued;
+  return core::Admission::Queued;
 }
 
 void KafkaBus::run_producer_events() {
@@ -217,21 +214,21 @@ bool KafkaBus::assign_partitions() {
   return true;
 }
 
-void KafkaBus::apply(std::vector<EventDraft> drafts, std::vector<BusPosition> positions) {
+void KafkaBus::apply(std::vector<core::EventDraft> drafts, std::vector<core::LogPosition> positions) {
   // Applied in order, one batch at a time; a failed batch is retried, never skipped, since
   // skipping would lose events that Kafka acknowledged.
   for (auto backoff = std::chrono::milliseconds(50); running_;
        backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
-    std::promise<AppendResult> promise;
+    std::promise<history::AppendResult> promise;
     auto future = promise.get_future();
     const auto admission = history_.append(
-        drafts, {}, [&promise](AppendResult result) { promise.set_value(std::move(result)); },
+        drafts, {}, [&promise](history::AppendResult result) { promise.set_value(std::move(result)); },
         positions);
-    if (admission == History::Admission::Queued) {
+    if (admission == core::Admission::Queued) {
       auto result = future.get();
       if (result.ok) return;
       log_.warn("bus-apply", "bus: storing events failed: " + result.error + "; retrying");
-    } else if (admission == History::Admission::Stopped) {
+    } else if (admission == core::Admission::Stopped) {
       return;
     }
     std::this_thread::sleep_for(backoff);
@@ -291,7 +288,7 @@ void KafkaBus::run_consumer() {
       next_probe = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     }
 
-    std::vector<EventDraft> drafts;
+    std::vector<core::EventDraft> drafts;
     std::map<std::int32_t, std::int64_t> positions;
     for (int timeout = 100; drafts.size() < kMaxBatch; timeout = 0) {
       std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout));
@@ -309,7 +306,7 @@ void KafkaBus::run_consumer() {
         log_.warn("bus-consume", "bus: " + message->errstr());
         break;
       }
-      EventDraft draft;
+      core::EventDraft draft;
       if (message->key()) draft.stream = *message->key();
       draft.data.assign(static_cast<const char*>(message->payload()), message->len());
       draft.id = static_cast<std::uint64_t>(message->offset()) + 1;
@@ -323,15 +320,15 @@ void KafkaBus::run_consumer() {
       }
       // The latency metric measures from the produce on whichever node accepted the event.
       const auto age = std::chrono::milliseconds(std::max<std::int64_t>(
-          0, system_now_ms() - message->timestamp().timestamp));
-      draft.accepted_at = SteadyClock::now() - age;
+          0, core::unix_millis_now() - message->timestamp().timestamp));
+      draft.accepted_at = core::SteadyClock::now() - age;
       positions[message->partition()] = message->offset() + 1;
       note_end(message->partition(), message->offset() + 1);
       next_offsets_[message->partition()] = message->offset() + 1;
       if (!draft.stream.empty()) drafts.push_back(std::move(draft));
     }
     if (positions.empty()) continue;
-    std::vector<BusPosition> applied;
+    std::vector<core::LogPosition> applied;
     for (const auto& [partition, next] : positions) applied.push_back({partition, next});
     apply(std::move(drafts), std::move(applied));
   }

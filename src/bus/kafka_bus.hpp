@@ -26,15 +26,15 @@ struct KafkaBusOptions {
 // restarted node continues exactly where it stopped, and a new node rebuilds from the log.
 class KafkaBus final : public EventBus {
  public:
-  KafkaBus(KafkaBusOptions options, History& history);
+  KafkaBus(KafkaBusOptions options, history::History& history);
   ~KafkaBus() override;
 
   // `applied` is what this node's history already holds (History::load_bus_positions).
-  void start(std::vector<BusPosition> applied);
+  void start(std::vector<core::LogPosition> applied);
   void stop();
 
-  History::Admission publish(std::vector<EventDraft> drafts, boost::asio::any_io_executor executor,
-                             History::AppendDone done) override;
+  core::Admission publish(std::vector<core::EventDraft> drafts, boost::asio::any_io_executor executor,
+                             history::History::AppendDone done) override;
   // The cluster answers and this node has applied the log up to where it was at start-up.
   bool ready() const override;
 
@@ -50,12 +50,12 @@ class KafkaBus final : public EventBus {
   void run_producer_events();
   void run_consumer();
   bool assign_partitions();
-  void apply(std::vector<EventDraft> drafts, std::vector<BusPosition> positions);
+  void apply(std::vector<core::EventDraft> drafts, std::vector<core::LogPosition> positions);
   void note_end(std::int32_t partition, std::int64_t next_offset);
   void refresh_ends();
 
   KafkaBusOptions options_;
-  History& history_;
+  history::History& history_;
   std::unique_ptr<DeliveryReports> delivery_reports_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;

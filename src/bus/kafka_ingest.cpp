@@ -1,7 +1,7 @@
 #include "bus/kafka_ingest.hpp"
 
 #include "bus/record_parser.hpp"
-#include "metrics/thread_name.hpp"
+#include "core/thread.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -40,9 +40,27 @@ std::vector<RdKafka::TopicPartition*> owned_offsets(
 
 }  // namespace
 
+IngestMetrics::IngestMetrics(metrics::Registry& registry)
+    : records_skipped(registry.counters("ssehub_kafka_records_skipped_total",
+                                        "Malformed Kafka records skipped, by reason.", "reason", [] {
+                                          std::vector<std::string> labels;
+                                          for (int i = 0; i < static_cast<int>(SkipReason::Count); ++i)
+                                            labels.emplace_back(skip_reason_label(static_cast<SkipReason>(i)));
+                                          return labels;
+                                        }())),
+      records_ingested(registry.counter("ssehub_kafka_records_ingested_total",
+                                        "Kafka records turned into events or changes.")),
+      consumer_restarts(registry.counter(
+          "ssehub_kafka_consumer_restarts_total",
+          "Kafka ingest consumers rebuilt after a fatal error (e.g. a fenced static member).")),
+      consumer_lag(registry.labeled_gauges(
+          "ssehub_kafka_consumer_lag",
+          "Records of a v3/v4 topic partition not consumed yet (high watermark minus the "
+          "consumer's position).")) {}
+
 KafkaIngest::KafkaIngest(KafkaIngestOptions options, EventBus& bus,
-                         reports::ReportService& reports, Metrics& metrics)
-    : options_(std::move(options)), bus_(bus), reports_(reports), metrics_(metrics) {}
+                         reports::ReportService& reports, metrics::Registry& registry)
+    : options_(std::move(options)), bus_(bus), reports_(reports), metrics_(registry) {}
 
 KafkaIngest::~KafkaIngest() { stop(); }
 
@@ -84,7 +102,7 @@ void KafkaIngest::start() {
   running_ = true;
   // Subscribing waits for the thread: it first creates missing topics, so that the
   // subscription finds them at once.
-  thread_ = named_thread("kafka-ingest", [this] { run(); });
+  thread_ = core::named_thread("kafka-ingest", [this] { run(); });
   spdlog::info("kafka: consuming {} and {} as group {}", options_.v3_topic, options_.v4_topic,
                options_.group);
 }
@@ -96,14 +114,14 @@ void KafkaIngest::stop() {
 }
 
 void KafkaIngest::skip(SkipReason reason, const RdKafka::Message& message, const std::string& why) {
-  metrics_.skip(reason);
+  metrics_.records_skipped[reason].add();
   log_.warn(skip_reason_label(reason),
             fmt::format("kafka: skipped record {}/{}@{}: {}", message.topic_name(),
                         message.partition(), message.offset(), why));
 }
 
 bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& batch) {
-  std::vector<EventDraft> drafts;
+  std::vector<core::EventDraft> drafts;
   std::vector<std::pair<std::future<reports::ReportOutcome>, const RdKafka::Message*>> changes;
   for (const auto& message : batch) {
     const std::string_view payload(static_cast<const char*>(message->payload()), message->len());
@@ -115,8 +133,8 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
         continue;
       }
       const auto& record = std::get<UserMessage>(parsed);
-      EventDraft draft;
-      draft.stream = stream_key("v3", record.username);
+      core::EventDraft draft;
+      draft.stream = core::stream_key("v3", record.username);
       draft.data = std::string(record.message);
       // A record read again (its offset commit was lost to a crash or an outage) is
       // recognised by history and not stored twice.
@@ -145,12 +163,12 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
   bool durable = true;
   std::size_t ingested = drafts.size();
   if (!drafts.empty()) {
-    std::promise<AppendResult> promise;
+    std::promise<history::AppendResult> promise;
     auto future = promise.get_future();
-    const auto admission = bus_.publish(std::move(drafts), {}, [&promise](AppendResult result) {
+    const auto admission = bus_.publish(std::move(drafts), {}, [&promise](history::AppendResult result) {
       promise.set_value(std::move(result));
     });
-    if (admission != History::Admission::Queued) {
+    if (admission != core::Admission::Queued) {
       durable = false;
     } else if (auto result = future.get(); !result.ok) {
       log_.warn("ingest-store", "kafka: events not stored (" + result.error + "); will retry");
@@ -174,13 +192,13 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
       case Kind::Overloaded: durable = false; break;
     }
   }
-  if (durable) metrics_.kafka_records_ingested.add(ingested);
+  if (durable) metrics_.records_ingested.add(ingested);
   return durable;
 }
 
 void KafkaIngest::replace_consumer(const std::string& why) {
   consumer_usable_ = false;
-  metrics_.kafka_consumer_restarts.add();
+  metrics_.consumer_restarts.add();
   const auto now = std::chrono::steady_clock::now();
   if (now - last_replacement_ > std::chrono::minutes(5)) replace_backoff_ = std::chrono::seconds(1);
   last_replacement_ = now;
@@ -256,7 +274,7 @@ void KafkaIngest::measure_lag() {
         std::max<std::int64_t>(0, high - position);
   }
   RdKafka::TopicPartition::destroy(assigned);
-  metrics_.kafka_consumer_lag.replace(std::move(lag));
+  metrics_.consumer_lag.replace(std::move(lag));
 }
 
 void KafkaIngest::run() {

@@ -2,6 +2,7 @@
 
 #include "bus/event_bus.hpp"
 #include "bus/kafka_support.hpp"
+#include "bus/record_parser.hpp"
 #include "metrics/metrics.hpp"
 #include "reports/report_service.hpp"
 
@@ -37,10 +38,19 @@ struct KafkaIngestOptions {
 // a dedupe key, so history stores it once (effectively exactly-once within the history
 // retention). Malformed records are counted, logged
 // at most once per kind per minute, and skipped; they never stop the consumer.
+// What ingestion counts.
+struct IngestMetrics {
+  explicit IngestMetrics(metrics::Registry& registry);
+  metrics::CounterFamily& records_skipped;    // by SkipReason
+  metrics::Counter& records_ingested;         // turned into events or status changes
+  metrics::Counter& consumer_restarts;        // consumers rebuilt after a fatal error
+  metrics::LabeledGauges& consumer_lag;       // records behind, per topic/partition
+};
+
 class KafkaIngest {
  public:
   KafkaIngest(KafkaIngestOptions options, EventBus& bus, reports::ReportService& reports,
-              Metrics& metrics);
+              metrics::Registry& registry);
   ~KafkaIngest();
 
   void start();
@@ -67,7 +77,7 @@ class KafkaIngest {
   KafkaIngestOptions options_;
   EventBus& bus_;
   reports::ReportService& reports_;
-  Metrics& metrics_;
+  IngestMetrics metrics_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::atomic<bool> running_{false};
   std::atomic<bool> cluster_up_{false};

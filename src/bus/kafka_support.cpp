@@ -1,5 +1,6 @@
 #include "bus/kafka_support.hpp"
 
+
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 

@@ -1,11 +1,31 @@
 #include "bus/record_parser.hpp"
 
+#include "core/ids.hpp"
+#include "core/text.hpp"
 #include "http/request.hpp"
 #include "sse/encoder.hpp"
 
 #include <nlohmann/json.hpp>
 
 namespace ssehub::bus {
+
+const char* skip_reason_label(SkipReason reason) {
+  switch (reason) {
+    case SkipReason::NoColon: return "no_colon";
+    case SkipReason::EmptyUsername: return "empty_username";
+    case SkipReason::InvalidUtf8: return "invalid_utf8";
+    case SkipReason::TooLarge: return "too_large";
+    case SkipReason::InvalidJson: return "invalid_json";
+    case SkipReason::InvalidReportId: return "invalid_report_id";
+    case SkipReason::InvalidStatus: return "invalid_status";
+    case SkipReason::UnknownReport: return "unknown_report";
+    case SkipReason::InvalidTransition: return "invalid_transition";
+    case SkipReason::EmptyMessage: return "empty_message";
+    case SkipReason::InvalidUsername: return "invalid_username";
+    case SkipReason::Count: break;
+  }
+  return "unknown";
+}
 
 std::variant<UserMessage, SkipReason> parse_user_message(std::string_view record,
                                                          std::size_t max_bytes,
@@ -16,7 +36,7 @@ std::variant<UserMessage, SkipReason> parse_user_message(std::string_view record
   if (colon == std::string_view::npos) return SkipReason::NoColon;
   if (colon == 0) return SkipReason::EmptyUsername;
   if (colon > max_username_bytes) return SkipReason::TooLarge;
-  if (!http::is_valid_utf8(record)) return SkipReason::InvalidUtf8;
+  if (!core::is_valid_utf8(record)) return SkipReason::InvalidUtf8;
   const std::string_view username = record.substr(0, colon);
   for (unsigned char c : username)
     if (c < 0x20 || c == 0x7F) return SkipReason::InvalidUsername;  // no stream could open it
@@ -36,7 +56,7 @@ std::variant<StatusRecord, SkipReason> parse_status_record(std::string_view reco
   const auto status = json.find("status");
   if (id == json.end() || !id->is_string() || status == json.end() || !status->is_string())
     return SkipReason::InvalidJson;
-  auto report_id = reports::canonical_uuid(id->get_ref<const std::string&>());
+  auto report_id = core::canonical_uuid(id->get_ref<const std::string&>());
   if (!report_id) return SkipReason::InvalidReportId;
   const auto parsed_status = reports::parse_status(status->get_ref<const std::string&>());
   if (!parsed_status) return SkipReason::InvalidStatus;

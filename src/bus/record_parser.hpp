@@ -1,6 +1,5 @@
 #pragma once
 
-#include "metrics/metrics.hpp"
 #include "reports/report.hpp"
 
 #include <cstddef>
@@ -9,6 +8,23 @@
 #include <variant>
 
 namespace ssehub::bus {
+
+// Why a Kafka record was skipped; one label value each on ssehub_kafka_records_skipped_total.
+enum class SkipReason {
+  NoColon,
+  EmptyUsername,
+  InvalidUtf8,
+  TooLarge,
+  InvalidJson,
+  InvalidReportId,
+  InvalidStatus,
+  UnknownReport,
+  InvalidTransition,
+  EmptyMessage,
+  InvalidUsername,
+  Count
+};
+const char* skip_reason_label(SkipReason reason);
 
 struct UserMessage {
   std::string_view username;

@@ -13,7 +13,7 @@
 #include <sstream>
 #include <thread>
 
-namespace ssehub {
+namespace ssehub::config {
 
 bool Config::listens_on_loopback_only() const {
   if (host == "localhost") return true;
@@ -313,4 +313,4 @@ ConfigOutcome load_config(int argc, const char* const* argv) {
   return {config, 0};
 }
 
-}  // namespace ssehub
+}  // namespace ssehub::config

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace ssehub {
+namespace ssehub::config {
 
 using Millis = std::chrono::milliseconds;
 
@@ -107,4 +107,4 @@ struct ConfigOutcome {
 // Prints help or errors itself.
 ConfigOutcome load_config(int argc, const char* const* argv);
 
-}  // namespace ssehub
+}  // namespace ssehub::config

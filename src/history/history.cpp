@@ -1,11 +1,12 @@
 #include "history/history.hpp"
 
+#include "core/thread.hpp"
 #include "history/memory_log.hpp"
 #include "history/replay_plan.hpp"
-#include "metrics/thread_name.hpp"
 #include "sse/encoder.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
 
@@ -14,7 +15,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
-namespace ssehub {
+namespace ssehub::history {
 
 namespace {
 
@@ -110,8 +111,8 @@ class History::Writer {
   // Writes one group of drafts in one transaction. Throws on failure, leaving nothing
   // written and the cache dropped. Returns each draft's id; `fresh[i]` is false for a
   // bus re-delivery that was already stored.
-  std::vector<std::uint64_t> commit(const std::vector<const EventDraft*>& drafts,
-                                    const std::vector<const BusPosition*>& positions,
+  std::vector<std::uint64_t> commit(const std::vector<const core::EventDraft*>& drafts,
+                                    const std::vector<const core::LogPosition*>& positions,
                                     std::vector<bool>& fresh) {
     std::vector<std::uint64_t> ids;
     ids.reserve(drafts.size());
@@ -122,7 +123,7 @@ class History::Writer {
       const std::int64_t now = unix_millis_now();
       std::unordered_map<std::string, std::uint64_t> keys_in_batch;
       for (std::size_t i = 0; i < drafts.size(); ++i) {
-        const EventDraft* draft = drafts[i];
+        const core::EventDraft* draft = drafts[i];
         StreamState& state = state_of(draft->stream);
         if (draft->id != 0 && draft->id <= state.last_id) {
           fresh[i] = false;
@@ -167,7 +168,7 @@ class History::Writer {
         upsert_stream_->bind(3, static_cast<std::int64_t>(state.trimmed_through));
         upsert_stream_->exec();
       }
-      for (const BusPosition* position : positions) {
+      for (const core::LogPosition* position : positions) {
         upsert_position_->reset();
         upsert_position_->bind(1, position->partition);
         upsert_position_->bind(2, position->next_offset);
@@ -220,11 +221,7 @@ class History::Writer {
   }
 
  private:
-  std::int64_t unix_millis_now() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               options_.wall_clock().time_since_epoch())
-        .count();
-  }
+  std::int64_t unix_millis_now() const { return core::unix_millis(options_.wall_clock()); }
 
   std::optional<std::uint64_t> id_of_key(const std::string& key,
                                          const std::unordered_map<std::string, std::uint64_t>& batch) {
@@ -290,7 +287,7 @@ class History::Reader {
     db_.exec("PRAGMA busy_timeout=5000");
   }
 
-  std::shared_ptr<Replay> read(const std::string& stream, ResumePoint from, std::size_t max_bytes) {
+  std::shared_ptr<Replay> read(const std::string& stream, core::ResumePoint from, std::size_t max_bytes) {
     auto replay = std::make_shared<Replay>();
     StreamExtent extent;
     SQLite::Transaction snapshot(db_, SQLite::TransactionBehavior::DEFERRED);
@@ -321,7 +318,7 @@ class History::Reader {
         replay->more = true;
         break;
       }
-      auto event = std::make_shared<Event>();
+      auto event = std::make_shared<core::Event>();
       event->stream = stream;
       event->id = static_cast<std::uint64_t>(events.getColumn(0).getInt64());
       const SQLite::Column data = events.getColumn(2);
@@ -347,8 +344,26 @@ void History::set_bus_check(std::function<bool(const std::string&, std::uint64_t
   options_.bus_may_have_issued = std::move(check);
 }
 
-History::History(HistoryOptions options, Metrics& metrics)
-    : options_(std::move(options)), metrics_(metrics) {}
+HistoryMetrics::HistoryMetrics(metrics::Registry& registry)
+    : events_accepted(registry.counter("ssehub_events_accepted_total",
+                                       "Events durably stored and fanned out.")),
+      commits(registry.counter("ssehub_history_commits_total", "Group commits of the history writer.")),
+      write_errors(registry.counter("ssehub_history_write_errors_total", "Failed history group commits.")),
+      wal_frames_behind(registry.gauge(
+          "ssehub_history_wal_frames_behind",
+          "History WAL frames the last checkpoint could not copy into the database.")),
+      memory_bytes(registry.gauge(
+          "ssehub_history_memory_bytes",
+          "Bytes the in-memory history holds, bookkeeping included (--history-store memory).")) {
+  registry.collect([](std::string& out) {
+    metrics::render_value(out, "ssehub_sqlite_memory_bytes", "gauge",
+                          "Memory SQLite holds (page caches of every connection, statements).",
+                          static_cast<double>(sqlite3_memory_used()));
+  });
+}
+
+History::History(HistoryOptions options, metrics::Registry& registry)
+    : options_(std::move(options)), metrics_(registry) {}
 
 History::~History() { stop(); }
 
@@ -357,16 +372,16 @@ void History::start(CommitListener listener) {
   if (options_.in_memory) {
     memory_ = std::make_unique<MemoryLog>(options_);
     ready_ = true;
-    housekeeping_thread_ = named_thread("history-trim", [this] { run_memory_trimmer(); });
+    housekeeping_thread_ = core::named_thread("history-trim", [this] { run_memory_trimmer(); });
     return;
   }
   writer_ = std::make_unique<Writer>(options_);
   writer_->trim_by_age();
   reader_ = std::make_unique<Reader>(options_.database_path, options_);
   ready_ = true;
-  writer_thread_ = named_thread("history-write", [this] { run_writer(); });
-  reader_thread_ = named_thread("history-read", [this] { run_reader(); });
-  housekeeping_thread_ = named_thread("history-ckpt", [this] { run_checkpointer(); });
+  writer_thread_ = core::named_thread("history-write", [this] { run_writer(); });
+  reader_thread_ = core::named_thread("history-read", [this] { run_reader(); });
+  housekeeping_thread_ = core::named_thread("history-ckpt", [this] { run_checkpointer(); });
 }
 
 void History::run_checkpointer() {
@@ -382,7 +397,7 @@ void History::run_checkpointer() {
       SQLite::Statement checkpoint(db, "PRAGMA wal_checkpoint(PASSIVE)");
       if (checkpoint.executeStep()) {
         // Frames a checkpoint could not copy yet: stays near zero unless a read pins the WAL.
-        metrics_.history_wal_frames_behind.set(checkpoint.getColumn(1).getInt64() -
+        metrics_.wal_frames_behind.set(checkpoint.getColumn(1).getInt64() -
                                                checkpoint.getColumn(2).getInt64());
       }
     } catch (const std::exception& e) {
@@ -398,21 +413,21 @@ void History::run_memory_trimmer() {
     housekeeping_cv_.wait_for(lock, options_.trim_interval);
     std::lock_guard memory_lock(memory_mutex_);
     memory_->trim_by_age();
-    metrics_.history_memory_bytes.set(static_cast<std::int64_t>(memory_->bytes()));
+    metrics_.memory_bytes.set(static_cast<std::int64_t>(memory_->bytes()));
   }
 }
 
-History::Admission History::append_in_memory(std::vector<EventDraft> drafts,
+core::Admission History::append_in_memory(std::vector<core::EventDraft> drafts,
                                              boost::asio::any_io_executor executor,
                                              AppendDone done) {
   AppendResult result;
   {
     std::lock_guard lock(memory_mutex_);
-    if (memory_stopped_) return Admission::Stopped;
-    if (!memory_) return Admission::Unavailable;  // not started
+    if (memory_stopped_) return core::Admission::Stopped;
+    if (!memory_) return core::Admission::Unavailable;  // not started
     MemoryLog::Appended appended = memory_->append(drafts);
-    metrics_.history_commits.add();
-    metrics_.history_memory_bytes.set(static_cast<std::int64_t>(memory_->bytes()));
+    metrics_.commits.add();
+    metrics_.memory_bytes.set(static_cast<std::int64_t>(memory_->bytes()));
     result.ok = true;
     result.ids = std::move(appended.ids);
     result.already_stored = appended.already_stored;
@@ -429,27 +444,27 @@ History::Admission History::append_in_memory(std::vector<EventDraft> drafts,
       done(std::move(result));
     });
   }
-  return Admission::Queued;
+  return core::Admission::Queued;
 }
 
-History::Admission History::append(std::vector<EventDraft> drafts,
+core::Admission History::append(std::vector<core::EventDraft> drafts,
                                    boost::asio::any_io_executor executor, AppendDone done,
-                                   std::vector<BusPosition> positions) {
+                                   std::vector<core::LogPosition> positions) {
   if (options_.in_memory)
     return append_in_memory(std::move(drafts), std::move(executor), std::move(done));
   {
     std::lock_guard lock(append_mutex_);
-    if (stopping_) return Admission::Stopped;
-    if (queued_drafts_ + drafts.size() > options_.queue_limit) return Admission::QueueFull;
+    if (stopping_) return core::Admission::Stopped;
+    if (queued_drafts_ + drafts.size() > options_.queue_limit) return core::Admission::QueueFull;
     queued_drafts_ += drafts.size();
     appends_.push_back(
         {std::move(drafts), std::move(executor), std::move(done), std::move(positions)});
   }
   append_cv_.notify_one();
-  return Admission::Queued;
+  return core::Admission::Queued;
 }
 
-bool History::replay(std::string stream, ResumePoint from, boost::asio::any_io_executor executor,
+bool History::replay(std::string stream, core::ResumePoint from, boost::asio::any_io_executor executor,
                      ReplayDone done, std::size_t max_bytes) {
   if (options_.in_memory) {
     std::shared_ptr<Replay> replay;
@@ -478,8 +493,8 @@ bool History::replay(std::string stream, ResumePoint from, boost::asio::any_io_e
 }
 
 void History::run_writer() {
-  auto next_trim = SteadyClock::now() + options_.trim_interval;
-  auto next_probe = SteadyClock::now() + std::chrono::seconds(1);
+  auto next_trim = core::SteadyClock::now() + options_.trim_interval;
+  auto next_probe = core::SteadyClock::now() + std::chrono::seconds(1);
   for (;;) {
     std::vector<PendingAppend> batch;
     {
@@ -495,16 +510,16 @@ void History::run_writer() {
       queued_drafts_ -= drafts;
       if (batch.empty() && stopping_) return;
     }
-    if (SteadyClock::now() >= next_trim) {
+    if (core::SteadyClock::now() >= next_trim) {
       try {
         writer_->trim_by_age();
       } catch (const std::exception& e) {
         spdlog::warn("history: age retention failed: {}", e.what());
       }
-      next_trim = SteadyClock::now() + options_.trim_interval;
+      next_trim = core::SteadyClock::now() + options_.trim_interval;
     }
     if (batch.empty()) {
-      if (SteadyClock::now() >= next_probe) {
+      if (core::SteadyClock::now() >= next_probe) {
         // Readiness follows the disk even when nobody publishes: a full disk shows before a
         // publish fails, and its recovery shows without waiting for one.
         try {
@@ -515,13 +530,13 @@ void History::run_writer() {
           if (ready_) spdlog::error("history: the database refuses writes: {}", e.what());
           ready_ = false;
         }
-        next_probe = SteadyClock::now() + (ready_ ? std::chrono::seconds(5) : std::chrono::seconds(1));
+        next_probe = core::SteadyClock::now() + (ready_ ? std::chrono::seconds(5) : std::chrono::seconds(1));
       }
       continue;
     }
 
-    std::vector<const EventDraft*> drafts;
-    std::vector<const BusPosition*> positions;
+    std::vector<const core::EventDraft*> drafts;
+    std::vector<const core::LogPosition*> positions;
     for (const auto& pending : batch) {
       for (const auto& draft : pending.drafts) drafts.push_back(&draft);
       for (const auto& position : pending.positions) positions.push_back(&position);
@@ -531,16 +546,16 @@ void History::run_writer() {
     std::string error;
     try {
       ids = writer_->commit(drafts, positions, fresh);
-      metrics_.history_commits.add();
+      metrics_.commits.add();
       ready_ = true;
     } catch (const std::exception& e) {
       error = e.what();
-      metrics_.history_write_errors.add();
+      metrics_.write_errors.add();
       ready_ = false;
       spdlog::error("history: commit of {} events failed: {}", drafts.size(), error);
     }
 
-    std::vector<EventPtr> committed;
+    std::vector<core::EventPtr> committed;
     committed.reserve(ids.size());
     // Answers grouped per executor: one wake-up of each I/O thread per commit, not one per
     // publisher.
@@ -560,7 +575,7 @@ void History::run_writer() {
             ++position;
             continue;
           }
-          auto event = std::make_shared<Event>();
+          auto event = std::make_shared<core::Event>();
           event->id = ids[position++];
           event->frame = sse::encode_event(draft.type, event->id, draft.data);
           event->stream = std::move(draft.stream);
@@ -621,8 +636,8 @@ void History::run_reader() {
   }
 }
 
-std::vector<BusPosition> History::load_bus_positions(const std::string& database_path) {
-  std::vector<BusPosition> positions;
+std::vector<core::LogPosition> History::load_bus_positions(const std::string& database_path) {
+  std::vector<core::LogPosition> positions;
   try {
     SQLite::Database db(database_path, SQLite::OPEN_READONLY);
     SQLite::Statement query(db, "SELECT partition, next_offset FROM bus_positions ORDER BY partition");
@@ -666,4 +681,4 @@ void History::stop() {
   ready_ = false;
 }
 
-}  // namespace ssehub
+}  // namespace ssehub::history

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "history/event.hpp"
+#include "core/event.hpp"
 #include "metrics/metrics.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-namespace ssehub {
+namespace ssehub::history {
 
 class MemoryLog;
 
@@ -34,8 +34,7 @@ struct HistoryOptions {
   std::chrono::milliseconds trim_interval{10000};
   // Stamps events and decides their age. Replaced only by tests that age events without
   // waiting (and without racing a trim that runs on its own thread).
-  std::function<std::chrono::system_clock::time_point()> wall_clock =
-      std::chrono::system_clock::now;
+  core::WallClock wall_clock = std::chrono::system_clock::now;
   // Cluster mode: ids come from the bus, and this node's copy may lag behind the id a client
   // saw on another node. A resume from an id this node has not reached yet then waits for
   // it (the live stream delivers it) instead of answering `reset`.
@@ -45,16 +44,10 @@ struct HistoryOptions {
   std::function<bool(const std::string& stream, std::uint64_t id)> bus_may_have_issued;
 };
 
-// Where a resuming client wants to continue.
-struct ResumePoint {
-  bool earliest = false;  // everything history retains
-  std::uint64_t after_id = 0;
-};
-
 // What a resuming stream sends before going live.
 // A page of it, at most the bytes asked for (and at least one event, so a replay advances).
 struct Replay {
-  std::vector<EventPtr> events;  // in id order; starts with a `reset` event when `reset`
+  std::vector<core::EventPtr> events;  // in id order; starts with a `reset` event when `reset`
   bool reset = false;
   std::uint64_t last_id = 0;  // the stream continues after this id
   bool more = false;          // history held more events after last_id when this page was read
@@ -72,16 +65,24 @@ struct AppendResult {
 // count and age; no disk access ever runs on an I/O thread. With `in_memory`, a MemoryLog
 // keeps the events instead, and appends and resumes run on the caller's thread under a mutex
 // (no disk, nothing that blocks for long).
+// What history counts.
+struct HistoryMetrics {
+  explicit HistoryMetrics(metrics::Registry& registry);
+  metrics::Counter& events_accepted;   // events durably stored and handed to fan-out
+  metrics::Counter& commits;           // group commits
+  metrics::Counter& write_errors;      // failed group commits (each fails its publishes with 503)
+  metrics::Gauge& wal_frames_behind;   // WAL frames the last checkpoint could not copy back
+  metrics::Gauge& memory_bytes;        // what the in-memory history holds
+};
+
 class History {
  public:
   using AppendDone = std::function<void(AppendResult)>;
   using ReplayDone = std::function<void(std::shared_ptr<Replay>)>;  // null on read failure
   // Receives each committed batch, in commit order, on the writer thread.
-  using CommitListener = std::function<void(std::vector<EventPtr>)>;
+  using CommitListener = std::function<void(std::vector<core::EventPtr>)>;
 
-  enum class Admission { Queued, QueueFull, Stopped, Unavailable };
-
-  History(HistoryOptions options, Metrics& metrics);
+  History(HistoryOptions options, metrics::Registry& registry);
   ~History();
   History(const History&) = delete;
   History& operator=(const History&) = delete;
@@ -95,17 +96,17 @@ class History {
   // Drafts carrying an id (from a cluster bus) keep it, and one not above its stream's last
   // id is a re-delivery and skipped, so applying a bus log twice changes nothing.
   // `positions` are stored in the same transaction.
-  Admission append(std::vector<EventDraft> drafts, boost::asio::any_io_executor executor,
-                   AppendDone done, std::vector<BusPosition> positions = {});
+  core::Admission append(std::vector<core::EventDraft> drafts, boost::asio::any_io_executor executor,
+                   AppendDone done, std::vector<core::LogPosition> positions = {});
 
   // Where the cluster bus left off applying each partition (read once before start()).
-  static std::vector<BusPosition> load_bus_positions(const std::string& database_path);
+  static std::vector<core::LogPosition> load_bus_positions(const std::string& database_path);
 
   // Thread-safe. Reads what a client resuming from `from` missed, one page of about
   // `max_bytes` of frames (Replay::more tells whether more follow); `done` runs on `executor`
   // (or, when the executor is empty, on the reader thread, or in memory before replay
   // returns).
-  bool replay(std::string stream, ResumePoint from, boost::asio::any_io_executor executor,
+  bool replay(std::string stream, core::ResumePoint from, boost::asio::any_io_executor executor,
               ReplayDone done, std::size_t max_bytes = SIZE_MAX);
 
   // Cluster mode: set once, before any stream resumes (see HistoryOptions).
@@ -119,14 +120,14 @@ class History {
 
  private:
   struct PendingAppend {
-    std::vector<EventDraft> drafts;
+    std::vector<core::EventDraft> drafts;
     boost::asio::any_io_executor executor;
     AppendDone done;
-    std::vector<BusPosition> positions;
+    std::vector<core::LogPosition> positions;
   };
   struct PendingReplay {
     std::string stream;
-    ResumePoint from;
+    core::ResumePoint from;
     std::size_t max_bytes;
     boost::asio::any_io_executor executor;
     ReplayDone done;
@@ -138,11 +139,11 @@ class History {
   void run_reader();
   void run_checkpointer();
   void run_memory_trimmer();
-  Admission append_in_memory(std::vector<EventDraft> drafts, boost::asio::any_io_executor executor,
+  core::Admission append_in_memory(std::vector<core::EventDraft> drafts, boost::asio::any_io_executor executor,
                              AppendDone done);
 
   HistoryOptions options_;
-  Metrics& metrics_;
+  HistoryMetrics metrics_;
   CommitListener listener_;
 
   std::mutex append_mutex_;
@@ -173,4 +174,4 @@ class History {
   bool memory_stopped_ = false;
 };
 
-}  // namespace ssehub
+}  // namespace ssehub::history

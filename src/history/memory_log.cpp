@@ -5,32 +5,28 @@
 
 #include <algorithm>
 
-namespace ssehub {
+namespace ssehub::history {
 
 namespace {
 
 // Bookkeeping beyond the payload: allocator and container overhead, roughly.
-constexpr std::size_t kEventOverhead = sizeof(Event) + 48;
+constexpr std::size_t kEventOverhead = sizeof(core::Event) + 48;
 constexpr std::size_t kStreamOverhead = 128;
 
-std::size_t bytes_of(const Event& event) { return kEventOverhead + event.frame.size(); }
+std::size_t bytes_of(const core::Event& event) { return kEventOverhead + event.frame.size(); }
 
 }  // namespace
 
 MemoryLog::MemoryLog(const HistoryOptions& options) : options_(options) {}
 
-std::int64_t MemoryLog::now_ms() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             options_.wall_clock().time_since_epoch())
-      .count();
-}
+std::int64_t MemoryLog::now_ms() const { return core::unix_millis(options_.wall_clock()); }
 
-MemoryLog::Appended MemoryLog::append(std::vector<EventDraft>& drafts) {
+MemoryLog::Appended MemoryLog::append(std::vector<core::EventDraft>& drafts) {
   Appended appended;
   appended.ids.reserve(drafts.size());
   appended.committed.reserve(drafts.size());
   const std::int64_t now = now_ms();
-  for (EventDraft& draft : drafts) {
+  for (core::EventDraft& draft : drafts) {
     auto [it, created] = streams_.try_emplace(draft.stream);
     if (created) bytes_ += kStreamOverhead + draft.stream.size();
     Stream& stream = it->second;
@@ -50,7 +46,7 @@ MemoryLog::Appended MemoryLog::append(std::vector<EventDraft>& drafts) {
 
     const std::uint64_t id = draft.id != 0 ? draft.id : stream.last_id + 1;
     stream.last_id = id;
-    auto event = std::make_shared<Event>();
+    auto event = std::make_shared<core::Event>();
     event->id = id;
     event->frame = sse::encode_event(draft.type, id, draft.data);
     event->stream = std::move(draft.stream);
@@ -92,7 +88,7 @@ void MemoryLog::trim_by_age() {
   while (!entries_.empty() && entries_.front().created_ms < cutoff) drop_oldest_entry();
 }
 
-std::shared_ptr<Replay> MemoryLog::read(const std::string& stream_name, ResumePoint from,
+std::shared_ptr<Replay> MemoryLog::read(const std::string& stream_name, core::ResumePoint from,
                                         std::size_t max_bytes) const {
   auto replay = std::make_shared<Replay>();
   const auto it = streams_.find(stream_name);
@@ -101,7 +97,7 @@ std::shared_ptr<Replay> MemoryLog::read(const std::string& stream_name, ResumePo
   const auto read_after = plan_replay(*replay, stream_name, extent, from, options_);
   if (!read_after || it == streams_.end()) return replay;
   const auto& events = it->second.events;
-  const auto newer = [](std::uint64_t id, const EventPtr& event) { return id < event->id; };
+  const auto newer = [](std::uint64_t id, const core::EventPtr& event) { return id < event->id; };
   auto first = std::upper_bound(events.begin(), events.end(), *read_after, newer);
   std::size_t bytes = 0;
   for (; first != events.end(); ++first) {
@@ -117,12 +113,12 @@ std::shared_ptr<Replay> MemoryLog::read(const std::string& stream_name, ResumePo
 }
 
 void MemoryLog::detach_from_live(Replay& replay) {
-  for (EventPtr& event : replay.events) {
-    if (event->accepted_at == SteadyClock::time_point{}) continue;  // a reset, made for this replay
-    auto copy = std::make_shared<Event>(*event);
+  for (core::EventPtr& event : replay.events) {
+    if (event->accepted_at == core::SteadyClock::time_point{}) continue;  // a reset, made for this replay
+    auto copy = std::make_shared<core::Event>(*event);
     copy->accepted_at = {};
     event = std::move(copy);
   }
 }
 
-}  // namespace ssehub
+}  // namespace ssehub::history

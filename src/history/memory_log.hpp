@@ -10,7 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
-namespace ssehub {
+namespace ssehub::history {
 
 // The history of `--history-store memory`: the same ids, resume and retention as the SQLite
 // history, kept in memory only, so a publish costs no disk write and no hop to a writer
@@ -24,16 +24,16 @@ class MemoryLog {
   struct Appended {
     std::vector<std::uint64_t> ids;   // one per draft
     std::size_t already_stored = 0;   // re-deliveries among the drafts, not kept again
-    std::vector<EventPtr> committed;  // the new events, in draft order
+    std::vector<core::EventPtr> committed;  // the new events, in draft order
   };
   // Numbers and keeps the drafts (their contents are moved out), then drops the oldest events
   // while over the byte budget.
-  Appended append(std::vector<EventDraft>& drafts);
+  Appended append(std::vector<core::EventDraft>& drafts);
 
   // What a client resuming from `from` missed (see plan_replay): the kept events themselves,
   // shared, so reading costs no copy while History holds its lock.
   // At most a page of about `max_bytes` (see Replay).
-  std::shared_ptr<Replay> read(const std::string& stream, ResumePoint from,
+  std::shared_ptr<Replay> read(const std::string& stream, core::ResumePoint from,
                                std::size_t max_bytes = SIZE_MAX) const;
 
   // Replaces each replayed event with a copy without its accept time: like the SQLite
@@ -51,7 +51,7 @@ class MemoryLog {
   struct Stream {
     std::uint64_t last_id = 0;
     std::uint64_t trimmed_through = 0;
-    std::deque<EventPtr> events;  // in id order
+    std::deque<core::EventPtr> events;  // in id order
   };
   // One per kept event, oldest first, across all streams: age retention and the byte budget
   // both drop from the front. An entry outlives its event when the stream's count limit
@@ -75,4 +75,4 @@ class MemoryLog {
   std::size_t bytes_ = 0;
 };
 
-}  // namespace ssehub
+}  // namespace ssehub::history

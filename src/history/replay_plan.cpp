@@ -4,13 +4,13 @@
 
 #include <nlohmann/json.hpp>
 
-namespace ssehub {
+namespace ssehub::history {
 
 namespace {
 
 void add_reset(Replay& replay, const std::string& stream, std::uint64_t continue_after,
                const char* reason, std::uint64_t requested) {
-  auto event = std::make_shared<Event>();
+  auto event = std::make_shared<core::Event>();
   event->stream = stream;
   event->id = continue_after;
   const nlohmann::json data = {{"reason", reason},
@@ -24,7 +24,7 @@ void add_reset(Replay& replay, const std::string& stream, std::uint64_t continue
 }  // namespace
 
 std::optional<std::uint64_t> plan_replay(Replay& replay, const std::string& stream,
-                                         StreamExtent extent, ResumePoint from,
+                                         StreamExtent extent, core::ResumePoint from,
                                          const HistoryOptions& options) {
   std::uint64_t read_after = from.after_id;
   if (from.earliest) {
@@ -47,4 +47,4 @@ std::optional<std::uint64_t> plan_replay(Replay& replay, const std::string& stre
   return read_after;
 }
 
-}  // namespace ssehub
+}  // namespace ssehub::history

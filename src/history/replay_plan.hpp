@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-namespace ssehub {
+namespace ssehub::history {
 
 // What a stream holds, as far as a resume needs to know.
 struct StreamExtent {
@@ -20,7 +20,7 @@ struct StreamExtent {
 // bring what follows (cluster mode, an id this node has not applied yet); `replay.last_id` is
 // then set.
 std::optional<std::uint64_t> plan_replay(Replay& replay, const std::string& stream,
-                                         StreamExtent extent, ResumePoint from,
+                                         StreamExtent extent, core::ResumePoint from,
                                          const HistoryOptions& options);
 
-}  // namespace ssehub
+}  // namespace ssehub::history

@@ -1,5 +1,6 @@
 #include "http/body_budget.hpp"
 
+
 namespace ssehub::http {
 
 bool BodyBudget::Share::grow_to(std::size_t bytes) {
@@ -14,14 +15,14 @@ bool BodyBudget::take(std::size_t bytes) {
   do {
     if (held + bytes > limit_) return false;
   } while (!held_.compare_exchange_weak(held, held + bytes, std::memory_order_relaxed));
-  metrics_.request_body_bytes_buffered.add(static_cast<std::int64_t>(bytes));
+  buffered_.add(static_cast<std::int64_t>(bytes));
   return true;
 }
 
 void BodyBudget::release(std::size_t bytes) {
   if (bytes == 0) return;
   held_.fetch_sub(bytes, std::memory_order_relaxed);
-  metrics_.request_body_bytes_buffered.add(-static_cast<std::int64_t>(bytes));
+  buffered_.add(-static_cast<std::int64_t>(bytes));
 }
 
 }  // namespace ssehub::http

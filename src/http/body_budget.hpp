@@ -13,7 +13,7 @@ namespace ssehub::http {
 // memory. A request holds a share while its body is read and until it is answered.
 class BodyBudget {
  public:
-  BodyBudget(std::size_t limit, Metrics& metrics) : limit_(limit), metrics_(metrics) {}
+  BodyBudget(std::size_t limit, metrics::Gauge& buffered) : limit_(limit), buffered_(buffered) {}
 
   class Share {
    public:
@@ -38,7 +38,7 @@ class BodyBudget {
   void release(std::size_t bytes);
 
   const std::size_t limit_;
-  Metrics& metrics_;
+  metrics::Gauge& buffered_;  // ssehub_request_body_bytes_buffered
   std::atomic<std::size_t> held_{0};
 };
 

@@ -1,5 +1,6 @@
 #include "http/client_limits.hpp"
 
+
 #include <cmath>
 #include <string_view>
 

@@ -131,7 +131,7 @@ class HttpSession final : public HttpConnection,
   // Also reached from the destructor, which may run after the HttpContext is gone: when the
   // server stops, connections still waiting on a read are destroyed with their io_context,
   // and main's HttpContext does not outlive the pool. Metrics does.
-  Metrics& metrics_;
+  HttpMetrics& metrics_;
   unsigned thread_;
   State state_ = State::ReadingRequest;
   bool request_keep_alive_ = true;
@@ -348,7 +348,7 @@ template <class Stream>
 void HttpSession<Stream>::dispatch(RawRequest raw) {
   state_ = State::Handling;
   tcp_layer().expires_never();
-  metrics_.http_requests.add();
+  metrics_.requests.add();
   Request request;
   request.raw = std::move(raw);
   request.target = std::move(*target_);
@@ -488,7 +488,7 @@ namespace {
 
 // Answers 429 and closes, at the cost of one static string: the address holds too many
 // connections, and may be trying to exhaust the server's.
-void refuse_plain(tcp::socket socket, Metrics& metrics) {
+void refuse_plain(tcp::socket socket, HttpMetrics& metrics) {
   metrics.reject(RejectReason::TooManyConnections);
   static const std::string kRefusal = [] {
     const std::string body =

@@ -5,7 +5,7 @@
 #include "http/cors.hpp"
 #include "http/exchange.hpp"
 #include "http/host_policy.hpp"
-#include "metrics/metrics.hpp"
+#include "http/http_metrics.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -33,7 +33,7 @@ struct HttpContext {
   const CorsPolicy& cors;
   const HostPolicy& hosts;
   HttpLimits limits;
-  Metrics& metrics;
+  HttpMetrics& metrics;
   ClientLimits& clients;
   BodyBudget& bodies;
   // Set: every connection speaks HTTPS (the handshake must finish within request_timeout).

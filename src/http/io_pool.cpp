@@ -1,10 +1,10 @@
 #include "http/io_pool.hpp"
 
-#include "metrics/thread_name.hpp"
+#include "core/thread.hpp"
 
 #include <spdlog/spdlog.h>
 
-namespace ssehub {
+namespace ssehub::http {
 
 namespace {
 thread_local unsigned current_thread_index = IoPool::kNotAPoolThread;
@@ -27,7 +27,7 @@ void IoPool::start() {
   for (unsigned i = 0; i < contexts_.size(); ++i) {
     threads_.emplace_back([this, i] {
       current_thread_index = i;
-      name_this_thread("ssehub-io-" + std::to_string(i));
+      core::name_this_thread("ssehub-io-" + std::to_string(i));
       for (;;) {
         try {
           contexts_[i]->run();
@@ -53,4 +53,4 @@ void IoPool::join() {
 
 unsigned IoPool::current_index() { return current_thread_index; }
 
-}  // namespace ssehub
+}  // namespace ssehub::http

@@ -7,7 +7,7 @@
 #include <thread>
 #include <vector>
 
-namespace ssehub {
+namespace ssehub::http {
 
 // N I/O threads, each running its own io_context (shared-nothing): a connection stays on
 // the thread that accepted it, and other threads reach it only through asio::post.
@@ -36,4 +36,4 @@ class IoPool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace ssehub
+}  // namespace ssehub::http

@@ -1,5 +1,6 @@
 #include "http/lingering_close.hpp"
 
+
 #include <array>
 
 namespace ssehub::http {

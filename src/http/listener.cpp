@@ -1,5 +1,6 @@
 #include "http/listener.hpp"
 
+
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>

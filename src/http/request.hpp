@@ -54,10 +54,6 @@ struct Authority {
 };
 std::optional<Authority> parse_authority(std::string_view text);
 
-// Strict UTF-8 check (no overlongs, no surrogates). Hand-written: none of our libraries
-// exposes a validator for arbitrary bytes.
-bool is_valid_utf8(std::string_view text);
-
 // What is known of a request once its head is read, before any of its body: enough to
 // route and authorise it.
 struct RequestHead {

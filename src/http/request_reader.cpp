@@ -1,5 +1,6 @@
 #include "http/request_reader.hpp"
 
+
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/rfc7230.hpp>

@@ -1,5 +1,6 @@
 #include "http/responses.hpp"
 
+
 #include <nlohmann/json.hpp>
 
 namespace ssehub::http {

@@ -1,12 +1,13 @@
 #include "hub/hub.hpp"
 
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <functional>
 
-namespace ssehub {
+namespace ssehub::hub {
 
 struct Hub::Shard {
   explicit Shard(boost::asio::io_context& context) : context(context), tick_timer(context) {}
@@ -19,8 +20,12 @@ struct Hub::Shard {
   bool stopped = false;
 };
 
-Hub::Hub(std::vector<boost::asio::io_context*> contexts, HubLimits limits, Metrics& metrics)
-    : limits_(limits), metrics_(metrics) {
+HubMetrics::HubMetrics(metrics::Registry& registry)
+    : streams_open(registry.gauge("ssehub_streams_open", "SSE streams currently open.")),
+      users_connected(registry.gauge("ssehub_users_connected", "Users with at least one open stream.")) {}
+
+Hub::Hub(std::vector<boost::asio::io_context*> contexts, HubLimits limits, metrics::Registry& registry)
+    : limits_(limits), metrics_(registry) {
   if (contexts.size() > kMaxThreads) throw std::invalid_argument("too many I/O threads for the hub");
   for (auto* context : contexts) shards_.push_back(std::make_unique<Shard>(*context));
 }
@@ -88,8 +93,8 @@ void Hub::detach(unsigned thread, const std::string& stream, Subscriber* subscri
   }
 }
 
-void Hub::publish(std::vector<EventPtr> events) {
-  std::vector<std::vector<EventPtr>> per_thread(shards_.size());
+void Hub::publish(std::vector<core::EventPtr> events) {
+  std::vector<std::vector<core::EventPtr>> per_thread(shards_.size());
   for (auto& event : events) {
     std::uint64_t mask;
     {
@@ -111,10 +116,10 @@ void Hub::publish(std::vector<EventPtr> events) {
   }
 }
 
-void Hub::deliver_on(unsigned thread, const std::vector<EventPtr>& events) {
+void Hub::deliver_on(unsigned thread, const std::vector<core::EventPtr>& events) {
   Shard& shard = *shards_[thread];
   shard.touched.clear();
-  for (const EventPtr& event : events) {
+  for (const core::EventPtr& event : events) {
     auto it = shard.by_stream.find(event->stream);
     if (it == shard.by_stream.end()) continue;
     // Subscribers never detach synchronously inside enqueue, so the list is stable here.
@@ -143,7 +148,7 @@ void Hub::schedule_tick(unsigned thread) {
   shard.tick_timer.async_wait([this, thread](boost::system::error_code ec) {
     Shard& shard = *shards_[thread];
     if (ec || shard.stopped) return;
-    const auto now = SteadyClock::now();
+    const auto now = core::SteadyClock::now();
     for (std::size_t i = 0; i < shard.all.size(); ++i) shard.all[i]->tick(now);
     schedule_tick(thread);
   });
@@ -161,4 +166,4 @@ void Hub::shutdown_all() {
   }
 }
 
-}  // namespace ssehub
+}  // namespace ssehub::hub

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "history/event.hpp"
+#include "core/event.hpp"
 #include "metrics/metrics.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -15,15 +15,15 @@
 #include <unordered_map>
 #include <vector>
 
-namespace ssehub {
+namespace ssehub::hub {
 
 // A stream as the hub sees it. All calls arrive on the subscriber's own I/O thread.
 class Subscriber {
  public:
   virtual ~Subscriber() = default;
-  virtual void enqueue(const EventPtr& event) = 0;  // buffer, do not write yet
+  virtual void enqueue(const core::EventPtr& event) = 0;  // buffer, do not write yet
   virtual void flush() = 0;                          // write what enqueue buffered
-  virtual void tick(SteadyClock::time_point now) = 0;  // keep-alives and other timers
+  virtual void tick(core::SteadyClock::time_point now) = 0;  // keep-alives and other timers
   virtual void shutdown() = 0;                       // server stopping: close cleanly
 
   std::size_t hub_slot_ = 0;  // position in its shard's list; owned by the hub
@@ -37,12 +37,19 @@ struct HubLimits {
 // Who is connected where. One shard per I/O thread holds that thread's subscribers, so
 // delivery takes no lock; a small striped directory knows, per stream, how many subscribers
 // exist and on which threads, so limits hold globally and publishes wake only those threads.
+// What the hub counts.
+struct HubMetrics {
+  explicit HubMetrics(metrics::Registry& registry);
+  metrics::Gauge& streams_open;     // SSE streams currently open
+  metrics::Gauge& users_connected;  // users with at least one open stream
+};
+
 class Hub {
  public:
   static constexpr unsigned kMaxThreads = 64;
   enum class Admission { Admitted, UserLimit, TotalLimit };
 
-  Hub(std::vector<boost::asio::io_context*> contexts, HubLimits limits, Metrics& metrics);
+  Hub(std::vector<boost::asio::io_context*> contexts, HubLimits limits, metrics::Registry& registry);
   ~Hub();
 
   // On I/O thread `thread`. Every subscriber is registered for ticks and shutdown;
@@ -51,7 +58,7 @@ class Hub {
   void detach(unsigned thread, const std::string& stream, Subscriber* subscriber);
 
   // Any thread. Events of one stream must be published in id order by a single thread.
-  void publish(std::vector<EventPtr> events);
+  void publish(std::vector<core::EventPtr> events);
 
   // Starts the per-thread tick timers (period chosen from the smallest interval in use).
   void start_ticking(std::chrono::milliseconds period);
@@ -73,15 +80,15 @@ class Hub {
   static constexpr std::size_t kStripes = 64;
 
   Stripe& stripe_of(const std::string& stream);
-  void deliver_on(unsigned thread, const std::vector<EventPtr>& events);
+  void deliver_on(unsigned thread, const std::vector<core::EventPtr>& events);
   void schedule_tick(unsigned thread);
 
   std::vector<std::unique_ptr<Shard>> shards_;
   std::array<Stripe, kStripes> stripes_;
   HubLimits limits_;
-  Metrics& metrics_;
+  HubMetrics metrics_;
   std::atomic<std::size_t> total_streams_{0};
   std::chrono::milliseconds tick_period_{100};
 };
 
-}  // namespace ssehub
+}  // namespace ssehub::hub

@@ -1,13 +1,13 @@
 #include "metrics/metrics.hpp"
 
+
 #include <fmt/format.h>
 #include <malloc.h>
 #include <sys/resource.h>
-#include <sqlite3.h>
 
 #include <filesystem>
 
-namespace ssehub {
+namespace ssehub::metrics {
 
 void LatencyHistogram::observe(std::chrono::nanoseconds elapsed) {
   const double seconds = std::chrono::duration<double>(elapsed).count();
@@ -18,9 +18,7 @@ void LatencyHistogram::observe(std::chrono::nanoseconds elapsed) {
                     std::memory_order_relaxed);
 }
 
-void LatencyHistogram::render(std::string& out, const std::string& name,
-                              const std::string& help) const {
-  out += fmt::format("# HELP {} {}\n# TYPE {} histogram\n", name, help, name);
+void LatencyHistogram::render(std::string& out, std::string_view name) const {
   std::uint64_t cumulative = 0;
   for (std::size_t i = 0; i < kBounds.size(); ++i) {
     cumulative += buckets_[i].load(std::memory_order_relaxed);
@@ -43,140 +41,119 @@ void LabeledGauges::replace(std::map<std::string, std::int64_t> series) {
   series_ = std::move(series);
 }
 
-void LabeledGauges::render(std::string& out, const std::string& name, const std::string& help) const {
-  out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+void LabeledGauges::render(std::string& out, std::string_view name) const {
   std::lock_guard lock(mutex_);
   for (const auto& [labels, value] : series_) out += fmt::format("{}{{{}}} {}\n", name, labels, value);
 }
 
-const char* reject_reason_label(RejectReason reason) {
-  switch (reason) {
-    case RejectReason::BadRequest: return "bad_request";
-    case RejectReason::NotFound: return "not_found";
-    case RejectReason::MethodNotAllowed: return "method_not_allowed";
-    case RejectReason::BodyTooLarge: return "body_too_large";
-    case RejectReason::HeadersTooLarge: return "headers_too_large";
-    case RejectReason::TooManyStreams: return "too_many_streams";
-    case RejectReason::Timeout: return "timeout";
-    case RejectReason::Unavailable: return "unavailable";
-    case RejectReason::Conflict: return "conflict";
-    case RejectReason::Unauthenticated: return "unauthenticated";
-    case RejectReason::Forbidden: return "forbidden";
-    case RejectReason::RateLimited: return "rate_limited";
-    case RejectReason::TooManyConnections: return "too_many_connections";
-    case RejectReason::UriTooLong: return "uri_too_long";
-    case RejectReason::NotImplemented: return "not_implemented";
-    case RejectReason::HostNotAllowed: return "host_not_allowed";
-    case RejectReason::BodyMemory: return "body_memory";
-    case RejectReason::Count: break;
-  }
-  return "unknown";
+void CounterFamily::render(std::string& out, std::string_view name) const {
+  for (std::size_t i = 0; i < values_.size(); ++i)
+    out += fmt::format("{}{{{}=\"{}\"}} {}\n", name, label_, values_[i], counters_[i].value());
 }
 
-const char* skip_reason_label(SkipReason reason) {
-  switch (reason) {
-    case SkipReason::NoColon: return "no_colon";
-    case SkipReason::EmptyUsername: return "empty_username";
-    case SkipReason::InvalidUtf8: return "invalid_utf8";
-    case SkipReason::TooLarge: return "too_large";
-    case SkipReason::InvalidJson: return "invalid_json";
-    case SkipReason::InvalidReportId: return "invalid_report_id";
-    case SkipReason::InvalidStatus: return "invalid_status";
-    case SkipReason::UnknownReport: return "unknown_report";
-    case SkipReason::InvalidTransition: return "invalid_transition";
-    case SkipReason::EmptyMessage: return "empty_message";
-    case SkipReason::InvalidUsername: return "invalid_username";
-    case SkipReason::Count: break;
-  }
-  return "unknown";
+Registry::Registry() {
+  // The process itself: where its memory goes and how many descriptors it holds.
+  collect([](std::string& out) {
+    const struct mallinfo2 heap = mallinfo2();
+    render_value(out, "ssehub_heap_in_use_bytes", "gauge", "Heap bytes allocated and not freed.",
+                 static_cast<double>(heap.uordblks + heap.hblkhd));
+    render_value(out, "ssehub_heap_free_bytes", "gauge",
+                 "Heap bytes freed but kept by the allocator (fragmentation, arenas).",
+                 static_cast<double>(heap.fordblks));
+    std::error_code ec;
+    double open_fds = 0;
+    for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
+         !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
+      ++open_fds;
+    render_value(out, "process_open_fds", "gauge", "Open file descriptors.", open_fds);
+    struct rlimit limit {};
+    getrlimit(RLIMIT_NOFILE, &limit);
+    render_value(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
+                 static_cast<double>(limit.rlim_cur));
+  });
 }
 
-namespace {
-void render_value(std::string& out, const char* name, const char* type, const char* help,
-                  std::int64_t value) {
+void Registry::add(std::string name, std::string help, const char* type,
+                   std::function<void(std::string&, std::string_view)> render) {
+  entries_.push_back({std::move(name), std::move(help), type, std::move(render)});
+}
+
+Counter& Registry::counter(std::string name, std::string help) {
+  std::lock_guard lock(mutex_);
+  Counter& counter = counters_.emplace_back();
+  add(std::move(name), std::move(help), "counter", [&counter](std::string& out, std::string_view name) {
+    out += fmt::format("{} {}\n", name, counter.value());
+  });
+  return counter;
+}
+
+Gauge& Registry::gauge(std::string name, std::string help) {
+  std::lock_guard lock(mutex_);
+  Gauge& gauge = gauges_.emplace_back();
+  add(std::move(name), std::move(help), "gauge", [&gauge](std::string& out, std::string_view name) {
+    out += fmt::format("{} {}\n", name, gauge.value());
+  });
+  return gauge;
+}
+
+LatencyHistogram& Registry::histogram(std::string name, std::string help) {
+  std::lock_guard lock(mutex_);
+  LatencyHistogram& histogram = histograms_.emplace_back();
+  add(std::move(name), std::move(help), "histogram",
+      [&histogram](std::string& out, std::string_view name) { histogram.render(out, name); });
+  return histogram;
+}
+
+LabeledGauges& Registry::labeled_gauges(std::string name, std::string help) {
+  std::lock_guard lock(mutex_);
+  LabeledGauges& gauges = labeled_gauges_.emplace_back();
+  add(std::move(name), std::move(help), "gauge",
+      [&gauges](std::string& out, std::string_view name) { gauges.render(out, name); });
+  return gauges;
+}
+
+CounterFamily& Registry::counters(std::string name, std::string help, std::string label,
+                                  std::vector<std::string> values) {
+  std::lock_guard lock(mutex_);
+  CounterFamily& family = families_.emplace_back(std::move(label), std::move(values));
+  add(std::move(name), std::move(help), "counter",
+      [&family](std::string& out, std::string_view name) { family.render(out, name); });
+  return family;
+}
+
+void Registry::collect(std::function<void(std::string& out)> render) {
+  std::lock_guard lock(mutex_);
+  collectors_.push_back(std::move(render));
+}
+
+void render_value(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, double value) {
   out += fmt::format("# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help, name, type, name, value);
 }
-}  // namespace
 
-std::string Metrics::render_prometheus() const {
+std::string Registry::render() const {
   std::string out;
-  out.reserve(4096);
-  auto counter = [&](const char* name, const char* help, const Counter& c) {
-    render_value(out, name, "counter", help, static_cast<std::int64_t>(c.value()));
-  };
-  auto gauge = [&](const char* name, const char* help, const Gauge& g) {
-    render_value(out, name, "gauge", help, g.value());
-  };
-  gauge("ssehub_streams_open", "SSE streams currently open.", streams_open);
-  gauge("ssehub_users_connected", "Users with at least one open stream.", users_connected);
-  gauge("ssehub_connections_open", "TCP connections currently open.", connections_open);
-  counter("ssehub_events_accepted_total", "Events durably stored and fanned out.", events_accepted);
-  counter("ssehub_events_delivered_total", "Event frames written to client sockets.",
-          events_delivered);
-  counter("ssehub_resumes_total", "Streams resumed from a Last-Event-ID.", resumes);
-  counter("ssehub_resets_total", "Resumes that history could not serve (reset sent).", resets);
-  counter("ssehub_queue_overflows_total", "Streams closed because their write queue was full.",
-          queue_overflows);
-  counter("ssehub_history_commits_total", "Group commits of the history writer.", history_commits);
-  counter("ssehub_history_write_errors_total", "Failed history group commits.",
-          history_write_errors);
-  gauge("ssehub_history_wal_frames_behind",
-        "History WAL frames the last checkpoint could not copy into the database.",
-        history_wal_frames_behind);
-  gauge("ssehub_history_memory_bytes",
-        "Bytes the in-memory history holds, bookkeeping included (--history-store memory).",
-        history_memory_bytes);
-  counter("ssehub_http_requests_total", "HTTP requests parsed.", http_requests);
-  gauge("ssehub_request_body_bytes_buffered",
-        "Bytes of request bodies held in memory, of --max-buffered-body-bytes.",
-        request_body_bytes_buffered);
-  counter("ssehub_kafka_records_ingested_total", "Kafka records turned into events or changes.",
-          kafka_records_ingested);
-  counter("ssehub_kafka_consumer_restarts_total",
-          "Kafka ingest consumers rebuilt after a fatal error (e.g. a fenced static member).",
-          kafka_consumer_restarts);
-  counter("ssehub_report_transitions_total", "Report status changes applied.",
-          reports_transitions);
-  kafka_consumer_lag.render(out, "ssehub_kafka_consumer_lag",
-                            "Records of a v3/v4 topic partition not consumed yet (high watermark "
-                            "minus the consumer's position).");
-  out += "# HELP ssehub_requests_rejected_total Requests refused, by reason.\n"
-         "# TYPE ssehub_requests_rejected_total counter\n";
-  for (std::size_t i = 0; i < rejected.size(); ++i) {
-    out += fmt::format("ssehub_requests_rejected_total{{reason=\"{}\"}} {}\n",
-                       reject_reason_label(static_cast<RejectReason>(i)), rejected[i].value());
+  out.reserve(8192);
+  for (const Entry& entry : entries_) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", entry.name, entry.help, entry.name, entry.type);
+    entry.render(out, entry.name);
   }
-  out += "# HELP ssehub_kafka_records_skipped_total Malformed Kafka records skipped, by reason.\n"
-         "# TYPE ssehub_kafka_records_skipped_total counter\n";
-  for (std::size_t i = 0; i < kafka_records_skipped.size(); ++i) {
-    out += fmt::format("ssehub_kafka_records_skipped_total{{reason=\"{}\"}} {}\n",
-                       skip_reason_label(static_cast<SkipReason>(i)), kafka_records_skipped[i].value());
-  }
-  // Where the process's memory goes, read at scrape time: SQLite's page caches and the heap
-  // (in use, and freed but kept by the allocator), so RSS growth can be told apart.
-  render_value(out, "ssehub_sqlite_memory_bytes", "gauge",
-               "Memory SQLite holds (page caches of every connection, statements).",
-               sqlite3_memory_used());
-  const struct mallinfo2 heap = mallinfo2();
-  render_value(out, "ssehub_heap_in_use_bytes", "gauge", "Heap bytes allocated and not freed.",
-               static_cast<std::int64_t>(heap.uordblks + heap.hblkhd));
-  render_value(out, "ssehub_heap_free_bytes", "gauge",
-               "Heap bytes freed but kept by the allocator (fragmentation, arenas).",
-               static_cast<std::int64_t>(heap.fordblks));
-  // The process's file descriptors against its limit: streams and connections use one each.
-  std::error_code ec;
-  std::int64_t open_fds = 0;
-  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
-       !ec && it != std::filesystem::directory_iterator(); it.increment(ec))
-    ++open_fds;
-  render_value(out, "process_open_fds", "gauge", "Open file descriptors.", open_fds);
-  struct rlimit limit {};
-  getrlimit(RLIMIT_NOFILE, &limit);
-  render_value(out, "process_max_fds", "gauge", "Maximum number of open file descriptors.",
-               static_cast<std::int64_t>(limit.rlim_cur));
-  accept_to_write.render(out, "ssehub_accept_to_write_seconds",
-                         "Time from accepting a publish to writing it to a client socket.");
+  for (const auto& collect : collectors_) collect(out);
   return out;
 }
 
-}  // namespace ssehub
+std::optional<double> Registry::value(std::string_view name, std::string_view labels) const {
+  const std::string text = render();
+  const std::string series = labels.empty() ? std::string(name) : fmt::format("{}{{{}}}", name, labels);
+  std::size_t at = 0;
+  while ((at = text.find(series + " ", at)) != std::string::npos) {
+    if (at == 0 || text[at - 1] == '\n') {
+      const std::size_t end = text.find('\n', at);
+      return std::stod(text.substr(at + series.size() + 1, end - at - series.size() - 1));
+    }
+    at += series.size();
+  }
+  return std::nullopt;
+}
+
+}  // namespace ssehub::metrics

@@ -4,11 +4,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
-namespace ssehub {
+namespace ssehub::metrics {
 
 // A monotonically increasing count. Relaxed atomics: exposition needs no ordering.
 class Counter {
@@ -37,7 +42,7 @@ class LatencyHistogram {
                                                      0.005,  0.01,    0.025,  0.05,  0.1,
                                                      0.25,   0.5,     1.0,    2.5};
   void observe(std::chrono::nanoseconds elapsed);
-  void render(std::string& out, const std::string& name, const std::string& help) const;
+  void render(std::string& out, std::string_view name) const;
 
  private:
   std::array<std::atomic<std::uint64_t>, kBounds.size() + 1> buckets_{};
@@ -51,81 +56,74 @@ class LabeledGauges {
   void set(const std::string& labels, std::int64_t value);
   // Replaces every series at once (series no longer set disappear).
   void replace(std::map<std::string, std::int64_t> series);
-  void render(std::string& out, const std::string& name, const std::string& help) const;
+  void render(std::string& out, std::string_view name) const;
 
  private:
   mutable std::mutex mutex_;
   std::map<std::string, std::int64_t> series_;
 };
 
-// Why a request was refused; one label value each on ssehub_requests_rejected_total.
-enum class RejectReason {
-  BadRequest,
-  NotFound,
-  MethodNotAllowed,
-  BodyTooLarge,
-  HeadersTooLarge,
-  TooManyStreams,
-  Timeout,
-  Unavailable,
-  Conflict,
-  Unauthenticated,
-  Forbidden,
-  RateLimited,
-  TooManyConnections,
-  UriTooLong,
-  NotImplemented,
-  HostNotAllowed,
-  BodyMemory,
-  Count
-};
-const char* reject_reason_label(RejectReason reason);
+// One counter per value of a label known in advance (`reason`): index it with the enum whose
+// values the labels name, in order.
+class CounterFamily {
+ public:
+  CounterFamily(std::string label, std::vector<std::string> values)
+      : label_(std::move(label)), values_(std::move(values)), counters_(values_.size()) {}
+  template <class Enum>
+  Counter& operator[](Enum value) { return counters_.at(static_cast<std::size_t>(value)); }
+  void render(std::string& out, std::string_view name) const;
 
-// Why a Kafka record was skipped; one label value each on ssehub_kafka_records_skipped_total.
-enum class SkipReason {
-  NoColon,
-  EmptyUsername,
-  InvalidUtf8,
-  TooLarge,
-  InvalidJson,
-  InvalidReportId,
-  InvalidStatus,
-  UnknownReport,
-  InvalidTransition,
-  EmptyMessage,
-  InvalidUsername,
-  Count
-};
-const char* skip_reason_label(SkipReason reason);
-
-// Every metric of ssehub, declared together; one instance per process.
-struct Metrics {
-  Gauge streams_open;             // SSE streams currently open
-  Gauge users_connected;          // users with at least one open stream
-  Gauge connections_open;         // TCP connections, streams included
-  Counter events_accepted;        // events durably stored and handed to fan-out
-  Counter events_delivered;       // event frames written to a client socket
-  Counter resumes;                // streams that resumed from a Last-Event-ID
-  Counter resets;                 // resumes that could not be served from history
-  Counter queue_overflows;        // streams closed because their write queue was full
-  Counter history_commits;        // group commits of the history writer
-  Counter history_write_errors;   // failed group commits (each fails its publishes with 503)
-  Gauge history_wal_frames_behind;  // WAL frames the last checkpoint could not copy back
-  Gauge history_memory_bytes;       // what the in-memory history holds (--history-store memory)
-  Counter http_requests;          // requests parsed, streams included
-  Gauge request_body_bytes_buffered;  // request bodies held in memory (--max-buffered-body-bytes)
-  std::array<Counter, static_cast<std::size_t>(RejectReason::Count)> rejected;
-  LatencyHistogram accept_to_write;  // from accepting a publish to writing it to one client
-  // Kafka records skipped (v3/v4 ingestion), by bus::SkipReason.
-  std::array<Counter, static_cast<std::size_t>(SkipReason::Count)> kafka_records_skipped;
-  Counter kafka_records_ingested;  // Kafka records turned into events or status changes
-  Counter kafka_consumer_restarts;  // ingest consumers rebuilt after a fatal error
-  LabeledGauges kafka_consumer_lag;  // records behind the high watermark, per topic/partition
-  Counter reports_transitions;    // report status changes applied (v4)
-
-  void reject(RejectReason reason) { rejected[static_cast<std::size_t>(reason)].add(); }
-  void skip(SkipReason reason) { kafka_records_skipped[static_cast<std::size_t>(reason)].add(); }
-  std::string render_prometheus() const;
+ private:
+  std::string label_;
+  std::vector<std::string> values_;
+  std::deque<Counter> counters_;
 };
 
-}  // namespace ssehub
+// Every metric of the process. Each component registers its own (name and help text where
+// the component is), at start-up, before any thread updates them; updates then take no lock.
+// /metrics renders them in the order they were registered.
+class Registry {
+ public:
+  Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  Counter& counter(std::string name, std::string help);
+  Gauge& gauge(std::string name, std::string help);
+  LatencyHistogram& histogram(std::string name, std::string help);
+  LabeledGauges& labeled_gauges(std::string name, std::string help);
+  CounterFamily& counters(std::string name, std::string help, std::string label,
+                          std::vector<std::string> values);
+  // Values read at scrape time (the heap, a library's memory): `render` appends complete
+  // series, HELP and TYPE lines included.
+  void collect(std::function<void(std::string& out)> render);
+
+  std::string render() const;
+  // A series' value as /metrics would show it (`labels` as `reason="timeout"`); for tests.
+  std::optional<double> value(std::string_view name, std::string_view labels = {}) const;
+
+ private:
+  struct Entry {
+    std::string name, help;
+    const char* type;
+    std::function<void(std::string& out, std::string_view name)> render;
+  };
+  void add(std::string name, std::string help, const char* type,
+           std::function<void(std::string&, std::string_view)> render);
+
+  mutable std::mutex mutex_;  // registration only
+  std::vector<Entry> entries_;
+  // Deques: what they hold never moves, so the references handed out stay valid.
+  std::deque<Counter> counters_;
+  std::deque<Gauge> gauges_;
+  std::deque<LatencyHistogram> histograms_;
+  std::deque<LabeledGauges> labeled_gauges_;
+  std::deque<CounterFamily> families_;
+  std::vector<std::function<void(std::string&)>> collectors_;
+};
+
+// The value of one series in Prometheus text: HELP, TYPE and the line.
+void render_value(std::string& out, std::string_view name, std::string_view type,
+                  std::string_view help, double value);
+
+}  // namespace ssehub::metrics

@@ -40,11 +40,4 @@ nlohmann::json to_json(const Report& report);
 std::string format_rfc3339(std::int64_t unix_ms);
 std::optional<std::int64_t> parse_rfc3339(std::string_view text);
 
-// The canonical lowercase form of a UUID in 8-4-4-4-12 hex form; nullopt if malformed.
-std::optional<std::string> canonical_uuid(std::string_view text);
-// A fresh random (version 4) UUID.
-std::string random_uuid();
-
-std::int64_t now_unix_ms();
-
 }  // namespace ssehub::reports

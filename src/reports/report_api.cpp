@@ -1,5 +1,6 @@
 #include "reports/report_api.hpp"
 
+#include "core/ids.hpp"
 #include "http/responses.hpp"
 
 #include <nlohmann/json.hpp>
@@ -52,7 +53,7 @@ std::variant<std::string, http::Response> user_id_of(const http::Target& target)
   if (!raw || raw->empty())
     return json_error(beast_http::status::bad_request, "missing_user_id",
                       "the query parameter `user_id` (a UUID) is required");
-  auto user_id = canonical_uuid(*raw);
+  auto user_id = core::canonical_uuid(*raw);
   if (!user_id)
     return json_error(beast_http::status::bad_request, "invalid_user_id",
                       "user_id must be a UUID like 3f2b8a9e-6d1c-4e2f-9a7b-1c2d3e4f5a6b");
@@ -78,7 +79,7 @@ std::variant<StatusChange, http::Response> parse_status_change(std::string_view 
   if (id == json.end() || !id->is_string())
     return json_error(beast_http::status::bad_request, "missing_report_id",
                       "the body needs `id`, the report's UUID, as a string");
-  auto report_id = canonical_uuid(id->get<std::string>());
+  auto report_id = core::canonical_uuid(id->get<std::string>());
   if (!report_id)
     return json_error(beast_http::status::bad_request, "invalid_report_id",
                       "`id` must be a report UUID");

@@ -1,6 +1,8 @@
 #include "reports/report_service.hpp"
 
-#include "metrics/thread_name.hpp"
+#include "core/ids.hpp"
+#include "core/run_on.hpp"
+#include "core/thread.hpp"
 
 #include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
@@ -15,10 +17,10 @@ constexpr std::int64_t kSweepGraceMs = 5000;
 constexpr std::chrono::seconds kProbeInterval{2};
 }  // namespace
 
-std::string report_stream(const std::string& user_id) { return stream_key("v4", user_id); }
+std::string report_stream(const std::string& user_id) { return core::stream_key("v4", user_id); }
 
-EventDraft created_event(const Report& report) {
-  EventDraft draft;
+core::EventDraft created_event(const Report& report) {
+  core::EventDraft draft;
   draft.stream = report_stream(report.user_id);
   draft.type = "report_created";
   draft.data = to_json(report).dump();
@@ -26,8 +28,8 @@ EventDraft created_event(const Report& report) {
   return draft;
 }
 
-EventDraft status_event(const Report& report) {
-  EventDraft draft;
+core::EventDraft status_event(const Report& report) {
+  core::EventDraft draft;
   draft.stream = report_stream(report.user_id);
   draft.type = "report_status_update";
   draft.data = nlohmann::json{{"id", report.report_id},
@@ -38,10 +40,13 @@ EventDraft status_event(const Report& report) {
   return draft;
 }
 
-ReportService::ReportService(store::Store& store, store::BlockingPool& pool, EventBus& bus,
-                             Metrics& metrics)
-    : store_(store), pool_(pool), bus_(bus), metrics_(metrics) {
-  boost::asio::post(background_, [] { name_this_thread("reports"); });
+ReportService::ReportService(store::Store& store, store::BlockingPool& pool, bus::EventBus& bus,
+                             metrics::Registry& registry)
+    : store_(store),
+      pool_(pool),
+      bus_(bus),
+      transitions_(registry.counter("ssehub_report_transitions_total", "Report status changes applied.")) {
+  boost::asio::post(background_, [] { core::name_this_thread("reports"); });
 }
 
 ReportService::~ReportService() { stop(); }
@@ -59,13 +64,13 @@ void ReportService::guarded(boost::asio::any_io_executor executor, const Done& d
     store_ready_ = false;
     spdlog::warn("reports: {}", e.what());
     ReportOutcome outcome{.kind = ReportOutcome::Kind::Unavailable, .detail = e.what()};
-    run_on(executor, [done, outcome = std::move(outcome)] { done(outcome); });
+    core::run_on(executor, [done, outcome = std::move(outcome)] { done(outcome); });
   }
 }
 
 std::int64_t ReportService::next_creation_ms() {
   // Reports are listed by creation time: two created in one millisecond must still differ.
-  std::int64_t now = now_unix_ms();
+  std::int64_t now = core::unix_millis_now();
   std::int64_t last = last_creation_ms_.load();
   for (;;) {
     const std::int64_t next = std::max(now, last + 1);
@@ -78,30 +83,30 @@ void ReportService::create(std::string user_id, boost::asio::any_io_executor exe
     guarded(executor, done, [&] {
       Report report;
       report.user_id = user_id;
-      report.report_id = random_uuid();
+      report.report_id = core::random_uuid();
       report.status = ReportStatus::Pending;
       report.created_ms = report.updated_ms = next_creation_ms();
       store_.create(report);
       publish_then(report, created_event(report), [executor, done, report] {
-        run_on(executor, [done, report] {
+        core::run_on(executor, [done, report] {
           done(ReportOutcome{.kind = ReportOutcome::Kind::Done, .report = report});
         });
       });
     });
   });
   if (!queued)
-    run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
+    core::run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
 }
 
 void ReportService::list(std::string user_id, boost::asio::any_io_executor executor, Done done) {
   const bool queued = submit(user_id, [this, user_id, executor, done] {
     guarded(executor, done, [&] {
       ReportOutcome outcome{.kind = ReportOutcome::Kind::Done, .reports = store_.list_by_user(user_id)};
-      run_on(executor, [done, outcome = std::move(outcome)] { done(outcome); });
+      core::run_on(executor, [done, outcome = std::move(outcome)] { done(outcome); });
     });
   });
   if (!queued)
-    run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
+    core::run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
 }
 
 void ReportService::change_status(std::string user_id, std::string report_id, ReportStatus to,
@@ -110,7 +115,7 @@ void ReportService::change_status(std::string user_id, std::string report_id, Re
     guarded(executor, done, [&] {
       auto reply = [&](ReportOutcome outcome) {
         outcome.requested = to;
-        run_on(executor, [done, outcome = std::move(outcome)] { done(outcome); });
+        core::run_on(executor, [done, outcome = std::move(outcome)] { done(outcome); });
       };
       auto current = store_.get(report_id);
       // Another user's report is reported as missing: its existence is not ours to reveal.
@@ -118,7 +123,7 @@ void ReportService::change_status(std::string user_id, std::string report_id, Re
         return reply({.kind = ReportOutcome::Kind::NotFound});
       if (!is_valid_transition(current->status, to))
         return reply({.kind = ReportOutcome::Kind::InvalidTransition, .report = *current});
-      const std::int64_t updated_ms = std::max(now_unix_ms(), current->updated_ms + 1);
+      const std::int64_t updated_ms = std::max(core::unix_millis_now(), current->updated_ms + 1);
       auto outcome = store_.transition(user_id, report_id, current->status, to, updated_ms);
       switch (outcome.kind) {
         case store::TransitionOutcome::Kind::NotFound:
@@ -131,17 +136,17 @@ void ReportService::change_status(std::string user_id, std::string report_id, Re
                         .detail = "the report changed concurrently"});
         case store::TransitionOutcome::Kind::Applied: break;
       }
-      metrics_.reports_transitions.add();
+      transitions_.add();
       const Report updated = outcome.report;
       publish_then(updated, status_event(updated), [executor, done, updated, to] {
-        run_on(executor, [done, updated, to] {
+        core::run_on(executor, [done, updated, to] {
           done(ReportOutcome{.kind = ReportOutcome::Kind::Done, .report = updated, .requested = to});
         });
       });
     });
   });
   if (!queued)
-    run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
+    core::run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
 }
 
 void ReportService::apply_change(std::string report_id, ReportStatus to,
@@ -152,19 +157,19 @@ void ReportService::apply_change(std::string report_id, ReportStatus to,
     guarded(executor, done, [&] {
       auto report = store_.get(report_id);
       if (!report)
-        return run_on(executor, [done, to] {
+        return core::run_on(executor, [done, to] {
           done({.kind = ReportOutcome::Kind::NotFound, .requested = to});
         });
       change_status(report->user_id, report_id, to, executor, done);
     });
   });
-  if (!queued) run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
+  if (!queued) core::run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
 }
 
-void ReportService::publish_then(const Report& report, EventDraft draft, std::function<void()> then) {
-  std::vector<EventDraft> drafts;
+void ReportService::publish_then(const Report& report, core::EventDraft draft, std::function<void()> then) {
+  std::vector<core::EventDraft> drafts;
   drafts.push_back(std::move(draft));
-  auto on_published = [this, report, then](AppendResult result) {
+  auto on_published = [this, report, then](history::AppendResult result) {
     if (result.ok) {
       auto mark = [this, report] {
         try {
@@ -183,7 +188,7 @@ void ReportService::publish_then(const Report& report, EventDraft draft, std::fu
     then();
   };
   const auto admission = bus_.publish(std::move(drafts), background_.get_executor(), on_published);
-  if (admission != History::Admission::Queued) {
+  if (admission != core::Admission::Queued) {
     spdlog::warn("reports: event of {} deferred to the sweep (history busy)", report.report_id);
     then();
   }
@@ -191,7 +196,7 @@ void ReportService::publish_then(const Report& report, EventDraft draft, std::fu
 
 void ReportService::start(std::chrono::milliseconds sweep_interval) {
   sweep_interval_ = sweep_interval;
-  next_sweep_ = SteadyClock::now() + sweep_interval;
+  next_sweep_ = core::SteadyClock::now() + sweep_interval;
   pool_.submit(0, [this] { sweep(); });
   boost::asio::post(background_, [this] { schedule_probe(); });
 }
@@ -200,7 +205,7 @@ void ReportService::schedule_probe() {
   sweep_timer_.expires_after(kProbeInterval);
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    const auto now = SteadyClock::now();
+    const auto now = core::SteadyClock::now();
     if (now >= next_sweep_) {
       next_sweep_ = now + sweep_interval_;
       pool_.submit(0, [this] { sweep(); });
@@ -215,7 +220,7 @@ void ReportService::sweep() {
   try {
     store_ready_ = store_.ping();
     if (!store_ready_) return;
-    const std::int64_t cutoff = now_unix_ms() - kSweepGraceMs;
+    const std::int64_t cutoff = core::unix_millis_now() - kSweepGraceMs;
     for (const Report& report : store_.list_event_pending()) {
       if (report.updated_ms > cutoff) continue;
       const bool created = report.created_ms == report.updated_ms;

@@ -21,8 +21,8 @@ namespace ssehub::reports {
 std::string report_stream(const std::string& user_id);
 // `report_created` (data: the report) and `report_status_update` (data: {id, status,
 // updatedAt}) events.
-EventDraft created_event(const Report& report);
-EventDraft status_event(const Report& report);
+core::EventDraft created_event(const Report& report);
+core::EventDraft status_event(const Report& report);
 
 struct ReportOutcome {
   enum class Kind { Done, NotFound, InvalidTransition, Unavailable, Overloaded } kind = Kind::Done;
@@ -41,7 +41,7 @@ class ReportService {
  public:
   using Done = std::function<void(ReportOutcome)>;
 
-  ReportService(store::Store& store, store::BlockingPool& pool, EventBus& bus, Metrics& metrics);
+  ReportService(store::Store& store, store::BlockingPool& pool, bus::EventBus& bus, metrics::Registry& registry);
   ~ReportService();
 
   // Each `done` runs on `executor`, or on a store thread when `executor` is empty.
@@ -62,7 +62,7 @@ class ReportService {
  private:
   bool submit(const std::string& user_id, std::function<void()> job);
   std::int64_t next_creation_ms();
-  void publish_then(const Report& report, EventDraft draft, std::function<void()> then);
+  void publish_then(const Report& report, core::EventDraft draft, std::function<void()> then);
   void sweep();
   void schedule_probe();
   template <typename Fn>
@@ -70,15 +70,15 @@ class ReportService {
 
   store::Store& store_;
   store::BlockingPool& pool_;
-  EventBus& bus_;
-  Metrics& metrics_;
+  bus::EventBus& bus_;
+  metrics::Counter& transitions_;  // report status changes applied
   std::atomic<bool> store_ready_{true};
   std::atomic<std::int64_t> last_creation_ms_{0};
   // Completions of event publishes and the sweep timer run here, never on I/O threads.
   boost::asio::thread_pool background_{1};
   boost::asio::steady_timer sweep_timer_{background_};
   std::chrono::milliseconds sweep_interval_{30000};
-  SteadyClock::time_point next_sweep_{};
+  core::SteadyClock::time_point next_sweep_{};
 };
 
 }  // namespace ssehub::reports

@@ -1,5 +1,6 @@
 #include "sse/encoder.hpp"
 
+
 namespace ssehub::sse {
 
 namespace {

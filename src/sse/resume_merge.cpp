@@ -1,8 +1,9 @@
 #include "sse/resume_merge.hpp"
 
+
 namespace ssehub::sse {
 
-ResumeMerge::Live ResumeMerge::on_live(EventPtr event) {
+ResumeMerge::Live ResumeMerge::on_live(core::EventPtr event) {
   // Before the first page, where the stream continues is not known yet: a `reset` may move it
   // below the client's id.
   if (paged_ && event->id != 0 && event->id <= last_id_) return Live::Duplicate;
@@ -18,12 +19,12 @@ ResumeMerge::Live ResumeMerge::on_live(EventPtr event) {
   return Live::Held;
 }
 
-ResumeMerge::Step ResumeMerge::on_page(Replay& page) {
+ResumeMerge::Step ResumeMerge::on_page(history::Replay& page) {
   Step step;
   // A `reset` (first in its page) says where the stream continues, which may be below the
   // client's id (an id this history never issued); the page reads after it.
   if (page.reset) last_id_ = page.events.front()->id;
-  for (EventPtr& event : page.events) {
+  for (core::EventPtr& event : page.events) {
     if (page.reset && &event == &page.events.front()) {
       step.send.push_back(std::move(event));
     } else if (event->id > last_id_) {
@@ -35,11 +36,11 @@ ResumeMerge::Step ResumeMerge::on_page(Replay& page) {
   paged_ = true;
   if (page.more || dropped_since_request_) {
     dropped_since_request_ = false;
-    step.next_page = ResumePoint{.earliest = false, .after_id = last_id_};
+    step.next_page = core::ResumePoint{.earliest = false, .after_id = last_id_};
     return step;
   }
   done_ = true;
-  for (EventPtr& event : held_) {
+  for (core::EventPtr& event : held_) {
     if (event->id == 0 || event->id > last_id_) {
       if (event->id != 0) last_id_ = event->id;
       step.send.push_back(std::move(event));

@@ -26,14 +26,14 @@ class ResumeMerge {
   enum class Live { Held, Dropped, Duplicate };
   // A live event that arrived before the replay caught up: held until then, or, when holding
   // it would pass the limit, dropped together with everything held (the replay reads them).
-  Live on_live(EventPtr event);
+  Live on_live(core::EventPtr event);
 
   struct Step {
-    std::vector<EventPtr> send;            // to the client, in this order
-    std::optional<ResumePoint> next_page;  // read next; nullopt: the stream is live now
+    std::vector<core::EventPtr> send;            // to the client, in this order
+    std::optional<core::ResumePoint> next_page;  // read next; nullopt: the stream is live now
   };
   // A page read with next_page() (or the first one): what to send and what to read next.
-  Step on_page(Replay& page);
+  Step on_page(history::Replay& page);
 
   // The newest id sent or about to be sent.
   std::uint64_t last_id() const { return last_id_; }
@@ -43,7 +43,7 @@ class ResumeMerge {
  private:
   std::uint64_t last_id_;
   std::size_t held_limit_;
-  std::vector<EventPtr> held_;
+  std::vector<core::EventPtr> held_;
   std::size_t held_bytes_ = 0;
   bool dropped_since_request_ = false;
   bool paged_ = false;  // a page has come: last_id_ is where the stream continues

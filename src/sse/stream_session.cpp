@@ -19,7 +19,7 @@ using boost::asio::ip::tcp;
 // A stream over plain TCP: only the socket, so an idle stream costs as little as it can.
 class PlainStreamSession final : public StreamSession {
  public:
-  PlainStreamSession(boost::asio::any_io_executor executor, Hub& hub, Metrics& metrics,
+  PlainStreamSession(boost::asio::any_io_executor executor, hub::Hub& hub, StreamMetrics& metrics,
                      const StreamSettings& settings, unsigned thread, std::string stream)
       : StreamSession(hub, metrics, settings, thread, std::move(stream)),
         socket_(std::move(executor)) {}  // the connection arrives in adopt()
@@ -68,7 +68,7 @@ class PlainStreamSession final : public StreamSession {
 // buffer, which only TLS streams carry.
 class TlsStreamSession final : public StreamSession {
  public:
-  TlsStreamSession(Hub& hub, Metrics& metrics, const StreamSettings& settings, unsigned thread,
+  TlsStreamSession(hub::Hub& hub, StreamMetrics& metrics, const StreamSettings& settings, unsigned thread,
                    std::string stream)
       : StreamSession(hub, metrics, settings, thread, std::move(stream)) {}
 
@@ -117,7 +117,7 @@ class TlsStreamSession final : public StreamSession {
 }  // namespace
 
 std::shared_ptr<StreamSession> StreamSession::create(bool tls, boost::asio::any_io_executor executor,
-                                                     Hub& hub, Metrics& metrics,
+                                                     hub::Hub& hub, StreamMetrics& metrics,
                                                      const StreamSettings& settings,
                                                      unsigned thread, std::string stream) {
   if (tls) return std::make_shared<TlsStreamSession>(hub, metrics, settings, thread, std::move(stream));
@@ -125,7 +125,19 @@ std::shared_ptr<StreamSession> StreamSession::create(bool tls, boost::asio::any_
                                               std::move(stream));
 }
 
-StreamSession::StreamSession(Hub& hub, Metrics& metrics, const StreamSettings& settings,
+StreamMetrics::StreamMetrics(metrics::Registry& registry, metrics::Gauge& connections_open)
+    : connections_open(connections_open),
+      events_delivered(registry.counter("ssehub_events_delivered_total",
+                                        "Event frames written to client sockets.")),
+      resumes(registry.counter("ssehub_resumes_total", "Streams resumed from a Last-Event-ID.")),
+      resets(registry.counter("ssehub_resets_total", "Resumes that history could not serve (reset sent).")),
+      queue_overflows(registry.counter("ssehub_queue_overflows_total",
+                                       "Streams closed because their write queue was full.")),
+      accept_to_write(registry.histogram(
+          "ssehub_accept_to_write_seconds",
+          "Time from accepting a publish to writing it to a client socket.")) {}
+
+StreamSession::StreamSession(hub::Hub& hub, StreamMetrics& metrics, const StreamSettings& settings,
                              unsigned thread, std::string stream)
     : hub_(hub), metrics_(metrics), settings_(settings), stream_(std::move(stream)), thread_(thread) {}
 
@@ -134,12 +146,12 @@ StreamSession::~StreamSession() {
 }
 
 void StreamSession::start(http::StreamConnection connection, std::shared_ptr<void> client_slot,
-                          std::string head, bool chunked, History* history,
-                          std::optional<ResumePoint> resume) {
+                          std::string head, bool chunked, history::History* history,
+                          std::optional<core::ResumePoint> resume) {
   adopt(std::move(connection));
   client_slot_ = std::move(client_slot);
   metrics_.connections_open.add(1);
-  last_write_ = SteadyClock::now();
+  last_write_ = core::SteadyClock::now();
   next_periodic_ = last_write_ + settings_.periodic_interval;
   head_ = std::move(head);
   chunked_ = chunked;
@@ -163,11 +175,11 @@ void StreamSession::start(http::StreamConnection connection, std::shared_ptr<voi
   do_write();
 }
 
-void StreamSession::request_page(ResumePoint from) {
+void StreamSession::request_page(core::ResumePoint from) {
   replay_->page_in_flight = true;
   const bool queued = replay_->history->replay(
       stream_, from, executor(),
-      [self = shared_from_this()](std::shared_ptr<Replay> page) { self->on_page(std::move(page)); },
+      [self = shared_from_this()](std::shared_ptr<history::Replay> page) { self->on_page(std::move(page)); },
       std::max<std::size_t>(settings_.queue_limit_bytes / 2, 1));
   if (!queued) {
     spdlog::warn("sse stream={}: replay queue full, closing", stream_);
@@ -175,7 +187,7 @@ void StreamSession::request_page(ResumePoint from) {
   }
 }
 
-void StreamSession::on_page(std::shared_ptr<Replay> page) {
+void StreamSession::on_page(std::shared_ptr<history::Replay> page) {
   if (state_ != State::Replaying) return;
   replay_->page_in_flight = false;
   if (!page) return close();  // the client retries and resumes from the same id
@@ -196,7 +208,7 @@ void StreamSession::on_page(std::shared_ptr<Replay> page) {
   request_next_page_if_drained();
 }
 
-void StreamSession::enqueue(const EventPtr& event) {
+void StreamSession::enqueue(const core::EventPtr& event) {
   if (state_ == State::Replaying) {
     // A client that is not taking what it was sent is cut off when live events would pass
     // the bound, as on a live stream; one that is waiting for a page from history is not
@@ -221,7 +233,7 @@ void StreamSession::overflow() {
   close_later();
 }
 
-void StreamSession::push(EventPtr event) {
+void StreamSession::push(core::EventPtr event) {
   if (event->id != 0) {
     if (event->id <= last_id_) return;  // already sent by the replay
     last_id_ = event->id;
@@ -230,7 +242,7 @@ void StreamSession::push(EventPtr event) {
   queue_frame(std::move(event));
 }
 
-void StreamSession::queue_frame(EventPtr frame) {
+void StreamSession::queue_frame(core::EventPtr frame) {
   if (!preamble_sent_ && settings_.preamble && frame->frame.ends_with("\n\n")) {
     preamble_sent_ = true;
     queue_.push_back(settings_.preamble);
@@ -271,7 +283,7 @@ void StreamSession::do_write() {
 
 void StreamSession::on_write(boost::system::error_code ec) {
   write_in_flight_ = false;
-  const auto now = SteadyClock::now();
+  const auto now = core::SteadyClock::now();
   if (!ec) {
     last_write_ = now;
     if (!head_.empty()) std::string().swap(head_);
@@ -280,7 +292,7 @@ void StreamSession::on_write(boost::system::error_code ec) {
       if (event->id == 0) continue;  // comments, keep-alives, the response head
       ++delivered;
       // Replayed events have no accept time: their latency is the client's absence.
-      if (event->accepted_at != SteadyClock::time_point{})
+      if (event->accepted_at != core::SteadyClock::time_point{})
         metrics_.accept_to_write.observe(now - event->accepted_at);
     }
     metrics_.events_delivered.add(delivered);
@@ -299,12 +311,12 @@ void StreamSession::on_write(boost::system::error_code ec) {
 void StreamSession::request_next_page_if_drained() {
   if (!replay_ || !replay_->next_page || replay_->page_in_flight || write_in_flight_ || !queue_.empty())
     return;
-  const ResumePoint next = *replay_->next_page;
+  const core::ResumePoint next = *replay_->next_page;
   replay_->next_page.reset();
   request_page(next);
 }
 
-void StreamSession::tick(SteadyClock::time_point now) {
+void StreamSession::tick(core::SteadyClock::time_point now) {
   if (state_ != State::Live || write_in_flight_ || !queue_.empty()) return;
   if (settings_.periodic_frame && now >= next_periodic_) {
     next_periodic_ = now + settings_.periodic_interval;

@@ -21,23 +21,35 @@ struct StreamConnection;  // http/stream_connection.hpp
 
 namespace ssehub::sse {
 
+// What streams count; registered once, shared by every stream.
+struct StreamMetrics {
+  // `connections_open` is the HTTP layer's gauge: a stream counts as the connection it took.
+  StreamMetrics(metrics::Registry& registry, metrics::Gauge& connections_open);
+  metrics::Gauge& connections_open;
+  metrics::Counter& events_delivered;  // event frames written to a client socket
+  metrics::Counter& resumes;           // streams that resumed from a Last-Event-ID
+  metrics::Counter& resets;            // resumes that could not be served from history
+  metrics::Counter& queue_overflows;   // streams closed because their write queue was full
+  metrics::LatencyHistogram& accept_to_write;  // from accepting a publish to writing it
+};
+
 // How one kind of stream behaves; shared by every stream of that kind.
 struct StreamSettings {
   std::chrono::milliseconds keepalive{30000};
   // Sent after `keepalive` of silence: a comment line that rides in the next event's block
   // (see sse::encode_comment_line). Never a block of its own: a blank line without data
   // reaches several client libraries as an empty message.
-  EventPtr keepalive_line;
+  core::EventPtr keepalive_line;
   // The retry hint, sent in the block of the stream's first event; null for none. (A client
   // library that hands a half-received block to the application when the connection breaks,
   // r3labs/sse, would make a hint that came earlier an empty message.)
-  EventPtr preamble;
+  core::EventPtr preamble;
   std::size_t queue_limit_bytes = 1 << 20;
   // Send a keep-alive line at once: a client (and a proxy, and curl's output) sees a first
   // byte of the body without waiting for an event or a silence.
   bool opening_keepalive = false;
   // A fixed event repeated at an interval (the v1 demo's `data: hi!`); null for none.
-  EventPtr periodic_frame;
+  core::EventPtr periodic_frame;
   std::chrono::milliseconds periodic_interval{15000};
   // TLS only: how long the close_notify of a closing stream may take to be written.
   std::chrono::milliseconds close_timeout{10000};
@@ -47,17 +59,17 @@ struct StreamSettings {
 // and ticks. Its write queue is bounded in bytes: a client that falls that far behind is
 // disconnected (it resumes from history, so nothing is lost) and the overflow is counted.
 // The transport (plain TCP or TLS) is a subclass: the plain one adds nothing but its socket.
-class StreamSession : public Subscriber, public std::enable_shared_from_this<StreamSession> {
+class StreamSession : public hub::Subscriber, public std::enable_shared_from_this<StreamSession> {
  public:
   // A session for a connection of this kind: `tls` when the request came over HTTPS.
   static std::shared_ptr<StreamSession> create(bool tls, boost::asio::any_io_executor executor,
-                                               Hub& hub, Metrics& metrics,
+                                               hub::Hub& hub, StreamMetrics& metrics,
                                                const StreamSettings& settings, unsigned thread,
                                                std::string stream);
   ~StreamSession() override;
 
   // Registers with the hub; on refusal the caller answers the request with an error.
-  Hub::Admission attach() { return hub_.attach(thread_, stream_, this); }
+  hub::Hub::Admission attach() { return hub_.attach(thread_, stream_, this); }
 
   // Takes the connection and starts streaming: `head` is the HTTP response head. `chunked`:
   // the body is sent in HTTP/1.1 chunks (never ended by a last chunk, so that a client sees
@@ -65,15 +77,15 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
   // ends it (HTTP/1.0). With `resume`, history is replayed first; live events that arrive
   // meanwhile are held and sent after it, without gap or duplicate.
   void start(http::StreamConnection connection, std::shared_ptr<void> client_slot,
-             std::string head, bool chunked, History* history, std::optional<ResumePoint> resume);
+             std::string head, bool chunked, history::History* history, std::optional<core::ResumePoint> resume);
 
-  void enqueue(const EventPtr& event) override;
+  void enqueue(const core::EventPtr& event) override;
   void flush() override;
-  void tick(SteadyClock::time_point now) override;
+  void tick(core::SteadyClock::time_point now) override;
   void shutdown() override;
 
  protected:
-  StreamSession(Hub& hub, Metrics& metrics, const StreamSettings& settings, unsigned thread,
+  StreamSession(hub::Hub& hub, StreamMetrics& metrics, const StreamSettings& settings, unsigned thread,
                 std::string stream);
 
   // The transport's part, all on the session's thread.
@@ -97,19 +109,19 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
   // Replay: pages are asked for only while the client takes what was sent (the queue is
   // empty), so a client that does not read holds at most one page and the live events held
   // meanwhile, both within the queue's bound.
-  void request_page(ResumePoint from);
-  void on_page(std::shared_ptr<Replay> page);
+  void request_page(core::ResumePoint from);
+  void on_page(std::shared_ptr<history::Replay> page);
   void request_next_page_if_drained();
-  void push(EventPtr event);
+  void push(core::EventPtr event);
   void overflow();
   // Every frame enters the write queue here, so the retry hint goes with the first event.
-  void queue_frame(EventPtr frame);
+  void queue_frame(core::EventPtr frame);
   void do_write();
   void close_later();
 
   std::shared_ptr<void> client_slot_;  // this client address's connection slot
-  Hub& hub_;
-  Metrics& metrics_;
+  hub::Hub& hub_;
+  StreamMetrics& metrics_;
   const StreamSettings& settings_;
   std::string stream_;
   unsigned thread_;
@@ -120,20 +132,20 @@ class StreamSession : public Subscriber, public std::enable_shared_from_this<Str
   std::string head_;                    // the HTTP response head, until it is written
   std::array<char, 20> chunk_size_line_{};  // "<hex size>\r\n" of the chunk being written
   std::uint64_t last_id_ = 0;           // newest event id queued; older ones are duplicates
-  std::vector<EventPtr> queue_;         // waiting for the socket
-  std::vector<EventPtr> writing_;       // handed to the socket
+  std::vector<core::EventPtr> queue_;         // waiting for the socket
+  std::vector<core::EventPtr> writing_;       // handed to the socket
   std::size_t queued_bytes_ = 0;        // bytes in queue_ (and held by the replay)
   // While replaying: the merge of history pages and live events; the page to read once the
   // client has taken what was sent. Freed when the stream goes live.
   struct Replaying {
-    History* history;
+    history::History* history;
     ResumeMerge merge;
-    std::optional<ResumePoint> next_page;
+    std::optional<core::ResumePoint> next_page;
     bool page_in_flight = false;
   };
   std::unique_ptr<Replaying> replay_;
-  SteadyClock::time_point last_write_;  // silence is measured from here
-  SteadyClock::time_point next_periodic_;
+  core::SteadyClock::time_point last_write_;  // silence is measured from here
+  core::SteadyClock::time_point next_periodic_;
 };
 
 }  // namespace ssehub::sse

@@ -1,6 +1,6 @@
 #include "store/blocking_pool.hpp"
 
-#include "metrics/thread_name.hpp"
+#include "core/thread.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -11,7 +11,7 @@ BlockingPool::BlockingPool(unsigned threads, std::size_t queue_limit_per_thread)
   for (unsigned i = 0; i < std::max(1u, threads); ++i) lanes_.push_back(std::make_unique<Lane>());
   for (std::size_t i = 0; i < lanes_.size(); ++i) {
     lanes_[i]->thread =
-        named_thread("store-" + std::to_string(i), [this, raw = lanes_[i].get()] { run(*raw); });
+        core::named_thread("store-" + std::to_string(i), [this, raw = lanes_[i].get()] { run(*raw); });
   }
 }
 

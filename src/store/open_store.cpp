@@ -7,7 +7,7 @@
 
 namespace ssehub::store {
 
-std::unique_ptr<Store> open_store(const Config& config) {
+std::unique_ptr<Store> open_store(const config::Config& config) {
   if (config.store == "sqlite") {
     const auto path = std::filesystem::path(config.data_dir) / "reports.db";
     return std::make_unique<SqliteStore>(path.string(), config.store_timeout);

@@ -61,7 +61,7 @@ bool takes_body(beast_http::verb method) {
          method == beast_http::verb::patch;
 }
 
-nlohmann::json probe(std::string_view wire, const Config& config) {
+nlohmann::json probe(std::string_view wire, const config::Config& config) {
   constexpr std::size_t kReadSize = 16 * 1024;  // HttpSession::do_read
   http::RequestReader reader({.max_header_bytes = config.max_header_bytes,
                               .max_framing_bytes = config.max_header_bytes});
@@ -113,7 +113,7 @@ nlohmann::json probe(std::string_view wire, const Config& config) {
 }  // namespace
 
 int main() {
-  const Config config;  // the defaults: --max-header-bytes 8 KiB, --max-body-bytes 64 KiB
+  const config::Config config;  // the defaults: --max-header-bytes 8 KiB, --max-body-bytes 64 KiB
   std::string line;
   while (std::getline(std::cin, line)) {
     const auto wire = base64_decode(line);

@@ -1,5 +1,6 @@
 #include "store/dynamodb/dynamodb_client.hpp"
 
+
 #include <boost/crc.hpp>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>

@@ -94,7 +94,7 @@ std::optional<std::string> DynamoDbOptions::process_environment(const std::strin
   return std::nullopt;
 }
 
-DynamoDbOptions DynamoDbOptions::from_environment(const Config& config, const EnvLookup& env) {
+DynamoDbOptions DynamoDbOptions::from_environment(const config::Config& config, const EnvLookup& env) {
   const auto first_set = [](std::initializer_list<std::string> candidates) {
     for (const auto& candidate : candidates)
       if (!candidate.empty()) return candidate;
@@ -118,11 +118,11 @@ DynamoDbOptions DynamoDbOptions::from_environment(const Config& config, const En
   try {
     endpoint = dynamodb::HttpEndpoint::parse(options.endpoint);
   } catch (const std::invalid_argument& e) {
-    throw ConfigError(std::string("DynamoDB ") + e.what());
+    throw config::ConfigError(std::string("DynamoDB ") + e.what());
   }
   if (options.access_key_id.empty() || options.secret_access_key.empty()) {
     if (!endpoint.is_loopback())
-      throw ConfigError("DynamoDB at " + options.endpoint +
+      throw config::ConfigError("DynamoDB at " + options.endpoint +
                         " needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                         "(and AWS_SESSION_TOKEN for temporary ones)");
     // Local emulators accept any signature but still want one.
@@ -142,7 +142,7 @@ DynamoDbStore::DynamoDbStore(DynamoDbOptions options) : options_(std::move(optio
         dynamodb::RetryPolicy{options_.max_attempts, options_.first_backoff,
                               std::max(options_.first_backoff, std::chrono::milliseconds(1000))});
   } catch (const std::invalid_argument& e) {
-    throw ConfigError(std::string("DynamoDB ") + e.what());
+    throw config::ConfigError(std::string("DynamoDB ") + e.what());
   }
 }
 

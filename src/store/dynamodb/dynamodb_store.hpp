@@ -42,7 +42,7 @@ struct DynamoDbOptions {
   // AWS_SESSION_TOKEN; a loopback endpoint (DynamoDB Local, dynalite) gets dummy keys when
   // they are unset. Throws ConfigError when keys are missing for any other endpoint or the
   // endpoint is malformed.
-  static DynamoDbOptions from_environment(const Config& config,
+  static DynamoDbOptions from_environment(const config::Config& config,
                                           const EnvLookup& env = process_environment);
 };
 

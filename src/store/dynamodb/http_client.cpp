@@ -1,5 +1,7 @@
 #include "store/dynamodb/http_client.hpp"
 
+#include "core/text.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -36,13 +38,6 @@ namespace {
 // DynamoDB pages are at most 1 MB; anything far larger is not a DynamoDB answer.
 constexpr std::size_t kMaxResponseBytes = 16 * 1024 * 1024;
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 std::uint16_t default_port(bool tls) {
   return tls ? 443 : 80;
 }
@@ -55,7 +50,7 @@ HttpEndpoint HttpEndpoint::parse(std::string_view url) {
   };
   HttpEndpoint endpoint;
   endpoint.url = std::string(url);
-  const std::string lower = lowercase(url);
+  const std::string lower = core::lowercase(url);
   std::string_view rest = url;
   if (lower.starts_with("https://")) {
     endpoint.tls = true;
@@ -109,7 +104,7 @@ std::string HttpEndpoint::host_header() const {
 }
 
 bool HttpEndpoint::is_loopback() const {
-  if (lowercase(host) == "localhost") return true;
+  if (core::lowercase(host) == "localhost") return true;
   error_code ec;
   const auto address = net::ip::make_address(host, ec);
   return !ec && address.is_loopback();
@@ -273,7 +268,7 @@ std::pair<HttpResponse, bool> exchange(Connection& connection, Stream& stream,
   HttpResponse response;
   response.status = message_in.result_int();
   for (const auto& field : message_in)
-    response.headers.emplace_back(lowercase(field.name_string()), std::string(field.value()));
+    response.headers.emplace_back(core::lowercase(field.name_string()), std::string(field.value()));
   const bool reusable = message_in.keep_alive();
   response.body = std::move(message_in.body());
   return {std::move(response), reusable};

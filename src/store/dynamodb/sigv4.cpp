@@ -1,5 +1,7 @@
 #include "store/dynamodb/sigv4.hpp"
 
+#include "core/text.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -137,13 +139,6 @@ std::string canonical_header_value(std::string_view value) {
   return out;
 }
 
-std::string lowercase(std::string_view text) {
-  std::string out(text);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 std::string utc_format(std::chrono::system_clock::time_point when, const char* format) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(when);
   std::tm utc{};
@@ -180,7 +175,7 @@ SigV4Signature sign_v4(const SigV4Request& request, const AwsCredentials& creden
   // Ordered by lowercase name, which is the canonical order.
   std::map<std::string, std::string> canonical_headers;
   auto add_header = [&](std::string_view name, std::string_view value) {
-    auto [it, inserted] = canonical_headers.try_emplace(lowercase(name));
+    auto [it, inserted] = canonical_headers.try_emplace(core::lowercase(name));
     if (!inserted) it->second += ',';
     it->second += canonical_header_value(value);
   };

@@ -1,5 +1,6 @@
 #include "store/sqlite/sqlite_store.hpp"
 
+
 #include <SQLiteCpp/SQLiteCpp.h>
 
 namespace ssehub::store {

@@ -1,5 +1,4 @@
 #include "config/config.hpp"
-
 #include "support/temp_path.hpp"
 
 #include <gtest/gtest.h>
@@ -8,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-using ssehub::load_config;
+using ssehub::config::load_config;
 
 namespace {
 
@@ -23,7 +22,7 @@ class ConfigTest : public ::testing::Test {
     std::ofstream(file_) << text;
     return file_;
   }
-  ssehub::ConfigOutcome load(std::vector<const char*> args) {
+  ssehub::config::ConfigOutcome load(std::vector<const char*> args) {
     args.insert(args.begin(), "ssehub");
     return load_config(static_cast<int>(args.size()), args.data());
   }

@@ -1,5 +1,4 @@
 #include "config/config.hpp"
-
 #include "support/temp_path.hpp"
 
 #include <gtest/gtest.h>
@@ -8,7 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
-using ssehub::load_config;
+using ssehub::config::load_config;
 
 namespace {
 
@@ -18,9 +17,9 @@ class TlsConfigTest : public ::testing::Test {
     for (const char* name : {"SSEHUB_TLS_CERT", "SSEHUB_TLS_KEY"}) unsetenv(name);
     std::filesystem::remove(file_);
   }
-  ssehub::ConfigOutcome load(std::vector<const char*> args) {
+  ssehub::config::ConfigOutcome load(std::vector<const char*> args) {
     args.insert(args.begin(), "ssehub");
-    return load_config(static_cast<int>(args.size()), args.data());
+    return ssehub::config::load_config(static_cast<int>(args.size()), args.data());
   }
   std::string file_ =
       ssehub::test_support::unique_temp_path("ssehub_tls_config_test", ".toml").string();

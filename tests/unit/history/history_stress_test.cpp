@@ -30,9 +30,9 @@ constexpr std::size_t kHeldBytes = 120;  // a few live events before the merge d
 std::string stream_name(unsigned i) { return "v2:resumer" + std::to_string(i); }
 
 // Lives on one I/O thread; every call below happens there.
-class ResumingSubscriber : public Subscriber {
+class ResumingSubscriber : public hub::Subscriber {
  public:
-  ResumingSubscriber(unsigned index, std::uint64_t after_id, History& history,
+  ResumingSubscriber(unsigned index, std::uint64_t after_id, history::History& history,
                      boost::asio::any_io_executor executor)
       : index(index),
         stream(stream_name(index)),
@@ -42,7 +42,7 @@ class ResumingSubscriber : public Subscriber {
         history(history),
         executor(std::move(executor)) {}
 
-  void enqueue(const EventPtr& event) override {
+  void enqueue(const core::EventPtr& event) override {
     if (!merge.done()) {
       if (merge.on_live(event) == sse::ResumeMerge::Live::Dropped) ++drops;
       return;
@@ -50,17 +50,17 @@ class ResumingSubscriber : public Subscriber {
     accept(event);
   }
   void flush() override {}
-  void tick(SteadyClock::time_point) override {}
+  void tick(core::SteadyClock::time_point) override {}
   void shutdown() override {}
 
-  void request(ResumePoint from) {
+  void request(core::ResumePoint from) {
     ++pages;
-    if (!history.replay(stream, from, executor, [this](std::shared_ptr<Replay> page) { on_page(page); },
+    if (!history.replay(stream, from, executor, [this](std::shared_ptr<history::Replay> page) { on_page(page); },
                         kPageBytes))
       failed = true;
   }
 
-  void on_page(const std::shared_ptr<Replay>& page) {
+  void on_page(const std::shared_ptr<history::Replay>& page) {
     if (!page) {
       failed = true;
       return;
@@ -71,7 +71,7 @@ class ResumingSubscriber : public Subscriber {
     if (step.next_page) request(*step.next_page);
   }
 
-  void accept(const EventPtr& event) {
+  void accept(const core::EventPtr& event) {
     if (event->id < next_expected) return;  // the replay had it already
     if (event->id != next_expected) ++problems;
     next_expected = event->id + 1;
@@ -82,7 +82,7 @@ class ResumingSubscriber : public Subscriber {
   const std::uint64_t after_id;
   std::uint64_t next_expected;
   sse::ResumeMerge merge;
-  History& history;
+  history::History& history;
   boost::asio::any_io_executor executor;
   bool failed = false;
   std::size_t problems = 0;  // gaps, repeats, resets
@@ -105,15 +105,15 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   constexpr unsigned kIoThreads = 2, kPublishers = 3, kAppendsPerPublisher = 600;
   constexpr std::size_t kMinResumersPerThread = 30, kMaxResumersPerThread = 150;
   IoThreads io(kIoThreads);
-  Metrics metrics;
-  Hub hub(io.contexts(), {.max_streams_per_user = 100000, .max_streams = 0}, metrics);
-  History history({.in_memory = GetParam(),
+  metrics::Registry metrics;
+  hub::Hub hub(io.contexts(), {.max_streams_per_user = 100000, .max_streams = 0}, metrics);
+  history::History history({.in_memory = GetParam(),
                    .database_path = (dir / "h.db").string(),
                    .max_events_per_stream = 1000000,
                    .sync_full = false,
                    .trim_interval = std::chrono::milliseconds(20)},
                   metrics);
-  history.start([&hub](std::vector<EventPtr> events) { hub.publish(std::move(events)); });
+  history.start([&hub](std::vector<core::EventPtr> events) { hub.publish(std::move(events)); });
 
   // Ids every append was given, per stream; and the highest one acknowledged so far.
   std::mutex ids_mutex;
@@ -127,13 +127,13 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
       std::mt19937 random(p);
       for (unsigned i = 0; i < kAppendsPerPublisher; ++i) {
         const unsigned s = random() % kStreams;
-        std::vector<EventDraft> drafts(1 + random() % 3);
+        std::vector<core::EventDraft> drafts(1 + random() % 3);
         for (auto& draft : drafts) {
           draft.stream = stream_name(s);
           draft.data = "from " + std::to_string(p);
         }
         // No executor: `done` runs on the writer thread (in memory: on this one).
-        const auto admission = history.append(std::move(drafts), {}, [&, s](AppendResult result) {
+        const auto admission = history.append(std::move(drafts), {}, [&, s](history::AppendResult result) {
           EXPECT_TRUE(result.ok) << result.error;
           std::lock_guard lock(ids_mutex);
           for (std::uint64_t id : result.ids) {
@@ -142,7 +142,7 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
           }
           appends_done.fetch_add(1);
         });
-        ASSERT_EQ(admission, History::Admission::Queued);
+        ASSERT_EQ(admission, core::Admission::Queued);
         if (i % 16 == 0) std::this_thread::yield();
       }
     });
@@ -164,7 +164,7 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
           auto subscriber =
               std::make_unique<ResumingSubscriber>(s, after, history, io.context(t).get_executor());
           ResumingSubscriber* raw = subscriber.get();
-          ASSERT_EQ(hub.attach(t, raw->stream, raw), Hub::Admission::Admitted);
+          ASSERT_EQ(hub.attach(t, raw->stream, raw), hub::Hub::Admission::Admitted);
           raw->request({.earliest = false, .after_id = after});
           resumers[t].push_back(std::move(subscriber));
         });
@@ -197,7 +197,7 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
     EXPECT_EQ(*acked[s].rbegin(), acked[s].size()) << "ids of " << stream_name(s) << " have gaps";
     total += acked[s].size();
   }
-  EXPECT_EQ(metrics.events_accepted.value(), total);
+  EXPECT_EQ(metrics.value("ssehub_events_accepted_total"), total);
 
   std::size_t opened = 0, pages = 0, drops = 0;
   for (unsigned t = 0; t < kIoThreads; ++t) {

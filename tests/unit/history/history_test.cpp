@@ -1,5 +1,4 @@
 #include "history/history.hpp"
-
 #include "support/temp_path.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -26,41 +25,41 @@ class HistoryTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::unique_ptr<History> open(std::size_t max_events = 100) {
+  std::unique_ptr<history::History> open(std::size_t max_events = 100) {
     return open_with({.database_path = (dir_ / "h.db").string(), .max_events_per_stream = max_events});
   }
 
-  std::unique_ptr<History> open_with(HistoryOptions options) {
+  std::unique_ptr<history::History> open_with(history::HistoryOptions options) {
     options.in_memory = in_memory_;
-    auto history = std::make_unique<History>(options, metrics_);
-    history->start([this](std::vector<EventPtr> events) {
+    auto history = std::make_unique<history::History>(options, metrics_);
+    history->start([this](std::vector<core::EventPtr> events) {
       std::lock_guard lock(mutex_);
       for (auto& e : events) committed_.push_back(e);
     });
     return history;
   }
 
-  AppendResult append(History& history, const std::string& stream, const std::string& data,
+  history::AppendResult append(history::History& history, const std::string& stream, const std::string& data,
                       const std::string& dedupe_key = {}) {
-    std::vector<EventDraft> drafts(1);
+    std::vector<core::EventDraft> drafts(1);
     drafts[0].stream = stream;
     drafts[0].data = data;
     drafts[0].dedupe_key = dedupe_key;
-    std::promise<AppendResult> done;
+    std::promise<history::AppendResult> done;
     EXPECT_EQ(history.append(std::move(drafts), io_.get_executor(),
-                             [&](AppendResult r) { done.set_value(std::move(r)); }),
-              History::Admission::Queued);
+                             [&](history::AppendResult r) { done.set_value(std::move(r)); }),
+              core::Admission::Queued);
     auto future = done.get_future();
     while (future.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) io_.poll();
     io_.restart();
     return future.get();
   }
 
-  std::shared_ptr<Replay> replay(History& history, const std::string& stream, ResumePoint from,
+  std::shared_ptr<history::Replay> replay(history::History& history, const std::string& stream, core::ResumePoint from,
                                  std::size_t max_bytes = SIZE_MAX) {
-    std::promise<std::shared_ptr<Replay>> done;
+    std::promise<std::shared_ptr<history::Replay>> done;
     history.replay(stream, from, io_.get_executor(),
-                   [&](std::shared_ptr<Replay> r) { done.set_value(std::move(r)); }, max_bytes);
+                   [&](std::shared_ptr<history::Replay> r) { done.set_value(std::move(r)); }, max_bytes);
     auto future = done.get_future();
     while (future.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) io_.poll();
     io_.restart();
@@ -69,12 +68,12 @@ class HistoryTest : public ::testing::Test {
 
   bool in_memory_ = false;
   std::filesystem::path dir_;
-  Metrics metrics_;
+  metrics::Registry metrics_;
   boost::asio::io_context io_;
   // Without work, poll() would stop the context before the writer posts its answer.
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
   std::mutex mutex_;
-  std::vector<EventPtr> committed_;
+  std::vector<core::EventPtr> committed_;
 };
 
 // What both stores must do alike: the tests below run against SQLite and against memory.
@@ -125,7 +124,7 @@ TEST_P(AnyHistoryTest, AReplayIsReadInPagesOfTheBytesAskedFor) {
   for (int i = 1; i <= 10; ++i) append(*history, "v2:a", "message " + std::to_string(i));
   const std::size_t frame = std::string("id: 1\ndata: message 1\n\n").size();
   std::vector<std::uint64_t> seen;
-  ResumePoint from{.earliest = true};
+  core::ResumePoint from{.earliest = true};
   for (int pages = 1;; ++pages) {
     ASSERT_LE(pages, 4) << "pages of three events: four at most for ten";
     auto page = replay(*history, "v2:a", from, 3 * frame);
@@ -191,15 +190,15 @@ TEST_F(HistoryTest, IdsSurviveReopening) {
 }
 
 TEST_F(HistoryTest, QueueLimitRefusesInsteadOfGrowing) {
-  HistoryOptions options{.database_path = (dir_ / "h.db").string(), .queue_limit = 1};
-  History history(options, metrics_);
+  history::HistoryOptions options{.database_path = (dir_ / "h.db").string(), .queue_limit = 1};
+  history::History history(options, metrics_);
   // Not started: nothing drains the queue, so the second append finds it full.
-  std::vector<EventDraft> one(1), two(1);
+  std::vector<core::EventDraft> one(1), two(1);
   one[0].stream = two[0].stream = "v2:a";
-  EXPECT_EQ(history.append(std::move(one), io_.get_executor(), [](AppendResult) {}),
-            History::Admission::Queued);
-  EXPECT_EQ(history.append(std::move(two), io_.get_executor(), [](AppendResult) {}),
-            History::Admission::QueueFull);
+  EXPECT_EQ(history.append(std::move(one), io_.get_executor(), [](history::AppendResult) {}),
+            core::Admission::Queued);
+  EXPECT_EQ(history.append(std::move(two), io_.get_executor(), [](history::AppendResult) {}),
+            core::Admission::QueueFull);
 }
 
 TEST_P(AnyHistoryTest, AgeRetentionDropsOldEventsAndResumeFromBeforeThemResets) {
@@ -223,7 +222,7 @@ TEST_P(AnyHistoryTest, AgeRetentionDropsOldEventsAndResumeFromBeforeThemResets) 
       << "events younger than max_age were dropped";
 
   clock_offset->store(3600);  // an hour on: both events are far older than max_age
-  std::shared_ptr<Replay> result;
+  std::shared_ptr<history::Replay> result;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   do {
     wait_for_trim();
@@ -246,9 +245,9 @@ TEST_P(AnyHistoryTest, AgeRetentionDropsOldEventsAndResumeFromBeforeThemResets) 
 TEST_P(AnyHistoryTest, ReplayWithoutAnExecutorStillAnswers) {
   auto history = open();
   append(*history, "v2:a", "m1");
-  std::promise<std::shared_ptr<Replay>> done;
+  std::promise<std::shared_ptr<history::Replay>> done;
   ASSERT_TRUE(history->replay("v2:a", {.earliest = true}, {},
-                              [&](std::shared_ptr<Replay> r) { done.set_value(std::move(r)); }));
+                              [&](std::shared_ptr<history::Replay> r) { done.set_value(std::move(r)); }));
   auto future = done.get_future();
   ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   auto result = future.get();
@@ -299,8 +298,8 @@ TEST_F(HistoryInMemoryTest, ByteBudgetDropsTheOldestEventsOfAnyStreamFirst) {
   const std::string kilobyte(1024, 'k');
   auto history = open_with({.memory_budget_bytes = 16 * 1024, .max_events_per_stream = 1000});
   for (int i = 0; i < 40; ++i) append(*history, i % 2 == 0 ? "v2:a" : "v2:b", kilobyte);
-  EXPECT_LE(metrics_.history_memory_bytes.value(), 16 * 1024);
-  EXPECT_GT(metrics_.history_memory_bytes.value(), 8 * 1024);
+  EXPECT_LE(metrics_.value("ssehub_history_memory_bytes"), 16 * 1024);
+  EXPECT_GT(metrics_.value("ssehub_history_memory_bytes"), 8 * 1024);
 
   auto a = replay(*history, "v2:a", {.earliest = false, .after_id = 0});
   ASSERT_TRUE(a->reset) << "the oldest events of v2:a were dropped";
@@ -332,20 +331,20 @@ TEST_F(HistoryInMemoryTest, NothingIsWrittenToTheDataDir) {
 TEST_F(HistoryInMemoryTest, AnswersGoToTheExecutorAndNothingIsAcceptedAfterStop) {
   auto history = open();
   bool answered = false;
-  std::vector<EventDraft> drafts(1);
+  std::vector<core::EventDraft> drafts(1);
   drafts[0].stream = "v2:a";
   ASSERT_EQ(history->append(std::move(drafts), io_.get_executor(),
-                            [&](AppendResult) { answered = true; }),
-            History::Admission::Queued);
+                            [&](history::AppendResult) { answered = true; }),
+            core::Admission::Queued);
   EXPECT_FALSE(answered) << "the publisher's answer must not run inside append()";
   io_.poll();
   io_.restart();
   EXPECT_TRUE(answered);
 
   history->stop();
-  std::vector<EventDraft> late(1);
+  std::vector<core::EventDraft> late(1);
   late[0].stream = "v2:a";
-  EXPECT_EQ(history->append(std::move(late), io_.get_executor(), [](AppendResult) {}),
-            History::Admission::Stopped);
+  EXPECT_EQ(history->append(std::move(late), io_.get_executor(), [](history::AppendResult) {}),
+            core::Admission::Stopped);
   EXPECT_FALSE(history->replay("v2:a", {.earliest = true}, io_.get_executor(), [](auto) {}));
 }

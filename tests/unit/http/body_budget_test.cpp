@@ -1,4 +1,5 @@
 #include "http/body_budget.hpp"
+#include "http/http_metrics.hpp"
 
 #include <gtest/gtest.h>
 
@@ -6,8 +7,9 @@ namespace ssehub::http {
 namespace {
 
 TEST(BodyBudgetTest, SharesGrowUntilTheBudgetIsSpentAndGiveBackWhenReleased) {
-  Metrics metrics;
-  BodyBudget budget(1000, metrics);
+  metrics::Registry metrics;
+  HttpMetrics http(metrics);
+  BodyBudget budget(1000, http.request_body_bytes_buffered);
   auto first = budget.share();
   EXPECT_TRUE(first->grow_to(600));
   EXPECT_TRUE(first->grow_to(400));  // never shrinks while held
@@ -15,13 +17,13 @@ TEST(BodyBudgetTest, SharesGrowUntilTheBudgetIsSpentAndGiveBackWhenReleased) {
   EXPECT_FALSE(second->grow_to(401));
   EXPECT_TRUE(second->grow_to(400));
   EXPECT_EQ(budget.held(), 1000u);
-  EXPECT_EQ(metrics.request_body_bytes_buffered.value(), 1000);
+  EXPECT_EQ(metrics.value("ssehub_request_body_bytes_buffered"), 1000);
   first.reset();
   EXPECT_EQ(budget.held(), 400u);
   EXPECT_TRUE(second->grow_to(1000));
   second.reset();
   EXPECT_EQ(budget.held(), 0u);
-  EXPECT_EQ(metrics.request_body_bytes_buffered.value(), 0);
+  EXPECT_EQ(metrics.value("ssehub_request_body_bytes_buffered"), 0);
 }
 
 }  // namespace

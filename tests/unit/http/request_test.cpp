@@ -27,21 +27,6 @@ TEST(RequestTargetTest, MalformedEscapesAreRejected) {
   EXPECT_FALSE(parse_target("/%"));
 }
 
-TEST(Utf8Test, AcceptsValidText) {
-  EXPECT_TRUE(is_valid_utf8(""));
-  EXPECT_TRUE(is_valid_utf8("plain"));
-  EXPECT_TRUE(is_valid_utf8("h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x91\x8B"));
-}
-
-TEST(Utf8Test, RejectsInvalidSequences) {
-  EXPECT_FALSE(is_valid_utf8("\xFF"));
-  EXPECT_FALSE(is_valid_utf8("\xC3"));              // truncated
-  EXPECT_FALSE(is_valid_utf8("\xC0\xAF"));          // overlong
-  EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));      // surrogate
-  EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
-  EXPECT_FALSE(is_valid_utf8("a\x80"));             // stray continuation
-}
-
 TEST(RequestTargetTest, ThePathStaysRawAndOnlyTheQueryIsDecoded) {
   // Decoding the path before routing would make /v2%2Fmessage reach /v2/message.
   auto target = parse_target("/v2%2Fmessage?username=a%2Fb");

@@ -18,9 +18,9 @@ using ssehub::test_support::IoThreads;
 namespace {
 
 // Checks, on its own I/O thread, that each stream's events arrive once and in id order.
-class OrderedSubscriber : public Subscriber {
+class OrderedSubscriber : public hub::Subscriber {
  public:
-  void enqueue(const EventPtr& event) override {
+  void enqueue(const core::EventPtr& event) override {
     std::uint64_t& last = last_id[event->stream];
     if (event->id <= last) ++out_of_order;
     last = event->id;
@@ -30,7 +30,7 @@ class OrderedSubscriber : public Subscriber {
     received += pending;
     pending = 0;
   }
-  void tick(SteadyClock::time_point) override { ++ticks; }
+  void tick(core::SteadyClock::time_point) override { ++ticks; }
   void shutdown() override { shut_down = true; }
 
   std::map<std::string, std::uint64_t> last_id;
@@ -38,8 +38,8 @@ class OrderedSubscriber : public Subscriber {
   bool shut_down = false;
 };
 
-EventPtr event_for(const std::string& stream, std::uint64_t id) {
-  auto event = std::make_shared<Event>();
+core::EventPtr event_for(const std::string& stream, std::uint64_t id) {
+  auto event = std::make_shared<core::Event>();
   event->stream = stream;
   event->id = id;
   event->frame = "id: " + std::to_string(id) + "\ndata: x\n\n";
@@ -54,8 +54,8 @@ TEST(HubStressTest, ConcurrentAttachDetachAndPublishDeliverEveryEventInOrder) {
   constexpr unsigned kThreads = 3, kStreams = 8, kPublishers = 2;
   constexpr std::uint64_t kEventsPerStream = 1500;
   IoThreads io(kThreads);
-  Metrics metrics;
-  Hub hub(io.contexts(), {.max_streams_per_user = 1000, .max_streams = 0}, metrics);
+  metrics::Registry metrics;
+  hub::Hub hub(io.contexts(), {.max_streams_per_user = 1000, .max_streams = 0}, metrics);
   hub.start_ticking(std::chrono::milliseconds(1));
 
   // One subscriber per thread and stream for the whole run: each must see every event.
@@ -65,7 +65,7 @@ TEST(HubStressTest, ConcurrentAttachDetachAndPublishDeliverEveryEventInOrder) {
       steady.push_back(std::make_unique<OrderedSubscriber>());
       OrderedSubscriber* subscriber = steady.back().get();
       ASSERT_EQ(io.run_on(t, [&, t, s] { return hub.attach(t, stream_name(s), subscriber); }),
-                Hub::Admission::Admitted);
+                hub::Hub::Admission::Admitted);
     }
 
   // Meanwhile every I/O thread keeps attaching and detaching short-lived subscribers (and
@@ -82,7 +82,7 @@ TEST(HubStressTest, ConcurrentAttachDetachAndPublishDeliverEveryEventInOrder) {
           for (int i = 0; i < 4; ++i) {
             const std::string stream = random() % 5 == 0 ? "" : stream_name(random() % kStreams);
             auto subscriber = std::make_unique<OrderedSubscriber>();
-            if (hub.attach(t, stream, subscriber.get()) == Hub::Admission::Admitted)
+            if (hub.attach(t, stream, subscriber.get()) == hub::Hub::Admission::Admitted)
               live.emplace_back(stream, std::move(subscriber));
           }
           while (live.size() > 6) {
@@ -109,7 +109,7 @@ TEST(HubStressTest, ConcurrentAttachDetachAndPublishDeliverEveryEventInOrder) {
       std::map<unsigned, std::uint64_t> next;
       for (unsigned s = p; s < kStreams; s += kPublishers) next[s] = 1;
       while (!next.empty()) {
-        std::vector<EventPtr> batch;
+        std::vector<core::EventPtr> batch;
         for (int i = 1 + random() % 3; i > 0 && !next.empty(); --i) {
           auto it = std::next(next.begin(), random() % next.size());
           batch.push_back(event_for(stream_name(it->first), it->second++));
@@ -136,7 +136,7 @@ TEST(HubStressTest, ConcurrentAttachDetachAndPublishDeliverEveryEventInOrder) {
   }
   EXPECT_GT(churned.load(), 0u);
   EXPECT_EQ(hub.streams_open(), kThreads * kStreams);
-  EXPECT_EQ(metrics.users_connected.value(), static_cast<std::int64_t>(kStreams));
+  EXPECT_EQ(metrics.value("ssehub_users_connected"), static_cast<std::int64_t>(kStreams));
 
   hub.shutdown_all();
   io.drain();
@@ -150,8 +150,8 @@ TEST(HubStressTest, ConcurrentAttachDetachAndPublishDeliverEveryEventInOrder) {
     });
   }
   EXPECT_EQ(hub.streams_open(), 0u);
-  EXPECT_EQ(metrics.users_connected.value(), 0);
-  EXPECT_EQ(metrics.streams_open.value(), 0);
+  EXPECT_EQ(metrics.value("ssehub_users_connected"), 0);
+  EXPECT_EQ(metrics.value("ssehub_streams_open"), 0);
   io.stop();
 }
 
@@ -164,8 +164,8 @@ TEST(HubStressTest, ShutdownAllStopsTicking) {
   int ticking_after_shutdown = 0;
   for (int round = 0; round < 200; ++round) {
     IoThreads io(1);
-    Metrics metrics;
-    Hub hub(io.contexts(), {}, metrics);
+    metrics::Registry metrics;
+    hub::Hub hub(io.contexts(), {}, metrics);
     OrderedSubscriber subscriber;
     io.run_on(0, [&] { hub.attach(0, "v2:ticked", &subscriber); });
     hub.start_ticking(std::chrono::milliseconds(1));

@@ -7,24 +7,24 @@ using namespace ssehub;
 
 namespace {
 
-class RecordingSubscriber : public Subscriber {
+class RecordingSubscriber : public hub::Subscriber {
  public:
-  void enqueue(const EventPtr& event) override { pending.push_back(event); }
+  void enqueue(const core::EventPtr& event) override { pending.push_back(event); }
   void flush() override {
     ++flushes;
     for (auto& e : pending) received.push_back(e);
     pending.clear();
   }
-  void tick(SteadyClock::time_point) override { ++ticks; }
+  void tick(core::SteadyClock::time_point) override { ++ticks; }
   void shutdown() override { shut_down = true; }
 
-  std::vector<EventPtr> pending, received;
+  std::vector<core::EventPtr> pending, received;
   int flushes = 0, ticks = 0;
   bool shut_down = false;
 };
 
-EventPtr event_for(const std::string& stream, std::uint64_t id) {
-  auto event = std::make_shared<Event>();
+core::EventPtr event_for(const std::string& stream, std::uint64_t id) {
+  auto event = std::make_shared<core::Event>();
   event->stream = stream;
   event->id = id;
   event->frame = "id: " + std::to_string(id) + "\n\n";
@@ -34,17 +34,17 @@ EventPtr event_for(const std::string& stream, std::uint64_t id) {
 class HubTest : public ::testing::Test {
  protected:
   boost::asio::io_context io_a_, io_b_;
-  Metrics metrics_;
-  Hub hub_{{&io_a_, &io_b_}, {.max_streams_per_user = 2, .max_streams = 0}, metrics_};
+  metrics::Registry metrics_;
+  hub::Hub hub_{{&io_a_, &io_b_}, {.max_streams_per_user = 2, .max_streams = 0}, metrics_};
 };
 
 }  // namespace
 
 TEST_F(HubTest, EveryStreamOfAUserReceivesOnEveryThread) {
   RecordingSubscriber tab1, tab2, other;
-  ASSERT_EQ(hub_.attach(0, "v2:alice", &tab1), Hub::Admission::Admitted);
-  ASSERT_EQ(hub_.attach(1, "v2:alice", &tab2), Hub::Admission::Admitted);
-  ASSERT_EQ(hub_.attach(0, "v2:bob", &other), Hub::Admission::Admitted);
+  ASSERT_EQ(hub_.attach(0, "v2:alice", &tab1), hub::Hub::Admission::Admitted);
+  ASSERT_EQ(hub_.attach(1, "v2:alice", &tab2), hub::Hub::Admission::Admitted);
+  ASSERT_EQ(hub_.attach(0, "v2:bob", &other), hub::Hub::Admission::Admitted);
   hub_.publish({event_for("v2:alice", 1), event_for("v2:alice", 2)});
   io_a_.run();
   io_b_.run();
@@ -55,17 +55,17 @@ TEST_F(HubTest, EveryStreamOfAUserReceivesOnEveryThread) {
   EXPECT_EQ(tab1.flushes, 1);  // one batch, one flush: writes coalesce
   // Fan-out shares the event, it does not copy it.
   EXPECT_EQ(tab1.received[0].get(), tab2.received[0].get());
-  EXPECT_EQ(metrics_.users_connected.value(), 2);
-  EXPECT_EQ(metrics_.streams_open.value(), 3);
+  EXPECT_EQ(metrics_.value("ssehub_users_connected"), 2);
+  EXPECT_EQ(metrics_.value("ssehub_streams_open"), 3);
 }
 
 TEST_F(HubTest, PerUserLimitIsGlobalAcrossThreads) {
   RecordingSubscriber a, b, c;
-  EXPECT_EQ(hub_.attach(0, "v2:alice", &a), Hub::Admission::Admitted);
-  EXPECT_EQ(hub_.attach(1, "v2:alice", &b), Hub::Admission::Admitted);
-  EXPECT_EQ(hub_.attach(0, "v2:alice", &c), Hub::Admission::UserLimit);
+  EXPECT_EQ(hub_.attach(0, "v2:alice", &a), hub::Hub::Admission::Admitted);
+  EXPECT_EQ(hub_.attach(1, "v2:alice", &b), hub::Hub::Admission::Admitted);
+  EXPECT_EQ(hub_.attach(0, "v2:alice", &c), hub::Hub::Admission::UserLimit);
   hub_.detach(1, "v2:alice", &b);
-  EXPECT_EQ(hub_.attach(0, "v2:alice", &c), Hub::Admission::Admitted);
+  EXPECT_EQ(hub_.attach(0, "v2:alice", &c), hub::Hub::Admission::Admitted);
 }
 
 TEST_F(HubTest, ClosingOneTabLeavesTheOtherReceiving) {
@@ -89,10 +89,10 @@ TEST_F(HubTest, PublishSkipsThreadsWithoutTheUser) {
 }
 
 TEST_F(HubTest, TotalLimitRefusesNewStreams) {
-  Hub limited({&io_a_}, {.max_streams_per_user = 10, .max_streams = 1}, metrics_);
+  hub::Hub limited({&io_a_}, {.max_streams_per_user = 10, .max_streams = 1}, metrics_);
   RecordingSubscriber a, b;
-  EXPECT_EQ(limited.attach(0, "v2:a", &a), Hub::Admission::Admitted);
-  EXPECT_EQ(limited.attach(0, "v2:b", &b), Hub::Admission::TotalLimit);
+  EXPECT_EQ(limited.attach(0, "v2:a", &a), hub::Hub::Admission::Admitted);
+  EXPECT_EQ(limited.attach(0, "v2:b", &b), hub::Hub::Admission::TotalLimit);
 }
 
 TEST_F(HubTest, ShutdownReachesEverySubscriber) {

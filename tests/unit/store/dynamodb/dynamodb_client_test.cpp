@@ -1,6 +1,5 @@
-#include "store/dynamodb/dynamodb_client.hpp"
-
 #include "scripted_http_server.hpp"
+#include "store/dynamodb/dynamodb_client.hpp"
 
 #include <boost/crc.hpp>
 #include <gtest/gtest.h>

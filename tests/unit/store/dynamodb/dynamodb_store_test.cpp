@@ -5,10 +5,10 @@
 //   --gtest_filter='DynamoDb*' scripts/dynamodb-local stop
 // Each run creates a table of its own and deletes it afterwards.
 
-#include "store/dynamodb/dynamodb_store.hpp"
-
+#include "core/ids.hpp"
 #include "reports/report.hpp"
 #include "store/dynamodb/dynamodb_client.hpp"
+#include "store/dynamodb/dynamodb_store.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -42,7 +42,7 @@ DynamoDbOptions::EnvLookup fake_env(std::map<std::string, std::string> values) {
 
 TEST(DynamoDbOptions, DefaultsToAwsRegionalEndpointWithKeysFromTheEnvironment) {
   const auto options =
-      DynamoDbOptions::from_environment(Config{}, fake_env({{"AWS_REGION", "eu-west-1"},
+      DynamoDbOptions::from_environment(config::Config{}, fake_env({{"AWS_REGION", "eu-west-1"},
                                                             {"AWS_DEFAULT_REGION", "us-west-2"},
                                                             {"AWS_ACCESS_KEY_ID", "AKID"},
                                                             {"AWS_SECRET_ACCESS_KEY", "secret"},
@@ -50,7 +50,7 @@ TEST(DynamoDbOptions, DefaultsToAwsRegionalEndpointWithKeysFromTheEnvironment) {
   EXPECT_EQ(options.region, "eu-west-1");
   EXPECT_EQ(options.endpoint, "https://dynamodb.eu-west-1.amazonaws.com");
   EXPECT_EQ(options.table, "report_status");
-  EXPECT_EQ(options.timeout, Config{}.store_timeout);
+  EXPECT_EQ(options.timeout, config::Config{}.store_timeout);
   EXPECT_EQ(options.access_key_id, "AKID");
   EXPECT_EQ(options.secret_access_key, "secret");
   EXPECT_EQ(options.session_token, "token");
@@ -61,13 +61,13 @@ TEST(DynamoDbOptions, FallsBackToAwsDefaultRegionThenUsEast1) {
                                                        {"AWS_SECRET_ACCESS_KEY", "s"}};
   auto with_default = keys;
   with_default["AWS_DEFAULT_REGION"] = "ap-south-1";
-  EXPECT_EQ(DynamoDbOptions::from_environment(Config{}, fake_env(with_default)).region,
+  EXPECT_EQ(DynamoDbOptions::from_environment(config::Config{}, fake_env(with_default)).region,
             "ap-south-1");
-  EXPECT_EQ(DynamoDbOptions::from_environment(Config{}, fake_env(keys)).region, "us-east-1");
+  EXPECT_EQ(DynamoDbOptions::from_environment(config::Config{}, fake_env(keys)).region, "us-east-1");
 }
 
 TEST(DynamoDbOptions, ConfigWinsOverTheEnvironment) {
-  Config config;
+  config::Config config;
   config.dynamodb_endpoint = "http://127.0.0.1:9000";
   config.dynamodb_region = "eu-central-1";
   config.dynamodb_table = "reports_test";
@@ -86,17 +86,17 @@ TEST(DynamoDbOptions, ConfigWinsOverTheEnvironment) {
 
 TEST(DynamoDbOptions, EndpointComesFromTheDynamoDbVariableBeforeTheGeneralOne) {
   const auto options = DynamoDbOptions::from_environment(
-      Config{}, fake_env({{"AWS_ENDPOINT_URL_DYNAMODB", "http://localhost:8000"},
+      config::Config{}, fake_env({{"AWS_ENDPOINT_URL_DYNAMODB", "http://localhost:8000"},
                           {"AWS_ENDPOINT_URL", "http://localhost:4566"}}));
   EXPECT_EQ(options.endpoint, "http://localhost:8000");
   EXPECT_EQ(DynamoDbOptions::from_environment(
-                Config{}, fake_env({{"AWS_ENDPOINT_URL", "http://localhost:4566"}}))
+                config::Config{}, fake_env({{"AWS_ENDPOINT_URL", "http://localhost:4566"}}))
                 .endpoint,
             "http://localhost:4566");
 }
 
 TEST(DynamoDbOptions, LocalEndpointGetsDummyKeysWhenNoneAreSet) {
-  Config config;
+  config::Config config;
   config.dynamodb_endpoint = "http://127.0.0.1:8111";
   const auto options = DynamoDbOptions::from_environment(config, fake_env({}));
   EXPECT_FALSE(options.access_key_id.empty());
@@ -104,20 +104,20 @@ TEST(DynamoDbOptions, LocalEndpointGetsDummyKeysWhenNoneAreSet) {
 }
 
 TEST(DynamoDbOptions, RemoteEndpointWithoutKeysIsAStartUpError) {
-  EXPECT_THROW(DynamoDbOptions::from_environment(Config{}, fake_env({{"AWS_ACCESS_KEY_ID", "a"}})),
-               ConfigError);
-  Config config;
+  EXPECT_THROW(DynamoDbOptions::from_environment(config::Config{}, fake_env({{"AWS_ACCESS_KEY_ID", "a"}})),
+               config::ConfigError);
+  config::Config config;
   config.dynamodb_endpoint = "https://dynamodb.example.internal";
-  EXPECT_THROW(DynamoDbOptions::from_environment(config, fake_env({})), ConfigError);
+  EXPECT_THROW(DynamoDbOptions::from_environment(config, fake_env({})), config::ConfigError);
 }
 
 TEST(DynamoDbOptions, MalformedEndpointIsAStartUpError) {
-  Config config;
+  config::Config config;
   config.dynamodb_endpoint = "127.0.0.1:8111";
-  EXPECT_THROW(DynamoDbOptions::from_environment(config, fake_env({})), ConfigError);
+  EXPECT_THROW(DynamoDbOptions::from_environment(config, fake_env({})), config::ConfigError);
   DynamoDbOptions options;
   options.endpoint = "dynamodb://x";
-  EXPECT_THROW(DynamoDbStore{options}, ConfigError);
+  EXPECT_THROW(DynamoDbStore{options}, config::ConfigError);
 }
 
 // --- Against a live endpoint ----------------------------------------------------------------
@@ -138,7 +138,7 @@ TEST(DynamoDbStore, UnreachableEndpointIsStoreUnavailableWithinTheTimeout) {
 
   const auto start = Clock::now();
   try {
-    store.get(reports::random_uuid());
+    store.get(core::random_uuid());
     FAIL() << "expected StoreUnavailable";
   } catch (const StoreUnavailable& e) {
     EXPECT_EQ(
@@ -161,7 +161,7 @@ class DynamoDbStoreLive : public testing::Test {
     if (endpoint == nullptr || *endpoint == '\0') return;
     options_.endpoint = endpoint;
     options_.region = "us-east-1";
-    options_.table = "ssehub_test_" + reports::random_uuid().substr(0, 8);
+    options_.table = "ssehub_test_" + core::random_uuid().substr(0, 8);
     options_.access_key_id = options_.secret_access_key = "local";
     options_.timeout = 5s;
     options_.query_page_limit = 2;  // a handful of items then spans several pages
@@ -215,7 +215,7 @@ class DynamoDbStoreLive : public testing::Test {
 
   static Report make_report(const std::string& user, std::int64_t created_ms,
                             ReportStatus status = ReportStatus::Pending) {
-    return Report{user, reports::random_uuid(), status, created_ms, created_ms};
+    return Report{user, core::random_uuid(), status, created_ms, created_ms};
   }
 
   static bool contains_id(const std::vector<Report>& reports, const std::string& report_id) {
@@ -239,31 +239,31 @@ void expect_same(const Report& actual, const Report& expected) {
 TEST_F(DynamoDbStoreLive, PingsAnExistingTableButNotAMissingOne) {
   EXPECT_TRUE(store_->ping());
   DynamoDbOptions missing = options_;
-  missing.table = "ssehub_test_missing_" + reports::random_uuid().substr(0, 8);
+  missing.table = "ssehub_test_missing_" + core::random_uuid().substr(0, 8);
   EXPECT_FALSE(DynamoDbStore(missing).ping());
 }
 
 TEST_F(DynamoDbStoreLive, GetReturnsACreatedReportExactly) {
-  const Report report = make_report(reports::random_uuid(), 1'764'370'855'123);
+  const Report report = make_report(core::random_uuid(), 1'764'370'855'123);
   store_->create(report);
   const auto stored = store_->get(report.report_id);
   ASSERT_TRUE(stored.has_value());
   expect_same(*stored, report);
-  EXPECT_FALSE(store_->get(reports::random_uuid()).has_value());
+  EXPECT_FALSE(store_->get(core::random_uuid()).has_value());
 }
 
 TEST_F(DynamoDbStoreLive, CreatingTheSameReportTwiceFails) {
-  const Report report = make_report(reports::random_uuid(), 1'764'370'855'000);
+  const Report report = make_report(core::random_uuid(), 1'764'370'855'000);
   store_->create(report);
   Report again = report;
-  again.user_id = reports::random_uuid();
+  again.user_id = core::random_uuid();
   EXPECT_THROW(store_->create(again), StoreUnavailable);
   EXPECT_EQ(store_->get(report.report_id)->user_id, report.user_id);
 }
 
 TEST_F(DynamoDbStoreLive, ListsEveryReportOfAUserOldestFirstAcrossPages) {
-  const std::string user = reports::random_uuid();
-  const std::string other_user = reports::random_uuid();
+  const std::string user = core::random_uuid();
+  const std::string other_user = core::random_uuid();
   std::vector<Report> created;
   for (int i = 0; i < 7; ++i) created.push_back(make_report(user, 1'764'370'000'000 + i * 1000));
   // Two reports created in the same millisecond are ordered by id.
@@ -291,11 +291,11 @@ TEST_F(DynamoDbStoreLive, ListsEveryReportOfAUserOldestFirstAcrossPages) {
   for (std::size_t i = 0; i < listed.size(); ++i) expect_same(listed[i], created[i]);
 
   EXPECT_EQ(store_->list_by_user(other_user).size(), 1u);
-  EXPECT_TRUE(store_->list_by_user(reports::random_uuid()).empty());
+  EXPECT_TRUE(store_->list_by_user(core::random_uuid()).empty());
 }
 
 TEST_F(DynamoDbStoreLive, TransitionAppliesWhenTheStatusStillMatches) {
-  const Report report = make_report(reports::random_uuid(), 1'764'370'855'000);
+  const Report report = make_report(core::random_uuid(), 1'764'370'855'000);
   store_->create(report);
   const TransitionOutcome outcome =
       store_->transition(report.user_id, report.report_id, ReportStatus::Pending,
@@ -309,7 +309,7 @@ TEST_F(DynamoDbStoreLive, TransitionAppliesWhenTheStatusStillMatches) {
 }
 
 TEST_F(DynamoDbStoreLive, TransitionFromAStaleStatusIsAConflictWithTheReportAsItIs) {
-  const Report report = make_report(reports::random_uuid(), 1'764'370'855'000);
+  const Report report = make_report(core::random_uuid(), 1'764'370'855'000);
   store_->create(report);
   ASSERT_EQ(store_
                 ->transition(report.user_id, report.report_id, ReportStatus::Pending,
@@ -327,26 +327,26 @@ TEST_F(DynamoDbStoreLive, TransitionFromAStaleStatusIsAConflictWithTheReportAsIt
 }
 
 TEST_F(DynamoDbStoreLive, TransitionOfAMissingReportIsNotFoundAndCreatesNothing) {
-  const std::string report_id = reports::random_uuid();
+  const std::string report_id = core::random_uuid();
   const TransitionOutcome outcome =
-      store_->transition(reports::random_uuid(), report_id, ReportStatus::Pending,
+      store_->transition(core::random_uuid(), report_id, ReportStatus::Pending,
                          ReportStatus::Queued, 1'764'370'857'000);
   EXPECT_EQ(outcome.kind, Kind::NotFound);
   EXPECT_FALSE(store_->get(report_id).has_value());
 }
 
 TEST_F(DynamoDbStoreLive, TransitionOfAnotherUsersReportIsNotFoundAndChangesNothing) {
-  const Report report = make_report(reports::random_uuid(), 1'764'370'855'000);
+  const Report report = make_report(core::random_uuid(), 1'764'370'855'000);
   store_->create(report);
   const TransitionOutcome outcome =
-      store_->transition(reports::random_uuid(), report.report_id, ReportStatus::Pending,
+      store_->transition(core::random_uuid(), report.report_id, ReportStatus::Pending,
                          ReportStatus::Queued, 1'764'370'857'000);
   EXPECT_EQ(outcome.kind, Kind::NotFound);
   expect_same(*store_->get(report.report_id), report);
 }
 
 TEST_F(DynamoDbStoreLive, EventPendingLastsUntilTheLatestChangeIsPublished) {
-  const std::string user = reports::random_uuid();
+  const std::string user = core::random_uuid();
   std::vector<Report> created;
   for (int i = 0; i < 5; ++i) {
     created.push_back(make_report(user, 1'764'370'000'000 + i));
@@ -384,7 +384,7 @@ TEST_F(DynamoDbStoreLive, EventPendingLastsUntilTheLatestChangeIsPublished) {
   EXPECT_FALSE(contains_id(store_->list_event_pending(), changed.report_id));
 
   // Publishing for a report that is gone is not an error either.
-  EXPECT_NO_THROW(store_->mark_event_published(reports::random_uuid(), 1));
+  EXPECT_NO_THROW(store_->mark_event_published(core::random_uuid(), 1));
 }
 
 }  // namespace

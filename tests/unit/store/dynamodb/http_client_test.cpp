@@ -1,6 +1,5 @@
-#include "store/dynamodb/http_client.hpp"
-
 #include "scripted_http_server.hpp"
+#include "store/dynamodb/http_client.hpp"
 
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/http.hpp>

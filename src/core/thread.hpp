@@ -6,7 +6,7 @@
 #include <thread>
 #include <utility>
 
-namespace ssehub {
+namespace ssehub::core {
 
 // Names the calling thread as `top -H`, perf and gdb show it (Linux keeps 15 characters), so
 // a profile tells the history writer from an I/O thread.
@@ -23,4 +23,4 @@ std::thread named_thread(std::string name, Body body) {
   });
 }
 
-}  // namespace ssehub
+}  // namespace ssehub::core

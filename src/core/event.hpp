@@ -1,14 +1,13 @@
 #pragma once
 
-#include <chrono>
+#include "core/clock.hpp"
+
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
-namespace ssehub {
-
-using SteadyClock = std::chrono::steady_clock;
+namespace ssehub::core {
 
 // The stream of one user in one API version ("v2", "v3", "v4"): the unit of ids, history
 // and fan-out. Versions are separate namespaces, as they were separate apps before.
@@ -19,8 +18,8 @@ inline std::string stream_key(std::string_view api, std::string_view user) {
   return key;
 }
 
-// One event as it travels from history to every stream of its user. `frame` is the encoded
-// SSE bytes, shared by every recipient: fan-out copies the pointer, never the payload.
+// One event as it travels to every stream of its user. `frame` is the encoded SSE bytes,
+// shared by every recipient: fan-out copies the pointer, never the payload.
 struct Event {
   std::string stream;
   std::uint64_t id = 0;  // increases per stream; 0 for comments and keep-alives
@@ -29,7 +28,7 @@ struct Event {
 };
 using EventPtr = std::shared_ptr<const Event>;
 
-// What a publisher hands to history: the event before it has an id.
+// What a publisher hands over: the event before it has an id.
 struct EventDraft {
   std::string stream;
   std::string type;  // empty = the default "message" event
@@ -42,10 +41,25 @@ struct EventDraft {
   std::string dedupe_key;
 };
 
-// How far a cluster bus has applied one partition of its log into this node's history.
-struct BusPosition {
+// How far a log of events (a partition of the cluster bus) has been applied: stored with the
+// events it brought, so a restart continues from there.
+struct LogPosition {
   std::int32_t partition = 0;
   std::int64_t next_offset = 0;
 };
 
-}  // namespace ssehub
+// Where a resuming client wants to continue.
+struct ResumePoint {
+  bool earliest = false;  // everything history retains
+  std::uint64_t after_id = 0;
+};
+
+// What became of an event handed over for storage and delivery.
+enum class Admission {
+  Queued,       // taken; the answer follows
+  QueueFull,    // too much is waiting already
+  Stopped,      // shutting down
+  Unavailable,  // the way to storage is down (the cluster bus)
+};
+
+}  // namespace ssehub::core
