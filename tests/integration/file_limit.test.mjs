@@ -46,6 +46,9 @@ describe("file descriptor exhaustion", () => {
       for (const socket of sockets) socket.destroy();
       await eventually(async () => (await request(`${url}/healthz`)).status === 200,
                        { timeout: 10_000, what: "a new connection to be served" });
+    } catch (e) {
+      e.message += `\nssehub's output:\n${log}`;
+      throw e;
     } finally {
       for (const socket of sockets) socket.destroy();
       child.kill("SIGKILL");
