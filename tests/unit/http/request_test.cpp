@@ -71,3 +71,11 @@ TEST(AuthorityTest, ParsesHostsAndPortsAsRfc3986Says) {
                           "host:-1", "host:80:80", "host/path"})
     EXPECT_FALSE(parse_authority(bad)) << bad;
 }
+
+TEST(AuthorityTest, OnlyCanonicalDottedQuadsAreIpv4Literals) {
+  for (const char* ip : {"0.0.0.0", "127.0.0.1", "255.255.255.255", "10.20.30.40"})
+    EXPECT_TRUE(parse_authority(ip)->ip_literal) << ip;
+  for (const char* name : {"256.1.1.1", "01.2.3.4", "1.2.3.4.5", "1.2.3.", ".1.2.3", "1..2.3", "1.2.3.4a",
+                           "1234.1.1.1", "localhost", "1.2.3"})
+    EXPECT_FALSE(parse_authority(name)->ip_literal) << name;
+}
