@@ -52,7 +52,7 @@ std::string read_file(const std::string& path) {
 
 auth::AccessPolicy make_access_policy(const config::Config& config) {
   try {
-    return auth::AccessPolicy({.require_jwt = config.auth == "jwt",
+    return auth::AccessPolicy({.require_jwt = config.auth == config::AuthMode::Jwt,
                                .jwt = {.hs256_secret = config.jwt_secret,
                                        .rs256_public_key = read_file(config.jwt_public_key_file)},
                                .publish_token = config.publish_token});
@@ -62,18 +62,6 @@ auth::AccessPolicy make_access_policy(const config::Config& config) {
                                              : "--jwt-public-key-file " + config.jwt_public_key_file) +
                              ": " + e.what());
   }
-}
-
-std::string describe_history(const config::Config& config) {
-  if (config.history_store == "memory")
-    return "memory (up to " + std::to_string(config.history_memory_mb) + " MiB, lost on restart)";
-  return std::string("sqlite (") + (config.history_sync_full ? "fsync each commit" : "survives crashes, not power loss") + ")";
-}
-
-std::string describe_access(const config::Config& config) {
-  std::string access = config.auth == "jwt" ? "jwt" : "none (streams open to anyone who can connect)";
-  if (!config.publish_token.empty()) return access + ", publish token";
-  return access + (config.auth == "jwt" ? ", publishing with an ssehub:publish JWT" : ", publishing open");
 }
 
 void write_port_file(const std::string& path, std::uint16_t port) {
@@ -113,15 +101,15 @@ int main(int argc, char** argv) {
 
     // Ids differ in kind between the modes (a local sequence, or Kafka offsets), so each
     // keeps its own history file.
-    const bool clustered = config.bus == "kafka";
+    const bool clustered = config.bus == config::BusMode::Kafka;
     const std::string history_path =
         (std::filesystem::path(config.data_dir) / (clustered ? "bus-history.db" : "history.db")).string();
-    history::History history({.in_memory = config.history_store == "memory",
+    history::History history({.in_memory = config.history_store == config::HistoryStore::Memory,
                      .memory_budget_bytes = config.history_memory_mb << 20,
                      .database_path = history_path,
                      .max_events_per_stream = config.history_max_events,
                      .max_age = config.history_max_age,
-                     .sync_full = config.history_sync_full,
+                     .sync_full = config.history_sync == config::HistorySync::Full,
                      .queue_limit = config.history_queue_limit,
                      .trim_interval = config.history_trim_interval,
                      .ids_from_bus = clustered},
@@ -139,7 +127,7 @@ int main(int argc, char** argv) {
       history.set_bus_check([bus = cluster.get()](const std::string& stream, std::uint64_t id) {
         return bus->may_have_issued(stream, id);
       });
-      if (config.store == "sqlite")
+      if (config.store == config::ReportStore::Sqlite)
         spdlog::warn("--bus kafka with --store sqlite: each node keeps its own reports; use "
                      "--store dynamodb so every node sees every report");
       kafka_bus = cluster.get();
@@ -193,7 +181,7 @@ int main(int argc, char** argv) {
     router.set_fallback([&web](const http::ExchangePtr& exchange) { web.serve(exchange); });
 
     const http::CorsPolicy cors(config.cors_origins);
-    const http::HostPolicy hosts(config.auth != "none", config.allowed_hosts);
+    const http::HostPolicy hosts(config.auth != config::AuthMode::None, config.allowed_hosts);
     http::BodyBudget bodies(config.max_buffered_body_bytes, http_metrics.request_body_bytes_buffered);
     auto clients = std::make_shared<http::ClientLimits>(
         http::ClientLimitSettings{.max_connections_per_address = config.max_connections_per_ip,
@@ -218,10 +206,7 @@ int main(int argc, char** argv) {
         config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;
     spdlog::info("ssehub {} ({}) listening on {}://{}:{} ({} I/O threads, data in {})", config::kVersion,
                  config::kCommit, tls ? "https" : "http", url_host, port, pool.size(), config.data_dir);
-    spdlog::info("history: {}; reports: {}; bus: {}; kafka ingestion: {}; auth: {}", describe_history(config),
-                 config.store, config.bus == "kafka" ? "kafka (" + config.bus_topic + ")" : "local",
-                 config.kafka_brokers.empty() ? "off" : "on (" + config.kafka_brokers + ")",
-                 describe_access(config));
+    spdlog::info("{}", config::describe_modes(config));
     if (serves_ui)
       spdlog::info("report page: open http://{}:{}/",
                    config.listens_on_loopback_only() ? "localhost" : url_host, port);
