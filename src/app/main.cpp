@@ -227,7 +227,6 @@ int main(int argc, char** argv) {
     report_service.stop();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     pool.stop();
-    pool.join();
     spdlog::info("stopped");
     return 0;
   } catch (const std::exception& e) {

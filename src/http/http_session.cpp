@@ -127,10 +127,9 @@ class HttpSession final : public HttpConnection,
   std::optional<Target> target_;                // of the request being read, from its head
   std::shared_ptr<BodyBudget::Share> body_share_;  // its body's share of the server's budget
   std::shared_ptr<void> in_flight_response_;
+  // Outlives every session: connections still open when the server stops are destroyed by
+  // IoPool::stop, before the server's components go.
   const HttpContext& context_;
-  // Also reached from the destructor, which may run after the HttpContext is gone: when the
-  // server stops, connections still waiting on a read are destroyed with their io_context,
-  // and main's HttpContext does not outlive the pool. Metrics does.
   HttpMetrics& metrics_;
   unsigned thread_;
   State state_ = State::ReadingRequest;
