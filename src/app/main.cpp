@@ -8,6 +8,7 @@
 #include "bus/kafka_ingest.hpp"
 #include "config/config.hpp"
 #include "config/version.hpp"
+#include "core/in_progress.hpp"
 #include "history/history.hpp"
 #include "http/client_limits.hpp"
 #include "http/cors.hpp"
@@ -28,7 +29,6 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
-#include <thread>
 
 using namespace ssehub;
 
@@ -187,11 +187,12 @@ int main(int argc, char** argv) {
         http::ClientLimitSettings{.max_connections_per_address = config.max_connections_per_ip,
                                   .requests_per_second = config.rate_limit_rps,
                                   .burst = config.rate_limit_burst});
+    core::InProgress requests_in_progress;
     http::HttpContext http_context{router, cors, hosts,
                                    {.max_body_bytes = config.max_body_bytes,
                                     .max_header_bytes = config.max_header_bytes,
                                     .request_timeout = config.request_timeout},
-                                   http_metrics, *clients, bodies};
+                                   http_metrics, *clients, bodies, requests_in_progress};
     std::unique_ptr<boost::asio::ssl::context> tls;
     if (!config.tls_cert.empty()) tls = http::make_tls_context(config.tls_cert, config.tls_key);
     http_context.tls = tls.get();
@@ -217,15 +218,13 @@ int main(int argc, char** argv) {
 
     listener.stop();
     hub.shutdown_all();
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    while (hub.streams_open() > 0 && std::chrono::steady_clock::now() < deadline)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    hub.wait_until_closed(std::chrono::seconds(1));  // a stream not taking its last write is cut off below
     if (ingest) ingest->stop();  // no new work from Kafka; uncommitted records are re-read later
     store_pool.stop();      // finishes queued report operations; their events go to history
     if (kafka_bus) kafka_bus->stop();  // delivers what is being produced, stops applying
     history.stop();         // finishes queued writes; their answers are posted to the I/O threads
     report_service.stop();
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    requests_in_progress.wait_until_empty(std::chrono::seconds(1));  // the answers owed are written
     pool.stop();
     spdlog::info("stopped");
     return 0;

@@ -127,6 +127,7 @@ class HttpSession final : public HttpConnection,
   std::optional<Target> target_;                // of the request being read, from its head
   std::shared_ptr<BodyBudget::Share> body_share_;  // its body's share of the server's budget
   std::shared_ptr<void> in_flight_response_;
+  std::optional<core::InProgress::Hold> answering_;  // from dispatch until the answer is written
   // Outlives every session: connections still open when the server stops are destroyed by
   // IoPool::stop, before the server's components go.
   const HttpContext& context_;
@@ -346,6 +347,7 @@ void HttpSession<Stream>::send_continue() {
 template <class Stream>
 void HttpSession<Stream>::dispatch(RawRequest raw) {
   state_ = State::Handling;
+  answering_.emplace(context_.requests_in_progress);
   tcp_layer().expires_never();
   metrics_.requests.add();
   Request request;
@@ -366,6 +368,7 @@ void HttpSession<Stream>::reply_and_close(Response response, bool counted) {
   peer_may_still_send_ = true;
   request_is_head_ = false;
   state_ = State::Handling;
+  answering_.emplace(context_.requests_in_progress);
   send(std::move(response), counted);
 }
 
@@ -410,6 +413,7 @@ void HttpSession<Stream>::send(Response response, bool counted) {
 template <class Stream>
 void HttpSession<Stream>::on_write(beast::error_code ec, bool keep_alive) {
   in_flight_response_.reset();
+  answering_.reset();
   if (ec) return abort();
   if (!keep_alive) return close();
   do_read_request();
@@ -445,6 +449,7 @@ void HttpSession<Stream>::abort() {
 template <class Stream>
 StreamConnection HttpSession<Stream>::hand_over() {
   state_ = State::HandedOver;
+  answering_.reset();
   metrics_.connections_open.add(-1);  // the stream counts itself from here
   buffer_ = {};
   if constexpr (kIsTls<Stream>) {
