@@ -6,11 +6,26 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ssehub::config {
 
 using Millis = std::chrono::milliseconds;
+
+// The modes, each parsed once from its word in flags, environment and files (see name_of).
+enum class HistoryStore { Sqlite, Memory };  // sqlite | memory (lost on restart)
+enum class HistorySync { Full, Normal };     // full: fsync every group commit | normal
+enum class ReportStore { Sqlite, DynamoDb };  // sqlite | dynamodb
+enum class BusMode { Local, Kafka };          // local | kafka (nodes share events)
+enum class AuthMode { None, Jwt };            // none | jwt
+
+// The word that selects a mode (`--bus kafka`), as the start-up log says it too.
+std::string_view name_of(HistoryStore mode);
+std::string_view name_of(HistorySync mode);
+std::string_view name_of(ReportStore mode);
+std::string_view name_of(BusMode mode);
+std::string_view name_of(AuthMode mode);
 
 // Every setting of a running ssehub. Loaded once at start-up with precedence
 // flags > environment (SSEHUB_*) > TOML file > the defaults written here.
@@ -39,11 +54,11 @@ struct Config {
 
   // History
   std::string data_dir = "./data";
-  std::string history_store = "sqlite";  // sqlite | memory (lost on restart)
+  HistoryStore history_store = HistoryStore::Sqlite;
   std::size_t history_memory_mb = 256;   // memory: all streams together
   std::size_t history_max_events = 1000;  // per user
   std::chrono::seconds history_max_age{24 * 3600};
-  bool history_sync_full = true;  // fsync every group commit
+  HistorySync history_sync = HistorySync::Full;
   std::size_t history_queue_limit = 65536;  // appends waiting for the writer
   Millis history_trim_interval{10000};
 
@@ -59,7 +74,7 @@ struct Config {
   Millis request_timeout{10000};
 
   // Reports (v4)
-  std::string store = "sqlite";  // sqlite | dynamodb
+  ReportStore store = ReportStore::Sqlite;
   std::string dynamodb_endpoint;  // empty = AWS_ENDPOINT_URL_DYNAMODB or AWS's regional endpoint
   std::string dynamodb_region;    // empty = AWS_REGION or us-east-1
   std::string dynamodb_table = "report_status";
@@ -73,12 +88,12 @@ struct Config {
   std::string kafka_instance_id;  // empty = derived from the host name and data dir
   int kafka_topic_partitions = 1;    // of a v3/v4 topic ssehub creates
   int kafka_topic_replication = -1;  // of a v3/v4 topic ssehub creates; -1 = broker default
-  std::string bus = "local";  // local | kafka
+  BusMode bus = BusMode::Local;
   std::string bus_topic = "ssehub_events";
   int bus_partitions = 12;
 
   // Access
-  std::string auth = "none";  // none | jwt
+  AuthMode auth = AuthMode::None;
   std::string jwt_secret;     // HS256 shared secret
   std::string jwt_public_key_file;  // RS256 public key (PEM)
   std::string publish_token;  // required of publishers when set
@@ -103,8 +118,16 @@ struct ConfigOutcome {
   int exit_code = 0;
 };
 
-// Parses argv, the SSEHUB_* environment and the TOML file named by --config/SSEHUB_CONFIG.
-// Prints help or errors itself.
+// Parses argv, the SSEHUB_* environment and the TOML file named by --config/SSEHUB_CONFIG,
+// then validates the result. Prints help or errors itself.
 ConfigOutcome load_config(int argc, const char* const* argv);
+
+// The rules between options (--bus kafka needs --kafka-brokers, no listening beyond loopback
+// without authentication, ...); throws ConfigError saying the first one broken.
+void validate(const Config& config);
+
+// What the modes choose, in words, for the start-up log: "history: sqlite (fsync each
+// commit); reports: sqlite; bus: local; kafka ingestion: off; auth: ...".
+std::string describe_modes(const Config& config);
 
 }  // namespace ssehub::config

@@ -147,10 +147,10 @@ class HttpSession final : public HttpConnection,
   std::shared_ptr<BodyBudget::Share> body_share_;  // its body's share of the server's budget
   std::optional<Response> in_flight_response_;  // being written
   std::string head_;  // its head, as sent; the capacity serves the connection's next answers
+  std::optional<core::InProgress::Hold> answering_;  // from dispatch until the answer is written
+  // Outlives every session: connections still open when the server stops are destroyed by
+  // IoPool::stop, before the server's components go.
   const HttpContext& context_;
-  // Also reached from the destructor, which may run after the HttpContext is gone: when the
-  // server stops, connections still waiting on a read are destroyed with their io_context,
-  // and main's HttpContext does not outlive the pool. Metrics does.
   HttpMetrics& metrics_;
   unsigned thread_;
   State state_ = State::ReadingRequest;
@@ -367,6 +367,7 @@ void HttpSession<Stream>::send_continue() {
 template <class Stream>
 void HttpSession<Stream>::dispatch(RawRequest raw) {
   state_ = State::Handling;
+  answering_.emplace(context_.requests_in_progress);
   tcp_layer().expires_never();
   metrics_.requests.add();
   Request request;
@@ -387,6 +388,7 @@ void HttpSession<Stream>::reply_and_close(Response response, bool counted) {
   peer_may_still_send_ = true;
   request_is_head_ = false;
   state_ = State::Handling;
+  answering_.emplace(context_.requests_in_progress);
   send(std::move(response), counted);
 }
 
@@ -425,6 +427,7 @@ void HttpSession<Stream>::send(Response response, bool counted) {
 template <class Stream>
 void HttpSession<Stream>::on_write(beast::error_code ec, bool keep_alive) {
   in_flight_response_.reset();
+  answering_.reset();
   if (ec) return abort();
   if (!keep_alive) return close();
   do_read_request();
@@ -460,6 +463,7 @@ void HttpSession<Stream>::abort() {
 template <class Stream>
 StreamConnection HttpSession<Stream>::hand_over() {
   state_ = State::HandedOver;
+  answering_.reset();
   metrics_.connections_open.add(-1);  // the stream counts itself from here
   buffer_ = {};
   std::string().swap(head_);

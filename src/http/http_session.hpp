@@ -1,5 +1,6 @@
 #pragma once
 
+#include "core/in_progress.hpp"
 #include "http/body_budget.hpp"
 #include "http/client_limits.hpp"
 #include "http/cors.hpp"
@@ -36,6 +37,9 @@ struct HttpContext {
   HttpMetrics& metrics;
   ClientLimits& clients;
   BodyBudget& bodies;
+  // Requests taken in and not yet answered in full (the answer written, or the connection
+  // handed over or gone): what a stopping server waits for.
+  core::InProgress& requests_in_progress;
   // Set: every connection speaks HTTPS (the handshake must finish within request_timeout).
   boost::asio::ssl::context* tls = nullptr;
 };

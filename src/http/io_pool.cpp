@@ -13,15 +13,12 @@ thread_local unsigned current_thread_index = IoPool::kNotAPoolThread;
 IoPool::IoPool(unsigned threads) {
   for (unsigned i = 0; i < threads; ++i) {
     // Concurrency hint 1: each context is run by exactly one thread, so Asio can skip locks.
-    contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    contexts_.push_back(std::make_unique<Context>(1));
     guards_.emplace_back(contexts_.back()->get_executor());
   }
 }
 
-IoPool::~IoPool() {
-  stop();
-  join();
-}
+IoPool::~IoPool() { stop(); }
 
 void IoPool::start() {
   for (unsigned i = 0; i < contexts_.size(); ++i) {
@@ -43,12 +40,12 @@ void IoPool::start() {
 void IoPool::stop() {
   guards_.clear();
   for (auto& context : contexts_) context->stop();
-}
-
-void IoPool::join() {
   for (auto& thread : threads_)
     if (thread.joinable()) thread.join();
   threads_.clear();
+  // With no thread left running them, the handlers can be destroyed from here. A handler
+  // posted after this is only destroyed with its context.
+  for (auto& context : contexts_) context->destroy_pending_handlers();
 }
 
 unsigned IoPool::current_index() { return current_thread_index; }

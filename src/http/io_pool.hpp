@@ -22,16 +22,27 @@ class IoPool {
   boost::asio::io_context& context(unsigned index) { return *contexts_[index]; }
 
   void start();
-  void stop();  // stops every context; pending handlers are dropped
-  void join();
+  // Stops every context, joins the threads, then destroys every handler still queued or
+  // waiting on I/O, with what it holds (idle connections, half-read requests, answers not
+  // yet written): when stop() returns, no handler is left to touch what it references, so
+  // call it before destroying anything a handler may point to. Idempotent; not from a pool
+  // thread.
+  void stop();
 
   static constexpr unsigned kNotAPoolThread = ~0u;
   // Index of the pool thread running the caller, or kNotAPoolThread.
   static unsigned current_index();
 
  private:
+  // An io_context destroys its pending handlers only in its destructor, after whatever was
+  // declared after the pool is gone; Context does it on demand, as its destructor would.
+  class Context : public boost::asio::io_context {
+   public:
+    using boost::asio::io_context::io_context;
+    void destroy_pending_handlers() { shutdown(); }  // execution_context::shutdown
+  };
   using WorkGuard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
-  std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
+  std::vector<std::unique_ptr<Context>> contexts_;
   std::vector<WorkGuard> guards_;
   std::vector<std::thread> threads_;
 };

@@ -38,8 +38,7 @@ Hub::Stripe& Hub::stripe_of(const std::string& stream) {
 
 Hub::Admission Hub::attach(unsigned thread, const std::string& stream, Subscriber* subscriber) {
   Shard& shard = *shards_[thread];
-  if (limits_.max_streams != 0 &&
-      total_streams_.load(std::memory_order_relaxed) >= limits_.max_streams)
+  if (limits_.max_streams != 0 && streams_.count() >= limits_.max_streams)
     return Admission::TotalLimit;
   if (!stream.empty()) {
     Stripe& stripe = stripe_of(stream);
@@ -57,7 +56,7 @@ Hub::Admission Hub::attach(unsigned thread, const std::string& stream, Subscribe
   if (!stream.empty()) shard.by_stream[stream].push_back(subscriber);
   subscriber->hub_slot_ = shard.all.size();
   shard.all.push_back(subscriber);
-  total_streams_.fetch_add(1, std::memory_order_relaxed);
+  streams_.add();
   metrics_.streams_open.add(1);
   return Admission::Admitted;
 }
@@ -69,7 +68,7 @@ void Hub::detach(unsigned thread, const std::string& stream, Subscriber* subscri
   shard.all[slot] = shard.all.back();
   shard.all[slot]->hub_slot_ = slot;
   shard.all.pop_back();
-  total_streams_.fetch_sub(1, std::memory_order_relaxed);
+  streams_.remove();
   metrics_.streams_open.add(-1);
   if (stream.empty()) return;
 

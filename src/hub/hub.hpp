@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/event.hpp"
+#include "core/in_progress.hpp"
 #include "metrics/metrics.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -64,8 +65,11 @@ class Hub {
   void start_ticking(std::chrono::milliseconds period);
   // Asks every subscriber to close; returns at once.
   void shutdown_all();
+  // After shutdown_all: waits until every stream has closed (a stream finishing a write
+  // closes once it is written), or `timeout`; false when some are still open.
+  bool wait_until_closed(std::chrono::milliseconds timeout) { return streams_.wait_until_empty(timeout); }
 
-  std::size_t streams_open() const { return total_streams_.load(std::memory_order_relaxed); }
+  std::size_t streams_open() const { return streams_.count(); }
 
  private:
   struct Shard;
@@ -87,7 +91,7 @@ class Hub {
   std::array<Stripe, kStripes> stripes_;
   HubLimits limits_;
   HubMetrics metrics_;
-  std::atomic<std::size_t> total_streams_{0};
+  core::InProgress streams_;  // open streams, all threads together
   std::chrono::milliseconds tick_period_{100};
 };
 

@@ -8,13 +8,15 @@
 namespace ssehub::store {
 
 std::unique_ptr<Store> open_store(const config::Config& config) {
-  if (config.store == "sqlite") {
-    const auto path = std::filesystem::path(config.data_dir) / "reports.db";
-    return std::make_unique<SqliteStore>(path.string(), config.store_timeout);
+  switch (config.store) {
+    case config::ReportStore::Sqlite: {
+      const auto path = std::filesystem::path(config.data_dir) / "reports.db";
+      return std::make_unique<SqliteStore>(path.string(), config.store_timeout);
+    }
+    case config::ReportStore::DynamoDb:
+      return std::make_unique<DynamoDbStore>(DynamoDbOptions::from_environment(config));
   }
-  if (config.store == "dynamodb")
-    return std::make_unique<DynamoDbStore>(DynamoDbOptions::from_environment(config));
-  throw std::invalid_argument("store `" + config.store + "` is not available in this build");
+  throw std::logic_error("a report store without a backend");
 }
 
 }  // namespace ssehub::store

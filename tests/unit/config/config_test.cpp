@@ -86,10 +86,10 @@ TEST_F(ConfigTest, HelpExitsZeroWithoutConfig) {
 TEST_F(ConfigTest, HistoryStoreIsSqliteUnlessMemoryIsAsked) {
   auto defaults = load({});
   ASSERT_TRUE(defaults.config);
-  EXPECT_EQ(defaults.config->history_store, "sqlite");
+  EXPECT_EQ(defaults.config->history_store, ssehub::config::HistoryStore::Sqlite);
   auto memory = load({"--history-store", "memory", "--history-memory-mb", "64"});
   ASSERT_TRUE(memory.config);
-  EXPECT_EQ(memory.config->history_store, "memory");
+  EXPECT_EQ(memory.config->history_store, ssehub::config::HistoryStore::Memory);
   EXPECT_EQ(memory.config->history_memory_mb, 64u);
   EXPECT_FALSE(load({"--history-store", "redis"}).config);
   EXPECT_FALSE(load({"--history-store", "memory", "--history-memory-mb", "0"}).config);
@@ -102,4 +102,91 @@ TEST_F(ConfigTest, ClusterBusNeedsTheSqliteHistory) {
   EXPECT_FALSE(outcome.config);
   EXPECT_EQ(outcome.exit_code, 2);
   EXPECT_TRUE(load({"--bus", "kafka", "--kafka-brokers", "127.0.0.1:9092"}).config);
+}
+
+TEST_F(ConfigTest, ModesAreParsedOnceFromFileEnvironmentOrFlag) {
+  const auto path = write_toml("bus = \"kafka\"\nkafka_brokers = \"127.0.0.1:9092\"\n[history]\nsync = \"normal\"\n");
+  setenv("SSEHUB_AUTH", "jwt", 1);
+  setenv("SSEHUB_JWT_SECRET", "0123456789abcdef0123456789abcdef", 1);
+  auto outcome = load({"--config", path.c_str(), "--store", "dynamodb"});
+  unsetenv("SSEHUB_AUTH");
+  unsetenv("SSEHUB_JWT_SECRET");
+  ASSERT_TRUE(outcome.config);
+  EXPECT_EQ(outcome.config->bus, ssehub::config::BusMode::Kafka);                 // file
+  EXPECT_EQ(outcome.config->history_sync, ssehub::config::HistorySync::Normal);  // file, [history]
+  EXPECT_EQ(outcome.config->auth, ssehub::config::AuthMode::Jwt);                 // environment
+  EXPECT_EQ(outcome.config->store, ssehub::config::ReportStore::DynamoDb);        // flag
+
+  auto defaults = load({});
+  ASSERT_TRUE(defaults.config);
+  EXPECT_EQ(defaults.config->bus, ssehub::config::BusMode::Local);
+  EXPECT_EQ(defaults.config->history_sync, ssehub::config::HistorySync::Full);
+  EXPECT_EQ(defaults.config->auth, ssehub::config::AuthMode::None);
+  EXPECT_EQ(defaults.config->store, ssehub::config::ReportStore::Sqlite);
+}
+
+TEST_F(ConfigTest, EachModeIsNamedByTheWordThatSelectsIt) {
+  using namespace ssehub::config;
+  EXPECT_EQ(name_of(HistoryStore::Memory), "memory");
+  EXPECT_EQ(name_of(HistorySync::Normal), "normal");
+  EXPECT_EQ(name_of(ReportStore::DynamoDb), "dynamodb");
+  EXPECT_EQ(name_of(BusMode::Kafka), "kafka");
+  EXPECT_EQ(name_of(AuthMode::Jwt), "jwt");
+  // A later flag wins over an earlier one, as for every option.
+  auto outcome = load({"--bus", "local", "--history-store", "memory", "--history-store", "sqlite"});
+  ASSERT_TRUE(outcome.config);
+  EXPECT_EQ(outcome.config->history_store, HistoryStore::Sqlite);
+}
+
+TEST_F(ConfigTest, ValidationSaysTheFirstBrokenRuleBetweenOptions) {
+  using namespace ssehub::config;
+  auto message_of = [](const Config& config) {
+    try {
+      validate(config);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("valid");
+  };
+  Config config;
+  EXPECT_EQ(message_of(config), "valid");
+  config.bus = BusMode::Kafka;
+  EXPECT_EQ(message_of(config), "--bus kafka needs --kafka-brokers");
+  config.kafka_brokers = "127.0.0.1:9092";
+  config.history_store = HistoryStore::Memory;
+  EXPECT_EQ(message_of(config),
+            "--bus kafka needs --history-store sqlite (each node keeps its place in the bus there)");
+  config.history_store = HistoryStore::Sqlite;
+  config.auth = AuthMode::Jwt;
+  EXPECT_EQ(message_of(config), "--auth jwt needs --jwt-secret or --jwt-public-key-file");
+  config.jwt_secret = "short";
+  EXPECT_EQ(message_of(config),
+            "--jwt-secret has 5 bytes; an HS256 secret needs at least 32 (RFC 7518 section 3.2)");
+  config.jwt_secret = std::string(32, 's');
+  config.host = "0.0.0.0";
+  EXPECT_EQ(message_of(config), "valid");  // authenticated: any address
+  config.auth = AuthMode::None;
+  EXPECT_EQ(message_of(config),
+            "refusing to listen on 0.0.0.0 without authentication; configure --auth jwt, or pass "
+            "--insecure-open");
+  config.insecure_open = true;
+  EXPECT_EQ(message_of(config), "valid");
+}
+
+TEST_F(ConfigTest, TheStartUpLogDescribesTheModesInWords) {
+  using namespace ssehub::config;
+  EXPECT_EQ(describe_modes(Config{}),
+            "history: sqlite (fsync each commit); reports: sqlite; bus: local; kafka ingestion: off; "
+            "auth: none (streams open to anyone who can connect), publishing open");
+  Config config;
+  config.history_store = HistoryStore::Memory;
+  config.history_memory_mb = 64;
+  config.store = ReportStore::DynamoDb;
+  config.bus = BusMode::Kafka;
+  config.kafka_brokers = "k:9092";
+  config.auth = AuthMode::Jwt;
+  EXPECT_EQ(describe_modes(config),
+            "history: memory (up to 64 MiB, lost on restart); reports: dynamodb; bus: kafka "
+            "(ssehub_events); kafka ingestion: on (k:9092); auth: jwt, publishing with an "
+            "ssehub:publish JWT");
 }

@@ -3,6 +3,9 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
+
 using namespace ssehub;
 
 namespace {
@@ -104,4 +107,21 @@ TEST_F(HubTest, ShutdownReachesEverySubscriber) {
   io_b_.run();
   EXPECT_TRUE(demo.shut_down);
   EXPECT_TRUE(user.shut_down);
+}
+
+TEST_F(HubTest, WaitUntilClosedEndsWhenTheLastStreamHasDetached) {
+  RecordingSubscriber demo, user;
+  hub_.attach(0, "", &demo);
+  hub_.attach(1, "v2:alice", &user);
+  hub_.shutdown_all();
+  EXPECT_FALSE(hub_.wait_until_closed(std::chrono::milliseconds(0)));
+  auto waited = std::async(std::launch::async,
+                           [this] { return hub_.wait_until_closed(std::chrono::seconds(60)); });
+  hub_.detach(0, "", &demo);  // what a stream does as it closes
+  EXPECT_EQ(waited.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout)
+      << "ended with a stream still open";
+  hub_.detach(1, "v2:alice", &user);
+  ASSERT_EQ(waited.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(waited.get());
+  EXPECT_EQ(hub_.streams_open(), 0u);
 }
