@@ -13,6 +13,7 @@
 #include "fuzz_check.hpp"
 #include "http/cors.hpp"
 #include "http/host_policy.hpp"
+#include "http/http_metrics.hpp"
 #include "http/request.hpp"
 #include "http/request_reader.hpp"
 #include "http/responses.hpp"
@@ -43,6 +44,8 @@ namespace beast_http = boost::beast::http;
 struct Server {
   config::Config config;
   metrics::Registry metrics;
+  http::HttpMetrics http_metrics{metrics};
+  sse::StreamMetrics stream_metrics{metrics, http_metrics.connections_open};
   hub::Hub hub{{}, hub::HubLimits{}, metrics};
   history::History history{history::HistoryOptions{}, metrics};  // never started: no handler here appends
   bus::LocalBus bus{history};
@@ -52,7 +55,7 @@ struct Server {
                                                  .jwt = {.hs256_secret = "fuzz-hs256-secret-of-32-bytes!!!"},
                                                  .publish_token = "fuzz-publish-token"}};
   http::HostPolicy hosts{false, {}};
-  api::StreamApi streams{config, hub, history, bus, access, metrics};
+  api::StreamApi streams{config, hub, history, bus, access, stream_metrics};
   http::CorsPolicy default_cors{{}};
   http::CorsPolicy allowlist_cors{{"https://app.example.com"}};
   http::CorsPolicy any_cors{{"*"}};

@@ -5,6 +5,7 @@
 #include "bus/record_parser.hpp"
 #include "core/text.hpp"
 #include "fuzz_check.hpp"
+#include "http/http_metrics.hpp"
 #include "sse/encoder.hpp"
 #include "support/whatwg_sse_parser.hpp"
 
@@ -22,11 +23,13 @@ using namespace ssehub;
 struct Server {
   config::Config config;
   metrics::Registry metrics;
+  http::HttpMetrics http_metrics{metrics};
+  sse::StreamMetrics stream_metrics{metrics, http_metrics.connections_open};
   hub::Hub hub{{}, hub::HubLimits{}, metrics};
   history::History history{history::HistoryOptions{}, metrics};  // never started
   bus::LocalBus bus{history};
   auth::AccessPolicy access{auth::AccessSettings{}};
-  api::StreamApi streams{config, hub, history, bus, access, metrics};
+  api::StreamApi streams{config, hub, history, bus, access, stream_metrics};
 };
 
 Server& server() {
