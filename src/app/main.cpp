@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
                                   .max_username_bytes = config.max_username_bytes,
                                   .max_event_bytes = config.max_event_bytes,
                                   .instance_id = config.kafka_instance_id.empty()
-                                                     ? bus::kafka_instance_id(config.data_dir)
+                                                     ? kafka::instance_id(config.data_dir)
                                                      : config.kafka_instance_id,
                                   .topic_partitions = config.kafka_topic_partitions,
                                   .topic_replication = config.kafka_topic_replication},

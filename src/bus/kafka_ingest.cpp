@@ -67,22 +67,22 @@ KafkaIngest::~KafkaIngest() { stop(); }
 std::unique_ptr<RdKafka::KafkaConsumer> KafkaIngest::create_consumer() {
   // Static membership: a node that restarts (even after kill -9) takes its partitions back
   // at once instead of stalling the group until the session times out.
-  auto conf = make_kafka_conf({{"bootstrap.servers", options_.brokers},
-                               {"client.id", "ssehub-ingest"},
-                               {"group.id", options_.group},
-                               {"group.instance.id", options_.instance_id},
-                               {"session.timeout.ms", "10000"},
-                               {"heartbeat.interval.ms", "1000"},
-                               {"enable.auto.commit", "false"},
-                               {"auto.offset.reset", "earliest"},
-                               {"fetch.wait.max.ms", "10"},
-                               // Topics are created on purpose, with --kafka-topic-partitions
-                               // (create_missing_topics), not by the broker's defaults.
-                               {"allow.auto.create.topics", "false"},
-                               // librdkafka looks for a subscribed topic that does not exist yet
-                               // only at this interval (default: 5 minutes).
-                               {"topic.metadata.refresh.interval.ms",
-                                std::to_string(options_.metadata_refresh.count())}});
+  auto conf = kafka::make_conf(
+      {{"bootstrap.servers", options_.brokers},
+       {"client.id", "ssehub-ingest"},
+       {"group.id", options_.group},
+       {"group.instance.id", options_.instance_id},
+       {"session.timeout.ms", "10000"},
+       {"heartbeat.interval.ms", "1000"},
+       {"enable.auto.commit", "false"},
+       {"auto.offset.reset", "earliest"},
+       {"fetch.wait.max.ms", "10"},
+       // Topics are created on purpose, with --kafka-topic-partitions
+       // (create_missing_topics), not by the broker's defaults.
+       {"allow.auto.create.topics", "false"},
+       // librdkafka looks for a subscribed topic that does not exist yet
+       // only at this interval (default: 5 minutes).
+       {"topic.metadata.refresh.interval.ms", std::to_string(options_.metadata_refresh.count())}});
   std::string error;
   conf->set("event_cb", &events_, error);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer(
@@ -110,7 +110,7 @@ void KafkaIngest::start() {
 void KafkaIngest::stop() {
   if (!running_.exchange(false)) return;
   if (thread_.joinable()) thread_.join();
-  close_within(std::move(consumer_), std::chrono::seconds(2));
+  kafka::close_within(std::move(consumer_), std::chrono::seconds(2));
 }
 
 void KafkaIngest::skip(SkipReason reason, const RdKafka::Message& message, const std::string& why) {
@@ -207,7 +207,7 @@ void KafkaIngest::replace_consumer(const std::string& why) {
                 "(--kafka-instance-id must differ per node), or a commit raced a session "
                 "timeout after an outage",
                 why, replace_backoff_.count(), options_.group, options_.instance_id);
-  close_within(std::move(consumer_), std::chrono::seconds(2));
+  kafka::close_within(std::move(consumer_), std::chrono::seconds(2));
   while (running_) {
     for (auto waited = std::chrono::milliseconds(0); running_ && waited < replace_backoff_;
          waited += std::chrono::milliseconds(100))
@@ -229,8 +229,8 @@ void KafkaIngest::replace_consumer(const std::string& why) {
 void KafkaIngest::create_missing_topics() {
   for (const std::string& topic : {options_.v3_topic, options_.v4_topic}) {
     try {
-      ensure_topic(*consumer_, topic, options_.topic_partitions, std::chrono::seconds(5),
-                   options_.topic_replication);
+      kafka::ensure_topic(*consumer_, topic, options_.topic_partitions, std::chrono::seconds(5),
+                          options_.topic_replication);
     } catch (const std::exception& e) {
       // The topic may still come (created by an operator, or on first produce): the
       // consumer looks for it every metadata_refresh.
@@ -278,7 +278,7 @@ void KafkaIngest::measure_lag() {
 }
 
 void KafkaIngest::run() {
-  if (cluster_answers(*consumer_, std::chrono::milliseconds(2000))) create_missing_topics();
+  if (kafka::cluster_answers(*consumer_, std::chrono::milliseconds(2000))) create_missing_topics();
   try {
     subscribe();
   } catch (const std::exception& e) {
@@ -292,7 +292,7 @@ void KafkaIngest::run() {
       continue;
     }
     if (std::chrono::steady_clock::now() >= next_probe) {
-      const bool up = cluster_answers(*consumer_, std::chrono::milliseconds(1000));
+      const bool up = kafka::cluster_answers(*consumer_, std::chrono::milliseconds(1000));
       if (up != cluster_up_) spdlog::info("kafka: cluster {}", up ? "reachable" : "unreachable");
       cluster_up_ = up;
       if (up && !topics_checked_) create_missing_topics();

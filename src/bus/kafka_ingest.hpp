@@ -1,8 +1,8 @@
 #pragma once
 
 #include "bus/event_bus.hpp"
-#include "bus/kafka_support.hpp"
 #include "bus/record_parser.hpp"
+#include "kafka/support.hpp"
 #include "metrics/metrics.hpp"
 #include "reports/report_service.hpp"
 
@@ -88,8 +88,8 @@ class KafkaIngest {
   std::chrono::seconds replace_backoff_{1};
   std::chrono::steady_clock::time_point last_replacement_{};
   std::thread thread_;
-  RateLimitedLog log_{std::chrono::seconds(60)};
-  KafkaLogEvents events_{"kafka"};
+  kafka::RateLimitedLog log_{std::chrono::seconds(60)};
+  kafka::LogEvents events_{"kafka"};
 };
 
 }  // namespace ssehub::bus
