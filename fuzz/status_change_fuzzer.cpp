@@ -1,8 +1,8 @@
 // reports::parse_status_change, the body of PUT /v4/report: any Content-Type and body give
 // either a well-formed change or a JSON error answer, never a crash or an exception. The same
-// bytes as a v4 Kafka record (bus::parse_status_record) are accepted exactly when the HTTP body
+// bytes as a v4 Kafka record (ingest::parse_status_record) are accepted exactly when the HTTP body
 // is, as the same change: both doors lead to one state machine.
-#include "bus/record_parser.hpp"
+#include "ingest/record_parser.hpp"
 #include "core/ids.hpp"
 #include "fuzz_check.hpp"
 #include "reports/report_api.hpp"
@@ -28,8 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   const std::string body = input.ConsumeRemainingBytesAsString();
 
   const auto parsed = reports::parse_status_change(content_type, body);
-  const auto record = bus::parse_status_record(body, body.size());
-  const auto* from_kafka = std::get_if<bus::StatusRecord>(&record);
+  const auto record = ingest::parse_status_record(body, body.size());
+  const auto* from_kafka = std::get_if<ingest::StatusRecord>(&record);
   if (const auto* change = std::get_if<reports::StatusChange>(&parsed)) {
     FUZZ_CHECK(core::canonical_uuid(change->report_id) == change->report_id);
     FUZZ_CHECK(reports::parse_status(reports::to_string(change->status)) == change->status);

@@ -1,8 +1,8 @@
-// bus::parse_user_message, the v3 Kafka record `username:message`: never reads outside the
+// ingest::parse_user_message, the v3 Kafka record `username:message`: never reads outside the
 // record, every record it accepts splits back into exactly what came in, and its user is
 // one a stream could be opened for (StreamApi::username_of accepts the same name).
 #include "api/stream_api.hpp"
-#include "bus/record_parser.hpp"
+#include "ingest/record_parser.hpp"
 #include "core/text.hpp"
 #include "fuzz_check.hpp"
 #include "http/http_metrics.hpp"
@@ -51,9 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   // A copy of exactly the record's bytes, so ASan sees any read past its end.
   const std::string record = input.ConsumeRemainingBytesAsString();
 
-  const auto parsed = bus::parse_user_message(record, max_bytes, max_username, max_event);
+  const auto parsed = ingest::parse_user_message(record, max_bytes, max_username, max_event);
   const std::size_t colon = record.find(':');
-  if (const auto* message = std::get_if<bus::UserMessage>(&parsed)) {
+  if (const auto* message = std::get_if<ingest::UserMessage>(&parsed)) {
     FUZZ_CHECK(record.size() <= max_bytes);
     FUZZ_CHECK(!message->username.empty() && message->username.size() <= max_username);
     FUZZ_CHECK(message->username.find(':') == std::string_view::npos);
@@ -70,19 +70,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     }
     return 0;
   }
-  switch (std::get<bus::SkipReason>(parsed)) {
-    case bus::SkipReason::NoColon: FUZZ_CHECK(colon == std::string::npos); break;
-    case bus::SkipReason::EmptyUsername: FUZZ_CHECK(colon == 0); break;
-    case bus::SkipReason::TooLarge:
+  switch (std::get<ingest::SkipReason>(parsed)) {
+    case ingest::SkipReason::NoColon: FUZZ_CHECK(colon == std::string::npos); break;
+    case ingest::SkipReason::EmptyUsername: FUZZ_CHECK(colon == 0); break;
+    case ingest::SkipReason::TooLarge:
       FUZZ_CHECK(record.size() > max_bytes || (colon != std::string::npos && colon > max_username) ||
                  (colon != std::string::npos &&
                   sse::encoded_event_size("", std::string_view(record).substr(colon + 1)) > max_event));
       break;
-    case bus::SkipReason::InvalidUtf8: FUZZ_CHECK(test_support::utf8_decode(record) != record); break;
-    case bus::SkipReason::InvalidUsername:
+    case ingest::SkipReason::InvalidUtf8: FUZZ_CHECK(test_support::utf8_decode(record) != record); break;
+    case ingest::SkipReason::InvalidUsername:
       FUZZ_CHECK(core::has_control_characters(std::string_view(record).substr(0, colon)));
       break;
-    case bus::SkipReason::EmptyMessage: FUZZ_CHECK(colon + 1 == record.size()); break;
+    case ingest::SkipReason::EmptyMessage: FUZZ_CHECK(colon + 1 == record.size()); break;
     default: FUZZ_CHECK(false && "a reason parse_user_message does not give");
   }
   return 0;

@@ -5,7 +5,6 @@
 #include "auth/access_policy.hpp"
 #include "bus/event_bus.hpp"
 #include "bus/kafka_bus.hpp"
-#include "bus/kafka_ingest.hpp"
 #include "config/config.hpp"
 #include "config/version.hpp"
 #include "history/history.hpp"
@@ -17,6 +16,7 @@
 #include "http/static_files.hpp"
 #include "http/tls.hpp"
 #include "hub/hub.hpp"
+#include "ingest/kafka_ingest.hpp"
 #include "metrics/metrics.hpp"
 #include "reports/report_api.hpp"
 #include "reports/report_service.hpp"
@@ -162,10 +162,10 @@ int main(int argc, char** argv) {
     reports::ReportApi report_api(report_service, streams, access);
     report_api.register_routes(router);
 
-    std::unique_ptr<bus::KafkaIngest> ingest;
+    std::unique_ptr<ingest::KafkaIngest> ingest;
     if (!config.kafka_brokers.empty()) {
-      ingest = std::make_unique<bus::KafkaIngest>(
-          bus::KafkaIngestOptions{.brokers = config.kafka_brokers,
+      ingest = std::make_unique<ingest::KafkaIngest>(
+          ingest::KafkaIngestOptions{.brokers = config.kafka_brokers,
                                   .group = config.kafka_group,
                                   .v3_topic = config.kafka_v3_topic,
                                   .v4_topic = config.kafka_v4_topic,

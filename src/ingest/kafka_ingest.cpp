@@ -1,14 +1,14 @@
-#include "bus/kafka_ingest.hpp"
+#include "ingest/kafka_ingest.hpp"
 
-#include "bus/record_parser.hpp"
 #include "core/thread.hpp"
+#include "ingest/record_parser.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <future>
 
-namespace ssehub::bus {
+namespace ssehub::ingest {
 
 namespace {
 
@@ -58,7 +58,7 @@ IngestMetrics::IngestMetrics(metrics::Registry& registry)
           "Records of a v3/v4 topic partition not consumed yet (high watermark minus the "
           "consumer's position).")) {}
 
-KafkaIngest::KafkaIngest(KafkaIngestOptions options, EventBus& bus,
+KafkaIngest::KafkaIngest(KafkaIngestOptions options, bus::EventBus& bus,
                          reports::ReportService& reports, metrics::Registry& registry)
     : options_(std::move(options)), bus_(bus), reports_(reports), metrics_(registry) {}
 
@@ -344,4 +344,4 @@ void KafkaIngest::run() {
   }
 }
 
-}  // namespace ssehub::bus
+}  // namespace ssehub::ingest

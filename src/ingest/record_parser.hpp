@@ -7,7 +7,7 @@
 #include <string_view>
 #include <variant>
 
-namespace ssehub::bus {
+namespace ssehub::ingest {
 
 // Why a Kafka record was skipped; one label value each on ssehub_kafka_records_skipped_total.
 enum class SkipReason {
@@ -47,4 +47,4 @@ struct StatusRecord {
 std::variant<StatusRecord, SkipReason> parse_status_record(std::string_view record,
                                                            std::size_t max_bytes);
 
-}  // namespace ssehub::bus
+}  // namespace ssehub::ingest

@@ -1,10 +1,10 @@
-#include "bus/record_parser.hpp"
+#include "ingest/record_parser.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace ssehub::bus {
+namespace ssehub::ingest {
 namespace {
 
 constexpr std::size_t kMaxBytes = 64 * 1024;
@@ -77,4 +77,4 @@ TEST(StatusRecord, NamesWhyARecordIsSkipped) {
 }
 
 }  // namespace
-}  // namespace ssehub::bus
+}  // namespace ssehub::ingest

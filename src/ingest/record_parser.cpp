@@ -1,13 +1,12 @@
-#include "bus/record_parser.hpp"
+#include "ingest/record_parser.hpp"
 
 #include "core/ids.hpp"
 #include "core/text.hpp"
-#include "http/request.hpp"
 #include "sse/encoder.hpp"
 
 #include <nlohmann/json.hpp>
 
-namespace ssehub::bus {
+namespace ssehub::ingest {
 
 const char* skip_reason_label(SkipReason reason) {
   switch (reason) {
@@ -63,4 +62,4 @@ std::variant<StatusRecord, SkipReason> parse_status_record(std::string_view reco
   return StatusRecord{std::move(*report_id), *parsed_status};
 }
 
-}  // namespace ssehub::bus
+}  // namespace ssehub::ingest
