@@ -17,7 +17,7 @@
 #include "http/request.hpp"
 #include "http/request_reader.hpp"
 #include "http/responses.hpp"
-#include "reports/report.hpp"
+#include "domain/report.hpp"
 #include "reports/report_api.hpp"
 #include "support/whatwg_sse_parser.hpp"
 

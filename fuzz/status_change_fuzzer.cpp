@@ -32,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   const auto* from_kafka = std::get_if<ingest::StatusRecord>(&record);
   if (const auto* change = std::get_if<reports::StatusChange>(&parsed)) {
     FUZZ_CHECK(core::canonical_uuid(change->report_id) == change->report_id);
-    FUZZ_CHECK(reports::parse_status(reports::to_string(change->status)) == change->status);
+    FUZZ_CHECK(domain::parse_status(domain::to_string(change->status)) == change->status);
     FUZZ_CHECK(from_kafka != nullptr && from_kafka->report_id == change->report_id &&
                from_kafka->status == change->status);
     return 0;

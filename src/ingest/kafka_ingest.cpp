@@ -185,8 +185,8 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
       case Kind::NotFound: skip(SkipReason::UnknownReport, *message, "no such report"); break;
       case Kind::InvalidTransition:
         skip(SkipReason::InvalidTransition, *message,
-             fmt::format("cannot change {} to {}", reports::to_string(outcome.report.status),
-                         reports::to_string(outcome.requested)));
+             fmt::format("cannot change {} to {}", domain::to_string(outcome.report.status),
+                         domain::to_string(outcome.requested)));
         break;
       case Kind::Unavailable:
       case Kind::Overloaded: durable = false; break;

@@ -57,7 +57,7 @@ std::variant<StatusRecord, SkipReason> parse_status_record(std::string_view reco
     return SkipReason::InvalidJson;
   auto report_id = core::canonical_uuid(id->get_ref<const std::string&>());
   if (!report_id) return SkipReason::InvalidReportId;
-  const auto parsed_status = reports::parse_status(status->get_ref<const std::string&>());
+  const auto parsed_status = domain::parse_status(status->get_ref<const std::string&>());
   if (!parsed_status) return SkipReason::InvalidStatus;
   return StatusRecord{std::move(*report_id), *parsed_status};
 }

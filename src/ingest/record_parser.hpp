@@ -1,6 +1,6 @@
 #pragma once
 
-#include "reports/report.hpp"
+#include "domain/report.hpp"
 
 #include <cstddef>
 #include <string>
@@ -40,7 +40,7 @@ std::variant<UserMessage, SkipReason> parse_user_message(std::string_view record
 
 struct StatusRecord {
   std::string report_id;  // canonical (lower-case) UUID
-  reports::ReportStatus status;
+  domain::ReportStatus status;
 };
 
 // Reads a v4 record `{"id": UUID, "status": STATUS}` (status in any case, as PUT /v4/report).

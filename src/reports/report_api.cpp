@@ -19,15 +19,15 @@ http::Response error_for(const ReportOutcome& outcome) {
                         "this user has no report with that id");
     case ReportOutcome::Kind::InvalidTransition: {
       std::string detail = "cannot change a report from " +
-                           std::string(to_string(outcome.report.status)) + " to " +
-                           std::string(to_string(outcome.requested));
+                           std::string(domain::to_string(outcome.report.status)) + " to " +
+                           std::string(domain::to_string(outcome.requested));
       if (!outcome.detail.empty()) detail += " (" + outcome.detail + ")";
-      auto response = http::json_response(
-          beast_http::status::conflict,
-          {{"error", "invalid_transition"},
-           {"detail", detail},
-           {"currentStatus", to_string(outcome.report.status)},
-           {"requestedStatus", to_string(outcome.requested)}});
+      auto response =
+          http::json_response(beast_http::status::conflict,
+                              {{"error", "invalid_transition"},
+                               {"detail", detail},
+                               {"currentStatus", domain::to_string(outcome.report.status)},
+                               {"requestedStatus", domain::to_string(outcome.requested)}});
       return response;
     }
     case ReportOutcome::Kind::Overloaded: {
@@ -87,7 +87,7 @@ std::variant<StatusChange, http::Response> parse_status_change(std::string_view 
   if (status_field == json.end() || !status_field->is_string())
     return json_error(beast_http::status::bad_request, "missing_status",
                       "the body needs `status` as a string");
-  auto status = parse_status(status_field->get<std::string>());
+  auto status = domain::parse_status(status_field->get<std::string>());
   if (!status)
     return json_error(beast_http::status::bad_request, "invalid_status",
                       "unknown status; use one of pending, queued, processing, canceled, "
@@ -141,7 +141,8 @@ void ReportApi::create_report(const http::ExchangePtr& exchange) {
                   [exchange](ReportOutcome outcome) {
                     if (outcome.kind != ReportOutcome::Kind::Done)
                       return exchange->respond(error_for(outcome));
-                    auto response = http::json_response(beast_http::status::created, to_json(outcome.report));
+                    auto response = http::json_response(beast_http::status::created,
+                                                        domain::to_json(outcome.report));
                     response.set(beast_http::field::location,
                                  "/v4/reports?user_id=" + outcome.report.user_id);
                     exchange->respond(std::move(response));
@@ -156,7 +157,8 @@ void ReportApi::list_reports(const http::ExchangePtr& exchange) {
                   if (outcome.kind != ReportOutcome::Kind::Done)
                     return exchange->respond(error_for(outcome));
                   nlohmann::json body = nlohmann::json::array();
-                  for (const auto& report : outcome.reports) body.push_back(to_json(report));
+                  for (const auto& report : outcome.reports)
+                    body.push_back(domain::to_json(report));
                   exchange->respond(http::json_response(beast_http::status::ok, body));
                 });
 }
@@ -172,8 +174,8 @@ void ReportApi::change_status(const http::ExchangePtr& exchange) {
                          [exchange](ReportOutcome outcome) {
                            if (outcome.kind != ReportOutcome::Kind::Done)
                              return exchange->respond(error_for(outcome));
-                           exchange->respond(
-                               http::json_response(beast_http::status::ok, to_json(outcome.report)));
+                           exchange->respond(http::json_response(beast_http::status::ok,
+                                                                 domain::to_json(outcome.report)));
                          });
 }
 

@@ -43,7 +43,7 @@ std::variant<std::string, http::Response> user_id_of(const http::Target& target)
 // Parses a PUT /v4/report body; on success, the report id and requested status.
 struct StatusChange {
   std::string report_id;
-  ReportStatus status;
+  domain::ReportStatus status;
 };
 std::variant<StatusChange, http::Response> parse_status_change(std::string_view content_type,
                                                                 std::string_view body);

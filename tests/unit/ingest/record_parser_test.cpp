@@ -56,7 +56,7 @@ TEST(StatusRecord, AcceptsAnyCaseAndCanonicalisesTheId) {
   const auto parsed = parse_status_record(record, kMaxBytes);
   ASSERT_TRUE(std::holds_alternative<StatusRecord>(parsed));
   EXPECT_EQ(std::get<StatusRecord>(parsed).report_id, kReportId);
-  EXPECT_EQ(std::get<StatusRecord>(parsed).status, reports::ReportStatus::Queued);
+  EXPECT_EQ(std::get<StatusRecord>(parsed).status, domain::ReportStatus::Queued);
 }
 
 TEST(StatusRecord, NamesWhyARecordIsSkipped) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 using namespace ssehub::reports;
+using ssehub::domain::ReportStatus;
 
 namespace {
 int status_of(const std::variant<StatusChange, ssehub::http::Response>& parsed) {
