@@ -1,6 +1,6 @@
 #include "api/stream_api.hpp"
 
-#include "core/text.hpp"
+#include "api/validation.hpp"
 #include "http/request.hpp"
 #include "http/responses.hpp"
 #include "http/stream_connection.hpp"
@@ -76,9 +76,18 @@ std::optional<core::ResumePoint> parse_last_event_id(std::string_view value) {
   return core::ResumePoint{.earliest = false, .after_id = id};
 }
 
-StreamApi::StreamApi(const config::Config& config, hub::Hub& hub, history::History& history, bus::EventBus& bus,
-                     const auth::AccessPolicy& access, sse::StreamMetrics& metrics)
-    : config_(config), hub_(hub), history_(history), bus_(bus), access_(access), metrics_(metrics) {
+StreamApi::StreamApi(const config::Config& config, hub::Hub& hub, history::History& history,
+                     bus::EventBus& bus, const auth::AccessPolicy& access,
+                     sse::StreamMetrics& metrics)
+    : config_(config),
+      limits_{.max_username_bytes = config.max_username_bytes,
+              .max_message_bytes = config.max_body_bytes,
+              .max_event_bytes = config.max_event_bytes},
+      hub_(hub),
+      history_(history),
+      bus_(bus),
+      access_(access),
+      metrics_(metrics) {
   demo_settings_.keepalive = config.v1_keepalive;
   demo_settings_.keepalive_line = static_frame(sse::encode_comment_line("keep-alive-text"));
   demo_settings_.queue_limit_bytes = config.stream_queue_bytes;
@@ -111,27 +120,13 @@ void StreamApi::register_routes(http::Router& router) {
   }
 }
 
-std::variant<std::string, http::Response> StreamApi::username_of(const http::Target& target) const {
-  auto username = target.param("username");
-  if (!username || username->empty())
-    return json_error(beast_http::status::bad_request, "missing_username",
-                      "the query parameter `username` is required and must not be empty");
-  if (username->size() > config_.max_username_bytes)
-    return json_error(beast_http::status::bad_request, "username_too_long",
-                      "username is " + std::to_string(username->size()) + " bytes; the limit is " +
-                          std::to_string(config_.max_username_bytes));
-  if (!core::is_valid_utf8(*username) || core::has_control_characters(*username))
-    return json_error(beast_http::status::bad_request, "invalid_username",
-                      "username must be UTF-8 text without control characters");
-  return std::move(*username);
-}
-
-std::optional<std::string> StreamApi::too_large_for_clients(std::string_view message) const {
-  const std::size_t size = sse::encoded_event_size("", message);
-  if (size <= config_.max_event_bytes) return std::nullopt;
-  return "the message is sent as an event of " + std::to_string(size) +
-         " bytes (every line gets a `data: ` prefix); the limit is " +
-         std::to_string(config_.max_event_bytes) + " (--max-event-bytes)";
+std::optional<std::string> StreamApi::accepted_username(const http::ExchangePtr& exchange) const {
+  auto username = username_of(exchange->target(), limits_);
+  if (auto* error = std::get_if<domain::UsernameError>(&username)) {
+    exchange->respond(refusal_for(*error).response());
+    return std::nullopt;
+  }
+  return std::move(std::get<std::string>(username));
 }
 
 std::string StreamApi::response_head(const http::ExchangePtr& exchange) const {
@@ -159,9 +154,9 @@ http::Response StreamApi::stream_head_response(const http::ExchangePtr& exchange
 }
 
 void StreamApi::open_demo_stream(const http::ExchangePtr& exchange) {
-  auto username = username_of(exchange->target());
-  if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
-  if (auto refusal = access_.check_subscriber(exchange->request().head(), std::get<std::string>(username)))
+  auto username = accepted_username(exchange);
+  if (!username) return;
+  if (auto refusal = access_.check_subscriber(exchange->request().head(), *username))
     return exchange->respond(std::move(*refusal));
   if (exchange->head_only()) return exchange->respond(stream_head_response(exchange));
   auto session = sse::StreamSession::create(exchange->secure(), exchange->executor(), hub_,
@@ -174,11 +169,11 @@ void StreamApi::open_demo_stream(const http::ExchangePtr& exchange) {
 }
 
 void StreamApi::open_user_stream(const http::ExchangePtr& exchange, std::string_view api) {
-  auto username = username_of(exchange->target());
-  if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
-  if (auto refusal = access_.check_subscriber(exchange->request().head(), std::get<std::string>(username)))
+  auto username = accepted_username(exchange);
+  if (!username) return;
+  if (auto refusal = access_.check_subscriber(exchange->request().head(), *username))
     return exchange->respond(std::move(*refusal));
-  open_stream(exchange, core::stream_key(api, std::get<std::string>(username)));
+  open_stream(exchange, core::stream_key(api, *username));
 }
 
 void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string stream) {
@@ -226,21 +221,13 @@ void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string strea
 }
 
 void StreamApi::publish_message(const http::ExchangePtr& exchange, std::string_view api) {
-  auto username = username_of(exchange->target());
-  if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
+  auto username = accepted_username(exchange);
+  if (!username) return;
   const std::string& body = exchange->request().raw.body();
-  if (body.empty())
-    return exchange->respond(json_error(beast_http::status::bad_request, "empty_message",
-                                        "the message body is empty; EventSource drops events "
-                                        "without data"));
-  if (!core::is_valid_utf8(body))
-    return exchange->respond(json_error(beast_http::status::bad_request, "invalid_utf8",
-                                        "the message body must be UTF-8 text"));
-  if (auto detail = too_large_for_clients(body))
-    return exchange->respond(
-        json_error(beast_http::status::payload_too_large, "event_too_large", *detail));
+  if (auto error = domain::check_message(body, limits_))
+    return exchange->respond(refusal_for(*error).response());
   std::vector<core::EventDraft> drafts(1);
-  drafts[0].stream = core::stream_key(api, std::get<std::string>(username));
+  drafts[0].stream = core::stream_key(api, *username);
   drafts[0].data = body;
   publish(exchange, std::move(drafts), http::empty_response(beast_http::status::no_content));
 }
@@ -263,18 +250,15 @@ void StreamApi::publish_batch(const http::ExchangePtr& exchange, std::string_vie
     if (!item.is_object() || !item.contains("username") || !item["username"].is_string() ||
         !item.contains("message") || !item["message"].is_string())
       return bad(where + R"(needs "username" and "message" strings)");
-    http::Target target;
-    target.query.emplace_back("username", item["username"].get<std::string>());
-    auto username = username_of(target);
-    if (auto* error = std::get_if<http::Response>(&username))
-      return bad(where + nlohmann::json::parse(error->body()).value("detail", "invalid username"));
-    std::string message = item["message"].get<std::string>();  // JSON text is valid UTF-8
-    if (message.empty()) return bad(where + "the message is empty");
-    if (message.size() > config_.max_body_bytes)
-      return bad(where + "the message exceeds " + std::to_string(config_.max_body_bytes) + " bytes");
-    if (auto detail = too_large_for_clients(message)) return bad(where + *detail);
+    const auto& username = item["username"].get_ref<const std::string&>();
+    // A username is refused in the words of the single routes; a message in the domain's
+    // (JSON text is valid UTF-8, and a batch names no message body).
+    if (auto error = domain::check_username(username, limits_))
+      return bad(where + refusal_for(*error).detail);
+    std::string message = item["message"].get<std::string>();
+    if (auto error = domain::check_message(message, limits_)) return bad(where + error->message);
     core::EventDraft draft;
-    draft.stream = core::stream_key(api, std::get<std::string>(username));
+    draft.stream = core::stream_key(api, username);
     draft.data = std::move(message);
     drafts.push_back(std::move(draft));
   }

@@ -3,6 +3,7 @@
 #include "auth/access_policy.hpp"
 #include "bus/event_bus.hpp"
 #include "config/config.hpp"
+#include "domain/validator.hpp"
 #include "history/history.hpp"
 #include "http/router.hpp"
 #include "hub/hub.hpp"
@@ -11,7 +12,6 @@
 
 #include <optional>
 #include <string>
-#include <variant>
 
 namespace ssehub::api {
 
@@ -33,9 +33,6 @@ class StreamApi {
   void publish(const http::ExchangePtr& exchange, std::vector<core::EventDraft> drafts,
                http::Response success);
 
-  // The `username` query parameter, or the error response that refuses the request.
-  std::variant<std::string, http::Response> username_of(const http::Target& target) const;
-
  private:
   void open_demo_stream(const http::ExchangePtr& exchange);
   void open_user_stream(const http::ExchangePtr& exchange, std::string_view api);
@@ -45,10 +42,12 @@ class StreamApi {
   std::string response_head(const http::ExchangePtr& exchange) const;
   // The answer to HEAD on a stream route: the stream's head, no stream.
   http::Response stream_head_response(const http::ExchangePtr& exchange) const;
-  // Why clients could not take `message` as one event, or nullopt when they can.
-  std::optional<std::string> too_large_for_clients(std::string_view message) const;
+  // The request's username once the domain accepts it; otherwise answers the request with
+  // the refusal and returns nullopt.
+  std::optional<std::string> accepted_username(const http::ExchangePtr& exchange) const;
 
   const config::Config& config_;
+  const domain::Limits limits_;
   hub::Hub& hub_;
   history::History& history_;
   bus::EventBus& bus_;

@@ -151,7 +151,7 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
                        skip_reason_label(*reason)));
       continue;
     }
-    auto& change = std::get<StatusRecord>(parsed);
+    auto& change = std::get<domain::StatusChange>(parsed);
     auto promise = std::make_shared<std::promise<reports::ReportOutcome>>();
     changes.emplace_back(promise->get_future(), message.get());
     reports_.apply_change(std::move(change.report_id), change.status, {},

@@ -1,11 +1,5 @@
 #include "ingest/record_parser.hpp"
 
-#include "core/ids.hpp"
-#include "core/text.hpp"
-#include "sse/encoder.hpp"
-
-#include <nlohmann/json.hpp>
-
 namespace ssehub::ingest {
 
 const char* skip_reason_label(SkipReason reason) {
@@ -26,6 +20,40 @@ const char* skip_reason_label(SkipReason reason) {
   return "unknown";
 }
 
+SkipReason skip_reason(domain::UsernameFault fault) {
+  using F = domain::UsernameFault;
+  switch (fault) {
+    case F::Empty: return SkipReason::EmptyUsername;
+    case F::TooLong: return SkipReason::TooLarge;
+    case F::NotUtf8: return SkipReason::InvalidUtf8;
+    case F::ControlCharacter: return SkipReason::InvalidUsername;  // no stream could open it
+  }
+  return SkipReason::Count;
+}
+
+SkipReason skip_reason(domain::MessageFault fault) {
+  using F = domain::MessageFault;
+  switch (fault) {
+    case F::Empty: return SkipReason::EmptyMessage;
+    case F::NotUtf8: return SkipReason::InvalidUtf8;
+    case F::TooLong:
+    case F::EventTooLarge: return SkipReason::TooLarge;
+  }
+  return SkipReason::Count;
+}
+
+SkipReason skip_reason(domain::StatusChangeFault fault) {
+  using F = domain::StatusChangeFault;
+  switch (fault) {
+    case F::NotAnObject:
+    case F::MissingReportId:
+    case F::MissingStatus: return SkipReason::InvalidJson;
+    case F::InvalidReportId: return SkipReason::InvalidReportId;
+    case F::InvalidStatus: return SkipReason::InvalidStatus;
+  }
+  return SkipReason::Count;
+}
+
 std::variant<UserMessage, SkipReason> parse_user_message(std::string_view record,
                                                          std::size_t max_bytes,
                                                          std::size_t max_username_bytes,
@@ -33,33 +61,23 @@ std::variant<UserMessage, SkipReason> parse_user_message(std::string_view record
   if (record.size() > max_bytes) return SkipReason::TooLarge;
   const std::size_t colon = record.find(':');
   if (colon == std::string_view::npos) return SkipReason::NoColon;
-  if (colon == 0) return SkipReason::EmptyUsername;
-  if (colon > max_username_bytes) return SkipReason::TooLarge;
-  if (!core::is_valid_utf8(record)) return SkipReason::InvalidUtf8;
-  const std::string_view username = record.substr(0, colon);
-  for (unsigned char c : username)
-    if (c < 0x20 || c == 0x7F) return SkipReason::InvalidUsername;  // no stream could open it
-  // An event without data is dropped by EventSource, and HTTP refuses it too.
-  if (colon + 1 == record.size()) return SkipReason::EmptyMessage;
-  const std::string_view message = record.substr(colon + 1);
-  if (sse::encoded_event_size("", message) > max_event_bytes) return SkipReason::TooLarge;
-  return UserMessage{username, message};
+  const domain::Limits limits{.max_username_bytes = max_username_bytes,
+                              .max_message_bytes = max_bytes,
+                              .max_event_bytes = max_event_bytes};
+  const UserMessage parsed{record.substr(0, colon), record.substr(colon + 1)};
+  if (auto error = domain::check_username(parsed.username, limits))
+    return skip_reason(error->fault);
+  if (auto error = domain::check_message(parsed.message, limits)) return skip_reason(error->fault);
+  return parsed;
 }
 
-std::variant<StatusRecord, SkipReason> parse_status_record(std::string_view record,
-                                                           std::size_t max_bytes) {
+std::variant<domain::StatusChange, SkipReason> parse_status_record(std::string_view record,
+                                                                   std::size_t max_bytes) {
   if (record.size() > max_bytes) return SkipReason::TooLarge;
-  const auto json = nlohmann::json::parse(record, nullptr, false);
-  if (json.is_discarded() || !json.is_object()) return SkipReason::InvalidJson;
-  const auto id = json.find("id");
-  const auto status = json.find("status");
-  if (id == json.end() || !id->is_string() || status == json.end() || !status->is_string())
-    return SkipReason::InvalidJson;
-  auto report_id = core::canonical_uuid(id->get_ref<const std::string&>());
-  if (!report_id) return SkipReason::InvalidReportId;
-  const auto parsed_status = domain::parse_status(status->get_ref<const std::string&>());
-  if (!parsed_status) return SkipReason::InvalidStatus;
-  return StatusRecord{std::move(*report_id), *parsed_status};
+  auto change = domain::parse_status_change(record);
+  if (auto* error = std::get_if<domain::StatusChangeError>(&change))
+    return skip_reason(error->fault);
+  return std::get<domain::StatusChange>(std::move(change));
 }
 
 }  // namespace ssehub::ingest

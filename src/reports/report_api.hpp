@@ -1,6 +1,7 @@
 #pragma once
 
 #include "api/stream_api.hpp"
+#include "domain/validator.hpp"
 #include "http/router.hpp"
 #include "reports/report_service.hpp"
 
@@ -40,12 +41,13 @@ class ReportApi {
 // The `user_id` query parameter as a canonical UUID, or the response that refuses it.
 std::variant<std::string, http::Response> user_id_of(const http::Target& target);
 
-// Parses a PUT /v4/report body; on success, the report id and requested status.
-struct StatusChange {
-  std::string report_id;
-  domain::ReportStatus status;
-};
-std::variant<StatusChange, http::Response> parse_status_change(std::string_view content_type,
-                                                                std::string_view body);
+// Parses a PUT /v4/report body (application/json); on success, the report id and requested
+// status.
+std::variant<domain::StatusChange, http::Response> parse_status_change(
+    std::string_view content_type, std::string_view body);
+
+// The 400 that refuses a change the domain refuses: invalid_json, missing_report_id,
+// invalid_report_id, missing_status or invalid_status.
+http::Response refusal_for(const domain::StatusChangeError& error);
 
 }  // namespace ssehub::reports
