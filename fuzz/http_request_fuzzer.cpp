@@ -5,7 +5,6 @@
 // CORS decision, the target decoder, and the checks the stream and report APIs apply to
 // the query (username, user_id), the Last-Event-ID header, the credentials (JWT from header,
 // cookie or query; publish token) and the PUT /v4/report body.
-#include "api/stream_api.hpp"
 #include "api/validation.hpp"
 #include "auth/access_policy.hpp"
 #include "config/config.hpp"
@@ -19,6 +18,7 @@
 #include "http/request_reader.hpp"
 #include "http/responses.hpp"
 #include "reports/report_api.hpp"
+#include "sse/stream_opener.hpp"
 #include "support/whatwg_sse_parser.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -167,7 +167,7 @@ void check_target(const http::RawRequest& request) {
 
 void check_last_event_id(const http::RawRequest& request) {
   const std::string_view value = request["Last-Event-ID"];
-  const auto resume = api::parse_last_event_id(value);
+  const auto resume = sse::parse_last_event_id(value);
   if (!resume || resume->earliest) return;
   FUZZ_CHECK(!value.empty() && value.size() <= 20);
   FUZZ_CHECK(std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }));

@@ -20,6 +20,7 @@
 #include "metrics/metrics.hpp"
 #include "reports/report_api.hpp"
 #include "reports/report_service.hpp"
+#include "sse/stream_opener.hpp"
 #include "store/blocking_pool.hpp"
 #include "store/open_store.hpp"
 
@@ -153,8 +154,9 @@ int main(int argc, char** argv) {
       spdlog::warn("listening on {} with no authentication (--insecure-open)", config.host);
 
     http::Router router;
-    api::StreamApi streams(config, hub, history, *bus, access, stream_metrics);
-    streams.register_routes(router);
+    const sse::StreamOpener streams(config, hub, history, stream_metrics);
+    api::StreamApi stream_api(config, streams, *bus, access);
+    stream_api.register_routes(router);
     auto report_store = store::open_store(config);
     store::BlockingPool store_pool(kStoreThreads, kStoreQueuePerThread);
     reports::ReportService report_service(*report_store, store_pool, *bus, metrics);

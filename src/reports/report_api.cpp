@@ -177,7 +177,7 @@ void ReportApi::change_status(const http::ExchangePtr& exchange) {
 void ReportApi::open_stream(const http::ExchangePtr& exchange) {
   auto user_id = authorized_user(exchange, Access::User);
   if (!user_id) return;
-  streams_.open_stream(exchange, report_stream(*user_id));
+  streams_.open(exchange, report_stream(*user_id));
 }
 
 }  // namespace ssehub::reports

@@ -1,9 +1,10 @@
 #pragma once
 
-#include "api/stream_api.hpp"
+#include "auth/access_policy.hpp"
 #include "domain/validator.hpp"
 #include "http/router.hpp"
 #include "reports/report_service.hpp"
+#include "sse/stream_opener.hpp"
 
 #include <optional>
 #include <string>
@@ -14,7 +15,8 @@ namespace ssehub::reports {
 // HTTP handlers of v4: create, list and move reports, and the user's report stream.
 class ReportApi {
  public:
-  ReportApi(ReportService& service, api::StreamApi& streams, const auth::AccessPolicy& access)
+  ReportApi(ReportService& service, const sse::StreamOpener& streams,
+            const auth::AccessPolicy& access)
       : service_(service), streams_(streams), access_(access) {}
   void register_routes(http::Router& router);
 
@@ -34,7 +36,7 @@ class ReportApi {
   void open_stream(const http::ExchangePtr& exchange);
 
   ReportService& service_;
-  api::StreamApi& streams_;
+  const sse::StreamOpener& streams_;
   const auth::AccessPolicy& access_;
 };
 
