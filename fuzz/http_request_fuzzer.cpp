@@ -5,19 +5,20 @@
 // CORS decision, the target decoder, and the checks the stream and report APIs apply to
 // the query (username, user_id), the Last-Event-ID header, the credentials (JWT from header,
 // cookie or query; publish token) and the PUT /v4/report body.
-#include "api/stream_api.hpp"
+#include "api/validation.hpp"
 #include "auth/access_policy.hpp"
 #include "config/config.hpp"
 #include "core/ids.hpp"
 #include "core/text.hpp"
+#include "domain/validator.hpp"
 #include "fuzz_check.hpp"
 #include "http/cors.hpp"
 #include "http/host_policy.hpp"
 #include "http/request.hpp"
 #include "http/request_reader.hpp"
 #include "http/responses.hpp"
-#include "reports/report.hpp"
 #include "reports/report_api.hpp"
+#include "sse/stream_opener.hpp"
 #include "support/whatwg_sse_parser.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -42,17 +43,15 @@ namespace beast_http = boost::beast::http;
 // What the server builds once at start-up, just enough for the request checks.
 struct Server {
   config::Config config;
-  metrics::Registry metrics;
-  hub::Hub hub{{}, hub::HubLimits{}, metrics};
-  history::History history{history::HistoryOptions{}, metrics};  // never started: no handler here appends
-  bus::LocalBus bus{history};
+  domain::Limits limits{.max_username_bytes = config.max_username_bytes,
+                        .max_message_bytes = config.max_body_bytes,
+                        .max_event_bytes = config.max_event_bytes};
   auth::AccessPolicy access{auth::AccessSettings{}};
   // As with --auth jwt and a publish token.
   auth::AccessPolicy guarded{auth::AccessSettings{.require_jwt = true,
                                                  .jwt = {.hs256_secret = "fuzz-hs256-secret-of-32-bytes!!!"},
                                                  .publish_token = "fuzz-publish-token"}};
   http::HostPolicy hosts{false, {}};
-  api::StreamApi streams{config, hub, history, bus, access, metrics};
   http::CorsPolicy default_cors{{}};
   http::CorsPolicy allowlist_cors{{"https://app.example.com"}};
   http::CorsPolicy any_cors{{"*"}};
@@ -139,14 +138,16 @@ void check_target(const http::RawRequest& request) {
   FUZZ_CHECK(is_json_error(http::json_error(beast_http::status::not_found, "not_found",
                                             "no route for " + target->path)));
 
-  const auto username = server().streams.username_of(*target);
+  const auto username = api::username_of(*target, server().limits);
   if (const auto* name = std::get_if<std::string>(&username)) {
     FUZZ_CHECK(!name->empty() && name->size() <= server().config.max_username_bytes);
     FUZZ_CHECK(is_strict_utf8(*name));
     FUZZ_CHECK(std::none_of(name->begin(), name->end(), [](unsigned char c) { return c < 0x20 || c == 0x7F; }));
     FUZZ_CHECK(target->param("username") == *name);
   } else {
-    FUZZ_CHECK(is_json_error(std::get<http::Response>(username)));
+    const auto refusal = api::refusal_for(std::get<domain::UsernameError>(username));
+    FUZZ_CHECK(refusal.status == beast_http::status::bad_request);
+    FUZZ_CHECK(is_json_error(refusal.response()));
   }
 
   const auto user_id = reports::user_id_of(*target);
@@ -166,7 +167,7 @@ void check_target(const http::RawRequest& request) {
 
 void check_last_event_id(const http::RawRequest& request) {
   const std::string_view value = request["Last-Event-ID"];
-  const auto resume = api::parse_last_event_id(value);
+  const auto resume = sse::parse_last_event_id(value);
   if (!resume || resume->earliest) return;
   FUZZ_CHECK(!value.empty() && value.size() <= 20);
   FUZZ_CHECK(std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; }));

@@ -1,10 +1,11 @@
-// bus::parse_user_message, the v3 Kafka record `username:message`: never reads outside the
+// ingest::parse_user_message, the v3 Kafka record `username:message`: never reads outside the
 // record, every record it accepts splits back into exactly what came in, and its user is
-// one a stream could be opened for (StreamApi::username_of accepts the same name).
-#include "api/stream_api.hpp"
-#include "bus/record_parser.hpp"
+// one a stream could be opened for (api::username_of accepts the same name).
+#include "api/validation.hpp"
+#include "config/config.hpp"
 #include "core/text.hpp"
 #include "fuzz_check.hpp"
+#include "ingest/record_parser.hpp"
 #include "sse/encoder.hpp"
 #include "support/whatwg_sse_parser.hpp"
 
@@ -18,20 +19,10 @@ namespace {
 
 using namespace ssehub;
 
-// Just enough of a server for StreamApi::username_of.
-struct Server {
-  config::Config config;
-  metrics::Registry metrics;
-  hub::Hub hub{{}, hub::HubLimits{}, metrics};
-  history::History history{history::HistoryOptions{}, metrics};  // never started
-  bus::LocalBus bus{history};
-  auth::AccessPolicy access{auth::AccessSettings{}};
-  api::StreamApi streams{config, hub, history, bus, access, metrics};
-};
-
-Server& server() {
-  static Server* instance = new Server;  // leaked on purpose: outlives every input
-  return *instance;
+// The server's defaults: --max-username-bytes, --max-body-bytes, --max-event-bytes.
+const config::Config& defaults() {
+  static const config::Config config;
+  return config;
 }
 
 }  // namespace
@@ -41,16 +32,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
   // Mostly the production limits (64 KiB, 256); sometimes small ones, to reach the edges.
   const bool small_limits = input.ConsumeBool();
   const std::size_t max_bytes = small_limits ? input.ConsumeIntegralInRange<std::size_t>(0, 64) : 64 * 1024;
-  const std::size_t max_username =
-      small_limits ? input.ConsumeIntegralInRange<std::size_t>(0, 16) : server().config.max_username_bytes;
+  const std::size_t max_username = small_limits ? input.ConsumeIntegralInRange<std::size_t>(0, 16)
+                                                : defaults().max_username_bytes;
   const std::size_t max_event =
-      small_limits ? input.ConsumeIntegralInRange<std::size_t>(0, 256) : server().config.max_event_bytes;
+      small_limits ? input.ConsumeIntegralInRange<std::size_t>(0, 256) : defaults().max_event_bytes;
   // A copy of exactly the record's bytes, so ASan sees any read past its end.
   const std::string record = input.ConsumeRemainingBytesAsString();
 
-  const auto parsed = bus::parse_user_message(record, max_bytes, max_username, max_event);
+  const auto parsed = ingest::parse_user_message(record, max_bytes, max_username, max_event);
   const std::size_t colon = record.find(':');
-  if (const auto* message = std::get_if<bus::UserMessage>(&parsed)) {
+  if (const auto* message = std::get_if<ingest::UserMessage>(&parsed)) {
     FUZZ_CHECK(record.size() <= max_bytes);
     FUZZ_CHECK(!message->username.empty() && message->username.size() <= max_username);
     FUZZ_CHECK(message->username.find(':') == std::string_view::npos);
@@ -62,24 +53,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* bytes, std::size_t siz
     FUZZ_CHECK(test_support::utf8_decode(record) == record);
     if (!small_limits) {
       const http::Target target{.path = "/v3/sse", .query = {{"username", std::string(message->username)}}};
-      const auto name = server().streams.username_of(target);
+      const domain::Limits limits{.max_username_bytes = defaults().max_username_bytes,
+                                  .max_message_bytes = defaults().max_body_bytes,
+                                  .max_event_bytes = defaults().max_event_bytes};
+      const auto name = api::username_of(target, limits);
       FUZZ_CHECK(std::holds_alternative<std::string>(name) && std::get<std::string>(name) == message->username);
     }
     return 0;
   }
-  switch (std::get<bus::SkipReason>(parsed)) {
-    case bus::SkipReason::NoColon: FUZZ_CHECK(colon == std::string::npos); break;
-    case bus::SkipReason::EmptyUsername: FUZZ_CHECK(colon == 0); break;
-    case bus::SkipReason::TooLarge:
+  switch (std::get<ingest::SkipReason>(parsed)) {
+    case ingest::SkipReason::NoColon: FUZZ_CHECK(colon == std::string::npos); break;
+    case ingest::SkipReason::EmptyUsername: FUZZ_CHECK(colon == 0); break;
+    case ingest::SkipReason::TooLarge:
       FUZZ_CHECK(record.size() > max_bytes || (colon != std::string::npos && colon > max_username) ||
                  (colon != std::string::npos &&
                   sse::encoded_event_size("", std::string_view(record).substr(colon + 1)) > max_event));
       break;
-    case bus::SkipReason::InvalidUtf8: FUZZ_CHECK(test_support::utf8_decode(record) != record); break;
-    case bus::SkipReason::InvalidUsername:
+    case ingest::SkipReason::InvalidUtf8: FUZZ_CHECK(test_support::utf8_decode(record) != record); break;
+    case ingest::SkipReason::InvalidUsername:
       FUZZ_CHECK(core::has_control_characters(std::string_view(record).substr(0, colon)));
       break;
-    case bus::SkipReason::EmptyMessage: FUZZ_CHECK(colon + 1 == record.size()); break;
+    case ingest::SkipReason::EmptyMessage: FUZZ_CHECK(colon + 1 == record.size()); break;
     default: FUZZ_CHECK(false && "a reason parse_user_message does not give");
   }
   return 0;

@@ -1,14 +1,9 @@
 #include "api/stream_api.hpp"
 
-#include "core/text.hpp"
-#include "http/request.hpp"
+#include "api/validation.hpp"
 #include "http/responses.hpp"
-#include "http/stream_connection.hpp"
-#include "sse/encoder.hpp"
 
 #include <nlohmann/json.hpp>
-
-#include <charconv>
 
 namespace ssehub::api {
 
@@ -16,12 +11,6 @@ namespace beast_http = boost::beast::http;
 using http::json_error;
 
 namespace {
-
-core::EventPtr static_frame(std::string frame) {
-  auto event = std::make_shared<core::Event>();
-  event->frame = std::move(frame);
-  return event;
-}
 
 // The 503 for a publish the bus did not take.
 http::Response refusal_for(core::Admission admission) {
@@ -42,58 +31,17 @@ http::Response refusal_for(core::Admission admission) {
   return response;
 }
 
-// HTTP/1.1 clients get a chunked body: its end without a last chunk is an error to them, so
-// they reconnect (a close-delimited body ends "normally", and some clients then stop). An
-// HTTP/1.0 client cannot read chunks; its body ends with the connection.
-bool chunked(const http::ExchangePtr& exchange) { return exchange->request().raw.version() >= 11; }
-
 }  // namespace
 
-std::optional<core::ResumePoint> parse_last_event_id(std::string_view value) {
-  if (value.find(',') != std::string_view::npos) {
-    // The header given twice (fetch() joins `Last-Event-ID` set by a caller and
-    // `last-event-id` set by @microsoft/fetch-event-source into "7, 9"): ids only grow, so
-    // the largest is the client's newest.
-    std::optional<core::ResumePoint> newest;
-    for (;;) {
-      const std::size_t comma = value.find(',');
-      std::string_view item = value.substr(0, comma);
-      while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
-      while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-      const auto point = parse_last_event_id(item);
-      if (!point) return std::nullopt;
-      if (!newest || (!point->earliest && (newest->earliest || point->after_id > newest->after_id)))
-        newest = point;
-      if (comma == std::string_view::npos) return newest;
-      value.remove_prefix(comma + 1);
-    }
-  }
-  if (value == "earliest") return core::ResumePoint{.earliest = true, .after_id = 0};
-  if (value.empty() || value.size() > 20) return std::nullopt;
-  std::uint64_t id = 0;
-  const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), id);
-  if (ec != std::errc{} || end != value.data() + value.size()) return std::nullopt;
-  return core::ResumePoint{.earliest = false, .after_id = id};
-}
-
-StreamApi::StreamApi(const config::Config& config, hub::Hub& hub, history::History& history, bus::EventBus& bus,
-                     const auth::AccessPolicy& access, sse::StreamMetrics& metrics)
-    : config_(config), hub_(hub), history_(history), bus_(bus), access_(access), metrics_(metrics) {
-  demo_settings_.keepalive = config.v1_keepalive;
-  demo_settings_.keepalive_line = static_frame(sse::encode_comment_line("keep-alive-text"));
-  demo_settings_.queue_limit_bytes = config.stream_queue_bytes;
-  demo_settings_.periodic_frame = static_frame(sse::encode_event("", std::nullopt, "hi!"));
-  demo_settings_.periodic_interval = config.v1_hi_interval;
-  demo_settings_.close_timeout = config.request_timeout;
-
-  user_settings_.keepalive = config.keepalive;
-  user_settings_.keepalive_line = demo_settings_.keepalive_line;
-  user_settings_.opening_keepalive = true;
-  user_settings_.preamble =
-      static_frame(sse::encode_retry(static_cast<std::uint64_t>(config.retry_hint.count())));
-  user_settings_.queue_limit_bytes = config.stream_queue_bytes;
-  user_settings_.close_timeout = config.request_timeout;
-}
+StreamApi::StreamApi(const config::Config& config, const sse::StreamOpener& streams,
+                     bus::EventBus& bus, const auth::AccessPolicy& access)
+    : config_(config),
+      limits_{.max_username_bytes = config.max_username_bytes,
+              .max_message_bytes = config.max_body_bytes,
+              .max_event_bytes = config.max_event_bytes},
+      streams_(streams),
+      bus_(bus),
+      access_(access) {}
 
 void StreamApi::register_routes(http::Router& router) {
   router.add(beast_http::verb::get, "/v1/sse", [this](const auto& ex) { open_demo_stream(ex); });
@@ -111,136 +59,39 @@ void StreamApi::register_routes(http::Router& router) {
   }
 }
 
-std::variant<std::string, http::Response> StreamApi::username_of(const http::Target& target) const {
-  auto username = target.param("username");
-  if (!username || username->empty())
-    return json_error(beast_http::status::bad_request, "missing_username",
-                      "the query parameter `username` is required and must not be empty");
-  if (username->size() > config_.max_username_bytes)
-    return json_error(beast_http::status::bad_request, "username_too_long",
-                      "username is " + std::to_string(username->size()) + " bytes; the limit is " +
-                          std::to_string(config_.max_username_bytes));
-  if (!core::is_valid_utf8(*username) || core::has_control_characters(*username))
-    return json_error(beast_http::status::bad_request, "invalid_username",
-                      "username must be UTF-8 text without control characters");
-  return std::move(*username);
-}
-
-std::optional<std::string> StreamApi::too_large_for_clients(std::string_view message) const {
-  const std::size_t size = sse::encoded_event_size("", message);
-  if (size <= config_.max_event_bytes) return std::nullopt;
-  return "the message is sent as an event of " + std::to_string(size) +
-         " bytes (every line gets a `data: ` prefix); the limit is " +
-         std::to_string(config_.max_event_bytes) + " (--max-event-bytes)";
-}
-
-std::string StreamApi::response_head(const http::ExchangePtr& exchange) const {
-  std::string head =
-      "HTTP/1.1 200 OK\r\n"
-      "Content-Type: text/event-stream\r\n"
-      "Cache-Control: no-cache\r\n"
-      "X-Accel-Buffering: no\r\n"
-      "Server: ssehub\r\n";
-  if (chunked(exchange)) head += "Transfer-Encoding: chunked\r\n";
-  if (!exchange->allowed_origin().empty())
-    head += "Access-Control-Allow-Origin: " + exchange->allowed_origin() + "\r\nVary: Origin\r\n";
-  head += "\r\n";
-  return head;
-}
-
-http::Response StreamApi::stream_head_response(const http::ExchangePtr& exchange) const {
-  // What GET would answer, without the stream: the session sends the head only.
-  http::Response response{beast_http::status::ok, 11};
-  response.set(beast_http::field::content_type, "text/event-stream");
-  response.set(beast_http::field::cache_control, "no-cache");
-  response.set("X-Accel-Buffering", "no");
-  if (chunked(exchange)) response.chunked(true);
-  return response;
+std::optional<std::string> StreamApi::accepted_username(const http::ExchangePtr& exchange) const {
+  auto username = username_of(exchange->target(), limits_);
+  if (auto* error = std::get_if<domain::UsernameError>(&username)) {
+    exchange->respond(refusal_for(*error).response());
+    return std::nullopt;
+  }
+  return std::move(std::get<std::string>(username));
 }
 
 void StreamApi::open_demo_stream(const http::ExchangePtr& exchange) {
-  auto username = username_of(exchange->target());
-  if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
-  if (auto refusal = access_.check_subscriber(exchange->request().head(), std::get<std::string>(username)))
+  auto username = accepted_username(exchange);
+  if (!username) return;
+  if (auto refusal = access_.check_subscriber(exchange->request().head(), *username))
     return exchange->respond(std::move(*refusal));
-  if (exchange->head_only()) return exchange->respond(stream_head_response(exchange));
-  auto session = sse::StreamSession::create(exchange->secure(), exchange->executor(), hub_,
-                                            metrics_, demo_settings_, exchange->thread(), "");
-  if (session->attach() != hub::Hub::Admission::Admitted)
-    return exchange->respond(json_error(beast_http::status::service_unavailable, "server_full",
-                                        "the server holds its maximum number of streams"));
-  session->start(exchange->take_connection(), exchange->connection_slot(), response_head(exchange),
-                 chunked(exchange), nullptr, std::nullopt);
+  streams_.open_demo(exchange);
 }
 
 void StreamApi::open_user_stream(const http::ExchangePtr& exchange, std::string_view api) {
-  auto username = username_of(exchange->target());
-  if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
-  if (auto refusal = access_.check_subscriber(exchange->request().head(), std::get<std::string>(username)))
+  auto username = accepted_username(exchange);
+  if (!username) return;
+  if (auto refusal = access_.check_subscriber(exchange->request().head(), *username))
     return exchange->respond(std::move(*refusal));
-  open_stream(exchange, core::stream_key(api, std::get<std::string>(username)));
-}
-
-void StreamApi::open_stream(const http::ExchangePtr& exchange, std::string stream) {
-  // The header wins: a browser reconnecting to a URL with ?lastEventId= sends its newer id in
-  // the header.
-  std::optional<core::ResumePoint> resume;
-  std::string header_ids;
-  const auto& raw = exchange->request().raw;
-  for (auto [field, end] = raw.equal_range("Last-Event-ID"); field != end; ++field) {
-    if (!header_ids.empty()) header_ids += ',';
-    header_ids += field->value();
-  }
-  std::string_view raw_id = header_ids;
-  std::optional<std::string> query_id;
-  if (raw_id.empty()) {
-    query_id = exchange->target().param("lastEventId");
-    if (query_id) raw_id = *query_id;
-  }
-  if (!raw_id.empty()) {
-    resume = parse_last_event_id(raw_id);
-    if (!resume)
-      return exchange->respond(json_error(
-          beast_http::status::bad_request, "invalid_last_event_id",
-          "Last-Event-ID must be a decimal event id or `earliest`"));
-  }
-  if (exchange->head_only()) return exchange->respond(stream_head_response(exchange));
-  auto session = sse::StreamSession::create(exchange->secure(), exchange->executor(), hub_,
-                                            metrics_, user_settings_, exchange->thread(), stream);
-  switch (session->attach()) {
-    case hub::Hub::Admission::Admitted: break;
-    case hub::Hub::Admission::UserLimit:
-      return exchange->respond(json_error(
-          beast_http::status::too_many_requests, "too_many_streams",
-          "this user already has " + std::to_string(config_.max_streams_per_user) +
-              " open streams; close one first"));
-    case hub::Hub::Admission::TotalLimit: {
-      auto response = json_error(beast_http::status::service_unavailable, "server_full",
-                                 "the server holds its maximum number of streams");
-      response.set(beast_http::field::retry_after, "5");
-      return exchange->respond(std::move(response));
-    }
-  }
-  session->start(exchange->take_connection(), exchange->connection_slot(), response_head(exchange),
-                 chunked(exchange), &history_, resume);
+  streams_.open(exchange, core::stream_key(api, *username));
 }
 
 void StreamApi::publish_message(const http::ExchangePtr& exchange, std::string_view api) {
-  auto username = username_of(exchange->target());
-  if (auto* error = std::get_if<http::Response>(&username)) return exchange->respond(std::move(*error));
+  auto username = accepted_username(exchange);
+  if (!username) return;
   const std::string& body = exchange->request().raw.body();
-  if (body.empty())
-    return exchange->respond(json_error(beast_http::status::bad_request, "empty_message",
-                                        "the message body is empty; EventSource drops events "
-                                        "without data"));
-  if (!core::is_valid_utf8(body))
-    return exchange->respond(json_error(beast_http::status::bad_request, "invalid_utf8",
-                                        "the message body must be UTF-8 text"));
-  if (auto detail = too_large_for_clients(body))
-    return exchange->respond(
-        json_error(beast_http::status::payload_too_large, "event_too_large", *detail));
+  if (auto error = domain::check_message(body, limits_))
+    return exchange->respond(refusal_for(*error).response());
   std::vector<core::EventDraft> drafts(1);
-  drafts[0].stream = core::stream_key(api, std::get<std::string>(username));
+  drafts[0].stream = core::stream_key(api, *username);
   drafts[0].data = body;
   publish(exchange, std::move(drafts), http::empty_response(beast_http::status::no_content));
 }
@@ -263,18 +114,15 @@ void StreamApi::publish_batch(const http::ExchangePtr& exchange, std::string_vie
     if (!item.is_object() || !item.contains("username") || !item["username"].is_string() ||
         !item.contains("message") || !item["message"].is_string())
       return bad(where + R"(needs "username" and "message" strings)");
-    http::Target target;
-    target.query.emplace_back("username", item["username"].get<std::string>());
-    auto username = username_of(target);
-    if (auto* error = std::get_if<http::Response>(&username))
-      return bad(where + nlohmann::json::parse(error->body()).value("detail", "invalid username"));
-    std::string message = item["message"].get<std::string>();  // JSON text is valid UTF-8
-    if (message.empty()) return bad(where + "the message is empty");
-    if (message.size() > config_.max_body_bytes)
-      return bad(where + "the message exceeds " + std::to_string(config_.max_body_bytes) + " bytes");
-    if (auto detail = too_large_for_clients(message)) return bad(where + *detail);
+    const auto& username = item["username"].get_ref<const std::string&>();
+    // A username is refused in the words of the single routes; a message in the domain's
+    // (JSON text is valid UTF-8, and a batch names no message body).
+    if (auto error = domain::check_username(username, limits_))
+      return bad(where + refusal_for(*error).detail);
+    std::string message = item["message"].get<std::string>();
+    if (auto error = domain::check_message(message, limits_)) return bad(where + error->message);
     core::EventDraft draft;
-    draft.stream = core::stream_key(api, std::get<std::string>(username));
+    draft.stream = core::stream_key(api, username);
     draft.data = std::move(message);
     drafts.push_back(std::move(draft));
   }

@@ -3,38 +3,29 @@
 #include "auth/access_policy.hpp"
 #include "bus/event_bus.hpp"
 #include "config/config.hpp"
-#include "history/history.hpp"
+#include "domain/validator.hpp"
 #include "http/router.hpp"
-#include "hub/hub.hpp"
-#include "metrics/metrics.hpp"
-#include "sse/stream_session.hpp"
+#include "sse/stream_opener.hpp"
 
 #include <optional>
 #include <string>
-#include <variant>
 
 namespace ssehub::api {
 
-// The stream API users know as v1 (demo), v2 and v3 (per-user messages): opening streams,
-// resuming them, and publishing to them. v4 opens its streams through open_stream too.
+// The stream API users know as v1 (demo), v2 and v3 (per-user messages): who may open which
+// stream (sse::StreamOpener opens it), and publishing to them.
 class StreamApi {
  public:
   static constexpr std::size_t kMaxBatchMessages = 1000;
 
-  StreamApi(const config::Config& config, hub::Hub& hub, history::History& history, bus::EventBus& bus,
-            const auth::AccessPolicy& access, sse::StreamMetrics& metrics);
+  StreamApi(const config::Config& config, const sse::StreamOpener& streams, bus::EventBus& bus,
+            const auth::AccessPolicy& access);
 
   void register_routes(http::Router& router);
-
-  // Validates Last-Event-ID, admits the stream and starts it (with replay when resuming).
-  void open_stream(const http::ExchangePtr& exchange, std::string stream);
 
   // Publishes events and answers with `success` once they are durable (503 otherwise).
   void publish(const http::ExchangePtr& exchange, std::vector<core::EventDraft> drafts,
                http::Response success);
-
-  // The `username` query parameter, or the error response that refuses the request.
-  std::variant<std::string, http::Response> username_of(const http::Target& target) const;
 
  private:
   void open_demo_stream(const http::ExchangePtr& exchange);
@@ -42,24 +33,15 @@ class StreamApi {
   void publish_message(const http::ExchangePtr& exchange, std::string_view api);
   // POST /v2|v3/messages: many messages in one request and one group commit.
   void publish_batch(const http::ExchangePtr& exchange, std::string_view api);
-  std::string response_head(const http::ExchangePtr& exchange) const;
-  // The answer to HEAD on a stream route: the stream's head, no stream.
-  http::Response stream_head_response(const http::ExchangePtr& exchange) const;
-  // Why clients could not take `message` as one event, or nullopt when they can.
-  std::optional<std::string> too_large_for_clients(std::string_view message) const;
+  // The request's username once the domain accepts it; otherwise answers the request with
+  // the refusal and returns nullopt.
+  std::optional<std::string> accepted_username(const http::ExchangePtr& exchange) const;
 
   const config::Config& config_;
-  hub::Hub& hub_;
-  history::History& history_;
+  const domain::Limits limits_;
+  const sse::StreamOpener& streams_;
   bus::EventBus& bus_;
   const auth::AccessPolicy& access_;
-  sse::StreamMetrics& metrics_;
-  sse::StreamSettings demo_settings_;
-  sse::StreamSettings user_settings_;
 };
-
-// Parses a Last-Event-ID value: decimal id, or "earliest" for everything retained; a
-// comma-separated list (the header sent twice) means its newest id. nullopt = malformed.
-std::optional<core::ResumePoint> parse_last_event_id(std::string_view value);
 
 }  // namespace ssehub::api

@@ -5,8 +5,6 @@
 #include "auth/access_policy.hpp"
 #include "bus/event_bus.hpp"
 #include "bus/kafka_bus.hpp"
-#include "bus/kafka_ingest.hpp"
-#include "bus/kafka_support.hpp"
 #include "config/version.hpp"
 #include "core/in_progress.hpp"
 #include "history/history.hpp"
@@ -21,9 +19,12 @@
 #include "http/static_files.hpp"
 #include "http/tls.hpp"
 #include "hub/hub.hpp"
+#include "ingest/kafka_ingest.hpp"
+#include "kafka/support.hpp"
 #include "metrics/metrics.hpp"
 #include "reports/report_api.hpp"
 #include "reports/report_service.hpp"
+#include "sse/stream_opener.hpp"
 #include "sse/stream_session.hpp"
 #include "store/blocking_pool.hpp"
 #include "store/open_store.hpp"
@@ -103,12 +104,12 @@ std::unique_ptr<bus::KafkaBus> make_cluster_bus(const Config& config, history::H
       history);
 }
 
-std::unique_ptr<bus::KafkaIngest> make_ingest(const Config& config, bus::EventBus& bus,
+std::unique_ptr<ingest::KafkaIngest> make_ingest(const Config& config, bus::EventBus& bus,
                                               reports::ReportService& reports,
                                               metrics::Registry& metrics) {
   if (config.kafka_brokers.empty()) return nullptr;
-  return std::make_unique<bus::KafkaIngest>(
-      bus::KafkaIngestOptions{.brokers = config.kafka_brokers,
+  return std::make_unique<ingest::KafkaIngest>(
+      ingest::KafkaIngestOptions{.brokers = config.kafka_brokers,
                               .group = config.kafka_group,
                               .v3_topic = config.kafka_v3_topic,
                               .v4_topic = config.kafka_v4_topic,
@@ -116,7 +117,7 @@ std::unique_ptr<bus::KafkaIngest> make_ingest(const Config& config, bus::EventBu
                               .max_username_bytes = config.max_username_bytes,
                               .max_event_bytes = config.max_event_bytes,
                               .instance_id = config.kafka_instance_id.empty()
-                                                 ? bus::kafka_instance_id(config.data_dir)
+                                                 ? kafka::instance_id(config.data_dir)
                                                  : config.kafka_instance_id,
                               .topic_partitions = config.kafka_topic_partitions,
                               .topic_replication = config.kafka_topic_replication},
@@ -159,12 +160,13 @@ struct Server::Components {
   bus::EventBus& bus = cluster_bus ? static_cast<bus::EventBus&>(*cluster_bus) : *local_bus;
   const auth::AccessPolicy access = make_access_policy(config);
   http::Router router;
-  api::StreamApi streams{config, hub, history, bus, access, stream_metrics};
+  const sse::StreamOpener streams{config, hub, history, stream_metrics};
+  api::StreamApi stream_api{config, streams, bus, access};
   std::unique_ptr<store::Store> report_store = store::open_store(config);
   store::BlockingPool store_pool{kStoreThreads, kStoreQueuePerThread};
   reports::ReportService report_service{*report_store, store_pool, bus, metrics};
   reports::ReportApi report_api{report_service, streams, access};
-  std::unique_ptr<bus::KafkaIngest> ingest = make_ingest(config, bus, report_service, metrics);
+  std::unique_ptr<ingest::KafkaIngest> ingest = make_ingest(config, bus, report_service, metrics);
   api::OpsApi ops{metrics, readiness_checks()};
   http::StaticFiles web;
   bool serves_ui = false;
@@ -192,7 +194,7 @@ Server::Components::Components(const Config& settings) : config(settings) {
                  "--store dynamodb so every node sees every report");
   if (config.insecure_open && access.streams_open())
     spdlog::warn("listening on {} with no authentication (--insecure-open)", config.host);
-  streams.register_routes(router);
+  stream_api.register_routes(router);
   report_api.register_routes(router);
   ops.register_routes(router);
   serves_ui = web.load(config.web_root) > 0;

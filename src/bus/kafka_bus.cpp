@@ -3,7 +3,6 @@
 #include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "core/thread.hpp"
-#include "reports/report.hpp"
 
 #include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
@@ -86,14 +85,14 @@ void KafkaBus::start(std::vector<core::LogPosition> applied) {
   delivery_reports_->on_delivered = [this](std::int32_t partition, std::int64_t end) {
     note_end(partition, end);
   };
-  auto producer_conf = make_kafka_conf({{"bootstrap.servers", options_.brokers},
-                                        {"client.id", "ssehub-bus"},
-                                        {"enable.idempotence", "true"},
-                                        {"acks", "all"},
-                                        {"linger.ms", "1"},
-                                        {"partitioner", "murmur2_random"},
-                                        {"message.timeout.ms",
-                                         std::to_string(options_.publish_timeout.count())}});
+  auto producer_conf =
+      kafka::make_conf({{"bootstrap.servers", options_.brokers},
+                        {"client.id", "ssehub-bus"},
+                        {"enable.idempotence", "true"},
+                        {"acks", "all"},
+                        {"linger.ms", "1"},
+                        {"partitioner", "murmur2_random"},
+                        {"message.timeout.ms", std::to_string(options_.publish_timeout.count())}});
   std::string error;
   if (producer_conf->set("dr_cb", delivery_reports_.get(), error) != RdKafka::Conf::CONF_OK ||
       producer_conf->set("event_cb", &events_, error) != RdKafka::Conf::CONF_OK)
@@ -102,14 +101,14 @@ void KafkaBus::start(std::vector<core::LogPosition> applied) {
   if (!producer_) throw std::runtime_error("kafka: cannot create producer: " + error);
 
   // The group id is never committed to: this consumer assigns every partition itself.
-  auto consumer_conf = make_kafka_conf({{"bootstrap.servers", options_.brokers},
-                                        {"client.id", "ssehub-bus"},
-                                        {"group.id", "ssehub-bus-" + core::random_uuid()},
-                                        {"enable.auto.commit", "false"},
-                                        {"enable.auto.offset.store", "false"},
-                                        {"auto.offset.reset", "earliest"},
-                                        {"fetch.wait.max.ms", "10"},
-                                        {"enable.partition.eof", "true"}});
+  auto consumer_conf = kafka::make_conf({{"bootstrap.servers", options_.brokers},
+                                         {"client.id", "ssehub-bus"},
+                                         {"group.id", "ssehub-bus-" + core::random_uuid()},
+                                         {"enable.auto.commit", "false"},
+                                         {"enable.auto.offset.store", "false"},
+                                         {"auto.offset.reset", "earliest"},
+                                         {"fetch.wait.max.ms", "10"},
+                                         {"enable.partition.eof", "true"}});
   consumer_conf->set("event_cb", &events_, error);
   consumer_.reset(RdKafka::KafkaConsumer::create(consumer_conf.get(), error));
   if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);
@@ -125,7 +124,7 @@ void KafkaBus::stop() {
   // What is being produced gets a moment to be acknowledged; shutdown stays bounded.
   if (producer_) producer_->flush(cluster_up_ ? 3000 : 500);
   if (producer_thread_.joinable()) producer_thread_.join();
-  close_within(std::move(consumer_), std::chrono::seconds(2));
+  kafka::close_within(std::move(consumer_), std::chrono::seconds(2));
 }
 
 bool KafkaBus::ready() const { return cluster_up_ && caught_up_ && producer_usable_; }
@@ -190,8 +189,8 @@ void KafkaBus::run_producer_events() {
 bool KafkaBus::assign_partitions() {
   int partitions = 0;
   try {
-    partitions = ensure_topic(*producer_, options_.topic, options_.partitions,
-                              std::chrono::milliseconds(5000));
+    partitions = kafka::ensure_topic(*producer_, options_.topic, options_.partitions,
+                                     std::chrono::milliseconds(5000));
   } catch (const std::exception& e) {
     log_.warn("bus-topic", std::string("bus: ") + e.what() + "; retrying");
     return false;
@@ -281,7 +280,7 @@ void KafkaBus::run_consumer() {
       }
     }
     if (std::chrono::steady_clock::now() >= next_probe) {
-      const bool up = cluster_answers(*consumer_, std::chrono::milliseconds(1000));
+      const bool up = kafka::cluster_answers(*consumer_, std::chrono::milliseconds(1000));
       if (up != cluster_up_) spdlog::info("bus: Kafka cluster {}", up ? "reachable" : "unreachable");
       cluster_up_ = up;
       if (up) refresh_ends();

@@ -1,7 +1,7 @@
 #pragma once
 
 #include "bus/event_bus.hpp"
-#include "bus/kafka_support.hpp"
+#include "kafka/support.hpp"
 
 #include <atomic>
 #include <map>
@@ -64,7 +64,7 @@ class KafkaBus final : public EventBus {
   // Per partition, the highest next-offset seen in the cluster: ids up to it were issued.
   static constexpr int kMaxPartitions = 4096;
   std::unique_ptr<std::atomic<std::int64_t>[]> partition_ends_{new std::atomic<std::int64_t>[kMaxPartitions]{}};
-  KafkaLogEvents events_{"bus"};
+  kafka::LogEvents events_{"bus"};
   std::atomic<bool> running_{false};
   std::atomic<bool> cluster_up_{false};
   std::atomic<bool> caught_up_{false};
@@ -73,7 +73,7 @@ class KafkaBus final : public EventBus {
   std::atomic<bool> producer_usable_{true};
   std::thread producer_thread_;
   std::thread consumer_thread_;
-  RateLimitedLog log_{std::chrono::seconds(60)};
+  kafka::RateLimitedLog log_{std::chrono::seconds(60)};
 };
 
 }  // namespace ssehub::bus

@@ -19,15 +19,15 @@ http::Response error_for(const ReportOutcome& outcome) {
                         "this user has no report with that id");
     case ReportOutcome::Kind::InvalidTransition: {
       std::string detail = "cannot change a report from " +
-                           std::string(to_string(outcome.report.status)) + " to " +
-                           std::string(to_string(outcome.requested));
+                           std::string(domain::to_string(outcome.report.status)) + " to " +
+                           std::string(domain::to_string(outcome.requested));
       if (!outcome.detail.empty()) detail += " (" + outcome.detail + ")";
-      auto response = http::json_response(
-          beast_http::status::conflict,
-          {{"error", "invalid_transition"},
-           {"detail", detail},
-           {"currentStatus", to_string(outcome.report.status)},
-           {"requestedStatus", to_string(outcome.requested)}});
+      auto response =
+          http::json_response(beast_http::status::conflict,
+                              {{"error", "invalid_transition"},
+                               {"detail", detail},
+                               {"currentStatus", domain::to_string(outcome.report.status)},
+                               {"requestedStatus", domain::to_string(outcome.requested)}});
       return response;
     }
     case ReportOutcome::Kind::Overloaded: {
@@ -60,8 +60,8 @@ std::variant<std::string, http::Response> user_id_of(const http::Target& target)
   return std::move(*user_id);
 }
 
-std::variant<StatusChange, http::Response> parse_status_change(std::string_view content_type,
-                                                                std::string_view body) {
+std::variant<domain::StatusChange, http::Response> parse_status_change(
+    std::string_view content_type, std::string_view body) {
   std::string_view media_type = content_type.substr(0, content_type.find(';'));
   // RFC 9110 §8.3.1 allows whitespace around the parameters' `;`.
   while (!media_type.empty() && (media_type.back() == ' ' || media_type.back() == '\t'))
@@ -71,28 +71,23 @@ std::variant<StatusChange, http::Response> parse_status_change(std::string_view 
   if (!boost::beast::iequals(media_type, "application/json"))
     return json_error(beast_http::status::bad_request, "unsupported_content_type",
                       "send the body as Content-Type: application/json");
-  const auto json = nlohmann::json::parse(body, nullptr, false);
-  if (json.is_discarded() || !json.is_object())
-    return json_error(beast_http::status::bad_request, "invalid_json",
-                      R"(the body must be a JSON object like {"id": "<report uuid>", "status": "queued"})");
-  const auto id = json.find("id");
-  if (id == json.end() || !id->is_string())
-    return json_error(beast_http::status::bad_request, "missing_report_id",
-                      "the body needs `id`, the report's UUID, as a string");
-  auto report_id = core::canonical_uuid(id->get<std::string>());
-  if (!report_id)
-    return json_error(beast_http::status::bad_request, "invalid_report_id",
-                      "`id` must be a report UUID");
-  const auto status_field = json.find("status");
-  if (status_field == json.end() || !status_field->is_string())
-    return json_error(beast_http::status::bad_request, "missing_status",
-                      "the body needs `status` as a string");
-  auto status = parse_status(status_field->get<std::string>());
-  if (!status)
-    return json_error(beast_http::status::bad_request, "invalid_status",
-                      "unknown status; use one of pending, queued, processing, canceled, "
-                      "failed, completed");
-  return StatusChange{std::move(*report_id), *status};
+  auto change = domain::parse_status_change(body);
+  if (auto* error = std::get_if<domain::StatusChangeError>(&change)) return refusal_for(*error);
+  return std::get<domain::StatusChange>(std::move(change));
+}
+
+http::Response refusal_for(const domain::StatusChangeError& error) {
+  const char* code = [&] {
+    switch (error.fault) {
+      case domain::StatusChangeFault::NotAnObject: return "invalid_json";
+      case domain::StatusChangeFault::MissingReportId: return "missing_report_id";
+      case domain::StatusChangeFault::InvalidReportId: return "invalid_report_id";
+      case domain::StatusChangeFault::MissingStatus: return "missing_status";
+      case domain::StatusChangeFault::InvalidStatus: return "invalid_status";
+    }
+    return "invalid_json";
+  }();
+  return json_error(beast_http::status::bad_request, code, error.message);
 }
 
 void ReportApi::register_routes(http::Router& router) {
@@ -141,7 +136,8 @@ void ReportApi::create_report(const http::ExchangePtr& exchange) {
                   [exchange](ReportOutcome outcome) {
                     if (outcome.kind != ReportOutcome::Kind::Done)
                       return exchange->respond(error_for(outcome));
-                    auto response = http::json_response(beast_http::status::created, to_json(outcome.report));
+                    auto response = http::json_response(beast_http::status::created,
+                                                        domain::to_json(outcome.report));
                     response.set(beast_http::field::location,
                                  "/v4/reports?user_id=" + outcome.report.user_id);
                     exchange->respond(std::move(response));
@@ -156,7 +152,8 @@ void ReportApi::list_reports(const http::ExchangePtr& exchange) {
                   if (outcome.kind != ReportOutcome::Kind::Done)
                     return exchange->respond(error_for(outcome));
                   nlohmann::json body = nlohmann::json::array();
-                  for (const auto& report : outcome.reports) body.push_back(to_json(report));
+                  for (const auto& report : outcome.reports)
+                    body.push_back(domain::to_json(report));
                   exchange->respond(http::json_response(beast_http::status::ok, body));
                 });
 }
@@ -167,20 +164,20 @@ void ReportApi::change_status(const http::ExchangePtr& exchange) {
   const auto& raw = exchange->request().raw;
   auto change = parse_status_change(raw[beast_http::field::content_type], raw.body());
   if (auto* error = std::get_if<http::Response>(&change)) return exchange->respond(std::move(*error));
-  auto& [report_id, status] = std::get<StatusChange>(change);
+  auto& [report_id, status] = std::get<domain::StatusChange>(change);
   service_.change_status(*user_id, report_id, status, exchange->executor(),
                          [exchange](ReportOutcome outcome) {
                            if (outcome.kind != ReportOutcome::Kind::Done)
                              return exchange->respond(error_for(outcome));
-                           exchange->respond(
-                               http::json_response(beast_http::status::ok, to_json(outcome.report)));
+                           exchange->respond(http::json_response(beast_http::status::ok,
+                                                                 domain::to_json(outcome.report)));
                          });
 }
 
 void ReportApi::open_stream(const http::ExchangePtr& exchange) {
   auto user_id = authorized_user(exchange, Access::User);
   if (!user_id) return;
-  streams_.open_stream(exchange, report_stream(*user_id));
+  streams_.open(exchange, report_stream(*user_id));
 }
 
 }  // namespace ssehub::reports

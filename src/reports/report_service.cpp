@@ -19,22 +19,22 @@ constexpr std::chrono::seconds kProbeInterval{2};
 
 std::string report_stream(const std::string& user_id) { return core::stream_key("v4", user_id); }
 
-core::EventDraft created_event(const Report& report) {
+core::EventDraft created_event(const domain::Report& report) {
   core::EventDraft draft;
   draft.stream = report_stream(report.user_id);
   draft.type = "report_created";
-  draft.data = to_json(report).dump();
+  draft.data = domain::to_json(report).dump();
   draft.dedupe_key = "report:" + report.report_id + ":created";
   return draft;
 }
 
-core::EventDraft status_event(const Report& report) {
+core::EventDraft status_event(const domain::Report& report) {
   core::EventDraft draft;
   draft.stream = report_stream(report.user_id);
   draft.type = "report_status_update";
   draft.data = nlohmann::json{{"id", report.report_id},
-                              {"status", to_string(report.status)},
-                              {"updatedAt", format_rfc3339(report.updated_ms)}}
+                              {"status", domain::to_string(report.status)},
+                              {"updatedAt", domain::format_rfc3339(report.updated_ms)}}
                    .dump();
   draft.dedupe_key = "report:" + report.report_id + ":" + std::to_string(report.updated_ms);
   return draft;
@@ -81,10 +81,10 @@ std::int64_t ReportService::next_creation_ms() {
 void ReportService::create(std::string user_id, boost::asio::any_io_executor executor, Done done) {
   const bool queued = submit(user_id, [this, user_id, executor, done] {
     guarded(executor, done, [&] {
-      Report report;
+      domain::Report report;
       report.user_id = user_id;
       report.report_id = core::random_uuid();
-      report.status = ReportStatus::Pending;
+      report.status = domain::ReportStatus::Pending;
       report.created_ms = report.updated_ms = next_creation_ms();
       store_.create(report);
       publish_then(report, created_event(report), [executor, done, report] {
@@ -109,8 +109,9 @@ void ReportService::list(std::string user_id, boost::asio::any_io_executor execu
     core::run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
 }
 
-void ReportService::change_status(std::string user_id, std::string report_id, ReportStatus to,
-                                  boost::asio::any_io_executor executor, Done done) {
+void ReportService::change_status(std::string user_id, std::string report_id,
+                                  domain::ReportStatus to, boost::asio::any_io_executor executor,
+                                  Done done) {
   const bool queued = submit(user_id, [this, user_id, report_id, to, executor, done] {
     guarded(executor, done, [&] {
       auto reply = [&](ReportOutcome outcome) {
@@ -121,7 +122,7 @@ void ReportService::change_status(std::string user_id, std::string report_id, Re
       // Another user's report is reported as missing: its existence is not ours to reveal.
       if (!current || current->user_id != user_id)
         return reply({.kind = ReportOutcome::Kind::NotFound});
-      if (!is_valid_transition(current->status, to))
+      if (!domain::is_valid_transition(current->status, to))
         return reply({.kind = ReportOutcome::Kind::InvalidTransition, .report = *current});
       const std::int64_t updated_ms = std::max(core::unix_millis_now(), current->updated_ms + 1);
       auto outcome = store_.transition(user_id, report_id, current->status, to, updated_ms);
@@ -137,7 +138,7 @@ void ReportService::change_status(std::string user_id, std::string report_id, Re
         case store::TransitionOutcome::Kind::Applied: break;
       }
       transitions_.add();
-      const Report updated = outcome.report;
+      const domain::Report updated = outcome.report;
       publish_then(updated, status_event(updated), [executor, done, updated, to] {
         core::run_on(executor, [done, updated, to] {
           done(ReportOutcome{.kind = ReportOutcome::Kind::Done, .report = updated, .requested = to});
@@ -149,7 +150,7 @@ void ReportService::change_status(std::string user_id, std::string report_id, Re
     core::run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
 }
 
-void ReportService::apply_change(std::string report_id, ReportStatus to,
+void ReportService::apply_change(std::string report_id, domain::ReportStatus to,
                                  boost::asio::any_io_executor executor, Done done) {
   // The owner is not known yet: look it up on the report's lane, then continue on the
   // owner's lane so the change is ordered with the owner's other operations.
@@ -166,7 +167,8 @@ void ReportService::apply_change(std::string report_id, ReportStatus to,
   if (!queued) core::run_on(executor, [done] { done({.kind = ReportOutcome::Kind::Overloaded}); });
 }
 
-void ReportService::publish_then(const Report& report, core::EventDraft draft, std::function<void()> then) {
+void ReportService::publish_then(const domain::Report& report, core::EventDraft draft,
+                                 std::function<void()> then) {
   std::vector<core::EventDraft> drafts;
   drafts.push_back(std::move(draft));
   auto on_published = [this, report, then](history::AppendResult result) {
@@ -221,7 +223,7 @@ void ReportService::sweep() {
     store_ready_ = store_.ping();
     if (!store_ready_) return;
     const std::int64_t cutoff = core::unix_millis_now() - kSweepGraceMs;
-    for (const Report& report : store_.list_event_pending()) {
+    for (const domain::Report& report : store_.list_event_pending()) {
       if (report.updated_ms > cutoff) continue;
       const bool created = report.created_ms == report.updated_ms;
       spdlog::info("reports: publishing the unpublished event of {}", report.report_id);

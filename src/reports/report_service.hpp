@@ -1,8 +1,8 @@
 #pragma once
 
 #include "bus/event_bus.hpp"
+#include "domain/report.hpp"
 #include "metrics/metrics.hpp"
-#include "reports/report.hpp"
 #include "store/blocking_pool.hpp"
 #include "store/store.hpp"
 
@@ -21,14 +21,14 @@ namespace ssehub::reports {
 std::string report_stream(const std::string& user_id);
 // `report_created` (data: the report) and `report_status_update` (data: {id, status,
 // updatedAt}) events.
-core::EventDraft created_event(const Report& report);
-core::EventDraft status_event(const Report& report);
+core::EventDraft created_event(const domain::Report& report);
+core::EventDraft status_event(const domain::Report& report);
 
 struct ReportOutcome {
   enum class Kind { Done, NotFound, InvalidTransition, Unavailable, Overloaded } kind = Kind::Done;
-  Report report;                // Done (create, change) or InvalidTransition (as it is now)
-  std::vector<Report> reports;  // Done (list)
-  ReportStatus requested = ReportStatus::Pending;
+  domain::Report report;                // Done (create, change) or InvalidTransition (as it is now)
+  std::vector<domain::Report> reports;  // Done (list)
+  domain::ReportStatus requested = domain::ReportStatus::Pending;
   std::string detail;
 };
 
@@ -47,12 +47,12 @@ class ReportService {
   // Each `done` runs on `executor`, or on a store thread when `executor` is empty.
   void create(std::string user_id, boost::asio::any_io_executor executor, Done done);
   void list(std::string user_id, boost::asio::any_io_executor executor, Done done);
-  void change_status(std::string user_id, std::string report_id, ReportStatus to,
+  void change_status(std::string user_id, std::string report_id, domain::ReportStatus to,
                      boost::asio::any_io_executor executor, Done done);
 
   // A change that names only the report (a v4_messages record): the owner is looked up.
-  void apply_change(std::string report_id, ReportStatus to, boost::asio::any_io_executor executor,
-                    Done done);
+  void apply_change(std::string report_id, domain::ReportStatus to,
+                    boost::asio::any_io_executor executor, Done done);
 
   // Starts the recovery sweep and the readiness probe.
   void start(std::chrono::milliseconds sweep_interval);
@@ -62,7 +62,8 @@ class ReportService {
  private:
   bool submit(const std::string& user_id, std::function<void()> job);
   std::int64_t next_creation_ms();
-  void publish_then(const Report& report, core::EventDraft draft, std::function<void()> then);
+  void publish_then(const domain::Report& report, core::EventDraft draft,
+                    std::function<void()> then);
   void sweep();
   void schedule_probe();
   template <typename Fn>

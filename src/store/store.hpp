@@ -1,6 +1,6 @@
 #pragma once
 
-#include "reports/report.hpp"
+#include "domain/report.hpp"
 
 #include <optional>
 #include <stdexcept>
@@ -9,8 +9,8 @@
 
 namespace ssehub::store {
 
-using reports::Report;
-using reports::ReportStatus;
+using domain::Report;
+using domain::ReportStatus;
 
 // The store cannot be reached or failed to answer: the caller answers 503, and nothing
 // was half-written (every write is a single conditional item write).

@@ -39,9 +39,9 @@ json key_of(const std::string& report_id) {
 json item_of(const Report& report) {
   return json::object({{"report_id", string_value(report.report_id)},
                        {"user_id", string_value(report.user_id)},
-                       {"status", string_value(reports::to_string(report.status))},
-                       {"created_at", string_value(reports::format_rfc3339(report.created_ms))},
-                       {"updated_at", string_value(reports::format_rfc3339(report.updated_ms))},
+                       {"status", string_value(domain::to_string(report.status))},
+                       {"created_at", string_value(domain::format_rfc3339(report.created_ms))},
+                       {"updated_at", string_value(domain::format_rfc3339(report.updated_ms))},
                        {"event_pending", json::object({{"BOOL", true}})}});
 }
 
@@ -57,7 +57,7 @@ std::string string_attribute(const json& item, const char* name) {
 
 std::int64_t time_attribute(const json& item, const char* name) {
   const std::string text = string_attribute(item, name);
-  if (const auto ms = reports::parse_rfc3339(text)) return *ms;
+  if (const auto ms = domain::parse_rfc3339(text)) return *ms;
   throw StoreUnavailable(std::string("DynamoDB item with a malformed `") + name + "` (" + text +
                          "): " + item.dump());
 }
@@ -69,7 +69,7 @@ Report report_of(const json& item) {
   report.report_id = string_attribute(item, "report_id");
   report.user_id = string_attribute(item, "user_id");
   const std::string status = string_attribute(item, "status");
-  const auto parsed = reports::parse_status(status);
+  const auto parsed = domain::parse_status(status);
   if (!parsed)
     throw StoreUnavailable("DynamoDB item " + report.report_id + " has an unknown status `" +
                            status + "`");
@@ -247,10 +247,10 @@ TransitionOutcome DynamoDbStore::transition(const std::string& user_id,
       {"ConditionExpression", "#status = :from AND user_id = :user"},
       {"ExpressionAttributeNames", {{"#status", "status"}}},
       {"ExpressionAttributeValues",
-       {{":to", string_value(reports::to_string(to))},
-        {":at", string_value(reports::format_rfc3339(updated_ms))},
+       {{":to", string_value(domain::to_string(to))},
+        {":at", string_value(domain::format_rfc3339(updated_ms))},
         {":true", json::object({{"BOOL", true}})},
-        {":from", string_value(reports::to_string(from))},
+        {":from", string_value(domain::to_string(from))},
         {":user", string_value(user_id)}}},
       {"ReturnValues", "ALL_NEW"}};
   try {
@@ -288,7 +288,7 @@ void DynamoDbStore::mark_event_published(const std::string& report_id, std::int6
           {"UpdateExpression", "REMOVE event_pending"},
           {"ConditionExpression", "updated_at = :at"},
           {"ExpressionAttributeValues",
-           {{":at", string_value(reports::format_rfc3339(updated_ms))}}}},
+           {{":at", string_value(domain::format_rfc3339(updated_ms))}}}},
          options_.timeout);
   } catch (const DynamoDbError& e) {
     // The report changed again since (its newer event is pending and clears the flag itself),

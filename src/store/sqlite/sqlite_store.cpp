@@ -13,7 +13,8 @@ Report report_from_row(SQLite::Statement& row) {
   Report report;
   report.report_id = row.getColumn(0).getString();
   report.user_id = row.getColumn(1).getString();
-  report.status = reports::parse_status(row.getColumn(2).getString()).value_or(ReportStatus::Pending);
+  report.status =
+      domain::parse_status(row.getColumn(2).getString()).value_or(ReportStatus::Pending);
   report.created_ms = row.getColumn(3).getInt64();
   report.updated_ms = row.getColumn(4).getInt64();
   return report;
@@ -57,7 +58,7 @@ void SqliteStore::create(const Report& report) {
                              "updated_ms, event_pending) VALUES (?, ?, ?, ?, ?, 1)");
     insert.bind(1, report.report_id);
     insert.bind(2, report.user_id);
-    insert.bind(3, std::string(reports::to_string(report.status)));
+    insert.bind(3, std::string(domain::to_string(report.status)));
     insert.bind(4, report.created_ms);
     insert.bind(5, report.updated_ms);
     insert.exec();
@@ -96,11 +97,11 @@ TransitionOutcome SqliteStore::transition(const std::string& user_id, const std:
     SQLite::Statement update(db_,
                              "UPDATE reports SET status = ?, updated_ms = ?, event_pending = 1 "
                              "WHERE report_id = ? AND user_id = ? AND status = ?");
-    update.bind(1, std::string(reports::to_string(to)));
+    update.bind(1, std::string(domain::to_string(to)));
     update.bind(2, updated_ms);
     update.bind(3, report_id);
     update.bind(4, user_id);
-    update.bind(5, std::string(reports::to_string(from)));
+    update.bind(5, std::string(domain::to_string(from)));
     const bool applied = update.exec() == 1;
     TransitionOutcome outcome;
     auto current = get_locked(report_id);

@@ -1,8 +1,11 @@
 #include "reports/report_api.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 using namespace ssehub::reports;
+using ssehub::domain::ReportStatus;
+using ssehub::domain::StatusChange;
 
 namespace {
 int status_of(const std::variant<StatusChange, ssehub::http::Response>& parsed) {
@@ -48,5 +51,21 @@ TEST(StatusChangeBodyTest, EachClassOfBadBodyIsA400NamingTheProblem) {
     auto parsed = parse_status_change(c.content_type, c.body);
     EXPECT_EQ(status_of(parsed), 400) << c.body;
     EXPECT_NE(error_of(parsed).find(c.error), std::string::npos) << c.body;
+  }
+}
+
+TEST(StatusChangeRefusalTest, EachDomainErrorIsA400WithItsCodeAndTheDomainsWords) {
+  using F = ssehub::domain::StatusChangeFault;
+  const std::pair<F, const char*> codes[] = {{F::NotAnObject, "invalid_json"},
+                                             {F::MissingReportId, "missing_report_id"},
+                                             {F::InvalidReportId, "invalid_report_id"},
+                                             {F::MissingStatus, "missing_status"},
+                                             {F::InvalidStatus, "invalid_status"}};
+  for (const auto& [fault, code] : codes) {
+    const auto response = refusal_for({fault, "what the validator said"});
+    EXPECT_EQ(response.result_int(), 400) << code;
+    const auto body = nlohmann::json::parse(response.body());
+    EXPECT_EQ(body["error"], code);
+    EXPECT_EQ(body["detail"], "what the validator said");
   }
 }

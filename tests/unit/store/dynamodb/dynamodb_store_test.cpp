@@ -6,7 +6,7 @@
 // Each run creates a table of its own and deletes it afterwards.
 
 #include "core/ids.hpp"
-#include "reports/report.hpp"
+#include "domain/report.hpp"
 #include "store/dynamodb/dynamodb_client.hpp"
 #include "store/dynamodb/dynamodb_store.hpp"
 

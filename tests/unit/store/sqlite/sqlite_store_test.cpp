@@ -6,7 +6,7 @@
 #include <thread>
 
 using namespace ssehub::store;
-using ssehub::reports::ReportStatus;
+using ssehub::domain::ReportStatus;
 
 namespace {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-namespace ssehub::reports {
+namespace ssehub::domain {
 
 // The fixed life cycle of a report (v4).
 enum class ReportStatus { Pending, Queued, Processing, Canceled, Failed, Completed };
@@ -40,4 +40,4 @@ nlohmann::json to_json(const Report& report);
 std::string format_rfc3339(std::int64_t unix_ms);
 std::optional<std::int64_t> parse_rfc3339(std::string_view text);
 
-}  // namespace ssehub::reports
+}  // namespace ssehub::domain

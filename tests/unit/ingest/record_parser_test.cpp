@@ -1,10 +1,10 @@
-#include "bus/record_parser.hpp"
+#include "ingest/record_parser.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace ssehub::bus {
+namespace ssehub::ingest {
 namespace {
 
 constexpr std::size_t kMaxBytes = 64 * 1024;
@@ -54,9 +54,9 @@ TEST(StatusRecord, AcceptsAnyCaseAndCanonicalisesTheId) {
   const std::string record =
       R"({"id": "0B7E1C5E-2F7A-4C41-9D55-3C1B2A4E8F10", "status": "Queued", "extra": 1})";
   const auto parsed = parse_status_record(record, kMaxBytes);
-  ASSERT_TRUE(std::holds_alternative<StatusRecord>(parsed));
-  EXPECT_EQ(std::get<StatusRecord>(parsed).report_id, kReportId);
-  EXPECT_EQ(std::get<StatusRecord>(parsed).status, reports::ReportStatus::Queued);
+  ASSERT_TRUE(std::holds_alternative<domain::StatusChange>(parsed));
+  EXPECT_EQ(std::get<domain::StatusChange>(parsed).report_id, kReportId);
+  EXPECT_EQ(std::get<domain::StatusChange>(parsed).status, domain::ReportStatus::Queued);
 }
 
 TEST(StatusRecord, NamesWhyARecordIsSkipped) {
@@ -76,5 +76,46 @@ TEST(StatusRecord, NamesWhyARecordIsSkipped) {
   EXPECT_EQ(reason(R"({"id": ")" + id + R"(", "status": "queued"})", 20), SkipReason::TooLarge);
 }
 
+TEST(SkipReasonOfADomainError, KeepsTheLabelsOfTheRulesAsIngestionCountedThem) {
+  using U = domain::UsernameFault;
+  EXPECT_EQ(skip_reason(U::Empty), SkipReason::EmptyUsername);
+  EXPECT_EQ(skip_reason(U::TooLong), SkipReason::TooLarge);
+  EXPECT_EQ(skip_reason(U::NotUtf8), SkipReason::InvalidUtf8);
+  EXPECT_EQ(skip_reason(U::ControlCharacter), SkipReason::InvalidUsername);
+  using M = domain::MessageFault;
+  EXPECT_EQ(skip_reason(M::Empty), SkipReason::EmptyMessage);
+  EXPECT_EQ(skip_reason(M::NotUtf8), SkipReason::InvalidUtf8);
+  EXPECT_EQ(skip_reason(M::TooLong), SkipReason::TooLarge);
+  EXPECT_EQ(skip_reason(M::EventTooLarge), SkipReason::TooLarge);
+  using C = domain::StatusChangeFault;
+  EXPECT_EQ(skip_reason(C::NotAnObject), SkipReason::InvalidJson);
+  EXPECT_EQ(skip_reason(C::MissingReportId), SkipReason::InvalidJson);
+  EXPECT_EQ(skip_reason(C::InvalidReportId), SkipReason::InvalidReportId);
+  EXPECT_EQ(skip_reason(C::MissingStatus), SkipReason::InvalidJson);
+  EXPECT_EQ(skip_reason(C::InvalidStatus), SkipReason::InvalidStatus);
+}
+
+TEST(SkipReasonOfADomainError, EveryRecordIsSkippedForTheRuleTheValidatorNames) {
+  // The record parser asks the validator: each record's reason is the validator's fault.
+  const domain::Limits limits{.max_username_bytes = kMaxUsername,
+                              .max_message_bytes = kMaxBytes,
+                              .max_event_bytes = kMaxEvent};
+  const std::string usernames[] = {"",
+                                   "ali\x01"
+                                   "ce",
+                                   "\xC3\x28", std::string(kMaxUsername + 1, 'u')};
+  for (const auto& username : usernames) {
+    const auto error = domain::check_username(username, limits);
+    ASSERT_TRUE(error) << username;
+    EXPECT_EQ(user_message_skip(username + ":hi"), skip_reason(error->fault)) << username;
+  }
+  const std::string messages[] = {"\xC3\x28", std::string(9000, '\n')};
+  for (const auto& message : messages) {
+    const auto error = domain::check_message(message, limits);
+    ASSERT_TRUE(error);
+    EXPECT_EQ(user_message_skip("alice:" + message), skip_reason(error->fault));
+  }
+}
+
 }  // namespace
-}  // namespace ssehub::bus
+}  // namespace ssehub::ingest

@@ -1,5 +1,4 @@
-#include "bus/kafka_support.hpp"
-
+#include "kafka/support.hpp"
 
 #include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
@@ -12,9 +11,9 @@
 #include <thread>
 #include <stdexcept>
 
-namespace ssehub::bus {
+namespace ssehub::kafka {
 
-std::unique_ptr<RdKafka::Conf> make_kafka_conf(const std::map<std::string, std::string>& settings) {
+std::unique_ptr<RdKafka::Conf> make_conf(const std::map<std::string, std::string>& settings) {
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::string error;
   for (const auto& [key, value] : settings)
@@ -70,7 +69,7 @@ int ensure_topic(RdKafka::Handle& handle, const std::string& topic, int partitio
   throw std::runtime_error("kafka: topic " + topic + " has no partitions");
 }
 
-void KafkaLogEvents::event_cb(RdKafka::Event& event) {
+void LogEvents::event_cb(RdKafka::Event& event) {
   switch (event.type()) {
     case RdKafka::Event::EVENT_ERROR:
       log_.warn("error:" + RdKafka::err2str(event.err()),
@@ -106,7 +105,7 @@ bool cluster_answers(RdKafka::Handle& handle, std::chrono::milliseconds timeout)
   return up;
 }
 
-std::string kafka_instance_id(const std::string& data_dir) {
+std::string instance_id(const std::string& data_dir) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   std::error_code ec;
@@ -131,4 +130,4 @@ void RateLimitedLog::warn(const std::string& kind, const std::string& message) {
   entry.suppressed = 0;
 }
 
-}  // namespace ssehub::bus
+}  // namespace ssehub::kafka

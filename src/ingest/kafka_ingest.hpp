@@ -1,18 +1,18 @@
 #pragma once
 
 #include "bus/event_bus.hpp"
-#include "bus/kafka_support.hpp"
-#include "bus/record_parser.hpp"
+#include "ingest/record_parser.hpp"
+#include "kafka/support.hpp"
 #include "metrics/metrics.hpp"
 #include "reports/report_service.hpp"
 
 #include <atomic>
-#include <memory>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 
-namespace ssehub::bus {
+namespace ssehub::ingest {
 
 struct KafkaIngestOptions {
   std::string brokers;
@@ -31,13 +31,6 @@ struct KafkaIngestOptions {
   std::chrono::milliseconds metadata_refresh{5000};
 };
 
-// Turns records of the v3 topic (`username:message`) into v3 events and records of the v4
-// topic (`{"id", "status"}`) into report status changes, in a consumer group on a thread of
-// its own. A record's offset is committed only after its event is durable, so a crash or an
-// outage replays rather than loses; a replayed v3 record carries its topic/partition/offset as
-// a dedupe key, so history stores it once (effectively exactly-once within the history
-// retention). Malformed records are counted, logged
-// at most once per kind per minute, and skipped; they never stop the consumer.
 // What ingestion counts.
 struct IngestMetrics {
   explicit IngestMetrics(metrics::Registry& registry);
@@ -47,9 +40,16 @@ struct IngestMetrics {
   metrics::LabeledGauges& consumer_lag;       // records behind, per topic/partition
 };
 
+// Turns records of the v3 topic (`username:message`) into v3 events and records of the v4
+// topic (`{"id", "status"}`) into report status changes, in a consumer group on a thread of
+// its own. A record's offset is committed only after its event is durable, so a crash or an
+// outage replays rather than loses; a replayed v3 record carries its topic/partition/offset as
+// a dedupe key, so history stores it once (effectively exactly-once within the history
+// retention). Malformed records are counted, logged at most once per kind per minute, and
+// skipped; they never stop the consumer.
 class KafkaIngest {
  public:
-  KafkaIngest(KafkaIngestOptions options, EventBus& bus, reports::ReportService& reports,
+  KafkaIngest(KafkaIngestOptions options, bus::EventBus& bus, reports::ReportService& reports,
               metrics::Registry& registry);
   ~KafkaIngest();
 
@@ -75,7 +75,7 @@ class KafkaIngest {
   void skip(SkipReason reason, const RdKafka::Message& message, const std::string& why);
 
   KafkaIngestOptions options_;
-  EventBus& bus_;
+  bus::EventBus& bus_;
   reports::ReportService& reports_;
   IngestMetrics metrics_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
@@ -88,8 +88,8 @@ class KafkaIngest {
   std::chrono::seconds replace_backoff_{1};
   std::chrono::steady_clock::time_point last_replacement_{};
   std::thread thread_;
-  RateLimitedLog log_{std::chrono::seconds(60)};
-  KafkaLogEvents events_{"kafka"};
+  kafka::RateLimitedLog log_{std::chrono::seconds(60)};
+  kafka::LogEvents events_{"kafka"};
 };
 
-}  // namespace ssehub::bus
+}  // namespace ssehub::ingest

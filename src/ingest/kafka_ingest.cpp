@@ -1,14 +1,14 @@
-#include "bus/kafka_ingest.hpp"
+#include "ingest/kafka_ingest.hpp"
 
-#include "bus/record_parser.hpp"
 #include "core/thread.hpp"
+#include "ingest/record_parser.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <future>
 
-namespace ssehub::bus {
+namespace ssehub::ingest {
 
 namespace {
 
@@ -58,7 +58,7 @@ IngestMetrics::IngestMetrics(metrics::Registry& registry)
           "Records of a v3/v4 topic partition not consumed yet (high watermark minus the "
           "consumer's position).")) {}
 
-KafkaIngest::KafkaIngest(KafkaIngestOptions options, EventBus& bus,
+KafkaIngest::KafkaIngest(KafkaIngestOptions options, bus::EventBus& bus,
                          reports::ReportService& reports, metrics::Registry& registry)
     : options_(std::move(options)), bus_(bus), reports_(reports), metrics_(registry) {}
 
@@ -67,22 +67,22 @@ KafkaIngest::~KafkaIngest() { stop(); }
 std::unique_ptr<RdKafka::KafkaConsumer> KafkaIngest::create_consumer() {
   // Static membership: a node that restarts (even after kill -9) takes its partitions back
   // at once instead of stalling the group until the session times out.
-  auto conf = make_kafka_conf({{"bootstrap.servers", options_.brokers},
-                               {"client.id", "ssehub-ingest"},
-                               {"group.id", options_.group},
-                               {"group.instance.id", options_.instance_id},
-                               {"session.timeout.ms", "10000"},
-                               {"heartbeat.interval.ms", "1000"},
-                               {"enable.auto.commit", "false"},
-                               {"auto.offset.reset", "earliest"},
-                               {"fetch.wait.max.ms", "10"},
-                               // Topics are created on purpose, with --kafka-topic-partitions
-                               // (create_missing_topics), not by the broker's defaults.
-                               {"allow.auto.create.topics", "false"},
-                               // librdkafka looks for a subscribed topic that does not exist yet
-                               // only at this interval (default: 5 minutes).
-                               {"topic.metadata.refresh.interval.ms",
-                                std::to_string(options_.metadata_refresh.count())}});
+  auto conf = kafka::make_conf(
+      {{"bootstrap.servers", options_.brokers},
+       {"client.id", "ssehub-ingest"},
+       {"group.id", options_.group},
+       {"group.instance.id", options_.instance_id},
+       {"session.timeout.ms", "10000"},
+       {"heartbeat.interval.ms", "1000"},
+       {"enable.auto.commit", "false"},
+       {"auto.offset.reset", "earliest"},
+       {"fetch.wait.max.ms", "10"},
+       // Topics are created on purpose, with --kafka-topic-partitions
+       // (create_missing_topics), not by the broker's defaults.
+       {"allow.auto.create.topics", "false"},
+       // librdkafka looks for a subscribed topic that does not exist yet
+       // only at this interval (default: 5 minutes).
+       {"topic.metadata.refresh.interval.ms", std::to_string(options_.metadata_refresh.count())}});
   std::string error;
   conf->set("event_cb", &events_, error);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer(
@@ -110,7 +110,7 @@ void KafkaIngest::start() {
 void KafkaIngest::stop() {
   if (!running_.exchange(false)) return;
   if (thread_.joinable()) thread_.join();
-  close_within(std::move(consumer_), std::chrono::seconds(2));
+  kafka::close_within(std::move(consumer_), std::chrono::seconds(2));
 }
 
 void KafkaIngest::skip(SkipReason reason, const RdKafka::Message& message, const std::string& why) {
@@ -151,7 +151,7 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
                        skip_reason_label(*reason)));
       continue;
     }
-    auto& change = std::get<StatusRecord>(parsed);
+    auto& change = std::get<domain::StatusChange>(parsed);
     auto promise = std::make_shared<std::promise<reports::ReportOutcome>>();
     changes.emplace_back(promise->get_future(), message.get());
     reports_.apply_change(std::move(change.report_id), change.status, {},
@@ -185,8 +185,8 @@ bool KafkaIngest::handle(const std::vector<std::unique_ptr<RdKafka::Message>>& b
       case Kind::NotFound: skip(SkipReason::UnknownReport, *message, "no such report"); break;
       case Kind::InvalidTransition:
         skip(SkipReason::InvalidTransition, *message,
-             fmt::format("cannot change {} to {}", reports::to_string(outcome.report.status),
-                         reports::to_string(outcome.requested)));
+             fmt::format("cannot change {} to {}", domain::to_string(outcome.report.status),
+                         domain::to_string(outcome.requested)));
         break;
       case Kind::Unavailable:
       case Kind::Overloaded: durable = false; break;
@@ -207,7 +207,7 @@ void KafkaIngest::replace_consumer(const std::string& why) {
                 "(--kafka-instance-id must differ per node), or a commit raced a session "
                 "timeout after an outage",
                 why, replace_backoff_.count(), options_.group, options_.instance_id);
-  close_within(std::move(consumer_), std::chrono::seconds(2));
+  kafka::close_within(std::move(consumer_), std::chrono::seconds(2));
   while (running_) {
     for (auto waited = std::chrono::milliseconds(0); running_ && waited < replace_backoff_;
          waited += std::chrono::milliseconds(100))
@@ -229,8 +229,8 @@ void KafkaIngest::replace_consumer(const std::string& why) {
 void KafkaIngest::create_missing_topics() {
   for (const std::string& topic : {options_.v3_topic, options_.v4_topic}) {
     try {
-      ensure_topic(*consumer_, topic, options_.topic_partitions, std::chrono::seconds(5),
-                   options_.topic_replication);
+      kafka::ensure_topic(*consumer_, topic, options_.topic_partitions, std::chrono::seconds(5),
+                          options_.topic_replication);
     } catch (const std::exception& e) {
       // The topic may still come (created by an operator, or on first produce): the
       // consumer looks for it every metadata_refresh.
@@ -278,7 +278,7 @@ void KafkaIngest::measure_lag() {
 }
 
 void KafkaIngest::run() {
-  if (cluster_answers(*consumer_, std::chrono::milliseconds(2000))) create_missing_topics();
+  if (kafka::cluster_answers(*consumer_, std::chrono::milliseconds(2000))) create_missing_topics();
   try {
     subscribe();
   } catch (const std::exception& e) {
@@ -292,7 +292,7 @@ void KafkaIngest::run() {
       continue;
     }
     if (std::chrono::steady_clock::now() >= next_probe) {
-      const bool up = cluster_answers(*consumer_, std::chrono::milliseconds(1000));
+      const bool up = kafka::cluster_answers(*consumer_, std::chrono::milliseconds(1000));
       if (up != cluster_up_) spdlog::info("kafka: cluster {}", up ? "reachable" : "unreachable");
       cluster_up_ = up;
       if (up && !topics_checked_) create_missing_topics();
@@ -344,4 +344,4 @@ void KafkaIngest::run() {
   }
 }
 
-}  // namespace ssehub::bus
+}  // namespace ssehub::ingest

@@ -1,8 +1,8 @@
-#include "api/stream_api.hpp"
+#include "sse/stream_opener.hpp"
 
 #include <gtest/gtest.h>
 
-using ssehub::api::parse_last_event_id;
+using ssehub::sse::parse_last_event_id;
 
 TEST(LastEventIdTest, DecimalIdResumesAfterIt) {
   auto point = parse_last_event_id("42");

@@ -1,4 +1,4 @@
-#include "reports/report.hpp"
+#include "domain/report.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -6,7 +6,7 @@
 #include <set>
 #include <utility>
 
-using namespace ssehub::reports;
+using namespace ssehub::domain;
 using S = ReportStatus;
 
 TEST(ReportStateMachineTest, AllThirtySixPairsMatchTheLifeCycle) {

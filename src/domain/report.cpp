@@ -1,16 +1,13 @@
-#include "reports/report.hpp"
-
+#include "domain/report.hpp"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
-#include <openssl/rand.h>
 
-#include <chrono>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
-#include <stdexcept>
 
-namespace ssehub::reports {
+namespace ssehub::domain {
 
 std::string_view to_string(ReportStatus status) {
   switch (status) {
@@ -74,7 +71,4 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view text) {
   return static_cast<std::int64_t>(timegm(&utc)) * 1000 + millis;
 }
 
-
-
-
-}  // namespace ssehub::reports
+}  // namespace ssehub::domain

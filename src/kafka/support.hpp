@@ -8,10 +8,10 @@
 #include <mutex>
 #include <string>
 
-namespace ssehub::bus {
+namespace ssehub::kafka {
 
 // A librdkafka configuration from key/value pairs; throws std::runtime_error on a bad one.
-std::unique_ptr<RdKafka::Conf> make_kafka_conf(const std::map<std::string, std::string>& settings);
+std::unique_ptr<RdKafka::Conf> make_conf(const std::map<std::string, std::string>& settings);
 
 // Creates `topic` with `partitions` partitions (and `replication` copies; -1: the broker's
 // default) unless it exists; returns its partition count. Throws when the cluster cannot be
@@ -37,9 +37,9 @@ class RateLimitedLog {
 
 // Routes librdkafka's own logs and errors to ours, at most once per kind per 30 s, instead
 // of raw lines on stderr (several per second while a broker is down).
-class KafkaLogEvents final : public RdKafka::EventCb {
+class LogEvents final : public RdKafka::EventCb {
  public:
-  explicit KafkaLogEvents(std::string component) : component_(std::move(component)) {}
+  explicit LogEvents(std::string component) : component_(std::move(component)) {}
   void event_cb(RdKafka::Event& event) override;
 
  private:
@@ -57,6 +57,6 @@ void close_within(std::unique_ptr<RdKafka::KafkaConsumer> consumer, std::chrono:
 bool cluster_answers(RdKafka::Handle& handle, std::chrono::milliseconds timeout);
 
 // A stable node identity for Kafka from the host name and the data directory.
-std::string kafka_instance_id(const std::string& data_dir);
+std::string instance_id(const std::string& data_dir);
 
-}  // namespace ssehub::bus
+}  // namespace ssehub::kafka
