@@ -11,6 +11,7 @@
 #include "core/ids.hpp"
 #include "core/text.hpp"
 #include "fuzz_check.hpp"
+#include "history/memory/memory_event_log.hpp"
 #include "http/cors.hpp"
 #include "http/host_policy.hpp"
 #include "http/request.hpp"
@@ -44,7 +45,9 @@ struct Server {
   config::Config config;
   metrics::Registry metrics;
   hub::Hub hub{{}, hub::HubLimits{}, metrics};
-  history::History history{history::HistoryOptions{}, metrics};  // never started: no handler here appends
+  history::History history{
+      std::make_unique<history::MemoryEventLog>(history::MemoryEventLogOptions{}, metrics),
+      history::HistoryOptions{}, metrics};  // never started: no handler here appends
   bus::LocalBus bus{history};
   auth::AccessPolicy access{auth::AccessSettings{}};
   // As with --auth jwt and a publish token.

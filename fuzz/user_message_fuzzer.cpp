@@ -5,6 +5,7 @@
 #include "bus/record_parser.hpp"
 #include "core/text.hpp"
 #include "fuzz_check.hpp"
+#include "history/memory/memory_event_log.hpp"
 #include "sse/encoder.hpp"
 #include "support/whatwg_sse_parser.hpp"
 
@@ -23,7 +24,9 @@ struct Server {
   config::Config config;
   metrics::Registry metrics;
   hub::Hub hub{{}, hub::HubLimits{}, metrics};
-  history::History history{history::HistoryOptions{}, metrics};  // never started
+  history::History history{
+      std::make_unique<history::MemoryEventLog>(history::MemoryEventLogOptions{}, metrics),
+      history::HistoryOptions{}, metrics};  // never started
   bus::LocalBus bus{history};
   auth::AccessPolicy access{auth::AccessSettings{}};
   api::StreamApi streams{config, hub, history, bus, access, metrics};

@@ -9,6 +9,8 @@
 #include "config/config.hpp"
 #include "config/version.hpp"
 #include "history/history.hpp"
+#include "history/memory/memory_event_log.hpp"
+#include "history/sqlite/sqlite_event_log.hpp"
 #include "http/client_limits.hpp"
 #include "http/cors.hpp"
 #include "http/io_pool.hpp"
@@ -20,6 +22,7 @@
 #include "metrics/metrics.hpp"
 #include "reports/report_api.hpp"
 #include "reports/report_service.hpp"
+#include "sse/fanout.hpp"
 #include "store/blocking_pool.hpp"
 #include "store/open_store.hpp"
 
@@ -62,6 +65,23 @@ auth::AccessPolicy make_access_policy(const config::Config& config) {
                                              : "--jwt-public-key-file " + config.jwt_public_key_file) +
                              ": " + e.what());
   }
+}
+
+// The log behind history, chosen by `--history-store`.
+std::unique_ptr<history::EventLog> open_event_log(const config::Config& config,
+                                                  const std::string& path,
+                                                  metrics::Registry& metrics) {
+  const history::Retention retention{.max_events_per_stream = config.history_max_events,
+                                     .max_age = config.history_max_age};
+  if (config.history_store == "memory")
+    return std::make_unique<history::MemoryEventLog>(
+        history::MemoryEventLogOptions{.budget_bytes = config.history_memory_mb << 20,
+                                       .retention = retention},
+        metrics);
+  return std::make_unique<history::SqliteEventLog>(
+      history::SqliteEventLogOptions{
+          .path = path, .sync_full = config.history_sync_full, .retention = retention},
+      metrics);
 }
 
 std::string describe_history(const config::Config& config) {
@@ -116,17 +136,15 @@ int main(int argc, char** argv) {
     const bool clustered = config.bus == "kafka";
     const std::string history_path =
         (std::filesystem::path(config.data_dir) / (clustered ? "bus-history.db" : "history.db")).string();
-    history::History history({.in_memory = config.history_store == "memory",
-                     .memory_budget_bytes = config.history_memory_mb << 20,
-                     .database_path = history_path,
-                     .max_events_per_stream = config.history_max_events,
-                     .max_age = config.history_max_age,
-                     .sync_full = config.history_sync_full,
-                     .queue_limit = config.history_queue_limit,
-                     .trim_interval = config.history_trim_interval,
-                     .ids_from_bus = clustered},
-                    metrics);
-    history.start([&hub](std::vector<core::EventPtr> events) { hub.publish(std::move(events)); });
+    auto event_log = open_event_log(config, history_path, metrics);
+    const std::vector<core::LogPosition> applied = event_log->positions();
+    sse::Fanout fanout(hub);
+    history::History history(std::move(event_log),
+                             {.queue_limit = config.history_queue_limit,
+                              .trim_interval = config.history_trim_interval,
+                              .ids_from_bus = clustered},
+                             metrics);
+    history.start(fanout);
     std::unique_ptr<bus::EventBus> bus;
     bus::KafkaBus* kafka_bus = nullptr;
     if (clustered) {
@@ -135,7 +153,7 @@ int main(int argc, char** argv) {
                                .topic = config.bus_topic,
                                .partitions = config.bus_partitions},
           history);
-      cluster->start(history::History::load_bus_positions(history_path));
+      cluster->start(applied);
       history.set_bus_check([bus = cluster.get()](const std::string& stream, std::uint64_t id) {
         return bus->may_have_issued(stream, id);
       });

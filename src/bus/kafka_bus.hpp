@@ -29,7 +29,7 @@ class KafkaBus final : public EventBus {
   KafkaBus(KafkaBusOptions options, history::History& history);
   ~KafkaBus() override;
 
-  // `applied` is what this node's history already holds (History::load_bus_positions).
+  // `applied` is what this node's history already holds (the positions its EventLog stored).
   void start(std::vector<core::LogPosition> applied);
   void stop();
 

@@ -52,11 +52,29 @@ std::string encode_event(std::string_view type, std::optional<std::uint64_t> id,
   return frame;
 }
 
-std::size_t encoded_event_size(std::string_view type, std::string_view data) {
-  std::size_t size = kLongestIdLine + 1;  // and the blank line that ends the event
+namespace {
+
+// The size of an event's lines after its id line.
+std::size_t body_size(std::string_view type, std::string_view data) {
+  std::size_t size = 1;  // the blank line that ends the event
   if (!type.empty()) size += 7 + type.size() + 1;
   for_each_line(data, [&](std::string_view line) { size += 6 + line.size() + 1; });
   return size;
+}
+
+}  // namespace
+
+std::size_t encoded_event_size(std::string_view type, std::string_view data) {
+  return kLongestIdLine + body_size(type, data);
+}
+
+std::size_t encoded_event_size(std::string_view type, std::optional<std::uint64_t> id,
+                               std::string_view data) {
+  std::size_t size = body_size(type, data);
+  if (!id) return size;
+  std::size_t digits = 1;
+  for (std::uint64_t rest = *id; rest >= 10; rest /= 10) ++digits;
+  return size + 4 + digits + 1;
 }
 
 std::string encode_comment_line(std::string_view text) {

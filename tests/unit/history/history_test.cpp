@@ -1,4 +1,8 @@
 #include "history/history.hpp"
+#include "history/memory/memory_event_log.hpp"
+#include "history/sqlite/sqlite_event_log.hpp"
+#include "sse/event_frames.hpp"
+#include "sse/replay_page.hpp"
 #include "support/temp_path.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -16,6 +20,28 @@ using namespace ssehub;
 
 namespace {
 
+// What a test sets: the log's options and History's, in one place.
+struct Settings {
+  std::string database_path;  // empty: h.db in the test's directory
+  std::size_t memory_budget_bytes = std::size_t{256} << 20;
+  std::size_t max_events_per_stream = 1000;
+  std::chrono::seconds max_age{24 * 3600};
+  std::size_t queue_limit = 65536;
+  std::chrono::milliseconds trim_interval{10000};
+  core::WallClock wall_clock = std::chrono::system_clock::now;
+};
+
+// Keeps what history commits, framed as live streams get it.
+class Committed : public history::CommitListener {
+ public:
+  void on_commit(std::vector<history::StoredEventPtr> events) override {
+    std::lock_guard lock(mutex);
+    for (auto& e : events) frames.push_back(sse::frame_live(*e));
+  }
+  std::mutex mutex;
+  std::vector<core::EventPtr> frames;
+};
+
 class HistoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -29,14 +55,34 @@ class HistoryTest : public ::testing::Test {
     return open_with({.database_path = (dir_ / "h.db").string(), .max_events_per_stream = max_events});
   }
 
-  std::unique_ptr<history::History> open_with(history::HistoryOptions options) {
-    options.in_memory = in_memory_;
-    auto history = std::make_unique<history::History>(options, metrics_);
-    history->start([this](std::vector<core::EventPtr> events) {
-      std::lock_guard lock(mutex_);
-      for (auto& e : events) committed_.push_back(e);
-    });
+  std::unique_ptr<history::History> open_with(Settings settings) {
+    auto history = make(std::move(settings));
+    history->start(listener_);
     return history;
+  }
+
+  std::unique_ptr<history::History> make(Settings settings) {
+    const history::Retention retention{.max_events_per_stream = settings.max_events_per_stream,
+                                       .max_age = settings.max_age,
+                                       .wall_clock = settings.wall_clock};
+    std::unique_ptr<history::EventLog> log;
+    if (in_memory_) {
+      log = std::make_unique<history::MemoryEventLog>(
+          history::MemoryEventLogOptions{.budget_bytes = settings.memory_budget_bytes,
+                                         .retention = retention},
+          metrics_);
+    } else {
+      if (settings.database_path.empty()) settings.database_path = (dir_ / "h.db").string();
+      log = std::make_unique<history::SqliteEventLog>(
+          history::SqliteEventLogOptions{
+              .path = settings.database_path, .sync_full = true, .retention = retention},
+          metrics_);
+    }
+    return std::make_unique<history::History>(
+        std::move(log),
+        history::HistoryOptions{.queue_limit = settings.queue_limit,
+                                .trim_interval = settings.trim_interval},
+        metrics_);
   }
 
   history::AppendResult append(history::History& history, const std::string& stream, const std::string& data,
@@ -55,11 +101,14 @@ class HistoryTest : public ::testing::Test {
     return future.get();
   }
 
-  std::shared_ptr<history::Replay> replay(history::History& history, const std::string& stream, core::ResumePoint from,
-                                 std::size_t max_bytes = SIZE_MAX) {
-    std::promise<std::shared_ptr<history::Replay>> done;
-    history.replay(stream, from, io_.get_executor(),
-                   [&](std::shared_ptr<history::Replay> r) { done.set_value(std::move(r)); }, max_bytes);
+  // A page as a stream gets it: framed, with the reset first.
+  std::shared_ptr<sse::ReplayPage> replay(history::History& history, const std::string& stream,
+                                          core::ResumePoint from,
+                                          std::size_t max_bytes = SIZE_MAX) {
+    std::promise<std::shared_ptr<sse::ReplayPage>> done;
+    sse::read_replay_page(
+        history, stream, from, io_.get_executor(),
+        [&](std::shared_ptr<sse::ReplayPage> r) { done.set_value(std::move(r)); }, max_bytes);
     auto future = done.get_future();
     while (future.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) io_.poll();
     io_.restart();
@@ -72,8 +121,9 @@ class HistoryTest : public ::testing::Test {
   boost::asio::io_context io_;
   // Without work, poll() would stop the context before the writer posts its answer.
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
-  std::mutex mutex_;
-  std::vector<core::EventPtr> committed_;
+  Committed listener_;
+  std::mutex& mutex_ = listener_.mutex;
+  std::vector<core::EventPtr>& committed_ = listener_.frames;
 };
 
 // What both stores must do alike: the tests below run against SQLite and against memory.
@@ -190,8 +240,8 @@ TEST_F(HistoryTest, IdsSurviveReopening) {
 }
 
 TEST_F(HistoryTest, QueueLimitRefusesInsteadOfGrowing) {
-  history::HistoryOptions options{.database_path = (dir_ / "h.db").string(), .queue_limit = 1};
-  history::History history(options, metrics_);
+  auto history_ptr = make({.database_path = (dir_ / "h.db").string(), .queue_limit = 1});
+  history::History& history = *history_ptr;
   // Not started: nothing drains the queue, so the second append finds it full.
   std::vector<core::EventDraft> one(1), two(1);
   one[0].stream = two[0].stream = "v2:a";
@@ -222,7 +272,7 @@ TEST_P(AnyHistoryTest, AgeRetentionDropsOldEventsAndResumeFromBeforeThemResets) 
       << "events younger than max_age were dropped";
 
   clock_offset->store(3600);  // an hour on: both events are far older than max_age
-  std::shared_ptr<history::Replay> result;
+  std::shared_ptr<sse::ReplayPage> result;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   do {
     wait_for_trim();
