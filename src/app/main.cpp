@@ -136,27 +136,25 @@ int main(int argc, char** argv) {
     const bool clustered = config.bus == "kafka";
     const std::string history_path =
         (std::filesystem::path(config.data_dir) / (clustered ? "bus-history.db" : "history.db")).string();
+    // A cluster bus numbers events itself: history asks it about ids it has not applied yet.
+    std::unique_ptr<bus::KafkaBus> cluster;
+    if (clustered)
+      cluster = std::make_unique<bus::KafkaBus>(
+          bus::KafkaBusOptions{.brokers = config.kafka_brokers,
+                               .topic = config.bus_topic,
+                               .partitions = config.bus_partitions});
     auto event_log = open_event_log(config, history_path, metrics);
     const std::vector<core::LogPosition> applied = event_log->positions();
     sse::Fanout fanout(hub);
-    history::History history(std::move(event_log),
-                             {.queue_limit = config.history_queue_limit,
-                              .trim_interval = config.history_trim_interval,
-                              .ids_from_bus = clustered},
-                             metrics);
+    history::History history(
+        std::move(event_log),
+        {.queue_limit = config.history_queue_limit, .trim_interval = config.history_trim_interval},
+        metrics, cluster.get());
     history.start(fanout);
     std::unique_ptr<bus::EventBus> bus;
     bus::KafkaBus* kafka_bus = nullptr;
-    if (clustered) {
-      auto cluster = std::make_unique<bus::KafkaBus>(
-          bus::KafkaBusOptions{.brokers = config.kafka_brokers,
-                               .topic = config.bus_topic,
-                               .partitions = config.bus_partitions},
-          history);
-      cluster->start(applied);
-      history.set_bus_check([bus = cluster.get()](const std::string& stream, std::uint64_t id) {
-        return bus->may_have_issued(stream, id);
-      });
+    if (cluster) {
+      cluster->start(history, applied);
       if (config.store == "sqlite")
         spdlog::warn("--bus kafka with --store sqlite: each node keeps its own reports; use "
                      "--store dynamodb so every node sees every report");

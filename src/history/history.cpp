@@ -337,8 +337,13 @@ HistoryMetrics::HistoryMetrics(metrics::Registry& registry)
       write_errors(
           registry.counter("ssehub_history_write_errors_total", "Failed history group commits.")) {}
 
-History::History(std::unique_ptr<EventLog> log, HistoryOptions options, metrics::Registry& registry)
-    : log_(std::move(log)), options_(std::move(options)), metrics_(registry), runner_(make_runner()) {}
+History::History(std::unique_ptr<EventLog> log, HistoryOptions options, metrics::Registry& registry,
+                 IdAuthority* ids)
+    : log_(std::move(log)),
+      options_(options),
+      metrics_(registry),
+      ids_(ids),
+      runner_(make_runner()) {}
 
 History::~History() {
   stop();
@@ -369,10 +374,6 @@ core::Admission History::append(std::vector<core::EventDraft> drafts,
 bool History::replay(std::string stream, core::ResumePoint from,
                      boost::asio::any_io_executor executor, ReplayDone done, PageLimit limit) {
   return runner_->replay(std::move(stream), from, std::move(executor), std::move(done), limit);
-}
-
-void History::set_bus_check(std::function<bool(const std::string&, std::uint64_t)> check) {
-  options_.bus_may_have_issued = std::move(check);
 }
 
 void History::stop() {
@@ -425,9 +426,9 @@ AppendResult History::answer(const Appended& appended, std::size_t first, std::s
 
 std::shared_ptr<Replay> History::replay_page(const std::string& stream, core::ResumePoint from,
                                              Page page) {
-  // Asked outside any lock and snapshot: the bus may ask a broker.
-  const bool awaited = options_.ids_from_bus && past_end(page.extent, from) &&
-                       (!options_.bus_may_have_issued || options_.bus_may_have_issued(stream, from.after_id));
+  // Asked outside any lock and snapshot: the authority may ask a broker.
+  const bool awaited =
+      ids_ && past_end(page.extent, from) && ids_->may_have_issued(stream, from.after_id);
   const ReplayPlan plan = plan_replay(page.extent, from, awaited);
   auto replay = std::make_shared<Replay>();
   replay->reset = plan.reset;

@@ -2,6 +2,7 @@
 
 #include "core/event.hpp"
 #include "history/event_log.hpp"
+#include "history/id_authority.hpp"
 #include "history/replay_plan.hpp"
 #include "metrics/metrics.hpp"
 
@@ -23,13 +24,6 @@ struct HistoryOptions {
   // Drafts waiting for the writer thread of a log that has one; more are refused.
   std::size_t queue_limit = 65536;
   std::chrono::milliseconds trim_interval{10000};  // how often age retention runs
-  // Cluster mode: ids come from the bus, and this node's copy may lag behind the id a client
-  // saw on another node. A resume from an id this node has not reached yet then waits for
-  // it (the live stream delivers it) instead of answering `reset`.
-  bool ids_from_bus = false;
-  // Cluster mode: whether the bus may have issued `id` on the stream's partition. A resume
-  // from an id it cannot have issued gets `reset` instead of waiting forever.
-  std::function<bool(const std::string& stream, std::uint64_t id)> bus_may_have_issued;
 };
 
 struct AppendResult {
@@ -72,7 +66,9 @@ class History {
   using AppendDone = std::function<void(AppendResult)>;
   using ReplayDone = std::function<void(std::shared_ptr<Replay>)>;  // null on read failure
 
-  History(std::unique_ptr<EventLog> log, HistoryOptions options, metrics::Registry& registry);
+  // `ids`: who numbers events when the log does not (a cluster bus); null when history does.
+  History(std::unique_ptr<EventLog> log, HistoryOptions options, metrics::Registry& registry,
+          IdAuthority* ids = nullptr);
   ~History();
   History(const History&) = delete;
   History& operator=(const History&) = delete;
@@ -95,9 +91,6 @@ class History {
   // the caller's thread).
   bool replay(std::string stream, core::ResumePoint from, boost::asio::any_io_executor executor,
               ReplayDone done, PageLimit limit = {});
-
-  // Cluster mode: set once, before any stream resumes (see HistoryOptions).
-  void set_bus_check(std::function<bool(const std::string& stream, std::uint64_t id)> check);
 
   // Finishes every queued append, then stops the threads.
   void stop();
@@ -126,6 +119,7 @@ class History {
   std::unique_ptr<EventLog> log_;
   HistoryOptions options_;
   HistoryMetrics metrics_;
+  IdAuthority* ids_;
   CommitListener* listener_ = nullptr;
   std::atomic<bool> ready_{false};
   std::unique_ptr<Runner> runner_;

@@ -33,7 +33,7 @@ struct ReplayPlan {
 bool past_end(StreamExtent extent, core::ResumePoint from);
 
 // Decides what a client resuming from `from` gets, the same way whichever log keeps the
-// events. `awaited`: an id past the end may still arrive here (the cluster bus may have
+// events. `awaited`: an id past the end may still arrive here (an IdAuthority may have
 // issued it), so the stream waits for it live instead of being reset.
 ReplayPlan plan_replay(StreamExtent extent, core::ResumePoint from, bool awaited);
 

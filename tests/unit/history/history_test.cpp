@@ -29,6 +29,7 @@ struct Settings {
   std::size_t queue_limit = 65536;
   std::chrono::milliseconds trim_interval{10000};
   core::WallClock wall_clock = std::chrono::system_clock::now;
+  history::IdAuthority* ids = nullptr;
 };
 
 // Keeps what history commits, framed as live streams get it.
@@ -82,7 +83,7 @@ class HistoryTest : public ::testing::Test {
         std::move(log),
         history::HistoryOptions{.queue_limit = settings.queue_limit,
                                 .trim_interval = settings.trim_interval},
-        metrics_);
+        metrics_, settings.ids);
   }
 
   history::AppendResult append(history::History& history, const std::string& stream, const std::string& data,
@@ -333,6 +334,48 @@ TEST_P(AnyHistoryTest, ARedeliveryIsRecognisedByItsKeyAndNotStoredAgain) {
   EXPECT_EQ(replay(*history, "v3:a", {.earliest = true})->events.size(), 1u);
   std::lock_guard lock(mutex_);
   EXPECT_EQ(committed_.size(), 1u);  // streams got it once
+}
+
+namespace {
+
+// A cluster bus as history sees it: it issued ids up to `issued_through` on every stream.
+class IssuedThrough : public history::IdAuthority {
+ public:
+  explicit IssuedThrough(std::uint64_t issued_through) : issued_through_(issued_through) {}
+  bool may_have_issued(const std::string& stream, std::uint64_t id) override {
+    EXPECT_EQ(stream, "v2:a");
+    asked.fetch_add(1);
+    return id <= issued_through_;
+  }
+  std::atomic<int> asked{0};
+
+ private:
+  std::uint64_t issued_through_;
+};
+
+}  // namespace
+
+TEST_P(AnyHistoryTest, AResumePastTheEndWaitsOnlyForAnIdTheAuthorityMayHaveIssued) {
+  IssuedThrough bus(10);
+  auto history = open_with({.database_path = (dir_ / "h.db").string(), .ids = &bus});
+  append(*history, "v2:a", "m");
+  // Issued elsewhere, not applied here yet: the live stream brings it, so no reset.
+  auto waiting = replay(*history, "v2:a", {.earliest = false, .after_id = 7});
+  EXPECT_FALSE(waiting->reset);
+  EXPECT_TRUE(waiting->events.empty());
+  EXPECT_EQ(waiting->last_id, 7u);
+  EXPECT_FALSE(waiting->more);
+  // Never issued: reset, as on a single node.
+  auto never = replay(*history, "v2:a", {.earliest = false, .after_id = 11});
+  ASSERT_TRUE(never->reset);
+  ASSERT_EQ(never->events.size(), 1u);
+  EXPECT_NE(never->events[0]->frame.find(R"("reason":"unknown_id")"), std::string::npos);
+  EXPECT_EQ(never->last_id, 1u);
+  EXPECT_EQ(bus.asked.load(), 2);
+  // Ids history has are served without asking.
+  EXPECT_EQ(replay(*history, "v2:a", {.earliest = false, .after_id = 0})->events.size(), 1u);
+  EXPECT_EQ(replay(*history, "v2:a", {.earliest = true})->events.size(), 1u);
+  EXPECT_EQ(bus.asked.load(), 2);
 }
 
 // What only the memory store does.
