@@ -58,7 +58,7 @@ struct Retention {
   core::WallClock wall_clock = std::chrono::system_clock::now;
 
   std::int64_t now_ms() const { return core::unix_millis(wall_clock()); }
-  // Events stored before this are past the age limit.
+  // Events stored before this time (ms since the epoch) are past the age limit.
   std::int64_t age_cutoff_ms() const {
     return now_ms() - std::chrono::duration_cast<std::chrono::milliseconds>(max_age).count();
   }
@@ -66,9 +66,10 @@ struct Retention {
 
 // What became of the drafts of one append.
 struct Appended {
-  std::vector<std::uint64_t> ids;          // one per draft: its new id, or the one it got before
-  std::vector<std::size_t> stored_before;  // drafts recognised as re-deliveries, by index
-  std::vector<StoredEventPtr> committed;   // the other drafts as now stored, in draft order
+  std::vector<std::uint64_t> ids;  // one per draft: its new id, or the one it got before
+  // The drafts recognised as re-deliveries, by index in ascending order: not stored again.
+  std::vector<std::size_t> stored_before;
+  std::vector<StoredEventPtr> committed;  // the other drafts as now stored, in draft order
 };
 
 // What event logs report. Both gauges are exposed whichever log runs, so that one dashboard
@@ -125,7 +126,8 @@ class EventLog {
   virtual void probe() = 0;
 
   // Work kept off the paths that append and read (SQLite copies its WAL back into the
-  // database), every maintenance_period() on a thread of its own; zero: none.
+  // database): for an OwnThreads log, every maintenance_period() on a thread of its own;
+  // zero: none.
   virtual std::chrono::milliseconds maintenance_period() const { return {}; }
   virtual void maintain() {}
 

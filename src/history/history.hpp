@@ -43,7 +43,8 @@ struct Replay {
 };
 
 // Receives each committed batch, in commit order, before the publishers get their answers
-// (the commit -> fan-out edge: sse::Fanout).
+// (the commit -> fan-out edge: sse::Fanout): on the writer thread, or on the publishing
+// thread under history's lock when the log runs on the callers' threads.
 class CommitListener {
  public:
   virtual ~CommitListener() = default;
