@@ -8,6 +8,8 @@
 #include "config/version.hpp"
 #include "core/in_progress.hpp"
 #include "history/history.hpp"
+#include "history/memory/memory_event_log.hpp"
+#include "history/sqlite/sqlite_event_log.hpp"
 #include "http/body_budget.hpp"
 #include "http/client_limits.hpp"
 #include "http/cors.hpp"
@@ -24,6 +26,7 @@
 #include "metrics/metrics.hpp"
 #include "reports/report_api.hpp"
 #include "reports/report_service.hpp"
+#include "sse/fanout.hpp"
 #include "sse/stream_opener.hpp"
 #include "sse/stream_session.hpp"
 #include "store/blocking_pool.hpp"
@@ -83,25 +86,28 @@ std::string history_path(const Config& config) {
   return (std::filesystem::path(config.data_dir) / (clustered ? "bus-history.db" : "history.db")).string();
 }
 
-history::HistoryOptions history_options(const Config& config) {
-  return {.in_memory = config.history_store == config::HistoryStore::Memory,
-          .memory_budget_bytes = config.history_memory_mb << 20,
-          .database_path = history_path(config),
-          .max_events_per_stream = config.history_max_events,
-          .max_age = config.history_max_age,
-          .sync_full = config.history_sync == config::HistorySync::Full,
-          .queue_limit = config.history_queue_limit,
-          .trim_interval = config.history_trim_interval,
-          .ids_from_bus = config.bus == config::BusMode::Kafka};
+// The log behind history, chosen by `--history-store`.
+std::unique_ptr<history::EventLog> open_event_log(const Config& config, metrics::Registry& metrics) {
+  const history::Retention retention{.max_events_per_stream = config.history_max_events,
+                                     .max_age = config.history_max_age};
+  if (config.history_store == config::HistoryStore::Memory)
+    return std::make_unique<history::MemoryEventLog>(
+        history::MemoryEventLogOptions{.budget_bytes = config.history_memory_mb << 20,
+                                       .retention = retention},
+        metrics);
+  return std::make_unique<history::SqliteEventLog>(
+      history::SqliteEventLogOptions{.path = history_path(config),
+                                     .sync_full = config.history_sync == config::HistorySync::Full,
+                                     .retention = retention},
+      metrics);
 }
 
-std::unique_ptr<bus::KafkaBus> make_cluster_bus(const Config& config, history::History& history) {
+std::unique_ptr<bus::KafkaBus> make_cluster_bus(const Config& config) {
   if (config.bus != config::BusMode::Kafka) return nullptr;
   return std::make_unique<bus::KafkaBus>(
       bus::KafkaBusOptions{.brokers = config.kafka_brokers,
                            .topic = config.bus_topic,
-                           .partitions = config.bus_partitions},
-      history);
+                           .partitions = config.bus_partitions});
 }
 
 std::unique_ptr<ingest::KafkaIngest> make_ingest(const Config& config, bus::EventBus& bus,
@@ -152,9 +158,15 @@ struct Server::Components {
   sse::StreamMetrics stream_metrics{metrics, http_metrics.connections_open};
   http::IoPool pool{config.io_threads()};
   hub::Hub hub{contexts_of(pool), {config.max_streams_per_user, config.max_streams}, metrics};
-  history::History history{history_options(config), metrics};
-  // One of the two: the bus between nodes (--bus kafka), or this process alone.
-  std::unique_ptr<bus::KafkaBus> cluster_bus = make_cluster_bus(config, history);
+  // One of the two: the bus between nodes (--bus kafka), or this process alone. A cluster bus
+  // numbers events itself: history asks it about ids it has not applied yet.
+  std::unique_ptr<bus::KafkaBus> cluster_bus = make_cluster_bus(config);
+  sse::Fanout fanout{hub};
+  history::History history{open_event_log(config, metrics),
+                           {.queue_limit = config.history_queue_limit,
+                            .trim_interval = config.history_trim_interval},
+                           metrics,
+                           cluster_bus.get()};
   std::unique_ptr<bus::LocalBus> local_bus =
       cluster_bus ? nullptr : std::make_unique<bus::LocalBus>(history);
   bus::EventBus& bus = cluster_bus ? static_cast<bus::EventBus&>(*cluster_bus) : *local_bus;
@@ -226,13 +238,9 @@ Server::~Server() { stop(); }
 void Server::start() {
   Components& c = *components_;
   const Config& config = c.config;
-  c.history.start([&hub = c.hub](std::vector<core::EventPtr> events) { hub.publish(std::move(events)); });
-  if (c.cluster_bus) {
-    c.cluster_bus->start(history::History::load_bus_positions(history_path(config)));
-    c.history.set_bus_check([bus = c.cluster_bus.get()](const std::string& stream, std::uint64_t id) {
-      return bus->may_have_issued(stream, id);
-    });
-  }
+  const std::vector<core::LogPosition> applied = c.history.applied_positions();
+  c.history.start(c.fanout);
+  if (c.cluster_bus) c.cluster_bus->start(c.history, applied);
   c.report_service.start(std::chrono::seconds(30));
   if (c.ingest) c.ingest->start();
 

@@ -74,12 +74,12 @@ class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
   }
 };
 
-KafkaBus::KafkaBus(KafkaBusOptions options, history::History& history)
-    : options_(std::move(options)), history_(history) {}
+KafkaBus::KafkaBus(KafkaBusOptions options) : options_(std::move(options)) {}
 
 KafkaBus::~KafkaBus() { stop(); }
 
-void KafkaBus::start(std::vector<core::LogPosition> applied) {
+void KafkaBus::start(history::History& history, std::vector<core::LogPosition> applied) {
+  history_ = &history;
   for (const auto& position : applied) next_offsets_[position.partition] = position.next_offset;
   delivery_reports_ = std::make_unique<DeliveryReports>();
   delivery_reports_->on_delivered = [this](std::int32_t partition, std::int64_t end) {
@@ -220,8 +220,9 @@ void KafkaBus::apply(std::vector<core::EventDraft> drafts, std::vector<core::Log
        backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
     std::promise<history::AppendResult> promise;
     auto future = promise.get_future();
-    const auto admission = history_.append(
-        drafts, {}, [&promise](history::AppendResult result) { promise.set_value(std::move(result)); },
+    const auto admission = history_->append(
+        drafts, {},
+        [&promise](history::AppendResult result) { promise.set_value(std::move(result)); },
         positions);
     if (admission == core::Admission::Queued) {
       auto result = future.get();

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "bus/event_bus.hpp"
+#include "history/id_authority.hpp"
 #include "kafka/support.hpp"
 
 #include <atomic>
@@ -24,13 +25,15 @@ struct KafkaBusOptions {
 // with id = offset + 1: the same event has the same id on every node, so a client resumes
 // on any node. Where each partition was applied up to is stored with the events, so a
 // restarted node continues exactly where it stopped, and a new node rebuilds from the log.
-class KafkaBus final : public EventBus {
+// It is also history's IdAuthority: it numbers the events, so it knows which ids exist.
+class KafkaBus final : public EventBus, public history::IdAuthority {
  public:
-  KafkaBus(KafkaBusOptions options, history::History& history);
+  explicit KafkaBus(KafkaBusOptions options);
   ~KafkaBus() override;
 
-  // `applied` is what this node's history already holds (History::load_bus_positions).
-  void start(std::vector<core::LogPosition> applied);
+  // Applies the bus to `history`; `applied` is what that history already holds (the
+  // positions stored in its EventLog).
+  void start(history::History& history, std::vector<core::LogPosition> applied);
   void stop();
 
   core::Admission publish(std::vector<core::EventDraft> drafts, boost::asio::any_io_executor executor,
@@ -41,7 +44,7 @@ class KafkaBus final : public EventBus {
   // Whether `id` may have been issued on the partition of `stream`: at most that partition's
   // end in the cluster (asks the broker when the cached end is lower). Blocking: call it from
   // a history thread, not an I/O thread.
-  bool may_have_issued(const std::string& stream, std::uint64_t id);
+  bool may_have_issued(const std::string& stream, std::uint64_t id) override;
 
  private:
   struct Publication;
@@ -55,7 +58,7 @@ class KafkaBus final : public EventBus {
   void refresh_ends();
 
   KafkaBusOptions options_;
-  history::History& history_;
+  history::History* history_ = nullptr;
   std::unique_ptr<DeliveryReports> delivery_reports_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;

@@ -17,6 +17,9 @@ std::string encode_event(std::string_view type, std::optional<std::uint64_t> id,
 // The size of encode_event(type, id, data) for the longest id (20 digits): what a client
 // must buffer to parse the event, whatever id it gets.
 std::size_t encoded_event_size(std::string_view type, std::string_view data);
+// The size of encode_event(type, id, data), exactly.
+std::size_t encoded_event_size(std::string_view type, std::optional<std::uint64_t> id,
+                               std::string_view data);
 
 // A comment line, ignored by clients. Without a blank line after it: a block holding only
 // a comment (or only a retry hint) ends in a blank line that several client libraries hand

@@ -1,5 +1,6 @@
 #include "sse/resume_merge.hpp"
 
+#include <algorithm>
 
 namespace ssehub::sse {
 
@@ -19,7 +20,7 @@ ResumeMerge::Live ResumeMerge::on_live(core::EventPtr event) {
   return Live::Held;
 }
 
-ResumeMerge::Step ResumeMerge::on_page(history::Replay& page) {
+ResumeMerge::Step ResumeMerge::on_page(ReplayPage& page) {
   Step step;
   // A `reset` (first in its page) says where the stream continues, which may be below the
   // client's id (an id this history never issued); the page reads after it.

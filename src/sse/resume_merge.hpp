@@ -1,6 +1,7 @@
 #pragma once
 
-#include "history/history.hpp"
+#include "core/event.hpp"
+#include "sse/replay_page.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -33,7 +34,7 @@ class ResumeMerge {
     std::optional<core::ResumePoint> next_page;  // read next; nullopt: the stream is live now
   };
   // A page read with next_page() (or the first one): what to send and what to read next.
-  Step on_page(history::Replay& page);
+  Step on_page(ReplayPage& page);
 
   // The newest id sent or about to be sent.
   std::uint64_t last_id() const { return last_id_; }

@@ -177,9 +177,11 @@ void StreamSession::start(http::StreamConnection connection, std::shared_ptr<voi
 
 void StreamSession::request_page(core::ResumePoint from) {
   replay_->page_in_flight = true;
-  const bool queued = replay_->history->replay(
-      stream_, from, executor(),
-      [self = shared_from_this()](std::shared_ptr<history::Replay> page) { self->on_page(std::move(page)); },
+  const bool queued = read_replay_page(
+      *replay_->history, stream_, from, executor(),
+      [self = shared_from_this()](std::shared_ptr<ReplayPage> page) {
+        self->on_page(std::move(page));
+      },
       std::max<std::size_t>(settings_.queue_limit_bytes / 2, 1));
   if (!queued) {
     spdlog::warn("sse stream={}: replay queue full, closing", stream_);
@@ -187,7 +189,7 @@ void StreamSession::request_page(core::ResumePoint from) {
   }
 }
 
-void StreamSession::on_page(std::shared_ptr<history::Replay> page) {
+void StreamSession::on_page(std::shared_ptr<ReplayPage> page) {
   if (state_ != State::Replaying) return;
   replay_->page_in_flight = false;
   if (!page) return close();  // the client retries and resumes from the same id

@@ -3,6 +3,7 @@
 #include "history/history.hpp"
 #include "hub/hub.hpp"
 #include "metrics/metrics.hpp"
+#include "sse/replay_page.hpp"
 #include "sse/resume_merge.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -110,7 +111,7 @@ class StreamSession : public hub::Subscriber, public std::enable_shared_from_thi
   // empty), so a client that does not read holds at most one page and the live events held
   // meanwhile, both within the queue's bound.
   void request_page(core::ResumePoint from);
-  void on_page(std::shared_ptr<history::Replay> page);
+  void on_page(std::shared_ptr<ReplayPage> page);
   void request_next_page_if_drained();
   void push(core::EventPtr event);
   void overflow();

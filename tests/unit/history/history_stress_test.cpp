@@ -4,7 +4,11 @@
 // live events by sse::ResumeMerge, whose held bytes are kept small so that it drops and
 // re-reads). A resumed stream must see every id after its resume point exactly once, in order.
 #include "history/history.hpp"
+#include "history/memory/memory_event_log.hpp"
+#include "history/sqlite/sqlite_event_log.hpp"
 #include "hub/hub.hpp"
+#include "sse/fanout.hpp"
+#include "sse/replay_page.hpp"
 #include "sse/resume_merge.hpp"
 #include "support/io_threads.hpp"
 #include "support/temp_path.hpp"
@@ -55,12 +59,13 @@ class ResumingSubscriber : public hub::Subscriber {
 
   void request(core::ResumePoint from) {
     ++pages;
-    if (!history.replay(stream, from, executor, [this](std::shared_ptr<history::Replay> page) { on_page(page); },
-                        kPageBytes))
+    if (!sse::read_replay_page(
+            history, stream, from, executor,
+            [this](std::shared_ptr<sse::ReplayPage> page) { on_page(page); }, kPageBytes))
       failed = true;
   }
 
-  void on_page(const std::shared_ptr<history::Replay>& page) {
+  void on_page(const std::shared_ptr<sse::ReplayPage>& page) {
     if (!page) {
       failed = true;
       return;
@@ -107,13 +112,20 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   IoThreads io(kIoThreads);
   metrics::Registry metrics;
   hub::Hub hub(io.contexts(), {.max_streams_per_user = 100000, .max_streams = 0}, metrics);
-  history::History history({.in_memory = GetParam(),
-                   .database_path = (dir / "h.db").string(),
-                   .max_events_per_stream = 1000000,
-                   .sync_full = false,
-                   .trim_interval = std::chrono::milliseconds(20)},
-                  metrics);
-  history.start([&hub](std::vector<core::EventPtr> events) { hub.publish(std::move(events)); });
+  const history::Retention retention{.max_events_per_stream = 1000000};
+  std::unique_ptr<history::EventLog> log;
+  if (GetParam())
+    log = std::make_unique<history::MemoryEventLog>(
+        history::MemoryEventLogOptions{.retention = retention}, metrics);
+  else
+    log = std::make_unique<history::SqliteEventLog>(
+        history::SqliteEventLogOptions{
+            .path = (dir / "h.db").string(), .sync_full = false, .retention = retention},
+        metrics);
+  sse::Fanout fanout(hub);
+  history::History history(std::move(log), {.trim_interval = std::chrono::milliseconds(20)},
+                           metrics);
+  history.start(fanout);
 
   // Ids every append was given, per stream; and the highest one acknowledged so far.
   std::mutex ids_mutex;

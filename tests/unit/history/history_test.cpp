@@ -1,4 +1,8 @@
 #include "history/history.hpp"
+#include "history/memory/memory_event_log.hpp"
+#include "history/sqlite/sqlite_event_log.hpp"
+#include "sse/event_frames.hpp"
+#include "sse/replay_page.hpp"
 #include "support/temp_path.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -16,6 +20,29 @@ using namespace ssehub;
 
 namespace {
 
+// What a test sets: the log's options and History's, in one place.
+struct Settings {
+  std::string database_path;  // empty: h.db in the test's directory
+  std::size_t memory_budget_bytes = std::size_t{256} << 20;
+  std::size_t max_events_per_stream = 1000;
+  std::chrono::seconds max_age{24 * 3600};
+  std::size_t queue_limit = 65536;
+  std::chrono::milliseconds trim_interval{10000};
+  core::WallClock wall_clock = std::chrono::system_clock::now;
+  history::IdAuthority* ids = nullptr;
+};
+
+// Keeps what history commits, framed as live streams get it.
+class Committed : public history::CommitListener {
+ public:
+  void on_commit(std::vector<history::StoredEventPtr> events) override {
+    std::lock_guard lock(mutex);
+    for (auto& e : events) frames.push_back(sse::frame_live(*e));
+  }
+  std::mutex mutex;
+  std::vector<core::EventPtr> frames;
+};
+
 class HistoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -29,14 +56,34 @@ class HistoryTest : public ::testing::Test {
     return open_with({.database_path = (dir_ / "h.db").string(), .max_events_per_stream = max_events});
   }
 
-  std::unique_ptr<history::History> open_with(history::HistoryOptions options) {
-    options.in_memory = in_memory_;
-    auto history = std::make_unique<history::History>(options, metrics_);
-    history->start([this](std::vector<core::EventPtr> events) {
-      std::lock_guard lock(mutex_);
-      for (auto& e : events) committed_.push_back(e);
-    });
+  std::unique_ptr<history::History> open_with(Settings settings) {
+    auto history = make(std::move(settings));
+    history->start(listener_);
     return history;
+  }
+
+  std::unique_ptr<history::History> make(Settings settings) {
+    const history::Retention retention{.max_events_per_stream = settings.max_events_per_stream,
+                                       .max_age = settings.max_age,
+                                       .wall_clock = settings.wall_clock};
+    std::unique_ptr<history::EventLog> log;
+    if (in_memory_) {
+      log = std::make_unique<history::MemoryEventLog>(
+          history::MemoryEventLogOptions{.budget_bytes = settings.memory_budget_bytes,
+                                         .retention = retention},
+          metrics_);
+    } else {
+      if (settings.database_path.empty()) settings.database_path = (dir_ / "h.db").string();
+      log = std::make_unique<history::SqliteEventLog>(
+          history::SqliteEventLogOptions{
+              .path = settings.database_path, .sync_full = true, .retention = retention},
+          metrics_);
+    }
+    return std::make_unique<history::History>(
+        std::move(log),
+        history::HistoryOptions{.queue_limit = settings.queue_limit,
+                                .trim_interval = settings.trim_interval},
+        metrics_, settings.ids);
   }
 
   history::AppendResult append(history::History& history, const std::string& stream, const std::string& data,
@@ -55,11 +102,14 @@ class HistoryTest : public ::testing::Test {
     return future.get();
   }
 
-  std::shared_ptr<history::Replay> replay(history::History& history, const std::string& stream, core::ResumePoint from,
-                                 std::size_t max_bytes = SIZE_MAX) {
-    std::promise<std::shared_ptr<history::Replay>> done;
-    history.replay(stream, from, io_.get_executor(),
-                   [&](std::shared_ptr<history::Replay> r) { done.set_value(std::move(r)); }, max_bytes);
+  // A page as a stream gets it: framed, with the reset first.
+  std::shared_ptr<sse::ReplayPage> replay(history::History& history, const std::string& stream,
+                                          core::ResumePoint from,
+                                          std::size_t max_bytes = SIZE_MAX) {
+    std::promise<std::shared_ptr<sse::ReplayPage>> done;
+    sse::read_replay_page(
+        history, stream, from, io_.get_executor(),
+        [&](std::shared_ptr<sse::ReplayPage> r) { done.set_value(std::move(r)); }, max_bytes);
     auto future = done.get_future();
     while (future.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) io_.poll();
     io_.restart();
@@ -72,8 +122,9 @@ class HistoryTest : public ::testing::Test {
   boost::asio::io_context io_;
   // Without work, poll() would stop the context before the writer posts its answer.
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{io_.get_executor()};
-  std::mutex mutex_;
-  std::vector<core::EventPtr> committed_;
+  Committed listener_;
+  std::mutex& mutex_ = listener_.mutex;
+  std::vector<core::EventPtr>& committed_ = listener_.frames;
 };
 
 // What both stores must do alike: the tests below run against SQLite and against memory.
@@ -190,8 +241,8 @@ TEST_F(HistoryTest, IdsSurviveReopening) {
 }
 
 TEST_F(HistoryTest, QueueLimitRefusesInsteadOfGrowing) {
-  history::HistoryOptions options{.database_path = (dir_ / "h.db").string(), .queue_limit = 1};
-  history::History history(options, metrics_);
+  auto history_ptr = make({.database_path = (dir_ / "h.db").string(), .queue_limit = 1});
+  history::History& history = *history_ptr;
   // Not started: nothing drains the queue, so the second append finds it full.
   std::vector<core::EventDraft> one(1), two(1);
   one[0].stream = two[0].stream = "v2:a";
@@ -222,7 +273,7 @@ TEST_P(AnyHistoryTest, AgeRetentionDropsOldEventsAndResumeFromBeforeThemResets) 
       << "events younger than max_age were dropped";
 
   clock_offset->store(3600);  // an hour on: both events are far older than max_age
-  std::shared_ptr<history::Replay> result;
+  std::shared_ptr<sse::ReplayPage> result;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   do {
     wait_for_trim();
@@ -283,6 +334,48 @@ TEST_P(AnyHistoryTest, ARedeliveryIsRecognisedByItsKeyAndNotStoredAgain) {
   EXPECT_EQ(replay(*history, "v3:a", {.earliest = true})->events.size(), 1u);
   std::lock_guard lock(mutex_);
   EXPECT_EQ(committed_.size(), 1u);  // streams got it once
+}
+
+namespace {
+
+// A cluster bus as history sees it: it issued ids up to `issued_through` on every stream.
+class IssuedThrough : public history::IdAuthority {
+ public:
+  explicit IssuedThrough(std::uint64_t issued_through) : issued_through_(issued_through) {}
+  bool may_have_issued(const std::string& stream, std::uint64_t id) override {
+    EXPECT_EQ(stream, "v2:a");
+    asked.fetch_add(1);
+    return id <= issued_through_;
+  }
+  std::atomic<int> asked{0};
+
+ private:
+  std::uint64_t issued_through_;
+};
+
+}  // namespace
+
+TEST_P(AnyHistoryTest, AResumePastTheEndWaitsOnlyForAnIdTheAuthorityMayHaveIssued) {
+  IssuedThrough bus(10);
+  auto history = open_with({.database_path = (dir_ / "h.db").string(), .ids = &bus});
+  append(*history, "v2:a", "m");
+  // Issued elsewhere, not applied here yet: the live stream brings it, so no reset.
+  auto waiting = replay(*history, "v2:a", {.earliest = false, .after_id = 7});
+  EXPECT_FALSE(waiting->reset);
+  EXPECT_TRUE(waiting->events.empty());
+  EXPECT_EQ(waiting->last_id, 7u);
+  EXPECT_FALSE(waiting->more);
+  // Never issued: reset, as on a single node.
+  auto never = replay(*history, "v2:a", {.earliest = false, .after_id = 11});
+  ASSERT_TRUE(never->reset);
+  ASSERT_EQ(never->events.size(), 1u);
+  EXPECT_NE(never->events[0]->frame.find(R"("reason":"unknown_id")"), std::string::npos);
+  EXPECT_EQ(never->last_id, 1u);
+  EXPECT_EQ(bus.asked.load(), 2);
+  // Ids history has are served without asking.
+  EXPECT_EQ(replay(*history, "v2:a", {.earliest = false, .after_id = 0})->events.size(), 1u);
+  EXPECT_EQ(replay(*history, "v2:a", {.earliest = true})->events.size(), 1u);
+  EXPECT_EQ(bus.asked.load(), 2);
 }
 
 // What only the memory store does.

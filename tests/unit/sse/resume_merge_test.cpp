@@ -16,8 +16,8 @@ core::EventPtr event(std::uint64_t id, std::size_t size = 10) {
   return e;
 }
 
-history::Replay page(std::vector<std::uint64_t> ids, bool more, std::uint64_t last_id = 0) {
-  history::Replay replay;
+ReplayPage page(std::vector<std::uint64_t> ids, bool more, std::uint64_t last_id = 0) {
+  ReplayPage replay;
   for (auto id : ids) replay.events.push_back(event(id));
   replay.last_id = ids.empty() ? last_id : ids.back();
   replay.more = more;
@@ -75,7 +75,7 @@ TEST(ResumeMergeTest, AResetBelowTheClientsIdKeepsLiveEventsThatCameBeforeIt) {
   // Event 8 arrives live before the page: it must not be taken for a duplicate of 100.
   ResumeMerge merge(100, 1000);
   EXPECT_EQ(merge.on_live(event(8)), ResumeMerge::Live::Held);
-  history::Replay reset;
+  ReplayPage reset;
   reset.reset = true;
   reset.events.push_back(event(7));  // the reset event carries the id the stream continues after
   reset.last_id = 7;
@@ -90,7 +90,7 @@ TEST(ResumeMergeTest, AResetMidReplayMovesOnAndLaterEventsStillFollowOnce) {
   auto first = page({1, 2}, true);
   merge.on_page(first);
   // Retention dropped 3..9 while the client read page one.
-  history::Replay second;
+  ReplayPage second;
   second.reset = true;
   second.events.push_back(event(9));
   second.events.push_back(event(10));

@@ -1,0 +1,127 @@
+#include "history/memory/memory_event_log.hpp"
+
+#include <algorithm>
+
+namespace ssehub::history {
+
+namespace {
+
+// Bookkeeping beyond the payload: allocator and container overhead, roughly.
+constexpr std::size_t kEventOverhead = sizeof(StoredEvent) + 48;
+constexpr std::size_t kStreamOverhead = 128;
+
+std::size_t bytes_of(const StoredEvent& event) {
+  return kEventOverhead + payload_size(event);
+}
+
+}  // namespace
+
+MemoryEventLog::MemoryEventLog(MemoryEventLogOptions options, metrics::Registry& registry)
+    : options_(std::move(options)), metrics_(registry) {}
+
+Appended MemoryEventLog::append(std::span<core::EventDraft> drafts,
+                                std::span<const core::LogPosition> positions) {
+  Appended appended;
+  appended.ids.reserve(drafts.size());
+  appended.committed.reserve(drafts.size());
+  const std::int64_t now = options_.retention.now_ms();
+  for (std::size_t i = 0; i < drafts.size(); ++i) {
+    core::EventDraft& draft = drafts[i];
+    auto [it, created] = streams_.try_emplace(draft.stream);
+    if (created) bytes_ += kStreamOverhead + draft.stream.size();
+    if (auto earlier = stored_id(it->second, draft)) {
+      appended.ids.push_back(*earlier);
+      appended.stored_before.push_back(i);
+      continue;
+    }
+    appended.committed.push_back(keep(it->second, draft, now));
+    appended.ids.push_back(appended.committed.back()->id);
+  }
+  for (const core::LogPosition& position : positions) {
+    std::int64_t& next = positions_[position.partition];
+    next = std::max(next, position.next_offset);
+  }
+  while (bytes_ > options_.budget_bytes && !entries_.empty()) drop_oldest_entry();
+  metrics_.memory_bytes.set(static_cast<std::int64_t>(bytes_));
+  return appended;
+}
+
+// A re-delivery: a bus draft at or below the stream's last id, or a key seen before.
+std::optional<std::uint64_t> MemoryEventLog::stored_id(const Stream& stream,
+                                                       const core::EventDraft& draft) const {
+  if (draft.id != 0 && draft.id <= stream.last_id) return draft.id;
+  if (draft.dedupe_key.empty()) return std::nullopt;
+  if (auto key = ids_by_key_.find(draft.dedupe_key); key != ids_by_key_.end()) return key->second;
+  return std::nullopt;
+}
+
+// Numbers the draft and keeps it (its contents are moved out), within the count limit.
+StoredEventPtr MemoryEventLog::keep(Stream& stream, core::EventDraft& draft, std::int64_t now) {
+  const std::uint64_t id = draft.id != 0 ? draft.id : stream.last_id + 1;
+  stream.last_id = id;
+  auto event = std::make_shared<StoredEvent>(StoredEvent{.stream = std::move(draft.stream),
+                                                         .id = id,
+                                                         .type = std::move(draft.type),
+                                                         .data = std::move(draft.data),
+                                                         .accepted_at = draft.accepted_at});
+  bytes_ += bytes_of(*event) + sizeof(Entry) + draft.dedupe_key.size();
+  if (!draft.dedupe_key.empty()) ids_by_key_.emplace(draft.dedupe_key, id);
+  entries_.push_back({&stream, id, now, std::move(draft.dedupe_key)});
+  stream.events.push_back(event);
+  if (stream.events.size() > options_.retention.max_events_per_stream) {
+    bytes_ -= bytes_of(*stream.events.front());
+    stream.trimmed_through = std::max(stream.trimmed_through, stream.events.front()->id);
+    stream.events.pop_front();
+  }
+  return event;
+}
+
+void MemoryEventLog::drop_oldest_entry() {
+  Entry& entry = entries_.front();
+  Stream& stream = *entry.stream;
+  // Entries and a stream's events are both in publish order, so the entry's event is the
+  // stream's oldest, unless the count limit dropped it already.
+  if (!stream.events.empty() && stream.events.front()->id == entry.id) {
+    bytes_ -= bytes_of(*stream.events.front());
+    stream.trimmed_through = std::max(stream.trimmed_through, entry.id);
+    stream.events.pop_front();
+  }
+  if (!entry.dedupe_key.empty()) ids_by_key_.erase(entry.dedupe_key);
+  bytes_ -= sizeof(Entry) + entry.dedupe_key.size();
+  entries_.pop_front();
+}
+
+void MemoryEventLog::retain() {
+  const std::int64_t cutoff = options_.retention.age_cutoff_ms();
+  while (!entries_.empty() && entries_.front().created_ms < cutoff) drop_oldest_entry();
+  metrics_.memory_bytes.set(static_cast<std::int64_t>(bytes_));
+}
+
+Page MemoryEventLog::read(const std::string& stream_name, std::uint64_t after_id, PageLimit limit) {
+  Page page;
+  const auto it = streams_.find(stream_name);
+  if (it == streams_.end()) return page;
+  const Stream& stream = it->second;
+  page.extent = {stream.last_id, stream.trimmed_through};
+  const auto newer = [](std::uint64_t id, const StoredEventPtr& event) { return id < event->id; };
+  std::size_t bytes = 0;
+  for (auto next = std::upper_bound(stream.events.begin(), stream.events.end(), after_id, newer);
+       next != stream.events.end(); ++next) {
+    if (bytes >= limit.max_bytes && !page.events.empty()) {
+      page.more = true;
+      break;
+    }
+    bytes += limit.size_of(**next);
+    page.events.push_back(*next);
+  }
+  return page;
+}
+
+std::vector<core::LogPosition> MemoryEventLog::positions() {
+  std::vector<core::LogPosition> positions;
+  for (const auto& [partition, next_offset] : positions_)
+    positions.push_back({partition, next_offset});
+  return positions;
+}
+
+}  // namespace ssehub::history

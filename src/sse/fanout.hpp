@@ -1,0 +1,22 @@
+#pragma once
+
+#include "history/history.hpp"
+#include "hub/hub.hpp"
+
+#include <vector>
+
+namespace ssehub::sse {
+
+// The edge from commit to streams: frames each committed event once and hands the frames to
+// the hub, which shares each frame with every stream of its user. Runs where history commits
+// (its writer thread, or the publishing thread under history's lock), in commit order.
+class Fanout final : public history::CommitListener {
+ public:
+  explicit Fanout(hub::Hub& hub) : hub_(hub) {}
+  void on_commit(std::vector<history::StoredEventPtr> events) override;
+
+ private:
+  hub::Hub& hub_;
+};
+
+}  // namespace ssehub::sse

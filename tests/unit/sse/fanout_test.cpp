@@ -1,0 +1,65 @@
+#include "sse/fanout.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
+
+using namespace ssehub;
+
+namespace {
+
+class RecordingSubscriber : public hub::Subscriber {
+ public:
+  void enqueue(const core::EventPtr& event) override { received.push_back(event); }
+  void flush() override {}
+  void tick(core::SteadyClock::time_point) override {}
+  void shutdown() override {}
+  std::vector<core::EventPtr> received;
+};
+
+history::StoredEventPtr stored(std::string stream, std::uint64_t id, std::string type,
+                               std::string data) {
+  return std::make_shared<history::StoredEvent>(history::StoredEvent{
+      .stream = std::move(stream),
+      .id = id,
+      .type = std::move(type),
+      .data = std::move(data),
+      .accepted_at = core::SteadyClock::now() - std::chrono::milliseconds(id)});
+}
+
+}  // namespace
+
+TEST(FanoutTest, EachCommittedEventIsFramedOnceAndSharedByEveryStreamOfItsUser) {
+  boost::asio::io_context io_a, io_b;
+  metrics::Registry metrics;
+  hub::Hub hub({&io_a, &io_b}, {.max_streams_per_user = 4, .max_streams = 0}, metrics);
+  RecordingSubscriber tab1, tab2, other;
+  ASSERT_EQ(hub.attach(0, "v2:alice", &tab1), hub::Hub::Admission::Admitted);
+  ASSERT_EQ(hub.attach(1, "v2:alice", &tab2), hub::Hub::Admission::Admitted);
+  ASSERT_EQ(hub.attach(0, "v2:bob", &other), hub::Hub::Admission::Admitted);
+
+  const std::vector<history::StoredEventPtr> committed = {
+      stored("v2:alice", 1, "", "hello\nworld"), stored("v2:carol", 1, "", "nobody listens"),
+      stored("v2:alice", 2, "report", "{}")};
+  sse::Fanout fanout(hub);
+  fanout.on_commit(committed);
+  io_a.run();
+  io_b.run();
+
+  ASSERT_EQ(tab1.received.size(), 2u);
+  ASSERT_EQ(tab2.received.size(), 2u);
+  EXPECT_TRUE(other.received.empty());
+  EXPECT_EQ(tab1.received[0]->frame, "id: 1\ndata: hello\ndata: world\n\n");
+  EXPECT_EQ(tab1.received[1]->frame, "id: 2\nevent: report\ndata: {}\n\n");
+  for (std::size_t i = 0; i < 2; ++i) {
+    // One frame for both tabs, on both threads: fan-out copies the pointer.
+    EXPECT_EQ(tab1.received[i].get(), tab2.received[i].get());
+    EXPECT_EQ(tab1.received[i]->stream, "v2:alice");
+    EXPECT_EQ(tab1.received[i]->id, i + 1);
+  }
+  // The accept time goes with the frame, for the accept-to-write latency.
+  EXPECT_EQ(tab1.received[0]->accepted_at, committed[0]->accepted_at);
+  EXPECT_EQ(tab1.received[1]->accepted_at, committed[2]->accepted_at);
+  hub.detach(0, "v2:alice", &tab1);
+  hub.detach(1, "v2:alice", &tab2);
+  hub.detach(0, "v2:bob", &other);
+}
