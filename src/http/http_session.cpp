@@ -3,6 +3,7 @@
 #include "http/io_pool.hpp"
 #include "http/lingering_close.hpp"
 #include "http/request_reader.hpp"
+#include "http/response_head.hpp"
 #include "http/responses.hpp"
 #include "http/router.hpp"
 #include "http/stream_connection.hpp"
@@ -32,44 +33,6 @@ namespace beast = boost::beast;
 using boost::asio::ip::tcp;
 
 namespace {
-
-std::optional<RejectReason> reject_reason_of(beast_http::status status) {
-  switch (status) {
-    case beast_http::status::bad_request: return RejectReason::BadRequest;
-    case beast_http::status::not_found: return RejectReason::NotFound;
-    case beast_http::status::method_not_allowed: return RejectReason::MethodNotAllowed;
-    case beast_http::status::payload_too_large: return RejectReason::BodyTooLarge;
-    case beast_http::status::request_header_fields_too_large: return RejectReason::HeadersTooLarge;
-    case beast_http::status::too_many_requests: return RejectReason::TooManyStreams;
-    case beast_http::status::request_timeout: return RejectReason::Timeout;
-    case beast_http::status::service_unavailable: return RejectReason::Unavailable;
-    case beast_http::status::conflict: return RejectReason::Conflict;
-    case beast_http::status::unauthorized: return RejectReason::Unauthenticated;
-    case beast_http::status::forbidden: return RejectReason::Forbidden;
-    case beast_http::status::uri_too_long: return RejectReason::UriTooLong;
-    case beast_http::status::not_implemented: return RejectReason::NotImplemented;
-    case beast_http::status::http_version_not_supported: return RejectReason::BadRequest;
-    default: return std::nullopt;
-  }
-}
-
-// The status line and header fields of `response`, as HTTP/1.1 sends them. Written here rather
-// than by Beast's serializer, whose buffer sequences cost a fifth of a publish's instructions.
-void write_head(const Response& response, std::string& out) {
-  out.clear();
-  out += "HTTP/1.1 ";
-  out += std::to_string(response.result_int());
-  out += ' ';
-  out += response.reason();
-  out += "\r\n";
-  for (const auto& field : response) {
-    out += field.name_string();
-    out += ": ";
-    out += field.value();
-    out += "\r\n";
-  }
-  out += "\r\n";
-}
 
 Response too_many_connections() {
   auto response = json_error(beast_http::status::too_many_requests, "too_many_connections",
@@ -474,36 +437,6 @@ StreamConnection HttpSession<Stream>::hand_over() {
   }
 }
 
-}  // namespace
-
-Exchange::Exchange(std::shared_ptr<HttpConnection> connection, Request request, unsigned thread,
-                   std::string allowed_origin)
-    : connection_(std::move(connection)),
-      request_(std::move(request)),
-      thread_(thread),
-      allowed_origin_(std::move(allowed_origin)) {}
-
-boost::asio::any_io_executor Exchange::executor() const { return connection_->executor(); }
-
-bool Exchange::secure() const { return connection_->secure(); }
-
-void Exchange::respond(Response response, Outcome outcome) {
-  const bool counted = outcome == Outcome::NotARefusal;  // nothing to count
-  if (IoPool::current_index() == thread_) {
-    connection_->respond(std::move(response), counted);
-  } else {
-    boost::asio::post(connection_->executor(),
-                      [connection = connection_, response = std::move(response), counted]() mutable {
-                        connection->respond(std::move(response), counted);
-                      });
-  }
-}
-
-StreamConnection Exchange::take_connection() { return connection_->hand_over(); }
-
-std::shared_ptr<void> Exchange::connection_slot() const { return connection_->client_slot(); }
-
-namespace {
 
 // Answers 429 and closes, at the cost of one static string: the address holds too many
 // connections, and may be trying to exhaust the server's.
