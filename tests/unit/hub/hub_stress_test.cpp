@@ -155,11 +155,10 @@ TEST(HubStressTest, ConcurrentAttachDetachAndPublishDeliverEveryEventInOrder) {
   io.stop();
 }
 
-// Disabled until Hub::shutdown_all is fixed (reported): it cancels each shard's tick timer,
-// but when the timer has already fired and its handler is queued, cancel() finds nothing to
-// cancel and the handler re-arms the timer, so subscribers keep being ticked after
-// shutdown() and an io_context left to run out never does (the server calls stop(), so it
-// exits regardless). Run it with --gtest_also_run_disabled_tests.
+// Hub::shutdown_all cancels each shard's tick timer; when the timer has already fired and its
+// handler is queued, cancel() finds nothing to cancel, so the handler must see the shard
+// stopped and not re-arm the timer. Otherwise subscribers keep being ticked after shutdown
+// and an io_context left to run out never does.
 TEST(HubStressTest, ShutdownAllStopsTicking) {
   int ticking_after_shutdown = 0;
   for (int round = 0; round < 200; ++round) {
