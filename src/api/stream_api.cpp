@@ -31,6 +31,15 @@ http::Response refusal_for(core::Admission admission) {
   return response;
 }
 
+// The 503 for events the bus took but did not confirm as stored (for Kafka: no
+// acknowledgement within --bus-confirm-timeout-ms; they may still be delivered).
+http::Response not_stored(std::string_view what, const std::string& error) {
+  auto response = json_error(beast_http::status::service_unavailable, "store_unavailable",
+                             std::string(what) + " could not be stored: " + error);
+  response.set(beast_http::field::retry_after, "1");
+  return response;
+}
+
 }  // namespace
 
 StreamApi::StreamApi(const config::Config& config, const sse::StreamOpener& streams,
@@ -128,10 +137,7 @@ void StreamApi::publish_batch(const http::ExchangePtr& exchange, std::string_vie
   }
   auto admission = bus_.publish(
       std::move(drafts), exchange->executor(), [exchange](history::AppendResult result) {
-        if (!result.ok)
-          return exchange->respond(json_error(beast_http::status::service_unavailable,
-                                              "store_unavailable",
-                                              "the events could not be stored: " + result.error));
+        if (!result.ok) return exchange->respond(not_stored("the events", result.error));
         exchange->respond(http::json_response(beast_http::status::ok, {{"ids", result.ids}}));
       });
   if (admission != core::Admission::Queued) exchange->respond(refusal_for(admission));
@@ -142,18 +148,12 @@ void StreamApi::publish(const http::ExchangePtr& exchange, std::vector<core::Eve
   auto admission = bus_.publish(
       std::move(drafts), exchange->executor(),
       [exchange, success = std::move(success)](history::AppendResult result) mutable {
-        if (!result.ok)
-          return exchange->respond(json_error(beast_http::status::service_unavailable,
-                                              "store_unavailable",
-                                              "the event could not be stored: " + result.error));
+        if (!result.ok) return exchange->respond(not_stored("the event", result.error));
         if (!result.ids.empty())
           success.set("X-Event-Id", std::to_string(result.ids.back()));
         exchange->respond(std::move(success));
       });
-  if (admission == core::Admission::Queued) return;
-  auto response = refusal_for(admission);
-  response.set(beast_http::field::retry_after, "1");
-  exchange->respond(std::move(response));
+  if (admission != core::Admission::Queued) exchange->respond(refusal_for(admission));
 }
 
 }  // namespace ssehub::api

@@ -5,6 +5,7 @@
 #include "core/thread.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include <librdkafka/rdkafka.h>
@@ -19,11 +20,28 @@ namespace {
 constexpr const char* kTypeHeader = "ssehub-type";
 constexpr const char* kDedupeHeader = "ssehub-dedupe";
 constexpr std::size_t kMaxBatch = 2000;
+constexpr auto kWatchPeriod = std::chrono::milliseconds(250);
+
+// librdkafka doubles the wait between reconnection attempts up to reconnect.backoff.max.ms,
+// 10 s by default: after an outage of more than a few seconds each connection (the
+// producer's, the consumer's fetch connection to the partition leader) retries on its own
+// clock, up to 10 s after the broker is back. A consumer whose fetch connection waited while
+// the producer's was already up left a node taking publishes and reporting ready while it
+// delivered nothing for seconds. One second bounds that wait; the watch thread makes any
+// remaining lag visible (metric, log, /readyz).
+const std::map<std::string, std::string> kReconnect = {{"reconnect.backoff.ms", "100"},
+                                                       {"reconnect.backoff.max.ms", "1000"}};
+
+std::map<std::string, std::string> with_reconnect(std::map<std::string, std::string> settings) {
+  settings.insert(kReconnect.begin(), kReconnect.end());
+  return settings;
+}
 
 
 }  // namespace
 
-// One publish call: answered when Kafka acknowledged (or refused) its last record.
+// One publish call: answered once, when Kafka acknowledged (or refused) its last record or,
+// for an HTTP publish, when the confirmation timeout passed, whichever comes first.
 struct KafkaBus::Publication {
   std::mutex mutex;
   std::size_t remaining = 0;
@@ -31,6 +49,16 @@ struct KafkaBus::Publication {
   std::string error;
   boost::asio::any_io_executor executor;
   history::History::AppendDone done;
+  std::atomic<bool> answered{false};
+
+  // Runs `done` with `result` on the publication's executor, unless it was answered before.
+  static void finish(const std::shared_ptr<Publication>& publication, history::AppendResult result) {
+    if (publication->answered.exchange(true)) return;
+    if (!publication->executor) return publication->done(std::move(result));
+    boost::asio::post(publication->executor, [publication, result = std::move(result)]() mutable {
+      publication->done(std::move(result));
+    });
+  }
 };
 
 class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
@@ -46,7 +74,9 @@ class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
   void dr_cb(RdKafka::Message& message) override {
     std::unique_ptr<Slot> slot(static_cast<Slot*>(message.msg_opaque()));
     Publication& publication = *slot->publication;
-    bool last = false;
+    if (message.err() == RdKafka::ERR_NO_ERROR && on_delivered)
+      on_delivered(message.partition(), message.offset() + 1);
+    history::AppendResult result;
     {
       std::lock_guard lock(publication.mutex);
       if (message.err() != RdKafka::ERR_NO_ERROR) {
@@ -56,59 +86,82 @@ class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
                                 : "Kafka did not take the event: " + message.errstr();
       } else {
         publication.ids[slot->index] = static_cast<std::uint64_t>(message.offset()) + 1;
-        if (on_delivered) on_delivered(message.partition(), message.offset() + 1);
       }
-      last = --publication.remaining == 0;
+      if (--publication.remaining != 0) return;
+      result.ok = publication.error.empty();
+      result.error = publication.error;
+      if (result.ok) result.ids = publication.ids;
     }
-    if (!last) return;
-    history::AppendResult result;
-    result.ok = publication.error.empty();
-    result.error = publication.error;
-    if (result.ok) result.ids = publication.ids;
-    auto publication_ptr = slot->publication;
-    if (!publication.executor) return publication.done(std::move(result));
-    boost::asio::post(publication.executor,
-                      [publication_ptr, result = std::move(result)]() mutable {
-                        publication_ptr->done(std::move(result));
-                      });
+    Publication::finish(slot->publication, std::move(result));
   }
 };
 
-KafkaBus::KafkaBus(KafkaBusOptions options) : options_(std::move(options)) {}
+// Logs like LogEvents, and tells the bus when the producer has no broker left (and so a
+// publish would only wait for its timeout).
+class KafkaBus::ProducerEvents final : public RdKafka::EventCb {
+ public:
+  explicit ProducerEvents(KafkaBus& bus) : bus_(bus) {}
+  void event_cb(RdKafka::Event& event) override {
+    if (event.type() == RdKafka::Event::EVENT_ERROR && event.err() == RdKafka::ERR__ALL_BROKERS_DOWN)
+      bus_.note_brokers_down(true);
+    log_.event_cb(event);
+  }
+
+ private:
+  KafkaBus& bus_;
+  kafka::LogEvents log_{"bus"};
+};
+
+KafkaBus::KafkaBus(KafkaBusOptions options, metrics::Registry& metrics)
+    : options_(std::move(options)) {
+  for (int partition = 0; partition < kMaxPartitions; ++partition) partition_applied_[partition] = -1;
+  metrics.collect([lag = lag_ms_](std::string& out) {
+    metrics::render_value(out, "ssehub_bus_lag_seconds", "gauge",
+                          "How long the oldest record the cluster holds and this node has not "
+                          "applied yet has waited (0: caught up).",
+                          static_cast<double>(lag->load()) / 1000.0);
+  });
+}
 
 KafkaBus::~KafkaBus() { stop(); }
 
 void KafkaBus::start(history::History& history, std::vector<core::LogPosition> applied) {
   history_ = &history;
-  for (const auto& position : applied) next_offsets_[position.partition] = position.next_offset;
+  for (const auto& position : applied) {
+    next_offsets_[position.partition] = position.next_offset;
+    note_applied(position.partition, position.next_offset);
+  }
   delivery_reports_ = std::make_unique<DeliveryReports>();
   delivery_reports_->on_delivered = [this](std::int32_t partition, std::int64_t end) {
+    note_brokers_down(false);
     note_end(partition, end);
   };
-  auto producer_conf =
-      kafka::make_conf({{"bootstrap.servers", options_.brokers},
-                        {"client.id", "ssehub-bus"},
-                        {"enable.idempotence", "true"},
-                        {"acks", "all"},
-                        {"linger.ms", "1"},
-                        {"partitioner", "murmur2_random"},
-                        {"message.timeout.ms", std::to_string(options_.publish_timeout.count())}});
+  producer_events_ = std::make_unique<ProducerEvents>(*this);
+  auto producer_conf = kafka::make_conf(with_reconnect(
+      {{"bootstrap.servers", options_.brokers},
+       {"client.id", "ssehub-bus"},
+       {"enable.idempotence", "true"},
+       {"acks", "all"},
+       {"linger.ms", "1"},
+       {"partitioner", "murmur2_random"},
+       {"message.timeout.ms", std::to_string(options_.confirm_timeout.count())}}));
   std::string error;
   if (producer_conf->set("dr_cb", delivery_reports_.get(), error) != RdKafka::Conf::CONF_OK ||
-      producer_conf->set("event_cb", &events_, error) != RdKafka::Conf::CONF_OK)
+      producer_conf->set("event_cb", producer_events_.get(), error) != RdKafka::Conf::CONF_OK)
     throw std::runtime_error("kafka: " + error);
   producer_.reset(RdKafka::Producer::create(producer_conf.get(), error));
   if (!producer_) throw std::runtime_error("kafka: cannot create producer: " + error);
 
   // The group id is never committed to: this consumer assigns every partition itself.
-  auto consumer_conf = kafka::make_conf({{"bootstrap.servers", options_.brokers},
-                                         {"client.id", "ssehub-bus"},
-                                         {"group.id", "ssehub-bus-" + core::random_uuid()},
-                                         {"enable.auto.commit", "false"},
-                                         {"enable.auto.offset.store", "false"},
-                                         {"auto.offset.reset", "earliest"},
-                                         {"fetch.wait.max.ms", "10"},
-                                         {"enable.partition.eof", "true"}});
+  auto consumer_conf = kafka::make_conf(with_reconnect({{"bootstrap.servers", options_.brokers},
+                                                       {"client.id", "ssehub-bus"},
+                                                       {"group.id", "ssehub-bus-" + core::random_uuid()},
+                                                       {"enable.auto.commit", "false"},
+                                                       {"enable.auto.offset.store", "false"},
+                                                       {"auto.offset.reset", "earliest"},
+                                                       {"fetch.wait.max.ms", "10"},
+                                                       {"fetch.error.backoff.ms", "100"},
+                                                       {"enable.partition.eof", "true"}}));
   consumer_conf->set("event_cb", &events_, error);
   consumer_.reset(RdKafka::KafkaConsumer::create(consumer_conf.get(), error));
   if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);
@@ -116,10 +169,12 @@ void KafkaBus::start(history::History& history, std::vector<core::LogPosition> a
   running_ = true;
   producer_thread_ = core::named_thread("kafka-bus-out", [this] { run_producer_events(); });
   consumer_thread_ = core::named_thread("kafka-bus-in", [this] { run_consumer(); });
+  watch_thread_ = core::named_thread("kafka-bus-watch", [this] { run_watch(); });
 }
 
 void KafkaBus::stop() {
   if (!running_.exchange(false)) return;
+  if (watch_thread_.joinable()) watch_thread_.join();
   if (consumer_thread_.joinable()) consumer_thread_.join();
   // What is being produced gets a moment to be acknowledged; shutdown stays bounded.
   if (producer_) producer_->flush(cluster_up_ ? 3000 : 500);
@@ -127,19 +182,38 @@ void KafkaBus::stop() {
   kafka::close_within(std::move(consumer_), std::chrono::seconds(2));
 }
 
-bool KafkaBus::ready() const { return cluster_up_ && caught_up_ && producer_usable_; }
+bool KafkaBus::ready() const {
+  return cluster_up_ && caught_up_ && producer_usable_ && lag() <= options_.max_ready_lag;
+}
+
+std::chrono::milliseconds KafkaBus::lag() const { return std::chrono::milliseconds(lag_ms_->load()); }
 
 core::Admission KafkaBus::publish(std::vector<core::EventDraft> drafts,
                                      boost::asio::any_io_executor executor,
                                      history::History::AppendDone done) {
   if (!running_) return core::Admission::Stopped;
-  // Known down: say so now rather than after the produce timeout.
-  if (!cluster_up_ && partition_count_ > 0) return core::Admission::Unavailable;
+  // Known down: say so now rather than after the confirmation timeout.
+  if (brokers_down_ || (!cluster_up_ && partition_count_ > 0)) return core::Admission::Unavailable;
   auto publication = std::make_shared<Publication>();
   publication->remaining = drafts.size();
   publication->ids.resize(drafts.size());
   publication->executor = std::move(executor);
   publication->done = std::move(done);
+  if (publication->executor) {
+    // librdkafka checks message timeouts about once a second, so its own timeout may fire up
+    // to a second late: the publisher is answered on time by this timer instead.
+    auto timer = std::make_shared<boost::asio::steady_timer>(publication->executor,
+                                                             options_.confirm_timeout);
+    timer->async_wait([publication, timer, timeout = options_.confirm_timeout](auto ec) {
+      if (ec) return;
+      Publication::finish(publication,
+                          {.ok = false,
+                           .ids = {},
+                           .error = "Kafka did not confirm the event within " +
+                                    std::to_string(timeout.count()) +
+                                    " ms; it may still be delivered"});
+    });
+  }
   for (std::size_t i = 0; i < drafts.size(); ++i) {
     core::EventDraft& draft = drafts[i];
     std::unique_ptr<RdKafka::Headers> headers(RdKafka::Headers::create());
@@ -156,17 +230,12 @@ core::Admission KafkaBus::publish(std::vector<core::EventDraft> drafts,
       continue;
     }
     // Not queued: count it as delivered-with-error so the publication still completes once.
-    std::lock_guard lock(publication->mutex);
+    std::unique_lock lock(publication->mutex);
     publication->error = "Kafka producer refused the event: " + RdKafka::err2str(code);
     if (--publication->remaining == 0) {
       history::AppendResult result{.ok = false, .ids = {}, .error = publication->error};
-      if (!publication->executor) {
-        publication->done(std::move(result));
-      } else {
-        boost::asio::post(publication->executor, [publication, result]() mutable {
-          publication->done(std::move(result));
-        });
-      }
+      lock.unlock();
+      Publication::finish(publication, std::move(result));
     }
   }
   return core::Admission::Queued;
@@ -244,11 +313,66 @@ void KafkaBus::note_end(std::int32_t partition, std::int64_t next_offset) {
 }
 
 void KafkaBus::refresh_ends() {
-  for (int partition = 0; partition < partition_count_; ++partition) {
+  // Asked through the producer: the consumer's cached watermarks stop moving exactly when
+  // its own connection is the one that is stuck.
+  for (int partition = 0; partition < partition_count_ && running_; ++partition) {
     std::int64_t low = 0, high = 0;
-    if (consumer_->get_watermark_offsets(options_.topic, partition, &low, &high) ==
+    if (producer_->query_watermark_offsets(options_.topic, partition, &low, &high, 1000) ==
         RdKafka::ERR_NO_ERROR)
       note_end(partition, high);
+  }
+}
+
+void KafkaBus::note_brokers_down(bool down) {
+  if (brokers_down_.exchange(down) == down) return;
+  if (down)
+    spdlog::warn("bus: every Kafka broker is unreachable; publishes are refused (503) until one answers");
+  else
+    spdlog::info("bus: a Kafka broker answers again; publishes are taken");
+}
+
+void KafkaBus::note_applied(std::int32_t partition, std::int64_t next_offset) {
+  if (partition >= 0 && partition < kMaxPartitions) partition_applied_[partition] = next_offset;
+}
+
+void KafkaBus::update_lag() {
+  const auto now = std::chrono::steady_clock::now();
+  const int partitions = partition_count_;
+  if (seen_ends_.size() < static_cast<std::size_t>(partitions)) seen_ends_.resize(partitions);
+  auto oldest = now;
+  for (int partition = 0; partition < partitions; ++partition) {
+    auto& seen = seen_ends_[partition];
+    const std::int64_t end = partition_ends_[partition].load();
+    if ((seen.empty() || end > seen.back().end) && seen.size() < 1024) seen.push_back({now, end});
+    const std::int64_t applied = std::max<std::int64_t>(0, partition_applied_[partition].load());
+    while (!seen.empty() && seen.front().end <= applied) seen.pop_front();
+    if (!seen.empty()) oldest = std::min(oldest, seen.front().at);
+  }
+  const auto lag = std::chrono::duration_cast<std::chrono::milliseconds>(now - oldest);
+  const bool was_behind = lag_ms_->load() > options_.max_ready_lag.count();
+  lag_ms_->store(lag.count());
+  const bool behind = lag > options_.max_ready_lag;
+  if (behind && !was_behind)
+    spdlog::warn("bus: this node is {} ms behind what Kafka holds; /readyz says not ready until "
+                 "it catches up", lag.count());
+  else if (was_behind && !behind)
+    spdlog::info("bus: caught up with what Kafka holds again");
+}
+
+void KafkaBus::run_watch() {
+  while (running_) {
+    const auto started = std::chrono::steady_clock::now();
+    if (partition_count_ > 0) {
+      const bool up = kafka::cluster_answers(*producer_, std::chrono::milliseconds(1000));
+      if (up != cluster_up_) spdlog::info("bus: Kafka cluster {}", up ? "reachable" : "unreachable");
+      cluster_up_ = up;
+      if (up) {
+        note_brokers_down(false);
+        refresh_ends();
+      }
+      update_lag();
+    }
+    std::this_thread::sleep_until(started + kWatchPeriod);
   }
 }
 
@@ -270,7 +394,6 @@ bool KafkaBus::may_have_issued(const std::string& stream, std::uint64_t id) {
 void KafkaBus::run_consumer() {
   bool assigned = false;
   std::set<std::int32_t> partitions_at_end;
-  auto next_probe = std::chrono::steady_clock::now();
   while (running_) {
     if (!assigned) {
       assigned = assign_partitions();
@@ -280,14 +403,6 @@ void KafkaBus::run_consumer() {
         continue;
       }
     }
-    if (std::chrono::steady_clock::now() >= next_probe) {
-      const bool up = kafka::cluster_answers(*consumer_, std::chrono::milliseconds(1000));
-      if (up != cluster_up_) spdlog::info("bus: Kafka cluster {}", up ? "reachable" : "unreachable");
-      cluster_up_ = up;
-      if (up) refresh_ends();
-      next_probe = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    }
-
     std::vector<core::EventDraft> drafts;
     std::map<std::int32_t, std::int64_t> positions;
     for (int timeout = 100; drafts.size() < kMaxBatch; timeout = 0) {
@@ -330,7 +445,8 @@ void KafkaBus::run_consumer() {
     if (positions.empty()) continue;
     std::vector<core::LogPosition> applied;
     for (const auto& [partition, next] : positions) applied.push_back({partition, next});
-    apply(std::move(drafts), std::move(applied));
+    apply(std::move(drafts), applied);
+    for (const auto& position : applied) note_applied(position.partition, position.next_offset);
   }
 }
 

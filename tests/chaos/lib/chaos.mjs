@@ -162,7 +162,8 @@ export function httpPublish(url, { api = "v2", timeout = 20_000, agent } = {}) {
 /**
  * A subscriber that keeps one stream open and, whenever it ends, opens it again with
  * Last-Event-ID = the last id it received (what EventSource does), until close(). `events`
- * holds everything received over all its connections, in arrival order.
+ * holds everything received over all its connections, in arrival order, each with its arrival
+ * time (`at`, ms since the epoch).
  */
 export class ResumingSubscriber {
   constructor(url, { from, retryMs = 100, name = "subscriber" } = {}) {
@@ -203,7 +204,7 @@ export class ResumingSubscriber {
       for (; seen < events.length; seen++) {
         const e = events[seen];
         const id = e.idField === undefined ? undefined : Number(e.idField);
-        this.events.push({ type: e.type, id, data: e.data, conn });
+        this.events.push({ type: e.type, id, data: e.data, conn, at: Date.now() });
         if (id !== undefined) this.lastId = id;
       }
       for (const waiter of [...this._waiters]) waiter();
@@ -429,6 +430,7 @@ export class PrivateKafka {
   constructor({ port = Number(process.env.CHAOS_KAFKA_PORT ?? 19092),
                 dataDir = process.env.CHAOS_KAFKA_DATA_DIR ?? "/tmp/ssehub-chaos-kafka" } = {}) {
     this.port = port;
+    this.dataDir = dataDir;
     this.env = { KAFKA_PORT: String(port), KAFKA_DATA_DIR: dataDir, KAFKA_NUM_PARTITIONS: "3" };
     this.script = path.join(ROOT, "scripts/kafka");
     cleanups.push(() => spawnSync(this.script, ["stop"], { env: { ...process.env, ...this.env }, timeout: 60_000 }));
@@ -444,6 +446,20 @@ export class PrivateKafka {
 
   async stop() {
     await runOk(this.script, ["stop"], { env: this.env, timeout: 60_000 });
+  }
+
+  /** kill -9 of the broker, no controlled shutdown; start() brings it back with its data. */
+  async kill() {
+    const pid = Number((await fs.readFile(path.join(this.dataDir, "kafka.pid"), "utf8")).trim());
+    process.kill(pid, "SIGKILL");
+    await eventually(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, { timeout: 10_000, interval: 50, what: `the broker (pid ${pid}) to exit` });
   }
 
   async running() {
