@@ -175,7 +175,7 @@ struct Server::Components {
   const auth::AccessPolicy access = make_access_policy(config);
   http::Router router;
   const sse::StreamOpener streams{config, hub, history, stream_metrics};
-  api::StreamApi stream_api{config, streams, bus, access};
+  api::StreamApi stream_api{config, streams, bus, history, access};
   std::unique_ptr<store::Store> report_store = store::open_store(config);
   store::BlockingPool store_pool{kStoreThreads, kStoreQueuePerThread};
   reports::ReportService report_service{*report_store, store_pool, bus, metrics};

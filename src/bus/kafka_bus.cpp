@@ -12,6 +12,8 @@
 
 #include <future>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 namespace ssehub::bus {
 
@@ -19,8 +21,16 @@ namespace {
 
 constexpr const char* kTypeHeader = "ssehub-type";
 constexpr const char* kDedupeHeader = "ssehub-dedupe";
+// The node that produced a keyed record, so that only it keeps the record's id for its
+// publisher.
+constexpr const char* kNodeHeader = "ssehub-node";
+// How long a keyed record's id is kept for a delivery report that was served after the apply.
+constexpr auto kKeyedAppliedKept = std::chrono::seconds(10);
 constexpr std::size_t kMaxBatch = 2000;
 constexpr auto kWatchPeriod = std::chrono::milliseconds(250);
+
+// A draft published with an Idempotency-Key: answered with the id it is stored under.
+bool keyed(const core::EventDraft& draft) { return draft.dedupe_key.starts_with(kIdempotencyKeyPrefix); }
 
 // librdkafka doubles the wait between reconnection attempts up to reconnect.backoff.max.ms,
 // 10 s by default: after an outage of more than a few seconds each connection (the
@@ -46,6 +56,7 @@ struct KafkaBus::Publication {
   std::mutex mutex;
   std::size_t remaining = 0;
   std::vector<std::uint64_t> ids;
+  std::size_t already_stored = 0;
   std::string error;
   boost::asio::any_io_executor executor;
   history::History::AppendDone done;
@@ -59,40 +70,59 @@ struct KafkaBus::Publication {
       publication->done(std::move(result));
     });
   }
+
+  // Record `index` got `id` (zero: it failed with `failure`); the last one answers.
+  static void complete_one(const std::shared_ptr<Publication>& publication, std::size_t index,
+                           std::uint64_t id, bool stored_before, const std::string& failure) {
+    history::AppendResult result;
+    {
+      std::lock_guard lock(publication->mutex);
+      if (id == 0) {
+        publication->error = failure;
+      } else {
+        publication->ids[index] = id;
+        if (stored_before) ++publication->already_stored;
+      }
+      if (--publication->remaining != 0) return;
+      result.ok = publication->error.empty();
+      result.error = publication->error;
+      if (result.ok) {
+        result.ids = publication->ids;
+        result.already_stored = publication->already_stored;
+      }
+    }
+    finish(publication, std::move(result));
+  }
 };
 
 class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
  public:
   std::function<void(std::int32_t, std::int64_t)> on_delivered;
+  std::function<void(std::shared_ptr<Publication>, std::size_t, std::int32_t, std::int64_t)>
+      on_keyed_delivered;
 
   // One record of a publication; owned by librdkafka until its report arrives.
   struct Slot {
     std::shared_ptr<Publication> publication;
     std::size_t index;
+    bool keyed = false;
   };
 
   void dr_cb(RdKafka::Message& message) override {
     std::unique_ptr<Slot> slot(static_cast<Slot*>(message.msg_opaque()));
-    Publication& publication = *slot->publication;
-    if (message.err() == RdKafka::ERR_NO_ERROR && on_delivered)
-      on_delivered(message.partition(), message.offset() + 1);
-    history::AppendResult result;
-    {
-      std::lock_guard lock(publication.mutex);
-      if (message.err() != RdKafka::ERR_NO_ERROR) {
-        // A timeout does not say the event was refused: it may still be stored and delivered.
-        publication.error = message.err() == RdKafka::ERR__MSG_TIMED_OUT
-                                ? "Kafka did not confirm the event in time; it may still be delivered"
-                                : "Kafka did not take the event: " + message.errstr();
-      } else {
-        publication.ids[slot->index] = static_cast<std::uint64_t>(message.offset()) + 1;
-      }
-      if (--publication.remaining != 0) return;
-      result.ok = publication.error.empty();
-      result.error = publication.error;
-      if (result.ok) result.ids = publication.ids;
+    if (message.err() != RdKafka::ERR_NO_ERROR) {
+      // A timeout does not say the event was refused: it may still be stored and delivered.
+      return Publication::complete_one(
+          slot->publication, slot->index, 0, false,
+          message.err() == RdKafka::ERR__MSG_TIMED_OUT
+              ? "Kafka did not confirm the event in time; it may still be delivered"
+              : "Kafka did not take the event: " + message.errstr());
     }
-    Publication::finish(slot->publication, std::move(result));
+    if (on_delivered) on_delivered(message.partition(), message.offset() + 1);
+    if (slot->keyed && on_keyed_delivered)
+      return on_keyed_delivered(slot->publication, slot->index, message.partition(), message.offset());
+    Publication::complete_one(slot->publication, slot->index,
+                              static_cast<std::uint64_t>(message.offset()) + 1, false, {});
   }
 };
 
@@ -136,6 +166,12 @@ void KafkaBus::start(history::History& history, std::vector<core::LogPosition> a
     note_brokers_down(false);
     note_end(partition, end);
   };
+  delivery_reports_->on_keyed_delivered = [this](std::shared_ptr<Publication> publication,
+                                                 std::size_t index, std::int32_t partition,
+                                                 std::int64_t offset) {
+    settle_keyed(std::move(publication), index, partition, offset);
+  };
+  node_id_ = core::random_uuid();
   producer_events_ = std::make_unique<ProducerEvents>(*this);
   auto producer_conf = kafka::make_conf(with_reconnect(
       {{"bootstrap.servers", options_.brokers},
@@ -219,7 +255,9 @@ core::Admission KafkaBus::publish(std::vector<core::EventDraft> drafts,
     std::unique_ptr<RdKafka::Headers> headers(RdKafka::Headers::create());
     if (!draft.type.empty()) headers->add(kTypeHeader, draft.type);
     if (!draft.dedupe_key.empty()) headers->add(kDedupeHeader, draft.dedupe_key);
-    auto slot = std::make_unique<DeliveryReports::Slot>(DeliveryReports::Slot{publication, i});
+    if (keyed(draft)) headers->add(kNodeHeader, node_id_);
+    auto slot = std::make_unique<DeliveryReports::Slot>(
+        DeliveryReports::Slot{publication, i, keyed(draft)});
     const auto code = producer_->produce(
         options_.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
         draft.data.data(), draft.data.size(), draft.stream.data(), draft.stream.size(),
@@ -230,13 +268,8 @@ core::Admission KafkaBus::publish(std::vector<core::EventDraft> drafts,
       continue;
     }
     // Not queued: count it as delivered-with-error so the publication still completes once.
-    std::unique_lock lock(publication->mutex);
-    publication->error = "Kafka producer refused the event: " + RdKafka::err2str(code);
-    if (--publication->remaining == 0) {
-      history::AppendResult result{.ok = false, .ids = {}, .error = publication->error};
-      lock.unlock();
-      Publication::finish(publication, std::move(result));
-    }
+    Publication::complete_one(publication, i, 0, false,
+                              "Kafka producer refused the event: " + RdKafka::err2str(code));
   }
   return core::Admission::Queued;
 }
@@ -282,7 +315,8 @@ bool KafkaBus::assign_partitions() {
   return true;
 }
 
-void KafkaBus::apply(std::vector<core::EventDraft> drafts, std::vector<core::LogPosition> positions) {
+std::vector<std::uint64_t> KafkaBus::apply(std::vector<core::EventDraft> drafts,
+                                           std::vector<core::LogPosition> positions) {
   // Applied in order, one batch at a time; a failed batch is retried, never skipped, since
   // skipping would lose events that Kafka acknowledged.
   for (auto backoff = std::chrono::milliseconds(50); running_;
@@ -295,13 +329,14 @@ void KafkaBus::apply(std::vector<core::EventDraft> drafts, std::vector<core::Log
         positions);
     if (admission == core::Admission::Queued) {
       auto result = future.get();
-      if (result.ok) return;
+      if (result.ok) return std::move(result.ids);
       log_.warn("bus-apply", "bus: storing events failed: " + result.error + "; retrying");
     } else if (admission == core::Admission::Stopped) {
-      return;
+      return {};
     }
     std::this_thread::sleep_for(backoff);
   }
+  return {};
 }
 
 void KafkaBus::note_end(std::int32_t partition, std::int64_t next_offset) {
@@ -359,6 +394,45 @@ void KafkaBus::update_lag() {
     spdlog::info("bus: caught up with what Kafka holds again");
 }
 
+void KafkaBus::settle_keyed(std::shared_ptr<Publication> publication, std::size_t index,
+                            std::int32_t partition, std::int64_t offset) {
+  std::unique_lock lock(keyed_mutex_);
+  const auto it = keyed_applied_.find({partition, offset});
+  if (it == keyed_applied_.end()) {
+    keyed_waits_[{partition, offset}] = {std::move(publication), index, std::chrono::steady_clock::now()};
+    return;
+  }
+  const std::uint64_t id = it->second.id;
+  keyed_applied_.erase(it);
+  lock.unlock();
+  Publication::complete_one(publication, index, id,
+                            id != static_cast<std::uint64_t>(offset) + 1, {});
+}
+
+void KafkaBus::note_keyed_applied(std::int32_t partition, std::int64_t offset, std::uint64_t id) {
+  std::unique_lock lock(keyed_mutex_);
+  const auto it = keyed_waits_.find({partition, offset});
+  if (it == keyed_waits_.end()) {
+    keyed_applied_[{partition, offset}] = {id, std::chrono::steady_clock::now()};
+    return;
+  }
+  KeyedWait wait = std::move(it->second);
+  keyed_waits_.erase(it);
+  lock.unlock();
+  Publication::complete_one(wait.publication, wait.index, id,
+                            id != static_cast<std::uint64_t>(offset) + 1, {});
+}
+
+void KafkaBus::expire_keyed() {
+  // A keyed publish is answered by its confirmation timer at the latest; what is left here
+  // after that is for a report that never came, or a record this node no longer applies.
+  const auto now = std::chrono::steady_clock::now();
+  const auto wait_limit = options_.confirm_timeout + kKeyedAppliedKept;
+  std::lock_guard lock(keyed_mutex_);
+  std::erase_if(keyed_applied_, [&](const auto& entry) { return now - entry.second.at > kKeyedAppliedKept; });
+  std::erase_if(keyed_waits_, [&](const auto& entry) { return now - entry.second.since > wait_limit; });
+}
+
 void KafkaBus::run_watch() {
   while (running_) {
     const auto started = std::chrono::steady_clock::now();
@@ -372,6 +446,7 @@ void KafkaBus::run_watch() {
       }
       update_lag();
     }
+    expire_keyed();
     std::this_thread::sleep_until(started + kWatchPeriod);
   }
 }
@@ -405,6 +480,8 @@ void KafkaBus::run_consumer() {
     }
     std::vector<core::EventDraft> drafts;
     std::map<std::int32_t, std::int64_t> positions;
+    // Keyed records this node produced: index in drafts, partition, offset.
+    std::vector<std::tuple<std::size_t, std::int32_t, std::int64_t>> ours;
     for (int timeout = 100; drafts.size() < kMaxBatch; timeout = 0) {
       std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout));
       if (message->err() == RdKafka::ERR__TIMED_OUT) break;
@@ -432,6 +509,10 @@ void KafkaBus::run_consumer() {
         const auto key = headers->get_last(kDedupeHeader);
         if (key.err() == RdKafka::ERR_NO_ERROR && key.value())
           draft.dedupe_key.assign(static_cast<const char*>(key.value()), key.value_size());
+        const auto node = headers->get_last(kNodeHeader);
+        if (node.err() == RdKafka::ERR_NO_ERROR && node.value() && !draft.stream.empty() &&
+            std::string_view(static_cast<const char*>(node.value()), node.value_size()) == node_id_)
+          ours.emplace_back(drafts.size(), message->partition(), message->offset());
       }
       // The latency metric measures from the produce on whichever node accepted the event.
       const auto age = std::chrono::milliseconds(std::max<std::int64_t>(
@@ -445,7 +526,9 @@ void KafkaBus::run_consumer() {
     if (positions.empty()) continue;
     std::vector<core::LogPosition> applied;
     for (const auto& [partition, next] : positions) applied.push_back({partition, next});
-    apply(std::move(drafts), applied);
+    const auto ids = apply(std::move(drafts), applied);
+    for (const auto& [index, partition, offset] : ours)
+      if (index < ids.size()) note_keyed_applied(partition, offset, ids[index]);
     for (const auto& position : applied) note_applied(position.partition, position.next_offset);
   }
 }

@@ -70,9 +70,18 @@ class KafkaBus final : public EventBus, public history::IdAuthority {
   void note_brokers_down(bool down);
   void note_applied(std::int32_t partition, std::int64_t next_offset);
   void update_lag();
+  // A record carrying an Idempotency-Key is answered with the id history gave it when this
+  // node applied it (the original id when the key was stored before, on any node), not with
+  // its own offset: the publisher's answer waits for the record to come back.
+  void settle_keyed(std::shared_ptr<Publication> publication, std::size_t index,
+                    std::int32_t partition, std::int64_t offset);
+  void note_keyed_applied(std::int32_t partition, std::int64_t offset, std::uint64_t id);
+  void expire_keyed();
   void run_consumer();
   bool assign_partitions();
-  void apply(std::vector<core::EventDraft> drafts, std::vector<core::LogPosition> positions);
+  // The ids history gave the drafts (empty when the bus stopped first).
+  std::vector<std::uint64_t> apply(std::vector<core::EventDraft> drafts,
+                                   std::vector<core::LogPosition> positions);
   void note_end(std::int32_t partition, std::int64_t next_offset);
   void refresh_ends();
 
@@ -111,6 +120,22 @@ class KafkaBus final : public EventBus, public history::IdAuthority {
   std::thread producer_thread_;
   std::thread consumer_thread_;
   std::thread watch_thread_;
+  // This process among the nodes: its keyed records are the ones whose apply it awaits.
+  std::string node_id_;
+  struct KeyedWait {
+    std::shared_ptr<Publication> publication;
+    std::size_t index;
+    std::chrono::steady_clock::time_point since;
+  };
+  struct KeyedApplied {
+    std::uint64_t id;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::mutex keyed_mutex_;
+  // By (partition, offset): delivered keyed records not applied yet, and keyed records of this
+  // node applied before their delivery report was served (both kept a few seconds at most).
+  std::map<std::pair<std::int32_t, std::int64_t>, KeyedWait> keyed_waits_;
+  std::map<std::pair<std::int32_t, std::int64_t>, KeyedApplied> keyed_applied_;
   kafka::RateLimitedLog log_{std::chrono::seconds(60)};
 };
 
