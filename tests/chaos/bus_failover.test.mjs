@@ -14,8 +14,8 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import {
-  Ledger, PrivateKafka, ResumingSubscriber, auditSubscriber, eventually, keepAliveAgent, metrics, publish, readyz,
-  readyzBecomes, request, showServerLogsOnFailure, sleep, startPublishers, startServer, uniqueUser,
+  HaProxy, Ledger, PrivateKafka, ResumingSubscriber, auditSubscriber, eventSource, eventually, keepAliveAgent, metrics,
+  publish, readyz, readyzBecomes, request, showServerLogsOnFailure, sleep, startPublishers, startServer, uniqueUser,
 } from "./lib/chaos.mjs";
 
 showServerLogsOnFailure();
@@ -61,6 +61,62 @@ function timedPublish(url, answers, { agent }) {
       answers.push({ user, body, sentAt, answeredAt: Date.now(), ms: Date.now() - sentAt, status: "no-answer" });
       throw e;
     }
+  };
+}
+
+/**
+ * Publishers that never give up on a message: each is sent with an Idempotency-Key and sent
+ * again (same key, same body) after a 503 or no answer until it gets its 204, as a careful
+ * producer behind a load balancer would. Every answer goes to `answers`.
+ */
+function keyedPublishers({ url, users, workers, ledger, answers, agent, tag }) {
+  let stopped = false;
+  let seq = 0;
+  const loops = [];
+  for (let w = 0; w < workers; w++) {
+    loops.push((async () => {
+      for (let i = 0; !stopped; i++) {
+        const user = users[(w + i) % users.length];
+        const n = ++seq;
+        const body = `${tag}${w}-${n} for ${user}`;
+        const key = `${tag}-${w}-${n}`;
+        ledger.noteSent(user, body);
+        for (let attempt = 1; ; attempt++) {
+          const sentAt = Date.now();
+          let res;
+          try {
+            res = await request(`${url}/v2/message?username=${encodeURIComponent(user)}`, {
+              method: "POST", headers: { "Content-Type": "text/plain; charset=utf-8", "Idempotency-Key": key },
+              body, timeout: 10_000, agent,
+            });
+          } catch (e) {
+            answers.push({ body, sentAt, answeredAt: Date.now(), ms: Date.now() - sentAt, status: "no-answer", attempt });
+            ledger.count("no-answer");
+            await sleep(100);
+            continue;
+          }
+          const answeredAt = Date.now();
+          answers.push({ body, sentAt, answeredAt, ms: answeredAt - sentAt, status: res.status, attempt,
+                         retryAfter: res.headers["retry-after"], error: res.json?.error });
+          ledger.count(String(res.status), res.body);
+          if (res.status === 204) {
+            ledger.noteAck(user, Number(res.headers["x-event-id"]), body);
+            break;
+          }
+          if (res.status !== 503) {
+            ledger.noteRefused(user, body);
+            break;
+          }
+          await sleep(100);
+        }
+      }
+    })());
+  }
+  return {
+    async stop() {
+      stopped = true;
+      await Promise.all(loops);
+    },
   };
 }
 
@@ -188,5 +244,108 @@ describe("a cluster bus through a broker kill -9", () => {
                 `  first 204 per node after the broker was back: ${firstAcks.join(", ")} ms; /readyz 200 after: ${readyAfter.join(", ")} ms ` +
                 `(the checks not ok last: ${lastNotReady.join(", ")})\n` +
                 `  delivery delay after the restart: ${figures(delays)}`);
+  });
+  it("ThreeNodesBehindHAProxyLoseAndDuplicateNothingThroughANodeKill9AndABrokerKill9", { timeout: 170_000 }, async () => {
+    const args = ["--bus", "kafka", "--kafka-brokers", kafka.brokers, "--bus-topic", unique("haproxy-bus"),
+                  "--bus-partitions", "3"];
+    const nodes = [await startServer(args), await startServer(args), await startServer(args)];
+    servers.push(...nodes);
+    for (const node of nodes) await readyzBecomes(node, 200, { timeout: 30_000 });
+    const lb = new HaProxy(nodes);
+    await lb.start();
+    closers.push(() => lb.stop());
+
+    // Two real EventSource clients per user, through the balancer (round robin spreads them).
+    const users = [1, 2, 3, 4, 5, 6].map(() => uniqueUser("lb"));
+    const clients = [];
+    for (const user of users) {
+      for (let c = 0; c < 2; c++) {
+        const client = eventSource(`${lb.url}/v2/sse?username=${encodeURIComponent(user)}`);
+        closers.push(() => client.close());
+        clients.push({ user, client });
+      }
+    }
+    for (const { client } of clients) await client.waitFor((x) => x.opens >= 1, { what: "open", timeout: 10_000 });
+
+    const ledger = new Ledger();
+    const answers = [];
+    const agent = keepAliveAgent(8);
+    closers.push(() => agent.destroy());
+    const load = keyedPublishers({ url: lb.url, users, workers: 4, ledger, answers, agent, tag: "lb" });
+    closers.push(() => load.stop());
+    await until(() => ledger.totalAcked() >= 200, 15_000, "200 acknowledged publishes");
+
+    // A node dies (kill -9) and comes back on its port with its data.
+    const victim = nodes[1];
+    const opensBefore = clients.map(({ client }) => client.opens);
+    const nodeKilledAt = Date.now();
+    await victim.kill9();
+    await sleep(1_000);
+    await victim.start();
+    await readyzBecomes(victim, 200, { timeout: 30_000 });
+    const nodeBackAt = Date.now();
+    const ackedAfterNode = ledger.totalAcked();
+    await until(() => ledger.totalAcked() >= ackedAfterNode + 200, 20_000, "publishes after the node restart");
+    // The clients the dead node held reconnected (through the balancer) by themselves.
+    const moved = clients.filter(({ client }, i) => client.opens > opensBefore[i]);
+    const reconnectMs = moved.map(({ client }) => client.requests.at(-1).at - nodeKilledAt);
+
+    // The broker dies (kill -9) for longer than librdkafka's default reconnect backoff.
+    const brokerKilledAt = Date.now();
+    await kafka.kill();
+    await sleep(Math.max(0, brokerKilledAt + 12_000 - Date.now()));
+    await kafka.start();
+    const brokerBackAt = Date.now();
+    for (const node of nodes) await readyzBecomes(node, 200, { timeout: 30_000 });
+    const ackedAfterBroker = ledger.totalAcked();
+    await until(() => ledger.totalAcked() >= ackedAfterBroker + 300, 30_000, "publishes after the broker restart");
+    await load.stop();
+
+    const markers = new Map();
+    for (const user of users) {
+      const body = `marker for ${user}`;
+      ledger.noteSent(user, body);
+      const res = await publish(lb.url, user, body);
+      assert.equal(res.status, 204, res.body);
+      ledger.noteAck(user, res.id, body);
+      markers.set(user, res.id);
+    }
+    const problems = [];
+    for (const { user, client } of clients) {
+      await client.waitFor((x) => x.events.some((e) => Number(e.idField) === markers.get(user)),
+                           { what: `the marker of ${user}`, timeout: 20_000 });
+      const sub = { name: `${user} client`, events: client.events.map((e) => ({ type: e.type, id: Number(e.idField), data: e.data })) };
+      problems.push(...auditSubscriber(sub, { user, ledger }));
+      const bodies = sub.events.map((e) => e.data);
+      if (new Set(bodies).size !== bodies.length) problems.push(`${sub.name}: a message delivered twice`);
+    }
+    const outcomes = JSON.stringify(ledger.summary());
+    assert.deepEqual(problems, [], outcomes);
+    for (const user of users) {
+      const [a, b] = clients.filter((c) => c.user === user).map((c) => c.client.events.map((e) => e.idField));
+      assert.deepEqual(b, a, `${user}: two clients got different ids`);
+    }
+    // Every message was eventually acknowledged once: none given up, none stored twice.
+    assert.equal([...ledger.refused.values()].reduce((n, s) => n + s.size, 0), 0, outcomes);
+    const retried = new Set(answers.filter((a) => a.attempt > 1).map((a) => a.body));
+    assert.ok(retried.size > 0, "no publish was retried: the faults did not reach the publishers");
+
+    const refusals = answers.filter((a) => a.status === 503);
+    const slow = refusals.filter((a) => a.ms > LIMIT_MS);
+    assert.deepEqual(slow.map((a) => `${a.ms} ms`), [], "refusals slower than 2 s");
+    for (const a of refusals) assert.ok(Number(a.retryAfter) >= 1 && a.error, JSON.stringify(a));
+    const ackedAt = new Map(answers.filter((a) => a.status === 204 && a.answeredAt >= brokerBackAt).map((a) => [a.body, a.answeredAt]));
+    const delays = [];
+    for (const { client } of clients) {
+      for (const e of client.events) if (ackedAt.has(e.data)) delays.push(Math.max(0, e.at - ackedAt.get(e.data)));
+    }
+    assert.ok(delays.length > 0 && Math.max(...delays) <= LIMIT_MS, `a delivery after the broker restart took ${Math.max(...delays)} ms`);
+
+    const around = (from, to) => figures(answers.filter((a) => a.sentAt >= from && a.sentAt < to && a.status === 204).map((a) => a.ms));
+    console.log(`three nodes behind HAProxy: outcomes ${outcomes}; ${retried.size} messages needed a retry\n` +
+                `  node kill -9: ${moved.length} EventSource clients moved, reconnected after ${figures(reconnectMs)} ` +
+                `(from the kill); 204 latency while the node was away ${around(nodeKilledAt, nodeBackAt)}\n` +
+                `  broker kill -9 (12 s): refusals ${figures(refusals.map((a) => a.ms))}; 204 latency after ${around(brokerBackAt, Infinity)}\n` +
+                `  delivery delay after the broker was back: ${figures(delays)}`);
   });
 });

@@ -12,7 +12,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ROOT, eventually, readyz, request, run, sleep, sse, within } from "../../integration/lib/server.mjs";
+import { ROOT, eventually, freePort, readyz, request, run, sleep, sse, within } from "../../integration/lib/server.mjs";
 
 export * from "../../integration/lib/server.mjs";
 // A dynalite of the test's own (a store outage is stopping it), and the calls the tests make on it.
@@ -517,6 +517,82 @@ export class PrivateKafka {
 }
 
 /** A keep-alive agent for load loops (one TCP connection per concurrent request). */
+/**
+ * HAProxy from Debian (scripts/bootstrap installs it) in front of ssehub nodes, as an operator
+ * would run it: round robin, health checks on /readyz every 250 ms, a request that finds a
+ * node gone is sent to another, no response buffering (SSE passes through as it is written),
+ * and its own 503 (no node ready) in JSON with Retry-After.
+ */
+export class HaProxy {
+  constructor(nodes) {
+    this.nodes = nodes;
+    this.dir = mkdtempSync(path.join(os.tmpdir(), "ssehub-haproxy-"));
+    this.child = null;
+    this.output = "";
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start() {
+    this.port = await freePort();
+    const servers = this.nodes.map((node, i) => `  server n${i} 127.0.0.1:${new URL(node.url).port} check`).join("\n");
+    const config = `global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 120s
+  timeout server 120s
+  timeout http-request 10s
+  retries 3
+  option redispatch 1
+  # While no node is ready (the broker away takes them all out) the balancer answers itself,
+  # in ssehub's words: JSON and Retry-After, so a publisher retries as it would anyway.
+  errorfile 503 ${path.join(this.dir, "503.http")}
+frontend cluster
+  bind 127.0.0.1:${this.port}
+  default_backend nodes
+backend nodes
+  balance roundrobin
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 250ms fall 2 rise 2
+${servers}
+`;
+    await fs.writeFile(path.join(this.dir, "503.http"), [
+      "HTTP/1.1 503 Service Unavailable", "Content-Type: application/json", "Retry-After: 1", "Cache-Control: no-store",
+      "Connection: close", "", '{"error":"no_node_ready","detail":"no ssehub node behind the load balancer is ready"}', "",
+    ].join("\r\n"));
+    const file = path.join(this.dir, "haproxy.cfg");
+    await fs.writeFile(file, config);
+    const check = await run("haproxy", ["-c", "-f", file], { timeout: 10_000 });
+    if (check.code !== 0) throw new Error(`haproxy -c: ${check.stdout}${check.stderr}`);
+    this.child = spawn("haproxy", ["-db", "-f", file], { stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stdout.on("data", (d) => (this.output += d));
+    this.child.stderr.on("data", (d) => (this.output += d));
+    const child = this.child;
+    cleanups.push(() => child.kill("SIGKILL"));
+    await eventually(async () => {
+      try {
+        return (await request(`${this.url}/healthz`, { timeout: 1_000 })).status === 200;
+      } catch {
+        return false;
+      }
+    }, { timeout: 10_000, interval: 100, what: "HAProxy to answer" });
+  }
+
+  async stop() {
+    if (!this.child) return;
+    const exited = new Promise((resolve) => this.child.once("close", resolve));
+    this.child.kill("SIGTERM");
+    await exited;
+    this.child = null;
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
 export function keepAliveAgent(maxSockets = 8) {
   return new http.Agent({ keepAlive: true, maxSockets });
 }
