@@ -371,19 +371,13 @@ void KafkaBus::note_applied(std::int32_t partition, std::int64_t next_offset) {
 }
 
 void KafkaBus::update_lag() {
-  const auto now = std::chrono::steady_clock::now();
   const int partitions = partition_count_;
-  if (seen_ends_.size() < static_cast<std::size_t>(partitions)) seen_ends_.resize(partitions);
-  auto oldest = now;
+  std::vector<std::int64_t> ends(partitions), applied(partitions);
   for (int partition = 0; partition < partitions; ++partition) {
-    auto& seen = seen_ends_[partition];
-    const std::int64_t end = partition_ends_[partition].load();
-    if ((seen.empty() || end > seen.back().end) && seen.size() < 1024) seen.push_back({now, end});
-    const std::int64_t applied = std::max<std::int64_t>(0, partition_applied_[partition].load());
-    while (!seen.empty() && seen.front().end <= applied) seen.pop_front();
-    if (!seen.empty()) oldest = std::min(oldest, seen.front().at);
+    ends[partition] = partition_ends_[partition].load();
+    applied[partition] = partition_applied_[partition].load();
   }
-  const auto lag = std::chrono::duration_cast<std::chrono::milliseconds>(now - oldest);
+  const auto lag = lag_.update(std::chrono::steady_clock::now(), ends, applied);
   const bool was_behind = lag_ms_->load() > options_.max_ready_lag.count();
   lag_ms_->store(lag.count());
   const bool behind = lag > options_.max_ready_lag;

@@ -1,12 +1,12 @@
 #pragma once
 
+#include "bus/bus_lag.hpp"
 #include "bus/event_bus.hpp"
 #include "history/id_authority.hpp"
 #include "kafka/support.hpp"
 #include "metrics/metrics.hpp"
 
 #include <atomic>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -98,13 +98,7 @@ class KafkaBus final : public EventBus, public history::IdAuthority {
   std::unique_ptr<std::atomic<std::int64_t>[]> partition_ends_{new std::atomic<std::int64_t>[kMaxPartitions]{}};
   // Per partition, the next offset this node has applied (-1: none yet).
   std::unique_ptr<std::atomic<std::int64_t>[]> partition_applied_{new std::atomic<std::int64_t>[kMaxPartitions]{}};
-  // Per partition, when each new end was first seen (run_watch's thread only): the lag is
-  // the age of the oldest end not applied yet.
-  struct SeenEnd {
-    std::chrono::steady_clock::time_point at;
-    std::int64_t end;
-  };
-  std::vector<std::deque<SeenEnd>> seen_ends_;
+  BusLag lag_;  // run_watch's thread only
   // Shared with the metrics collector, which may outlive the bus.
   std::shared_ptr<std::atomic<std::int64_t>> lag_ms_ = std::make_shared<std::atomic<std::int64_t>>(0);
   kafka::LogEvents events_{"bus"};
