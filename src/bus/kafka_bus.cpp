@@ -60,6 +60,8 @@ struct KafkaBus::Publication {
   std::string error;
   boost::asio::any_io_executor executor;
   history::History::AppendDone done;
+  // Answers an HTTP publish at the confirmation timeout; cancelled once it is answered.
+  std::shared_ptr<boost::asio::steady_timer> timer;
   std::atomic<bool> answered{false};
 
   // Runs `done` with `result` on the publication's executor, unless it was answered before.
@@ -67,6 +69,7 @@ struct KafkaBus::Publication {
     if (publication->answered.exchange(true)) return;
     if (!publication->executor) return publication->done(std::move(result));
     boost::asio::post(publication->executor, [publication, result = std::move(result)]() mutable {
+      if (publication->timer) publication->timer->cancel();  // on the timer's own thread
       publication->done(std::move(result));
     });
   }
@@ -238,9 +241,9 @@ core::Admission KafkaBus::publish(std::vector<core::EventDraft> drafts,
   if (publication->executor) {
     // librdkafka checks message timeouts about once a second, so its own timeout may fire up
     // to a second late: the publisher is answered on time by this timer instead.
-    auto timer = std::make_shared<boost::asio::steady_timer>(publication->executor,
-                                                             options_.confirm_timeout);
-    timer->async_wait([publication, timer, timeout = options_.confirm_timeout](auto ec) {
+    publication->timer = std::make_shared<boost::asio::steady_timer>(publication->executor,
+                                                                     options_.confirm_timeout);
+    publication->timer->async_wait([publication, timeout = options_.confirm_timeout](auto ec) {
       if (ec) return;
       Publication::finish(publication,
                           {.ok = false,

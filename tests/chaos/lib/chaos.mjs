@@ -548,6 +548,8 @@ defaults
   timeout http-request 10s
   retries 3
   option redispatch 1
+  # Each SSE event goes out as it comes, not held back for more data (MSG_MORE).
+  option http-no-delay
   # While no node is ready (the broker away takes them all out) the balancer answers itself,
   # in ssehub's words: JSON and Retry-After, so a publisher retries as it would anyway.
   errorfile 503 ${path.join(this.dir, "503.http")}
