@@ -4,6 +4,7 @@
 #include "bus/event_bus.hpp"
 #include "config/config.hpp"
 #include "domain/validator.hpp"
+#include "history/history.hpp"
 #include "http/router.hpp"
 #include "sse/stream_opener.hpp"
 
@@ -19,13 +20,13 @@ class StreamApi {
   static constexpr std::size_t kMaxBatchMessages = 1000;
 
   StreamApi(const config::Config& config, const sse::StreamOpener& streams, bus::EventBus& bus,
-            const auth::AccessPolicy& access);
+            history::History& history, const auth::AccessPolicy& access);
 
   void register_routes(http::Router& router);
 
-  // Publishes events and answers with `success` once they are durable (503 otherwise).
-  void publish(const http::ExchangePtr& exchange, std::vector<core::EventDraft> drafts,
-               http::Response success);
+  // Publishes one event and answers with `success` (and X-Event-Id) once it is durable
+  // (503 otherwise; 422 when its Idempotency-Key was used for other content).
+  void publish(const http::ExchangePtr& exchange, core::EventDraft draft, http::Response success);
 
  private:
   void open_demo_stream(const http::ExchangePtr& exchange);
@@ -41,6 +42,7 @@ class StreamApi {
   const domain::Limits limits_;
   const sse::StreamOpener& streams_;
   bus::EventBus& bus_;
+  history::History& history_;
   const auth::AccessPolicy& access_;
 };
 

@@ -102,12 +102,14 @@ std::unique_ptr<history::EventLog> open_event_log(const Config& config, metrics:
       metrics);
 }
 
-std::unique_ptr<bus::KafkaBus> make_cluster_bus(const Config& config) {
+std::unique_ptr<bus::KafkaBus> make_cluster_bus(const Config& config, metrics::Registry& metrics) {
   if (config.bus != config::BusMode::Kafka) return nullptr;
   return std::make_unique<bus::KafkaBus>(
       bus::KafkaBusOptions{.brokers = config.kafka_brokers,
                            .topic = config.bus_topic,
-                           .partitions = config.bus_partitions});
+                           .partitions = config.bus_partitions,
+                           .confirm_timeout = config.bus_confirm_timeout},
+      metrics);
 }
 
 std::unique_ptr<ingest::KafkaIngest> make_ingest(const Config& config, bus::EventBus& bus,
@@ -160,7 +162,7 @@ struct Server::Components {
   hub::Hub hub{contexts_of(pool), {config.max_streams_per_user, config.max_streams}, metrics};
   // One of the two: the bus between nodes (--bus kafka), or this process alone. A cluster bus
   // numbers events itself: history asks it about ids it has not applied yet.
-  std::unique_ptr<bus::KafkaBus> cluster_bus = make_cluster_bus(config);
+  std::unique_ptr<bus::KafkaBus> cluster_bus = make_cluster_bus(config, metrics);
   sse::Fanout fanout{hub};
   history::History history{open_event_log(config, metrics),
                            {.queue_limit = config.history_queue_limit,
@@ -173,7 +175,7 @@ struct Server::Components {
   const auth::AccessPolicy access = make_access_policy(config);
   http::Router router;
   const sse::StreamOpener streams{config, hub, history, stream_metrics};
-  api::StreamApi stream_api{config, streams, bus, access};
+  api::StreamApi stream_api{config, streams, bus, history, access};
   std::unique_ptr<store::Store> report_store = store::open_store(config);
   store::BlockingPool store_pool{kStoreThreads, kStoreQueuePerThread};
   reports::ReportService report_service{*report_store, store_pool, bus, metrics};

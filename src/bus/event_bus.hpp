@@ -5,9 +5,15 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/post.hpp>
 
+#include <string_view>
 #include <vector>
 
 namespace ssehub::bus {
+
+// Dedupe keys of publishes that carry an Idempotency-Key start with this (see
+// api/idempotency): a bus answers such a draft with the id it is stored under, which is the
+// earlier event's id when the key was used before.
+inline constexpr std::string_view kIdempotencyKeyPrefix = "idem:";
 
 // How an accepted event reaches history and every node's streams. The local bus (default)
 // appends straight to this process's history; a Kafka bus routes through a shared topic.

@@ -5,12 +5,15 @@
 #include "core/thread.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include <librdkafka/rdkafka.h>
 
 #include <future>
 #include <set>
+#include <string_view>
+#include <tuple>
 
 namespace ssehub::bus {
 
@@ -18,97 +21,186 @@ namespace {
 
 constexpr const char* kTypeHeader = "ssehub-type";
 constexpr const char* kDedupeHeader = "ssehub-dedupe";
+// The node that produced a keyed record, so that only it keeps the record's id for its
+// publisher.
+constexpr const char* kNodeHeader = "ssehub-node";
+// How long a keyed record's id is kept for a delivery report that was served after the apply.
+constexpr auto kKeyedAppliedKept = std::chrono::seconds(10);
 constexpr std::size_t kMaxBatch = 2000;
+constexpr auto kWatchPeriod = std::chrono::milliseconds(250);
+
+// A draft published with an Idempotency-Key: answered with the id it is stored under.
+bool keyed(const core::EventDraft& draft) { return draft.dedupe_key.starts_with(kIdempotencyKeyPrefix); }
+
+// librdkafka doubles the wait between reconnection attempts up to reconnect.backoff.max.ms,
+// 10 s by default: after an outage of more than a few seconds each connection (the
+// producer's, the consumer's fetch connection to the partition leader) retries on its own
+// clock, up to 10 s after the broker is back. A consumer whose fetch connection waited while
+// the producer's was already up left a node taking publishes and reporting ready while it
+// delivered nothing for seconds. One second bounds that wait; the watch thread makes any
+// remaining lag visible (metric, log, /readyz).
+const std::map<std::string, std::string> kReconnect = {{"reconnect.backoff.ms", "100"},
+                                                       {"reconnect.backoff.max.ms", "1000"}};
+
+std::map<std::string, std::string> with_reconnect(std::map<std::string, std::string> settings) {
+  settings.insert(kReconnect.begin(), kReconnect.end());
+  return settings;
+}
 
 
 }  // namespace
 
-// One publish call: answered when Kafka acknowledged (or refused) its last record.
+// One publish call: answered once, when Kafka acknowledged (or refused) its last record or,
+// for an HTTP publish, when the confirmation timeout passed, whichever comes first.
 struct KafkaBus::Publication {
   std::mutex mutex;
   std::size_t remaining = 0;
   std::vector<std::uint64_t> ids;
+  std::size_t already_stored = 0;
   std::string error;
   boost::asio::any_io_executor executor;
   history::History::AppendDone done;
+  // Answers an HTTP publish at the confirmation timeout; cancelled once it is answered.
+  std::shared_ptr<boost::asio::steady_timer> timer;
+  std::atomic<bool> answered{false};
+
+  // Runs `done` with `result` on the publication's executor, unless it was answered before.
+  static void finish(const std::shared_ptr<Publication>& publication, history::AppendResult result) {
+    if (publication->answered.exchange(true)) return;
+    if (!publication->executor) return publication->done(std::move(result));
+    boost::asio::post(publication->executor, [publication, result = std::move(result)]() mutable {
+      if (publication->timer) publication->timer->cancel();  // on the timer's own thread
+      publication->done(std::move(result));
+    });
+  }
+
+  // Record `index` got `id` (zero: it failed with `failure`); the last one answers.
+  static void complete_one(const std::shared_ptr<Publication>& publication, std::size_t index,
+                           std::uint64_t id, bool stored_before, const std::string& failure) {
+    history::AppendResult result;
+    {
+      std::lock_guard lock(publication->mutex);
+      if (id == 0) {
+        publication->error = failure;
+      } else {
+        publication->ids[index] = id;
+        if (stored_before) ++publication->already_stored;
+      }
+      if (--publication->remaining != 0) return;
+      result.ok = publication->error.empty();
+      result.error = publication->error;
+      if (result.ok) {
+        result.ids = publication->ids;
+        result.already_stored = publication->already_stored;
+      }
+    }
+    finish(publication, std::move(result));
+  }
 };
 
 class KafkaBus::DeliveryReports final : public RdKafka::DeliveryReportCb {
  public:
   std::function<void(std::int32_t, std::int64_t)> on_delivered;
+  std::function<void(std::shared_ptr<Publication>, std::size_t, std::int32_t, std::int64_t)>
+      on_keyed_delivered;
 
   // One record of a publication; owned by librdkafka until its report arrives.
   struct Slot {
     std::shared_ptr<Publication> publication;
     std::size_t index;
+    bool keyed = false;
   };
 
   void dr_cb(RdKafka::Message& message) override {
     std::unique_ptr<Slot> slot(static_cast<Slot*>(message.msg_opaque()));
-    Publication& publication = *slot->publication;
-    bool last = false;
-    {
-      std::lock_guard lock(publication.mutex);
-      if (message.err() != RdKafka::ERR_NO_ERROR) {
-        // A timeout does not say the event was refused: it may still be stored and delivered.
-        publication.error = message.err() == RdKafka::ERR__MSG_TIMED_OUT
-                                ? "Kafka did not confirm the event in time; it may still be delivered"
-                                : "Kafka did not take the event: " + message.errstr();
-      } else {
-        publication.ids[slot->index] = static_cast<std::uint64_t>(message.offset()) + 1;
-        if (on_delivered) on_delivered(message.partition(), message.offset() + 1);
-      }
-      last = --publication.remaining == 0;
+    if (message.err() != RdKafka::ERR_NO_ERROR) {
+      // A timeout does not say the event was refused: it may still be stored and delivered.
+      return Publication::complete_one(
+          slot->publication, slot->index, 0, false,
+          message.err() == RdKafka::ERR__MSG_TIMED_OUT
+              ? "Kafka did not confirm the event in time; it may still be delivered"
+              : "Kafka did not take the event: " + message.errstr());
     }
-    if (!last) return;
-    history::AppendResult result;
-    result.ok = publication.error.empty();
-    result.error = publication.error;
-    if (result.ok) result.ids = publication.ids;
-    auto publication_ptr = slot->publication;
-    if (!publication.executor) return publication.done(std::move(result));
-    boost::asio::post(publication.executor,
-                      [publication_ptr, result = std::move(result)]() mutable {
-                        publication_ptr->done(std::move(result));
-                      });
+    if (on_delivered) on_delivered(message.partition(), message.offset() + 1);
+    if (slot->keyed && on_keyed_delivered)
+      return on_keyed_delivered(slot->publication, slot->index, message.partition(), message.offset());
+    Publication::complete_one(slot->publication, slot->index,
+                              static_cast<std::uint64_t>(message.offset()) + 1, false, {});
   }
 };
 
-KafkaBus::KafkaBus(KafkaBusOptions options) : options_(std::move(options)) {}
+// Logs like LogEvents, and tells the bus when the producer has no broker left (and so a
+// publish would only wait for its timeout).
+class KafkaBus::ProducerEvents final : public RdKafka::EventCb {
+ public:
+  explicit ProducerEvents(KafkaBus& bus) : bus_(bus) {}
+  void event_cb(RdKafka::Event& event) override {
+    if (event.type() == RdKafka::Event::EVENT_ERROR && event.err() == RdKafka::ERR__ALL_BROKERS_DOWN)
+      bus_.note_brokers_down(true);
+    log_.event_cb(event);
+  }
+
+ private:
+  KafkaBus& bus_;
+  kafka::LogEvents log_{"bus"};
+};
+
+KafkaBus::KafkaBus(KafkaBusOptions options, metrics::Registry& metrics)
+    : options_(std::move(options)) {
+  for (int partition = 0; partition < kMaxPartitions; ++partition) partition_applied_[partition] = -1;
+  metrics.collect([lag = lag_ms_](std::string& out) {
+    metrics::render_value(out, "ssehub_bus_lag_seconds", "gauge",
+                          "How long the oldest record the cluster holds and this node has not "
+                          "applied yet has waited (0: caught up).",
+                          static_cast<double>(lag->load()) / 1000.0);
+  });
+}
 
 KafkaBus::~KafkaBus() { stop(); }
 
 void KafkaBus::start(history::History& history, std::vector<core::LogPosition> applied) {
   history_ = &history;
-  for (const auto& position : applied) next_offsets_[position.partition] = position.next_offset;
+  for (const auto& position : applied) {
+    next_offsets_[position.partition] = position.next_offset;
+    note_applied(position.partition, position.next_offset);
+  }
   delivery_reports_ = std::make_unique<DeliveryReports>();
   delivery_reports_->on_delivered = [this](std::int32_t partition, std::int64_t end) {
+    note_brokers_down(false);
     note_end(partition, end);
   };
-  auto producer_conf =
-      kafka::make_conf({{"bootstrap.servers", options_.brokers},
-                        {"client.id", "ssehub-bus"},
-                        {"enable.idempotence", "true"},
-                        {"acks", "all"},
-                        {"linger.ms", "1"},
-                        {"partitioner", "murmur2_random"},
-                        {"message.timeout.ms", std::to_string(options_.publish_timeout.count())}});
+  delivery_reports_->on_keyed_delivered = [this](std::shared_ptr<Publication> publication,
+                                                 std::size_t index, std::int32_t partition,
+                                                 std::int64_t offset) {
+    settle_keyed(std::move(publication), index, partition, offset);
+  };
+  node_id_ = core::random_uuid();
+  producer_events_ = std::make_unique<ProducerEvents>(*this);
+  auto producer_conf = kafka::make_conf(with_reconnect(
+      {{"bootstrap.servers", options_.brokers},
+       {"client.id", "ssehub-bus"},
+       {"enable.idempotence", "true"},
+       {"acks", "all"},
+       {"linger.ms", "1"},
+       {"partitioner", "murmur2_random"},
+       {"message.timeout.ms", std::to_string(options_.confirm_timeout.count())}}));
   std::string error;
   if (producer_conf->set("dr_cb", delivery_reports_.get(), error) != RdKafka::Conf::CONF_OK ||
-      producer_conf->set("event_cb", &events_, error) != RdKafka::Conf::CONF_OK)
+      producer_conf->set("event_cb", producer_events_.get(), error) != RdKafka::Conf::CONF_OK)
     throw std::runtime_error("kafka: " + error);
   producer_.reset(RdKafka::Producer::create(producer_conf.get(), error));
   if (!producer_) throw std::runtime_error("kafka: cannot create producer: " + error);
 
   // The group id is never committed to: this consumer assigns every partition itself.
-  auto consumer_conf = kafka::make_conf({{"bootstrap.servers", options_.brokers},
-                                         {"client.id", "ssehub-bus"},
-                                         {"group.id", "ssehub-bus-" + core::random_uuid()},
-                                         {"enable.auto.commit", "false"},
-                                         {"enable.auto.offset.store", "false"},
-                                         {"auto.offset.reset", "earliest"},
-                                         {"fetch.wait.max.ms", "10"},
-                                         {"enable.partition.eof", "true"}});
+  auto consumer_conf = kafka::make_conf(with_reconnect({{"bootstrap.servers", options_.brokers},
+                                                       {"client.id", "ssehub-bus"},
+                                                       {"group.id", "ssehub-bus-" + core::random_uuid()},
+                                                       {"enable.auto.commit", "false"},
+                                                       {"enable.auto.offset.store", "false"},
+                                                       {"auto.offset.reset", "earliest"},
+                                                       {"fetch.wait.max.ms", "10"},
+                                                       {"fetch.error.backoff.ms", "100"},
+                                                       {"enable.partition.eof", "true"}}));
   consumer_conf->set("event_cb", &events_, error);
   consumer_.reset(RdKafka::KafkaConsumer::create(consumer_conf.get(), error));
   if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);
@@ -116,10 +208,12 @@ void KafkaBus::start(history::History& history, std::vector<core::LogPosition> a
   running_ = true;
   producer_thread_ = core::named_thread("kafka-bus-out", [this] { run_producer_events(); });
   consumer_thread_ = core::named_thread("kafka-bus-in", [this] { run_consumer(); });
+  watch_thread_ = core::named_thread("kafka-bus-watch", [this] { run_watch(); });
 }
 
 void KafkaBus::stop() {
   if (!running_.exchange(false)) return;
+  if (watch_thread_.joinable()) watch_thread_.join();
   if (consumer_thread_.joinable()) consumer_thread_.join();
   // What is being produced gets a moment to be acknowledged; shutdown stays bounded.
   if (producer_) producer_->flush(cluster_up_ ? 3000 : 500);
@@ -127,25 +221,46 @@ void KafkaBus::stop() {
   kafka::close_within(std::move(consumer_), std::chrono::seconds(2));
 }
 
-bool KafkaBus::ready() const { return cluster_up_ && caught_up_ && producer_usable_; }
+bool KafkaBus::ready() const {
+  return cluster_up_ && caught_up_ && producer_usable_ && lag() <= options_.max_ready_lag;
+}
+
+std::chrono::milliseconds KafkaBus::lag() const { return std::chrono::milliseconds(lag_ms_->load()); }
 
 core::Admission KafkaBus::publish(std::vector<core::EventDraft> drafts,
                                      boost::asio::any_io_executor executor,
                                      history::History::AppendDone done) {
   if (!running_) return core::Admission::Stopped;
-  // Known down: say so now rather than after the produce timeout.
-  if (!cluster_up_ && partition_count_ > 0) return core::Admission::Unavailable;
+  // Known down: say so now rather than after the confirmation timeout.
+  if (brokers_down_ || (!cluster_up_ && partition_count_ > 0)) return core::Admission::Unavailable;
   auto publication = std::make_shared<Publication>();
   publication->remaining = drafts.size();
   publication->ids.resize(drafts.size());
   publication->executor = std::move(executor);
   publication->done = std::move(done);
+  if (publication->executor) {
+    // librdkafka checks message timeouts about once a second, so its own timeout may fire up
+    // to a second late: the publisher is answered on time by this timer instead.
+    publication->timer = std::make_shared<boost::asio::steady_timer>(publication->executor,
+                                                                     options_.confirm_timeout);
+    publication->timer->async_wait([publication, timeout = options_.confirm_timeout](auto ec) {
+      if (ec) return;
+      Publication::finish(publication,
+                          {.ok = false,
+                           .ids = {},
+                           .error = "Kafka did not confirm the event within " +
+                                    std::to_string(timeout.count()) +
+                                    " ms; it may still be delivered"});
+    });
+  }
   for (std::size_t i = 0; i < drafts.size(); ++i) {
     core::EventDraft& draft = drafts[i];
     std::unique_ptr<RdKafka::Headers> headers(RdKafka::Headers::create());
     if (!draft.type.empty()) headers->add(kTypeHeader, draft.type);
     if (!draft.dedupe_key.empty()) headers->add(kDedupeHeader, draft.dedupe_key);
-    auto slot = std::make_unique<DeliveryReports::Slot>(DeliveryReports::Slot{publication, i});
+    if (keyed(draft)) headers->add(kNodeHeader, node_id_);
+    auto slot = std::make_unique<DeliveryReports::Slot>(
+        DeliveryReports::Slot{publication, i, keyed(draft)});
     const auto code = producer_->produce(
         options_.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
         draft.data.data(), draft.data.size(), draft.stream.data(), draft.stream.size(),
@@ -156,18 +271,8 @@ core::Admission KafkaBus::publish(std::vector<core::EventDraft> drafts,
       continue;
     }
     // Not queued: count it as delivered-with-error so the publication still completes once.
-    std::lock_guard lock(publication->mutex);
-    publication->error = "Kafka producer refused the event: " + RdKafka::err2str(code);
-    if (--publication->remaining == 0) {
-      history::AppendResult result{.ok = false, .ids = {}, .error = publication->error};
-      if (!publication->executor) {
-        publication->done(std::move(result));
-      } else {
-        boost::asio::post(publication->executor, [publication, result]() mutable {
-          publication->done(std::move(result));
-        });
-      }
-    }
+    Publication::complete_one(publication, i, 0, false,
+                              "Kafka producer refused the event: " + RdKafka::err2str(code));
   }
   return core::Admission::Queued;
 }
@@ -213,7 +318,8 @@ bool KafkaBus::assign_partitions() {
   return true;
 }
 
-void KafkaBus::apply(std::vector<core::EventDraft> drafts, std::vector<core::LogPosition> positions) {
+std::vector<std::uint64_t> KafkaBus::apply(std::vector<core::EventDraft> drafts,
+                                           std::vector<core::LogPosition> positions) {
   // Applied in order, one batch at a time; a failed batch is retried, never skipped, since
   // skipping would lose events that Kafka acknowledged.
   for (auto backoff = std::chrono::milliseconds(50); running_;
@@ -226,13 +332,14 @@ void KafkaBus::apply(std::vector<core::EventDraft> drafts, std::vector<core::Log
         positions);
     if (admission == core::Admission::Queued) {
       auto result = future.get();
-      if (result.ok) return;
+      if (result.ok) return std::move(result.ids);
       log_.warn("bus-apply", "bus: storing events failed: " + result.error + "; retrying");
     } else if (admission == core::Admission::Stopped) {
-      return;
+      return {};
     }
     std::this_thread::sleep_for(backoff);
   }
+  return {};
 }
 
 void KafkaBus::note_end(std::int32_t partition, std::int64_t next_offset) {
@@ -244,11 +351,100 @@ void KafkaBus::note_end(std::int32_t partition, std::int64_t next_offset) {
 }
 
 void KafkaBus::refresh_ends() {
-  for (int partition = 0; partition < partition_count_; ++partition) {
+  // Asked through the producer: the consumer's cached watermarks stop moving exactly when
+  // its own connection is the one that is stuck.
+  for (int partition = 0; partition < partition_count_ && running_; ++partition) {
     std::int64_t low = 0, high = 0;
-    if (consumer_->get_watermark_offsets(options_.topic, partition, &low, &high) ==
+    if (producer_->query_watermark_offsets(options_.topic, partition, &low, &high, 1000) ==
         RdKafka::ERR_NO_ERROR)
       note_end(partition, high);
+  }
+}
+
+void KafkaBus::note_brokers_down(bool down) {
+  if (brokers_down_.exchange(down) == down) return;
+  if (down)
+    spdlog::warn("bus: every Kafka broker is unreachable; publishes are refused (503) until one answers");
+  else
+    spdlog::info("bus: a Kafka broker answers again; publishes are taken");
+}
+
+void KafkaBus::note_applied(std::int32_t partition, std::int64_t next_offset) {
+  if (partition >= 0 && partition < kMaxPartitions) partition_applied_[partition] = next_offset;
+}
+
+void KafkaBus::update_lag() {
+  const int partitions = partition_count_;
+  std::vector<std::int64_t> ends(partitions), applied(partitions);
+  for (int partition = 0; partition < partitions; ++partition) {
+    ends[partition] = partition_ends_[partition].load();
+    applied[partition] = partition_applied_[partition].load();
+  }
+  const auto lag = lag_.update(std::chrono::steady_clock::now(), ends, applied);
+  const bool was_behind = lag_ms_->load() > options_.max_ready_lag.count();
+  lag_ms_->store(lag.count());
+  const bool behind = lag > options_.max_ready_lag;
+  if (behind && !was_behind)
+    spdlog::warn("bus: this node is {} ms behind what Kafka holds; /readyz says not ready until "
+                 "it catches up", lag.count());
+  else if (was_behind && !behind)
+    spdlog::info("bus: caught up with what Kafka holds again");
+}
+
+void KafkaBus::settle_keyed(std::shared_ptr<Publication> publication, std::size_t index,
+                            std::int32_t partition, std::int64_t offset) {
+  std::unique_lock lock(keyed_mutex_);
+  const auto it = keyed_applied_.find({partition, offset});
+  if (it == keyed_applied_.end()) {
+    keyed_waits_[{partition, offset}] = {std::move(publication), index, std::chrono::steady_clock::now()};
+    return;
+  }
+  const std::uint64_t id = it->second.id;
+  keyed_applied_.erase(it);
+  lock.unlock();
+  Publication::complete_one(publication, index, id,
+                            id != static_cast<std::uint64_t>(offset) + 1, {});
+}
+
+void KafkaBus::note_keyed_applied(std::int32_t partition, std::int64_t offset, std::uint64_t id) {
+  std::unique_lock lock(keyed_mutex_);
+  const auto it = keyed_waits_.find({partition, offset});
+  if (it == keyed_waits_.end()) {
+    keyed_applied_[{partition, offset}] = {id, std::chrono::steady_clock::now()};
+    return;
+  }
+  KeyedWait wait = std::move(it->second);
+  keyed_waits_.erase(it);
+  lock.unlock();
+  Publication::complete_one(wait.publication, wait.index, id,
+                            id != static_cast<std::uint64_t>(offset) + 1, {});
+}
+
+void KafkaBus::expire_keyed() {
+  // A keyed publish is answered by its confirmation timer at the latest; what is left here
+  // after that is for a report that never came, or a record this node no longer applies.
+  const auto now = std::chrono::steady_clock::now();
+  const auto wait_limit = options_.confirm_timeout + kKeyedAppliedKept;
+  std::lock_guard lock(keyed_mutex_);
+  std::erase_if(keyed_applied_, [&](const auto& entry) { return now - entry.second.at > kKeyedAppliedKept; });
+  std::erase_if(keyed_waits_, [&](const auto& entry) { return now - entry.second.since > wait_limit; });
+}
+
+void KafkaBus::run_watch() {
+  while (running_) {
+    const auto started = std::chrono::steady_clock::now();
+    if (partition_count_ > 0) {
+      const bool up = kafka::cluster_answers(*producer_, std::chrono::milliseconds(1000));
+      if (up != cluster_up_) spdlog::info("bus: Kafka cluster {}", up ? "reachable" : "unreachable");
+      cluster_up_ = up;
+      if (up) {
+        note_brokers_down(false);
+        refresh_ends();
+      }
+      update_lag();
+    }
+    expire_keyed();
+    std::this_thread::sleep_until(started + kWatchPeriod);
   }
 }
 
@@ -270,7 +466,6 @@ bool KafkaBus::may_have_issued(const std::string& stream, std::uint64_t id) {
 void KafkaBus::run_consumer() {
   bool assigned = false;
   std::set<std::int32_t> partitions_at_end;
-  auto next_probe = std::chrono::steady_clock::now();
   while (running_) {
     if (!assigned) {
       assigned = assign_partitions();
@@ -280,16 +475,10 @@ void KafkaBus::run_consumer() {
         continue;
       }
     }
-    if (std::chrono::steady_clock::now() >= next_probe) {
-      const bool up = kafka::cluster_answers(*consumer_, std::chrono::milliseconds(1000));
-      if (up != cluster_up_) spdlog::info("bus: Kafka cluster {}", up ? "reachable" : "unreachable");
-      cluster_up_ = up;
-      if (up) refresh_ends();
-      next_probe = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    }
-
     std::vector<core::EventDraft> drafts;
     std::map<std::int32_t, std::int64_t> positions;
+    // Keyed records this node produced: index in drafts, partition, offset.
+    std::vector<std::tuple<std::size_t, std::int32_t, std::int64_t>> ours;
     for (int timeout = 100; drafts.size() < kMaxBatch; timeout = 0) {
       std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout));
       if (message->err() == RdKafka::ERR__TIMED_OUT) break;
@@ -317,6 +506,10 @@ void KafkaBus::run_consumer() {
         const auto key = headers->get_last(kDedupeHeader);
         if (key.err() == RdKafka::ERR_NO_ERROR && key.value())
           draft.dedupe_key.assign(static_cast<const char*>(key.value()), key.value_size());
+        const auto node = headers->get_last(kNodeHeader);
+        if (node.err() == RdKafka::ERR_NO_ERROR && node.value() && !draft.stream.empty() &&
+            std::string_view(static_cast<const char*>(node.value()), node.value_size()) == node_id_)
+          ours.emplace_back(drafts.size(), message->partition(), message->offset());
       }
       // The latency metric measures from the produce on whichever node accepted the event.
       const auto age = std::chrono::milliseconds(std::max<std::int64_t>(
@@ -330,7 +523,10 @@ void KafkaBus::run_consumer() {
     if (positions.empty()) continue;
     std::vector<core::LogPosition> applied;
     for (const auto& [partition, next] : positions) applied.push_back({partition, next});
-    apply(std::move(drafts), std::move(applied));
+    const auto ids = apply(std::move(drafts), applied);
+    for (const auto& [index, partition, offset] : ours)
+      if (index < ids.size()) note_keyed_applied(partition, offset, ids[index]);
+    for (const auto& position : applied) note_applied(position.partition, position.next_offset);
   }
 }
 

@@ -270,6 +270,10 @@ void add_kafka_options(CLI::App& app, Config& config) {
   app.add_option("--bus-partitions", config.bus_partitions,
                  "Partitions of the bus topic when ssehub creates it")
       ->check(CLI::Range(1, 10000));
+  add_duration(app, "--bus-confirm-timeout-ms", config.bus_confirm_timeout,
+               "How long a publish waits for Kafka's acknowledgement before a 503 (the event "
+               "may still be delivered; retry with the same Idempotency-Key)")
+      ->check(CLI::Range(100, 120000));
 }
 
 void add_access_options(CLI::App& app, Config& config) {

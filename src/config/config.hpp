@@ -91,6 +91,8 @@ struct Config {
   BusMode bus = BusMode::Local;
   std::string bus_topic = "ssehub_events";
   int bus_partitions = 12;
+  // How long a publish waits for Kafka to acknowledge it before answering 503.
+  Millis bus_confirm_timeout{1500};
 
   // Access
   AuthMode auth = AuthMode::None;

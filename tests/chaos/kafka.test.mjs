@@ -236,7 +236,7 @@ describe("Kafka outages under load", () => {
     const ledger = new Ledger();
     const agents = nodes.map(() => keepAliveAgent(4));
     closers.push(() => agents.forEach((a) => a.destroy()));
-    // Each node takes publishes for every user; publish_timeout is 10 s, so 20 s is a hang.
+    // Each node takes publishes for every user; --bus-confirm-timeout-ms is 1.5 s, so 20 s is a hang.
     const loads = nodes.map((node, n) => startPublishers({
       users, workers: 3, ledger, tag: `n${n}p`, send: httpPublish(() => node.url, { agent: agents[n], timeout: 20_000 }),
     }));

@@ -12,7 +12,7 @@ import http from "node:http";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ROOT, eventually, readyz, request, run, sleep, sse, within } from "../../integration/lib/server.mjs";
+import { ROOT, eventually, freePort, readyz, request, run, sleep, sse, within } from "../../integration/lib/server.mjs";
 
 export * from "../../integration/lib/server.mjs";
 // A dynalite of the test's own (a store outage is stopping it), and the calls the tests make on it.
@@ -162,7 +162,8 @@ export function httpPublish(url, { api = "v2", timeout = 20_000, agent } = {}) {
 /**
  * A subscriber that keeps one stream open and, whenever it ends, opens it again with
  * Last-Event-ID = the last id it received (what EventSource does), until close(). `events`
- * holds everything received over all its connections, in arrival order.
+ * holds everything received over all its connections, in arrival order, each with its arrival
+ * time (`at`, ms since the epoch).
  */
 export class ResumingSubscriber {
   constructor(url, { from, retryMs = 100, name = "subscriber" } = {}) {
@@ -203,7 +204,7 @@ export class ResumingSubscriber {
       for (; seen < events.length; seen++) {
         const e = events[seen];
         const id = e.idField === undefined ? undefined : Number(e.idField);
-        this.events.push({ type: e.type, id, data: e.data, conn });
+        this.events.push({ type: e.type, id, data: e.data, conn, at: Date.now() });
         if (id !== undefined) this.lastId = id;
       }
       for (const waiter of [...this._waiters]) waiter();
@@ -429,6 +430,7 @@ export class PrivateKafka {
   constructor({ port = Number(process.env.CHAOS_KAFKA_PORT ?? 19092),
                 dataDir = process.env.CHAOS_KAFKA_DATA_DIR ?? "/tmp/ssehub-chaos-kafka" } = {}) {
     this.port = port;
+    this.dataDir = dataDir;
     this.env = { KAFKA_PORT: String(port), KAFKA_DATA_DIR: dataDir, KAFKA_NUM_PARTITIONS: "3" };
     this.script = path.join(ROOT, "scripts/kafka");
     cleanups.push(() => spawnSync(this.script, ["stop"], { env: { ...process.env, ...this.env }, timeout: 60_000 }));
@@ -444,6 +446,20 @@ export class PrivateKafka {
 
   async stop() {
     await runOk(this.script, ["stop"], { env: this.env, timeout: 60_000 });
+  }
+
+  /** kill -9 of the broker, no controlled shutdown; start() brings it back with its data. */
+  async kill() {
+    const pid = Number((await fs.readFile(path.join(this.dataDir, "kafka.pid"), "utf8")).trim());
+    process.kill(pid, "SIGKILL");
+    await eventually(() => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    }, { timeout: 10_000, interval: 50, what: `the broker (pid ${pid}) to exit` });
   }
 
   async running() {
@@ -501,6 +517,84 @@ export class PrivateKafka {
 }
 
 /** A keep-alive agent for load loops (one TCP connection per concurrent request). */
+/**
+ * HAProxy from Debian (scripts/bootstrap installs it) in front of ssehub nodes, as an operator
+ * would run it: round robin, health checks on /readyz every 250 ms, a request that finds a
+ * node gone is sent to another, no response buffering (SSE passes through as it is written),
+ * and its own 503 (no node ready) in JSON with Retry-After.
+ */
+export class HaProxy {
+  constructor(nodes) {
+    this.nodes = nodes;
+    this.dir = mkdtempSync(path.join(os.tmpdir(), "ssehub-haproxy-"));
+    this.child = null;
+    this.output = "";
+  }
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start() {
+    this.port = await freePort();
+    const servers = this.nodes.map((node, i) => `  server n${i} 127.0.0.1:${new URL(node.url).port} check`).join("\n");
+    const config = `global
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 1s
+  timeout client 120s
+  timeout server 120s
+  timeout http-request 10s
+  retries 3
+  option redispatch 1
+  # Each SSE event goes out as it comes, not held back for more data (MSG_MORE).
+  option http-no-delay
+  # While no node is ready (the broker away takes them all out) the balancer answers itself,
+  # in ssehub's words: JSON and Retry-After, so a publisher retries as it would anyway.
+  errorfile 503 ${path.join(this.dir, "503.http")}
+frontend cluster
+  bind 127.0.0.1:${this.port}
+  default_backend nodes
+backend nodes
+  balance roundrobin
+  option httpchk GET /readyz
+  http-check expect status 200
+  default-server inter 250ms fall 2 rise 2
+${servers}
+`;
+    await fs.writeFile(path.join(this.dir, "503.http"), [
+      "HTTP/1.1 503 Service Unavailable", "Content-Type: application/json", "Retry-After: 1", "Cache-Control: no-store",
+      "Connection: close", "", '{"error":"no_node_ready","detail":"no ssehub node behind the load balancer is ready"}', "",
+    ].join("\r\n"));
+    const file = path.join(this.dir, "haproxy.cfg");
+    await fs.writeFile(file, config);
+    const check = await run("haproxy", ["-c", "-f", file], { timeout: 10_000 });
+    if (check.code !== 0) throw new Error(`haproxy -c: ${check.stdout}${check.stderr}`);
+    this.child = spawn("haproxy", ["-db", "-f", file], { stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stdout.on("data", (d) => (this.output += d));
+    this.child.stderr.on("data", (d) => (this.output += d));
+    const child = this.child;
+    cleanups.push(() => child.kill("SIGKILL"));
+    await eventually(async () => {
+      try {
+        return (await request(`${this.url}/healthz`, { timeout: 1_000 })).status === 200;
+      } catch {
+        return false;
+      }
+    }, { timeout: 10_000, interval: 100, what: "HAProxy to answer" });
+  }
+
+  async stop() {
+    if (!this.child) return;
+    const exited = new Promise((resolve) => this.child.once("close", resolve));
+    this.child.kill("SIGTERM");
+    await exited;
+    this.child = null;
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
 export function keepAliveAgent(maxSockets = 8) {
   return new http.Agent({ keepAlive: true, maxSockets });
 }

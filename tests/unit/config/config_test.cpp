@@ -104,6 +104,17 @@ TEST_F(ConfigTest, ClusterBusNeedsTheSqliteHistory) {
   EXPECT_TRUE(load({"--bus", "kafka", "--kafka-brokers", "127.0.0.1:9092"}).config);
 }
 
+TEST_F(ConfigTest, BusConfirmTimeoutIsShortByDefaultAndBounded) {
+  EXPECT_EQ(load({}).config->bus_confirm_timeout, std::chrono::milliseconds(1500));
+  auto set = load({"--bus-confirm-timeout-ms", "800"});
+  ASSERT_TRUE(set.config);
+  EXPECT_EQ(set.config->bus_confirm_timeout, std::chrono::milliseconds(800));
+  // Below 100 ms Kafka could not acknowledge even when healthy; above 2 min is a hang.
+  EXPECT_FALSE(load({"--bus-confirm-timeout-ms", "99"}).config);
+  EXPECT_FALSE(load({"--bus-confirm-timeout-ms", "120001"}).config);
+  EXPECT_FALSE(load({"--bus-confirm-timeout-ms", "soon"}).config);
+}
+
 TEST_F(ConfigTest, ModesAreParsedOnceFromFileEnvironmentOrFlag) {
   const auto path = write_toml("bus = \"kafka\"\nkafka_brokers = \"127.0.0.1:9092\"\n[history]\nsync = \"normal\"\n");
   setenv("SSEHUB_AUTH", "jwt", 1);
