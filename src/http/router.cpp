@@ -80,7 +80,7 @@ void Router::dispatch(const ExchangePtr& exchange) const {
     response.set(beast_http::field::allow, allow + ", OPTIONS");
     response.set(beast_http::field::access_control_allow_methods, allow + ", OPTIONS");
     response.set(beast_http::field::access_control_allow_headers,
-                 "Content-Type, Last-Event-ID, Authorization");
+                 "Content-Type, Last-Event-ID, Authorization, X-Publish-Token, Idempotency-Key");
     response.set(beast_http::field::access_control_max_age, "600");
     return exchange->respond(std::move(response));
   }

@@ -67,6 +67,20 @@ describe("CORS with the default policy", () => {
     assert.equal(res.body, "");
   });
 
+  it("PreflightAllowsEveryHeaderAPublisherOrStreamMaySend", T, async () => {
+    // A browser on an allowed origin must be able to send each request header ssehub reads:
+    // a header left out of the list makes the browser refuse the request before it leaves.
+    const wanted = ["content-type", "idempotency-key", "x-publish-token", "authorization", "last-event-id"];
+    const res = await request(`${server.url}/v2/message?username=x`, {
+      method: "OPTIONS",
+      headers: { Origin: DEV, "Access-Control-Request-Method": "POST",
+                 "Access-Control-Request-Headers": wanted.join(",") },
+    });
+    assert.equal(res.status, 204);
+    const allowed = (res.headers["access-control-allow-headers"] ?? "").toLowerCase().split(/\s*,\s*/);
+    for (const header of wanted) assert.ok(allowed.includes(header), `${header} is not in ${allowed}`);
+  });
+
   it("PreflightWorksWithCurl", CURL, async () => {
     const res = await curl(["-s", "-i", "-X", "OPTIONS", "-H", `Origin: ${DEV}`,
                             "-H", "Access-Control-Request-Method: POST", `${server.url}/v3/message?username=x`]);
