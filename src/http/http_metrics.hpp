@@ -2,6 +2,10 @@
 
 #include "metrics/metrics.hpp"
 
+#include <boost/beast/http/status.hpp>
+
+#include <optional>
+
 namespace ssehub::http {
 
 // Why a request was refused; one label value each on ssehub_requests_rejected_total.
@@ -24,6 +28,9 @@ enum class RejectReason {
   HostNotAllowed,
   BodyMemory,
 };
+
+// The reason an error answer counts under, nullopt for a status that is no refusal.
+std::optional<RejectReason> reject_reason_of(boost::beast::http::status status);
 
 // What the HTTP layer counts; registered once, shared by every connection.
 struct HttpMetrics {

@@ -1,5 +1,6 @@
 #include "http/http_session.hpp"
 
+#include "http/http2_session.hpp"
 #include "http/io_pool.hpp"
 #include "http/lingering_close.hpp"
 #include "http/request_reader.hpp"
@@ -32,26 +33,6 @@ namespace beast = boost::beast;
 using boost::asio::ip::tcp;
 
 namespace {
-
-std::optional<RejectReason> reject_reason_of(beast_http::status status) {
-  switch (status) {
-    case beast_http::status::bad_request: return RejectReason::BadRequest;
-    case beast_http::status::not_found: return RejectReason::NotFound;
-    case beast_http::status::method_not_allowed: return RejectReason::MethodNotAllowed;
-    case beast_http::status::payload_too_large: return RejectReason::BodyTooLarge;
-    case beast_http::status::request_header_fields_too_large: return RejectReason::HeadersTooLarge;
-    case beast_http::status::too_many_requests: return RejectReason::TooManyStreams;
-    case beast_http::status::request_timeout: return RejectReason::Timeout;
-    case beast_http::status::service_unavailable: return RejectReason::Unavailable;
-    case beast_http::status::conflict: return RejectReason::Conflict;
-    case beast_http::status::unauthorized: return RejectReason::Unauthenticated;
-    case beast_http::status::forbidden: return RejectReason::Forbidden;
-    case beast_http::status::uri_too_long: return RejectReason::UriTooLong;
-    case beast_http::status::not_implemented: return RejectReason::NotImplemented;
-    case beast_http::status::http_version_not_supported: return RejectReason::BadRequest;
-    default: return std::nullopt;
-  }
-}
 
 // The status line and header fields of `response`, as HTTP/1.1 sends them. Written here rather
 // than by Beast's serializer, whose buffer sequences cost a fifth of a publish's instructions.
@@ -113,6 +94,8 @@ class HttpSession final : public HttpConnection,
   beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(stream_); }
 
   void on_handshake(beast::error_code ec);
+  // Hands the connection to an HTTP/2 session, with what was read of it.
+  void upgrade_to_http2();
   // Starts reading the next request (its bytes may already be in the buffer).
   void do_read_request();
   void do_read();
@@ -158,6 +141,7 @@ class HttpSession final : public HttpConnection,
   bool request_is_head_ = false;
   bool refused_;  // the address holds too many connections: answer 429 and close
   bool peer_may_still_send_ = false;  // refused before the request was read whole
+  bool may_be_http2_;  // h2c: no byte seen yet that rules out HTTP/2's preface
   std::string allowed_origin_;
   ClientLimits::Slot client_slot_;  // released when the connection ends
 };
@@ -172,6 +156,7 @@ HttpSession<Stream>::HttpSession(tcp::socket socket, const HttpContext& context,
       metrics_(context.metrics),
       thread_(thread),
       refused_(!client_slot),
+      may_be_http2_(context.limits.http2),
       client_slot_(client_slot ? std::move(*client_slot) : nullptr) {
   metrics_.connections_open.add(1);
 }
@@ -226,6 +211,15 @@ void HttpSession<Stream>::on_handshake(beast::error_code ec) {
                                });
       return;
     }
+    if (context_.limits.http2 && negotiated_http2(stream_)) {
+      if (refused_) {
+        // No HTTP/1.1 answer to an HTTP/2 client: the connection just ends.
+        metrics_.reject(RejectReason::TooManyConnections);
+        state_ = State::Closed;
+        return tcp_layer().close();
+      }
+      return upgrade_to_http2();
+    }
     if (refused_) {
       metrics_.reject(RejectReason::TooManyConnections);
       return reply_and_close(too_many_connections(), true);
@@ -269,7 +263,29 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t bytes) {
 }
 
 template <class Stream>
+void HttpSession<Stream>::upgrade_to_http2() {
+  state_ = State::HandedOver;
+  metrics_.connections_open.add(-1);  // the HTTP/2 session counts itself from here
+  const std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  serve_http2(std::move(stream_), received, context_, thread_, std::move(client_slot_));
+}
+
+template <class Stream>
 void HttpSession<Stream>::process() {
+  if constexpr (!kIsTls<Stream>) {
+    // h2c with prior knowledge: the connection's first bytes are HTTP/2's preface.
+    if (may_be_http2_) {
+      const std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+      const std::size_t compared = std::min(received.size(), kHttp2Preface.size());
+      if (received.substr(0, compared) != kHttp2Preface.substr(0, compared)) {
+        may_be_http2_ = false;
+      } else if (compared == kHttp2Preface.size()) {
+        return upgrade_to_http2();
+      } else {
+        return do_read();
+      }
+    }
+  }
   for (;;) {
     switch (reader_.parse(buffer_)) {
       case RequestReader::Progress::NeedMore:
@@ -313,26 +329,11 @@ bool HttpSession<Stream>::admit_head() {
   // An absolute-form target names the host itself (RFC 9112 §3.2.2).
   const std::string_view authority =
       target_->authority.empty() ? head[beast_http::field::host] : std::string_view(target_->authority);
-  if (!authority.empty() && !context_.hosts.allows(authority)) {
-    metrics_.reject(RejectReason::HostNotAllowed);
-    return refuse(json_error(beast_http::status::forbidden, "host_not_allowed",
-                             "this server answers to localhost, IP addresses and the names of "
-                             "--allowed-hosts, not to `" + std::string(authority) + "`"),
-                  true);
-  }
   boost::system::error_code ignored;
   const auto remote = tcp_layer().socket().remote_endpoint(ignored);
-  if (auto wait = context_.clients.take_request(remote.address())) {
-    metrics_.reject(RejectReason::RateLimited);
-    auto response = json_error(beast_http::status::too_many_requests, "rate_limited",
-                               "too many requests from this address; retry after " +
-                                   std::to_string(wait->count()) + " s");
-    response.set(beast_http::field::retry_after, std::to_string(wait->count()));
-    return refuse(std::move(response), true);
-  }
-  auto admission =
-      context_.router.admit(RequestHead{head, *target_, remote}, context_.limits.max_body_bytes);
-  if (auto* refusal = std::get_if<Response>(&admission)) return refuse(std::move(*refusal));
+  auto admission = admit_request_head(context_, head, *target_, authority, remote);
+  if (auto* refusal = std::get_if<HeadRefusal>(&admission))
+    return refuse(std::move(refusal->response), refusal->counted);
   // A Content-Length over the route's limit: the reader refuses (413) when called next.
   if (!reader_.read_body(std::get<std::size_t>(admission)) || !reader_.expects_body()) return true;
   body_share_ = context_.bodies.share();
@@ -476,6 +477,32 @@ StreamConnection HttpSession<Stream>::hand_over() {
 
 }  // namespace
 
+std::variant<std::size_t, HeadRefusal> admit_request_head(const HttpContext& context,
+                                                         const beast_http::request_header<>& head,
+                                                         const Target& target,
+                                                         std::string_view authority,
+                                                         const tcp::endpoint& remote) {
+  if (!authority.empty() && !context.hosts.allows(authority)) {
+    context.metrics.reject(RejectReason::HostNotAllowed);
+    return HeadRefusal{json_error(beast_http::status::forbidden, "host_not_allowed",
+                                  "this server answers to localhost, IP addresses and the names "
+                                  "of --allowed-hosts, not to `" + std::string(authority) + "`"),
+                       true};
+  }
+  if (auto wait = context.clients.take_request(remote.address())) {
+    context.metrics.reject(RejectReason::RateLimited);
+    auto response = json_error(beast_http::status::too_many_requests, "rate_limited",
+                               "too many requests from this address; retry after " +
+                                   std::to_string(wait->count()) + " s");
+    response.set(beast_http::field::retry_after, std::to_string(wait->count()));
+    return HeadRefusal{std::move(response), true};
+  }
+  auto admission =
+      context.router.admit(RequestHead{head, target, remote}, context.limits.max_body_bytes);
+  if (auto* refusal = std::get_if<Response>(&admission)) return HeadRefusal{std::move(*refusal), false};
+  return std::get<std::size_t>(admission);
+}
+
 Exchange::Exchange(std::shared_ptr<HttpConnection> connection, Request request, unsigned thread,
                    std::string allowed_origin)
     : connection_(std::move(connection)),
@@ -486,6 +513,8 @@ Exchange::Exchange(std::shared_ptr<HttpConnection> connection, Request request, 
 boost::asio::any_io_executor Exchange::executor() const { return connection_->executor(); }
 
 bool Exchange::secure() const { return connection_->secure(); }
+
+bool Exchange::http2() const { return connection_->http2(); }
 
 void Exchange::respond(Response response, Outcome outcome) {
   const bool counted = outcome == Outcome::NotARefusal;  // nothing to count
