@@ -711,7 +711,10 @@ template <class Stream>
 void Http2Session<Stream>::reset_stream(std::int32_t id) {
   StreamState* stream = find(id);
   if (!stream || state_ == State::Closed) return;
-  stream->on_close = nullptr;  // the event stream ended it
+  // The event stream ended it, so it is not told. The watch may hold the last reference to
+  // the event stream's session, which is inside its close() now: it goes later.
+  if (stream->on_close) post([expired = std::move(stream->on_close)] {});
+  stream->on_close = nullptr;
   nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
   do_write();
 }
