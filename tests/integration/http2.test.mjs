@@ -286,6 +286,27 @@ describe("HTTP/2 limits and defences", () => {
     assert.ok(goawayCode(bytes) !== undefined, "a GOAWAY before the close");
   });
 
+  it("ends a connection that sends PINGs faster than it reads their answers (ping flood)", T, async () => {
+    // The client never reads: PING ACKs pile up once the socket buffers are full, and past
+    // 1000 queued nghttp2 gives up on the connection.
+    const socket = net.connect(server.port, "127.0.0.1");
+    socket.on("error", () => {});
+    const closed = new Promise((resolve) => socket.on("close", resolve));
+    await new Promise((resolve) => socket.on("connect", resolve));
+    socket.pause();
+    const ping = frame(0x6, 0x0, 0, Buffer.alloc(8));
+    const batch = Buffer.concat(Array.from({ length: 4096 }, () => ping));
+    socket.write(Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), frame(0x4, 0, 0)]));
+    let sent = 0;
+    while (!socket.destroyed && sent < 2000) {
+      if (!socket.write(batch)) await Promise.race([new Promise((r) => socket.once("drain", r)), closed]);
+      sent++;
+    }
+    await within(20_000, closed, "the server to end the connection");
+    assert.ok(sent < 2000, `the server took ${sent} batches of 4096 PINGs`);
+    assert.equal((await curl(["-s", "--http2-prior-knowledge", `${server.url}/healthz`])).stdout, '{"status":"ok"}');
+  });
+
   it("ends a connection whose SETTINGS frame holds too many entries", T, async () => {
     const entries = Buffer.alloc(6 * 40);
     for (let i = 0; i < 40; i++) {
