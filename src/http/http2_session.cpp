@@ -218,6 +218,7 @@ Http2Session<Stream>::Http2Session(Stream stream, const HttpContext& context, un
       client_slot_(std::move(client_slot)),
       idle_timer_(stream_.get_executor()) {
   metrics_.connections_open.add(1);
+  metrics_.http2_connections_open.add(1);
   boost::system::error_code ignored;
   remote_ = tcp_layer().socket().remote_endpoint(ignored);
 
@@ -258,6 +259,7 @@ template <class Stream>
 Http2Session<Stream>::~Http2Session() {
   nghttp2_session_del(session_);
   metrics_.connections_open.add(-1);
+  metrics_.http2_connections_open.add(-1);
 }
 
 template <class Stream>

@@ -27,6 +27,9 @@ std::optional<RejectReason> reject_reason_of(beast_http::status status) {
 
 HttpMetrics::HttpMetrics(metrics::Registry& registry)
     : connections_open(registry.gauge("ssehub_connections_open", "TCP connections currently open.")),
+      http2_connections_open(registry.gauge(
+          "ssehub_http2_connections_open",
+          "Of the open connections, those speaking HTTP/2 (each may carry many streams).")),
       requests(registry.counter("ssehub_http_requests_total", "HTTP requests parsed.")),
       request_body_bytes_buffered(registry.gauge(
           "ssehub_request_body_bytes_buffered",

@@ -131,6 +131,8 @@ describe("HTTP/2 over cleartext (h2c with prior knowledge)", () => {
       for (const s of streams) assert.deepEqual(messages(s.parser), sent);
       const m = await metrics(server.url);
       assert.equal(m.get("ssehub_streams_open"), 20);
+      // One connection carries them all (the /metrics request itself is HTTP/1.1).
+      assert.equal(m.get("ssehub_http2_connections_open"), 1);
     } finally {
       session.destroy();
     }
