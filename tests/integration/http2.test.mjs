@@ -118,6 +118,33 @@ describe("HTTP/2 over cleartext (h2c with prior knowledge)", () => {
     }
   });
 
+  it("answers HEAD on a stream route with the stream's head alone", T, async () => {
+    const res = await curl(["-s", "--http2-prior-knowledge", "-I", `${server.url}/v2/sse?username=${uniqueUser()}`]);
+    assert.equal(res.code, 0, res.stderr); // ended: no stream was started
+    assert.match(res.stdout, /^HTTP\/2 200/);
+    assert.match(res.stdout, /content-type: text\/event-stream/);
+  });
+
+  it("serves nghttp, the nghttp2 project's client", T, async () => {
+    const user = uniqueUser("nghttp");
+    const body = path.join(dir, "nghttp-body.txt");
+    await fs.writeFile(body, "from nghttp");
+    const posted = await run("nghttp", ["-v", "-d", body, "-H", "content-type: text/plain",
+                                        `${server.url}/v2/message?username=${user}`], { timeout: 15_000 });
+    assert.equal(posted.code, 0, posted.stderr);
+    assert.match(posted.stdout, /:status: 204/);
+    const health = await run("nghttp", [`${server.url}/healthz`], { timeout: 15_000 });
+    assert.equal(health.stdout, '{"status":"ok"}');
+    const session = connect(server);
+    try {
+      const s = await h2sse(session, `/v2/sse?username=${user}`, { "last-event-id": "0" });
+      await eventually(() => messages(s.parser).length === 1, { what: "the event nghttp published" });
+      assert.deepEqual(messages(s.parser), ["from nghttp"]);
+    } finally {
+      session.destroy();
+    }
+  });
+
   it("carries 20 event streams on one connection, each receiving every message", T, async () => {
     const user = uniqueUser("h2many");
     const session = connect(server);
