@@ -193,11 +193,13 @@ struct Server::Components {
                                 .burst = config.rate_limit_burst});
   core::InProgress requests_in_progress;
   std::unique_ptr<boost::asio::ssl::context> tls =
-      config.tls_cert.empty() ? nullptr : http::make_tls_context(config.tls_cert, config.tls_key);
+      config.tls_cert.empty() ? nullptr : http::make_tls_context(config.tls_cert, config.tls_key, config.http2);
   http::HttpContext http_context{router, cors, hosts,
                                  {.max_body_bytes = config.max_body_bytes,
                                   .max_header_bytes = config.max_header_bytes,
-                                  .request_timeout = config.request_timeout},
+                                  .request_timeout = config.request_timeout,
+                                  .http2 = config.http2,
+                                  .http2_max_concurrent_streams = config.http2_max_streams},
                                  http_metrics, *clients, bodies, requests_in_progress, tls.get()};
   http::Listener listener{pool, http_context};
 };

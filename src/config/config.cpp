@@ -168,6 +168,12 @@ void add_listener_options(CLI::App& app, Config& config) {
   app.add_option("--tls-cert", config.tls_cert,
                  "PEM certificate chain; with --tls-key the port serves HTTPS only (TLS 1.2+)");
   app.add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert");
+  app.add_flag("--http2", config.http2,
+               "Also serve HTTP/2 on the port: h2c with prior knowledge, and h2 by ALPN over TLS "
+               "(experimental)");
+  app.add_option("--http2-max-streams", config.http2_max_streams,
+                 "Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS)")
+      ->check(CLI::Range(1u, 1000000u));
   app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 }

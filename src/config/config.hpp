@@ -42,6 +42,10 @@ struct Config {
   std::string log_level = "info";
   std::string tls_cert;  // PEM certificate chain; with tls_key, the listener speaks HTTPS only
   std::string tls_key;   // PEM private key of tls_cert
+  // HTTP/2 on the same port (h2c with prior knowledge; h2 by ALPN over TLS). Off until it
+  // does all that HTTP/1.1 does (issue 16).
+  bool http2 = false;
+  std::uint32_t http2_max_streams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS per connection
 
   // Streams
   Millis v1_hi_interval{15000};

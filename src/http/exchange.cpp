@@ -19,6 +19,8 @@ boost::asio::any_io_executor Exchange::executor() const { return connection_->ex
 
 bool Exchange::secure() const { return connection_->secure(); }
 
+bool Exchange::http2() const { return connection_->http2(); }
+
 void Exchange::respond(Response response, Outcome outcome) {
   const bool counted = outcome == Outcome::NotARefusal;  // nothing to count
   if (IoPool::current_index() == thread_) {

@@ -29,6 +29,8 @@ class Exchange {
   const std::string& allowed_origin() const { return allowed_origin_; }
   // The request came over TLS; take_connection() then hands over a TLS stream.
   bool secure() const;
+  // The request came on an HTTP/2 stream; take_connection() then hands over that stream.
+  bool http2() const;
 
   // An error status counts in ssehub_requests_rejected_total, unless the answer is the
   // request's outcome rather than a refusal (a /readyz that says "not ready").

@@ -2,8 +2,33 @@
 
 namespace ssehub::http {
 
+namespace beast_http = boost::beast::http;
+
+std::optional<RejectReason> reject_reason_of(beast_http::status status) {
+  switch (status) {
+    case beast_http::status::bad_request: return RejectReason::BadRequest;
+    case beast_http::status::not_found: return RejectReason::NotFound;
+    case beast_http::status::method_not_allowed: return RejectReason::MethodNotAllowed;
+    case beast_http::status::payload_too_large: return RejectReason::BodyTooLarge;
+    case beast_http::status::request_header_fields_too_large: return RejectReason::HeadersTooLarge;
+    case beast_http::status::too_many_requests: return RejectReason::TooManyStreams;
+    case beast_http::status::request_timeout: return RejectReason::Timeout;
+    case beast_http::status::service_unavailable: return RejectReason::Unavailable;
+    case beast_http::status::conflict: return RejectReason::Conflict;
+    case beast_http::status::unauthorized: return RejectReason::Unauthenticated;
+    case beast_http::status::forbidden: return RejectReason::Forbidden;
+    case beast_http::status::uri_too_long: return RejectReason::UriTooLong;
+    case beast_http::status::not_implemented: return RejectReason::NotImplemented;
+    case beast_http::status::http_version_not_supported: return RejectReason::BadRequest;
+    default: return std::nullopt;
+  }
+}
+
 HttpMetrics::HttpMetrics(metrics::Registry& registry)
     : connections_open(registry.gauge("ssehub_connections_open", "TCP connections currently open.")),
+      http2_connections_open(registry.gauge(
+          "ssehub_http2_connections_open",
+          "Of the open connections, those speaking HTTP/2 (each may carry many streams).")),
       requests(registry.counter("ssehub_http_requests_total", "HTTP requests parsed.")),
       request_body_bytes_buffered(registry.gauge(
           "ssehub_request_body_bytes_buffered",
@@ -15,26 +40,5 @@ HttpMetrics::HttpMetrics(metrics::Registry& registry)
            "too_many_streams", "timeout", "unavailable", "conflict", "unauthenticated", "forbidden",
            "rate_limited", "too_many_connections", "uri_too_long", "not_implemented",
            "host_not_allowed", "body_memory"})) {}
-
-std::optional<RejectReason> reject_reason_of(boost::beast::http::status code) {
-  using boost::beast::http::status;
-  switch (code) {
-    case status::bad_request: return RejectReason::BadRequest;
-    case status::not_found: return RejectReason::NotFound;
-    case status::method_not_allowed: return RejectReason::MethodNotAllowed;
-    case status::payload_too_large: return RejectReason::BodyTooLarge;
-    case status::request_header_fields_too_large: return RejectReason::HeadersTooLarge;
-    case status::too_many_requests: return RejectReason::TooManyStreams;
-    case status::request_timeout: return RejectReason::Timeout;
-    case status::service_unavailable: return RejectReason::Unavailable;
-    case status::conflict: return RejectReason::Conflict;
-    case status::unauthorized: return RejectReason::Unauthenticated;
-    case status::forbidden: return RejectReason::Forbidden;
-    case status::uri_too_long: return RejectReason::UriTooLong;
-    case status::not_implemented: return RejectReason::NotImplemented;
-    case status::http_version_not_supported: return RejectReason::BadRequest;
-    default: return std::nullopt;
-  }
-}
 
 }  // namespace ssehub::http

@@ -37,6 +37,7 @@ struct HttpMetrics {
   explicit HttpMetrics(metrics::Registry& registry);
 
   metrics::Gauge& connections_open;  // TCP connections, streams included
+  metrics::Gauge& http2_connections_open;  // of those, the ones speaking HTTP/2
   metrics::Counter& requests;        // requests parsed, streams included
   metrics::Gauge& request_body_bytes_buffered;  // of --max-buffered-body-bytes
   metrics::CounterFamily& rejected;  // by RejectReason

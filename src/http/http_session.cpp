@@ -1,5 +1,6 @@
 #include "http/http_session.hpp"
 
+#include "http/http2_session.hpp"
 #include "http/io_pool.hpp"
 #include "http/lingering_close.hpp"
 #include "http/request_reader.hpp"
@@ -76,6 +77,8 @@ class HttpSession final : public HttpConnection,
   beast::tcp_stream& tcp_layer() { return beast::get_lowest_layer(stream_); }
 
   void on_handshake(beast::error_code ec);
+  // Hands the connection to an HTTP/2 session, with what was read of it.
+  void upgrade_to_http2();
   // Starts reading the next request (its bytes may already be in the buffer).
   void do_read_request();
   void do_read();
@@ -121,6 +124,7 @@ class HttpSession final : public HttpConnection,
   bool request_is_head_ = false;
   bool refused_;  // the address holds too many connections: answer 429 and close
   bool peer_may_still_send_ = false;  // refused before the request was read whole
+  bool may_be_http2_;  // h2c: no byte seen yet that rules out HTTP/2's preface
   std::string allowed_origin_;
   ClientLimits::Slot client_slot_;  // released when the connection ends
 };
@@ -135,6 +139,7 @@ HttpSession<Stream>::HttpSession(tcp::socket socket, const HttpContext& context,
       metrics_(context.metrics),
       thread_(thread),
       refused_(!client_slot),
+      may_be_http2_(context.limits.http2),
       client_slot_(client_slot ? std::move(*client_slot) : nullptr) {
   metrics_.connections_open.add(1);
 }
@@ -189,6 +194,15 @@ void HttpSession<Stream>::on_handshake(beast::error_code ec) {
                                });
       return;
     }
+    if (context_.limits.http2 && negotiated_http2(stream_)) {
+      if (refused_) {
+        // No HTTP/1.1 answer to an HTTP/2 client: the connection just ends.
+        metrics_.reject(RejectReason::TooManyConnections);
+        state_ = State::Closed;
+        return tcp_layer().close();
+      }
+      return upgrade_to_http2();
+    }
     if (refused_) {
       metrics_.reject(RejectReason::TooManyConnections);
       return reply_and_close(too_many_connections(), true);
@@ -232,7 +246,29 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t bytes) {
 }
 
 template <class Stream>
+void HttpSession<Stream>::upgrade_to_http2() {
+  state_ = State::HandedOver;
+  metrics_.connections_open.add(-1);  // the HTTP/2 session counts itself from here
+  const std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+  serve_http2(std::move(stream_), received, context_, thread_, std::move(client_slot_));
+}
+
+template <class Stream>
 void HttpSession<Stream>::process() {
+  if constexpr (!kIsTls<Stream>) {
+    // h2c with prior knowledge: the connection's first bytes are HTTP/2's preface.
+    if (may_be_http2_) {
+      const std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+      const std::size_t compared = std::min(received.size(), kHttp2Preface.size());
+      if (received.substr(0, compared) != kHttp2Preface.substr(0, compared)) {
+        may_be_http2_ = false;
+      } else if (compared == kHttp2Preface.size()) {
+        return upgrade_to_http2();
+      } else {
+        return do_read();
+      }
+    }
+  }
   for (;;) {
     switch (reader_.parse(buffer_)) {
       case RequestReader::Progress::NeedMore:
@@ -276,26 +312,11 @@ bool HttpSession<Stream>::admit_head() {
   // An absolute-form target names the host itself (RFC 9112 §3.2.2).
   const std::string_view authority =
       target_->authority.empty() ? head[beast_http::field::host] : std::string_view(target_->authority);
-  if (!authority.empty() && !context_.hosts.allows(authority)) {
-    metrics_.reject(RejectReason::HostNotAllowed);
-    return refuse(json_error(beast_http::status::forbidden, "host_not_allowed",
-                             "this server answers to localhost, IP addresses and the names of "
-                             "--allowed-hosts, not to `" + std::string(authority) + "`"),
-                  true);
-  }
   boost::system::error_code ignored;
   const auto remote = tcp_layer().socket().remote_endpoint(ignored);
-  if (auto wait = context_.clients.take_request(remote.address())) {
-    metrics_.reject(RejectReason::RateLimited);
-    auto response = json_error(beast_http::status::too_many_requests, "rate_limited",
-                               "too many requests from this address; retry after " +
-                                   std::to_string(wait->count()) + " s");
-    response.set(beast_http::field::retry_after, std::to_string(wait->count()));
-    return refuse(std::move(response), true);
-  }
-  auto admission =
-      context_.router.admit(RequestHead{head, *target_, remote}, context_.limits.max_body_bytes);
-  if (auto* refusal = std::get_if<Response>(&admission)) return refuse(std::move(*refusal));
+  auto admission = admit_request_head(context_, head, *target_, authority, remote);
+  if (auto* refusal = std::get_if<HeadRefusal>(&admission))
+    return refuse(std::move(refusal->response), refusal->counted);
   // A Content-Length over the route's limit: the reader refuses (413) when called next.
   if (!reader_.read_body(std::get<std::size_t>(admission)) || !reader_.expects_body()) return true;
   body_share_ = context_.bodies.share();
@@ -437,6 +458,35 @@ StreamConnection HttpSession<Stream>::hand_over() {
   }
 }
 
+}  // namespace
+
+std::variant<std::size_t, HeadRefusal> admit_request_head(const HttpContext& context,
+                                                         const beast_http::request_header<>& head,
+                                                         const Target& target,
+                                                         std::string_view authority,
+                                                         const tcp::endpoint& remote) {
+  if (!authority.empty() && !context.hosts.allows(authority)) {
+    context.metrics.reject(RejectReason::HostNotAllowed);
+    return HeadRefusal{json_error(beast_http::status::forbidden, "host_not_allowed",
+                                  "this server answers to localhost, IP addresses and the names "
+                                  "of --allowed-hosts, not to `" + std::string(authority) + "`"),
+                       true};
+  }
+  if (auto wait = context.clients.take_request(remote.address())) {
+    context.metrics.reject(RejectReason::RateLimited);
+    auto response = json_error(beast_http::status::too_many_requests, "rate_limited",
+                               "too many requests from this address; retry after " +
+                                   std::to_string(wait->count()) + " s");
+    response.set(beast_http::field::retry_after, std::to_string(wait->count()));
+    return HeadRefusal{std::move(response), true};
+  }
+  auto admission =
+      context.router.admit(RequestHead{head, target, remote}, context.limits.max_body_bytes);
+  if (auto* refusal = std::get_if<Response>(&admission)) return HeadRefusal{std::move(*refusal), false};
+  return std::get<std::size_t>(admission);
+}
+
+namespace {
 
 // Answers 429 and closes, at the cost of one static string: the address holds too many
 // connections, and may be trying to exhaust the server's.

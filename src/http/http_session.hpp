@@ -13,6 +13,8 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string_view>
+#include <variant>
 
 namespace boost::asio::ssl {
 class context;
@@ -26,6 +28,9 @@ struct HttpLimits {
   std::size_t max_body_bytes = 64 * 1024;
   std::size_t max_header_bytes = 8 * 1024;
   std::chrono::milliseconds request_timeout{10000};
+  // HTTP/2 on the same port: h2c with prior knowledge, and h2 by ALPN over TLS.
+  bool http2 = false;
+  std::uint32_t http2_max_concurrent_streams = 100;  // SETTINGS_MAX_CONCURRENT_STREAMS
 };
 
 // What every connection shares; lives as long as the server.
@@ -54,10 +59,26 @@ class HttpConnection {
   // Valid until the hand-over, after which the exchange is done with the connection.
   virtual boost::asio::any_io_executor executor() = 0;
   virtual bool secure() const = 0;
+  virtual bool http2() const { return false; }
   virtual void respond(Response response, bool counted) = 0;  // on the connection's thread
   virtual StreamConnection hand_over() = 0;
   virtual std::shared_ptr<void> client_slot() const = 0;
 };
+
+// A request refused on its head; `counted`: already counted in ssehub_requests_rejected_total.
+struct HeadRefusal {
+  Response response;
+  bool counted = false;
+};
+// The checks every request passes on its head, before any of its body, whatever the protocol:
+// the host (`authority`, from Host, :authority or an absolute-form target) is one this server
+// answers to, the address is within its request rate, and the route admits the caller. The
+// body limit to read the request with, or the refusal.
+std::variant<std::size_t, HeadRefusal> admit_request_head(const HttpContext& context,
+                                                         const beast_http::request_header<>& head,
+                                                         const Target& target,
+                                                         std::string_view authority,
+                                                         const boost::asio::ip::tcp::endpoint& remote);
 
 // Serves HTTP/1.1 (keep-alive, pipelining) on an accepted connection, on I/O thread `thread`
 // (call it there), over TLS when context.tls is set. A stream leaves through

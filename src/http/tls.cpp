@@ -1,5 +1,6 @@
 #include "http/tls.hpp"
 
+#include "http/http2_session.hpp"
 #include "http/lingering_close.hpp"
 
 #include <boost/asio/buffer.hpp>
@@ -29,7 +30,7 @@ std::string read_pem_file(const std::string& path, const std::string& option) {
 }  // namespace
 
 std::unique_ptr<ssl::context> make_tls_context(const std::string& certificate_file,
-                                               const std::string& key_file) {
+                                               const std::string& key_file, bool http2) {
   auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
   context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
@@ -64,6 +65,7 @@ std::unique_ptr<ssl::context> make_tls_context(const std::string& certificate_fi
       leaf && X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0)
     spdlog::warn("tls: the certificate of {} has expired; clients will refuse it",
                  certificate_file);
+  if (http2) offer_http2_by_alpn(*context);
   return context;
 }
 

@@ -13,9 +13,10 @@ namespace ssehub::http {
 // The server side of HTTPS: TLS 1.2 and later, OpenSSL's default ciphers, no compression, no
 // renegotiation, the certificate chain and private key from PEM files. Throws
 // std::runtime_error naming the file when one cannot be read, or when the key does not
-// belong to the certificate.
+// belong to the certificate. `http2`: ALPN offers h2 before http/1.1.
 std::unique_ptr<boost::asio::ssl::context> make_tls_context(const std::string& certificate_file,
-                                                            const std::string& key_file);
+                                                            const std::string& key_file,
+                                                            bool http2 = false);
 
 // Sends close_notify, bounded by `timeout`, and closes the TCP connection. It does not wait
 // for the peer's close_notify (RFC 8446 6.1 allows that), so a silent peer cannot hold the

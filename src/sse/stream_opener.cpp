@@ -23,7 +23,12 @@ core::EventPtr static_frame(std::string frame) {
 // they reconnect (a close-delimited body ends "normally", and some clients then stop). An
 // HTTP/1.0 client cannot read chunks; its body ends with the connection.
 bool chunked(const http::ExchangePtr& exchange) {
-  return exchange->request().raw.version() >= 11;
+  return !exchange->http2() && exchange->request().raw.version() >= 11;
+}
+
+StreamSession::Transport transport_of(const http::ExchangePtr& exchange) {
+  if (exchange->http2()) return StreamSession::Transport::Http2;
+  return exchange->secure() ? StreamSession::Transport::Tls : StreamSession::Transport::Tcp;
 }
 
 }  // namespace
@@ -77,7 +82,17 @@ StreamOpener::StreamOpener(const config::Config& config, hub::Hub& hub, history:
   user_settings_.close_timeout = config.request_timeout;
 }
 
+http::StreamConnection StreamOpener::take_connection(const http::ExchangePtr& exchange) const {
+  auto connection = exchange->take_connection();
+  // An HTTP/2 stream's head is HEADERS, sent by its connection (with the CORS fields, as for
+  // any answer there); the session then writes the body only.
+  if (auto* stream = std::get_if<std::shared_ptr<http::Http2Stream>>(&connection.transport))
+    (*stream)->open(head_response(exchange));
+  return connection;
+}
+
 std::string StreamOpener::response_head(const http::ExchangePtr& exchange) const {
+  if (exchange->http2()) return {};
   std::string head =
       "HTTP/1.1 200 OK\r\n"
       "Content-Type: text/event-stream\r\n"
@@ -103,12 +118,12 @@ http::Response StreamOpener::head_response(const http::ExchangePtr& exchange) co
 
 void StreamOpener::open_demo(const http::ExchangePtr& exchange) const {
   if (exchange->head_only()) return exchange->respond(head_response(exchange));
-  auto session = StreamSession::create(exchange->secure(), exchange->executor(), hub_, metrics_,
+  auto session = StreamSession::create(transport_of(exchange), exchange->executor(), hub_, metrics_,
                                        demo_settings_, exchange->thread(), "");
   if (session->attach() != hub::Hub::Admission::Admitted)
     return exchange->respond(json_error(beast_http::status::service_unavailable, "server_full",
                                         "the server holds its maximum number of streams"));
-  session->start(exchange->take_connection(), exchange->connection_slot(), response_head(exchange),
+  session->start(take_connection(exchange), exchange->connection_slot(), response_head(exchange),
                  chunked(exchange), nullptr, std::nullopt);
 }
 
@@ -136,7 +151,7 @@ void StreamOpener::open(const http::ExchangePtr& exchange, std::string stream) c
                      "Last-Event-ID must be a decimal event id or `earliest`"));
   }
   if (exchange->head_only()) return exchange->respond(head_response(exchange));
-  auto session = StreamSession::create(exchange->secure(), exchange->executor(), hub_, metrics_,
+  auto session = StreamSession::create(transport_of(exchange), exchange->executor(), hub_, metrics_,
                                        user_settings_, exchange->thread(), stream);
   switch (session->attach()) {
     case hub::Hub::Admission::Admitted: break;
@@ -152,7 +167,7 @@ void StreamOpener::open(const http::ExchangePtr& exchange, std::string stream) c
       return exchange->respond(std::move(response));
     }
   }
-  session->start(exchange->take_connection(), exchange->connection_slot(), response_head(exchange),
+  session->start(take_connection(exchange), exchange->connection_slot(), response_head(exchange),
                  chunked(exchange), &history_, resume);
 }
 

@@ -4,6 +4,7 @@
 #include "history/history.hpp"
 #include "http/exchange.hpp"
 #include "hub/hub.hpp"
+#include "http/stream_connection.hpp"
 #include "sse/stream_session.hpp"
 
 #include <cstddef>
@@ -30,6 +31,8 @@ class StreamOpener {
 
  private:
   std::string response_head(const http::ExchangePtr& exchange) const;
+  // The exchange's connection, for the session to take; an HTTP/2 stream's HEADERS are sent.
+  http::StreamConnection take_connection(const http::ExchangePtr& exchange) const;
   // The answer to HEAD on a stream route: the stream's head, no stream.
   http::Response head_response(const http::ExchangePtr& exchange) const;
 

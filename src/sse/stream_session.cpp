@@ -114,13 +114,63 @@ class TlsStreamSession final : public StreamSession {
   bool peer_gone_ = false;  // the close watcher's read failed other than by close_notify
 };
 
+// A stream on one stream of an HTTP/2 connection: the connection frames what is written as
+// DATA within the stream's flow-control window, and reports the client's RST_STREAM (or the
+// connection's end) through watch(). A client whose window stays shut leaves the write in
+// flight, so its queue fills and overflows like a slow HTTP/1.1 client's, while the other
+// streams of its connection go on.
+class Http2StreamSession final : public StreamSession {
+ public:
+  Http2StreamSession(boost::asio::any_io_executor executor, hub::Hub& hub, StreamMetrics& metrics,
+                     const StreamSettings& settings, unsigned thread, std::string stream)
+      : StreamSession(hub, metrics, settings, thread, std::move(stream)),
+        executor_(std::move(executor)) {}
+
+  void shutdown() override {
+    // The server is stopping: no new streams on this connection (GOAWAY), then this one ends.
+    if (stream_) stream_->go_away();
+    StreamSession::shutdown();
+  }
+
+ private:
+  void adopt(http::StreamConnection connection) override {
+    stream_ = std::get<std::shared_ptr<http::Http2Stream>>(std::move(connection.transport));
+  }
+
+  boost::asio::any_io_executor executor() override { return executor_; }
+
+  void write(std::vector<boost::asio::const_buffer> buffers) override {
+    stream_->write(std::move(buffers), [self = shared_from_this()](boost::system::error_code ec) {
+      static_cast<Http2StreamSession&>(*self).on_write(ec);
+    });
+  }
+
+  void watch_for_close() override {
+    // The watch holds the session, as a plain stream's wait for readability does: until the
+    // stream ends or the session resets it.
+    stream_->watch([self = shared_from_this()] { static_cast<Http2StreamSession&>(*self).close(); });
+  }
+
+  void close_transport(bool) override { stream_->reset(); }
+
+  bool counts_as_connection() const override { return false; }
+
+  boost::asio::any_io_executor executor_;
+  std::shared_ptr<http::Http2Stream> stream_;
+};
+
 }  // namespace
 
-std::shared_ptr<StreamSession> StreamSession::create(bool tls, boost::asio::any_io_executor executor,
+std::shared_ptr<StreamSession> StreamSession::create(Transport transport,
+                                                     boost::asio::any_io_executor executor,
                                                      hub::Hub& hub, StreamMetrics& metrics,
                                                      const StreamSettings& settings,
                                                      unsigned thread, std::string stream) {
-  if (tls) return std::make_shared<TlsStreamSession>(hub, metrics, settings, thread, std::move(stream));
+  if (transport == Transport::Http2)
+    return std::make_shared<Http2StreamSession>(std::move(executor), hub, metrics, settings, thread,
+                                                std::move(stream));
+  if (transport == Transport::Tls)
+    return std::make_shared<TlsStreamSession>(hub, metrics, settings, thread, std::move(stream));
   return std::make_shared<PlainStreamSession>(std::move(executor), hub, metrics, settings, thread,
                                               std::move(stream));
 }
@@ -142,7 +192,7 @@ StreamSession::StreamSession(hub::Hub& hub, StreamMetrics& metrics, const Stream
     : hub_(hub), metrics_(metrics), settings_(settings), stream_(std::move(stream)), thread_(thread) {}
 
 StreamSession::~StreamSession() {
-  if (state_ != State::Created) metrics_.connections_open.add(-1);
+  if (state_ != State::Created && counted_as_connection_) metrics_.connections_open.add(-1);
 }
 
 void StreamSession::start(http::StreamConnection connection, std::shared_ptr<void> client_slot,
@@ -150,7 +200,8 @@ void StreamSession::start(http::StreamConnection connection, std::shared_ptr<voi
                           std::optional<core::ResumePoint> resume) {
   adopt(std::move(connection));
   client_slot_ = std::move(client_slot);
-  metrics_.connections_open.add(1);
+  counted_as_connection_ = counts_as_connection();
+  if (counted_as_connection_) metrics_.connections_open.add(1);
   last_write_ = core::SteadyClock::now();
   next_periodic_ = last_write_ + settings_.periodic_interval;
   head_ = std::move(head);

@@ -62,8 +62,11 @@ struct StreamSettings {
 // The transport (plain TCP or TLS) is a subclass: the plain one adds nothing but its socket.
 class StreamSession : public hub::Subscriber, public std::enable_shared_from_this<StreamSession> {
  public:
-  // A session for a connection of this kind: `tls` when the request came over HTTPS.
-  static std::shared_ptr<StreamSession> create(bool tls, boost::asio::any_io_executor executor,
+  // What a stream is carried by: its own connection (plain or TLS), or one stream of an
+  // HTTP/2 connection.
+  enum class Transport { Tcp, Tls, Http2 };
+  // A session for a connection of this kind.
+  static std::shared_ptr<StreamSession> create(Transport transport, boost::asio::any_io_executor executor,
                                                hub::Hub& hub, StreamMetrics& metrics,
                                                const StreamSettings& settings, unsigned thread,
                                                std::string stream);
@@ -72,7 +75,8 @@ class StreamSession : public hub::Subscriber, public std::enable_shared_from_thi
   // Registers with the hub; on refusal the caller answers the request with an error.
   hub::Hub::Admission attach() { return hub_.attach(thread_, stream_, this); }
 
-  // Takes the connection and starts streaming: `head` is the HTTP response head. `chunked`:
+  // Takes the connection and starts streaming: `head` is the HTTP/1.1 response head (empty
+  // for an HTTP/2 stream, whose HEADERS its opener sent). `chunked`:
   // the body is sent in HTTP/1.1 chunks (never ended by a last chunk, so that a client sees
   // the end of a stream as an error and reconnects); otherwise the close of the connection
   // ends it (HTTP/1.0). With `resume`, history is replayed first; live events that arrive
@@ -98,6 +102,9 @@ class StreamSession : public hub::Subscriber, public std::enable_shared_from_thi
   virtual void watch_for_close() = 0;
   // `write_in_flight`: a write has not completed (the client may not be reading at all).
   virtual void close_transport(bool write_in_flight) = 0;
+  // A stream that is its connection counts in ssehub_connections_open; an HTTP/2 stream's
+  // connection counts itself.
+  virtual bool counts_as_connection() const { return true; }
 
   void on_write(boost::system::error_code ec);
   void close();
@@ -130,6 +137,7 @@ class StreamSession : public hub::Subscriber, public std::enable_shared_from_thi
   bool write_in_flight_ = false;
   bool chunked_ = false;
   bool preamble_sent_ = false;
+  bool counted_as_connection_ = false;  // in ssehub_connections_open (the destructor asks)
   std::string head_;                    // the HTTP response head, until it is written
   std::array<char, 20> chunk_size_line_{};  // "<hex size>\r\n" of the chunk being written
   std::uint64_t last_id_ = 0;           // newest event id queued; older ones are duplicates
