@@ -94,7 +94,8 @@ struct ModeWord {
   Mode mode;
 };
 constexpr ModeWord<HistoryStore> kHistoryStores[] = {{"sqlite", HistoryStore::Sqlite},
-                                                     {"memory", HistoryStore::Memory}};
+                                                     {"memory", HistoryStore::Memory},
+                                                     {"segment", HistoryStore::Segment}};
 constexpr ModeWord<HistorySync> kHistorySyncs[] = {{"full", HistorySync::Full},
                                                    {"normal", HistorySync::Normal}};
 constexpr ModeWord<ReportStore> kReportStores[] = {{"sqlite", ReportStore::Sqlite},
@@ -196,9 +197,11 @@ void add_stream_options(CLI::App& app, Config& config) {
 void add_history_options(CLI::App& app, Config& config) {
   app.add_option("--data-dir", config.data_dir, "Directory of the embedded database");
   add_mode(app, "--history-store", config.history_store, kHistoryStores,
-           "sqlite: events survive restarts (in the data dir); memory: faster, lost on restart");
+           "sqlite: events survive restarts (in the data dir); memory: faster, lost on restart; "
+           "segment: kept in memory and journaled in the data dir, survives restarts");
   app.add_option("--history-memory-mb", config.history_memory_mb,
-                 "With --history-store memory: what all streams' events may take (oldest go first)")
+                 "With --history-store memory or segment: what all streams' events may take in memory "
+                 "(oldest go first)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   app.add_option("--history-max-events", config.history_max_events,
                  "Events kept per user for resume")
@@ -367,7 +370,11 @@ void validate(const Config& config) {
   // A node of a cluster records in its history database how far it applied the bus.
   if (config.bus == BusMode::Kafka && config.history_store == HistoryStore::Memory)
     throw ConfigError(
-        "--bus kafka needs --history-store sqlite (each node keeps its place in the bus there)");
+        "--bus kafka needs --history-store sqlite or segment (each node keeps its place in the "
+        "bus there)");
+  if (config.history_store == HistoryStore::Segment && config.history_sync == HistorySync::Full)
+    throw ConfigError("--history-store segment needs --history-sync normal (it fdatasyncs every "
+                      "second, not before each answer)");
   if (config.tls_cert.empty() != config.tls_key.empty())
     throw ConfigError("--tls-cert and --tls-key go together: give both, or neither");
   if (config.auth == AuthMode::Jwt && config.jwt_secret.empty() && config.jwt_public_key_file.empty())
@@ -386,6 +393,9 @@ namespace {
 std::string describe_history(const Config& config) {
   if (config.history_store == HistoryStore::Memory)
     return "memory (up to " + std::to_string(config.history_memory_mb) + " MiB, lost on restart)";
+  if (config.history_store == HistoryStore::Segment)
+    return "segment (up to " + std::to_string(config.history_memory_mb) + " MiB in memory, " +
+           "journaled: survives crashes, a power loss costs the last second)";
   return std::string("sqlite (") +
          (config.history_sync == HistorySync::Full ? "fsync each commit"
                                                    : "survives crashes, not power loss") +

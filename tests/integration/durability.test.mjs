@@ -3,14 +3,18 @@
 
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { metrics, publish, publishOk, range, showServerLogsOnFailure, sse, startServer, uniqueUser } from "./lib/server.mjs";
+import { metrics, publish, publishOk, range, showServerLogsOnFailure, sse, startServer as startWith, uniqueUser } from "./lib/server.mjs";
 
 showServerLogsOnFailure();
 const T = { timeout: 60_000 };
 
-describe("durability across kill -9", () => {
+// Both logs that keep events on disk: SQLite, and the segment log's journal.
+const STORES = { sqlite: [], segment: ["--history-store", "segment", "--history-sync", "normal"] };
+
+for (const [store, storeArgs] of Object.entries(STORES)) describe(`durability across kill -9 (${store})`, () => {
   let server;
   afterEach(() => server?.dispose());
+  const startServer = (args = []) => startWith([...storeArgs, ...args]);
 
   const streamUrl = (user) => `${server.url}/v2/sse?username=${encodeURIComponent(user)}`;
 

@@ -155,7 +155,8 @@ TEST_F(ConfigTest, ValidationSaysTheFirstBrokenRuleBetweenOptions) {
   config.kafka_brokers = "127.0.0.1:9092";
   config.history_store = HistoryStore::Memory;
   EXPECT_EQ(message_of(config),
-            "--bus kafka needs --history-store sqlite (each node keeps its place in the bus there)");
+            "--bus kafka needs --history-store sqlite or segment (each node keeps its place in the bus "
+            "there)");
   config.history_store = HistoryStore::Sqlite;
   config.auth = AuthMode::Jwt;
   EXPECT_EQ(message_of(config), "--auth jwt needs --jwt-secret or --jwt-public-key-file");
