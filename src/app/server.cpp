@@ -102,7 +102,9 @@ std::unique_ptr<history::EventLog> open_event_log(const Config& config, metrics:
     return std::make_unique<history::SegmentEventLog>(
         history::SegmentEventLogOptions{.dir = history_path(config, ".segments"),
                                         .budget_bytes = config.history_memory_mb << 20,
-                                        .retention = retention},
+                                        .retention = retention,
+                                        .sync_before_answer =
+                                            config.history_sync == config::HistorySync::Full},
         metrics);
   return std::make_unique<history::SqliteEventLog>(
       history::SqliteEventLogOptions{.path = history_path(config, ".db"),

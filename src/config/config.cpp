@@ -372,9 +372,6 @@ void validate(const Config& config) {
     throw ConfigError(
         "--bus kafka needs --history-store sqlite or segment (each node keeps its place in the "
         "bus there)");
-  if (config.history_store == HistoryStore::Segment && config.history_sync == HistorySync::Full)
-    throw ConfigError("--history-store segment needs --history-sync normal (it fdatasyncs every "
-                      "second, not before each answer)");
   if (config.tls_cert.empty() != config.tls_key.empty())
     throw ConfigError("--tls-cert and --tls-key go together: give both, or neither");
   if (config.auth == AuthMode::Jwt && config.jwt_secret.empty() && config.jwt_public_key_file.empty())
@@ -395,7 +392,9 @@ std::string describe_history(const Config& config) {
     return "memory (up to " + std::to_string(config.history_memory_mb) + " MiB, lost on restart)";
   if (config.history_store == HistoryStore::Segment)
     return "segment (up to " + std::to_string(config.history_memory_mb) + " MiB in memory, " +
-           "journaled: survives crashes, a power loss costs the last second)";
+           (config.history_sync == HistorySync::Full
+                ? "fdatasync before each answer)"
+                : "journaled: survives crashes, a power loss costs the last second)");
   return std::string("sqlite (") +
          (config.history_sync == HistorySync::Full ? "fsync each commit"
                                                    : "survives crashes, not power loss") +

@@ -8,8 +8,12 @@ import { metrics, publish, publishOk, range, showServerLogsOnFailure, sse, start
 showServerLogsOnFailure();
 const T = { timeout: 60_000 };
 
-// Both logs that keep events on disk: SQLite, and the segment log's journal.
-const STORES = { sqlite: [], segment: ["--history-store", "segment", "--history-sync", "normal"] };
+// The logs that keep events on disk: SQLite, and the segment log's journal (synced or not).
+const STORES = {
+  sqlite: [],
+  segment: ["--history-store", "segment", "--history-sync", "normal"],
+  "segment, fdatasync before each answer": ["--history-store", "segment", "--history-sync", "full"],
+};
 
 for (const [store, storeArgs] of Object.entries(STORES)) describe(`durability across kill -9 (${store})`, () => {
   let server;

@@ -265,12 +265,22 @@ SegmentEventLog::SegmentEventLog(SegmentEventLogOptions options, metrics::Regist
     : options_(std::move(options)),
       memory_(MemoryEventLogOptions{.budget_bytes = options_.budget_bytes,
                                     .retention = options_.retention},
-              registry) {
+              registry),
+      syncs_(registry.counter("ssehub_history_journal_syncs_total",
+                              "fdatasyncs of the segment log's journal (a group covers many "
+                              "publishes with --history-sync full).")) {
   recover();
   background_ = std::thread([this] { run_background(); });
+  if (options_.sync_before_answer) syncer_ = std::thread([this] { run_syncer(); });
 }
 
 SegmentEventLog::~SegmentEventLog() {
+  {
+    std::lock_guard lock(sync_mutex_);
+    sync_stopping_ = true;
+  }
+  sync_wake_.notify_all();
+  if (syncer_.joinable()) syncer_.join();
   {
     std::lock_guard lock(files_mutex_);
     stopping_ = true;
@@ -444,6 +454,42 @@ void SegmentEventLog::start_compaction() {
   wake_.notify_all();
   journal_index_ = index;
   journal_bytes_ = 0;
+}
+
+void SegmentEventLog::when_synced(std::function<void(bool ok)> done) {
+  {
+    std::lock_guard lock(sync_mutex_);
+    sync_waiters_.push_back({journal_, std::move(done)});
+  }
+  sync_wake_.notify_one();
+}
+
+// Takes every waiter at once and syncs the journals they wrote to: publishers that arrive
+// during an fdatasync share the next one.
+void SegmentEventLog::run_syncer() {
+  std::deque<SyncWaiter> group;
+  for (;;) {
+    {
+      std::unique_lock lock(sync_mutex_);
+      sync_wake_.wait(lock, [&] { return sync_stopping_ || !sync_waiters_.empty(); });
+      if (sync_waiters_.empty()) return;
+      group.swap(sync_waiters_);
+    }
+    bool ok = true;
+    const File* synced = nullptr;
+    for (const SyncWaiter& waiter : group) {
+      if (waiter.journal.get() == synced) continue;
+      synced = waiter.journal.get();
+      if (::fdatasync(synced->fd) != 0) {
+        ok = false;
+        spdlog::error("history: fdatasync of {} failed: {}", synced->path.string(),
+                      std::strerror(errno));
+      }
+      syncs_.add();
+    }
+    for (SyncWaiter& waiter : group) waiter.done(ok);
+    group.clear();
+  }
 }
 
 void SegmentEventLog::wait_for_compaction() {

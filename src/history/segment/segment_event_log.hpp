@@ -7,6 +7,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,13 +27,17 @@ struct SegmentEventLogOptions {
   // Compaction starts once the journal written since the last snapshot passes this and the
   // snapshot's size, so the files stay within a few times what is kept.
   std::size_t compact_min_bytes = std::size_t{64} << 20;
+  // --history-sync full: publishes are answered only once an fdatasync covers them. One
+  // thread syncs for every publisher waiting (a group sync), off the I/O threads.
+  bool sync_before_answer = false;
 };
 
 // The log of `--history-store segment`: the memory log's structures and speed, made to
 // survive a crash of the process by an append-only journal. Each append is encoded and
 // written with one write() into the page cache before it returns (and so before its
 // publisher is answered); the kernel keeps what was written when the process dies. Durable
-// against power loss only up to the last periodic fdatasync, run on a thread of its own.
+// against power loss only up to the last periodic fdatasync, run on a thread of its own; with
+// sync_before_answer, History answers each publish once a group fdatasync covers it.
 //
 // On disk: journal-N segments of records (length, CRC-32, payload), and snapshot-N, the
 // state before journal-N began. Opening reads the newest snapshot and the journals after it;
@@ -53,6 +59,8 @@ class SegmentEventLog final : public EventLog {
   void retain() override;
   void probe() override;
   std::vector<core::LogPosition> positions() override { return memory_.positions(); }
+  bool syncs_in_groups() const override { return options_.sync_before_answer; }
+  void when_synced(std::function<void(bool ok)> done) override;
 
   // Waits until a compaction under way has written its snapshot (tests).
   void wait_for_compaction();
@@ -66,6 +74,7 @@ class SegmentEventLog final : public EventLog {
   void run_background();
   void write_snapshot(Snapshot& snapshot);
   void throw_if_broken();
+  void run_syncer();
 
   SegmentEventLogOptions options_;
   MemoryEventLog memory_;
@@ -86,6 +95,18 @@ class SegmentEventLog final : public EventLog {
   bool stopping_ = false;
   std::atomic<std::size_t> snapshot_bytes_{0};
   std::thread background_;
+
+  // Publishers waiting for an fdatasync, each with the journal it wrote to.
+  struct SyncWaiter {
+    std::shared_ptr<File> journal;
+    std::function<void(bool ok)> done;
+  };
+  std::mutex sync_mutex_;
+  std::condition_variable sync_wake_;
+  std::deque<SyncWaiter> sync_waiters_;
+  bool sync_stopping_ = false;
+  metrics::Counter& syncs_;
+  std::thread syncer_;
 };
 
 }  // namespace ssehub::history

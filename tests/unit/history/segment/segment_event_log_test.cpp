@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -55,7 +57,8 @@ class SegmentEventLogTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  history::SegmentEventLog& open(std::size_t max_events = 100, std::size_t compact_min_bytes = 1 << 30) {
+  history::SegmentEventLog& open(std::size_t max_events = 100, std::size_t compact_min_bytes = 1 << 30,
+                                 bool sync_before_answer = false) {
     log_.reset();
     log_ = std::make_unique<history::SegmentEventLog>(
         history::SegmentEventLogOptions{
@@ -68,7 +71,8 @@ class SegmentEventLogTest : public ::testing::Test {
                                        std::chrono::seconds(offset->load());
                               }},
             .flush_interval = std::chrono::milliseconds::zero(),
-            .compact_min_bytes = compact_min_bytes},
+            .compact_min_bytes = compact_min_bytes,
+            .sync_before_answer = sync_before_answer},
         metrics_);
     return *log_;
   }
@@ -220,4 +224,43 @@ TEST_F(SegmentEventLogTest, RepeatedCompactionsKeepOneSnapshotAndOneSegment) {
   EXPECT_EQ(data_of(log_->read("v2:a", 0, {})),
             (std::vector<std::string>{"3" + payload, "3" + payload}));
   EXPECT_EQ(log_->read("v2:a", 0, {}).extent.last_id, 9u);
+}
+
+TEST_F(SegmentEventLogTest, WithSyncBeforeAnswerAppendsAreReportedSyncedInOrderAfterAnFdatasync) {
+  open(100, 1 << 30, /*sync_before_answer=*/true);
+  ASSERT_TRUE(log_->syncs_in_groups());
+  std::mutex mutex;
+  std::condition_variable all_synced;
+  std::vector<int> order;
+  bool all_ok = true;
+  constexpr int kAppends = 50;
+  for (int i = 0; i < kAppends; ++i) {
+    append({draft("v2:a", std::to_string(i))});
+    log_->when_synced([&, i](bool ok) {
+      std::lock_guard lock(mutex);
+      order.push_back(i);
+      all_ok = all_ok && ok;
+      all_synced.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(all_synced.wait_for(lock, std::chrono::seconds(30),
+                                    [&] { return order.size() == kAppends; }));
+  }
+  std::vector<int> expected(kAppends);
+  for (int i = 0; i < kAppends; ++i) expected[i] = i;
+  EXPECT_EQ(order, expected);
+  EXPECT_TRUE(all_ok);
+  // Every answer waited for an fdatasync; waiters that came during one share the next.
+  const double syncs = metrics_.value("ssehub_history_journal_syncs_total").value_or(-1);
+  EXPECT_GE(syncs, 1);
+  EXPECT_LE(syncs, kAppends);
+}
+
+TEST_F(SegmentEventLogTest, WithoutSyncBeforeAnswerNothingWaitsForAnFdatasync) {
+  open();
+  EXPECT_FALSE(log_->syncs_in_groups());
+  append({draft("v2:a", "1")});
+  EXPECT_EQ(metrics_.value("ssehub_history_journal_syncs_total").value_or(-1), 0);
 }
