@@ -118,11 +118,31 @@ class History::CallerThreadRunner final : public History::Runner {
   }
 
  private:
+  // Age retention, and while the log refuses writes a probe every second: readiness comes
+  // back when the storage does, without waiting for a publish.
   void run_trimmer() {
     std::unique_lock lock(mutex_);
+    auto next_trim = core::SteadyClock::now() + history_.options_.trim_interval;
     while (!stopped_) {
-      stop_trimmer_.wait_for(lock, history_.options_.trim_interval);
-      history_.retain();
+      // Every second at least: a publish that found the log refusing is not a wake-up.
+      stop_trimmer_.wait_until(
+          lock, std::min(next_trim, core::SteadyClock::now() + std::chrono::seconds(1)));
+      if (stopped_) return;
+      if (!history_.ready_) probe();
+      if (core::SteadyClock::now() >= next_trim) {
+        history_.retain();
+        next_trim = core::SteadyClock::now() + history_.options_.trim_interval;
+      }
+    }
+  }
+
+  void probe() {
+    try {
+      history_.log_->probe();
+      spdlog::info("history: the log takes writes again");
+      history_.ready_ = true;
+    } catch (const std::exception& e) {
+      spdlog::debug("history: the log still refuses writes: {}", e.what());
     }
   }
 

@@ -103,6 +103,8 @@ void write_all(int fd, const char* data, std::size_t size, const std::string& pa
     const ssize_t written = ::write(fd, data, size);
     if (written < 0) {
       if (errno == EINTR) continue;
+      // Said in the words SQLite uses, so an operator reads one message whichever log runs.
+      if (errno == ENOSPC) throw std::runtime_error("history journal: the disk is full (" + path + ")");
       throw_errno("history journal: write to " + path);
     }
     data += written;
@@ -423,6 +425,24 @@ void SegmentEventLog::retain() {
 
 void SegmentEventLog::probe() {
   throw_if_broken();
+  // An empty batch: a real write that reads back as nothing.
+  buffer_.clear();
+  begin_record(buffer_);
+  put<std::uint8_t>(buffer_, kBatch);
+  put<std::int64_t>(buffer_, options_.retention.now_ms());
+  put<std::uint32_t>(buffer_, 0);
+  put<std::uint32_t>(buffer_, 0);
+  end_record(buffer_, 0);
+  File& journal = *journal_;
+  try {
+    write_all(journal.fd, buffer_.data(), buffer_.size(), journal.path.string());
+  } catch (const std::exception&) {
+    if (::ftruncate(journal.fd, static_cast<off_t>(journal.size)) != 0)
+      spdlog::error("history: cannot cut {} back after a failed write", journal.path.string());
+    throw;
+  }
+  journal.size += buffer_.size();
+  journal_bytes_ += buffer_.size();
 }
 
 void SegmentEventLog::start_compaction() {
