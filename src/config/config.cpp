@@ -210,7 +210,8 @@ void add_history_options(CLI::App& app, Config& config) {
                "Events older than this are dropped")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   add_mode(app, "--history-sync", config.history_sync, kHistorySyncs,
-           "full: fsync each group commit (survives power loss); normal: survives crashes");
+           "normal: survives crashes, a power loss costs about the last second; full: fdatasync "
+           "before each answer (survives power loss)");
   app.add_option("--history-queue-limit", config.history_queue_limit,
                  "Appends waiting for the disk before publishes get 503")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
@@ -394,7 +395,7 @@ std::string describe_history(const Config& config) {
     return "segment (up to " + std::to_string(config.history_memory_mb) + " MiB in memory, " +
            (config.history_sync == HistorySync::Full
                 ? "fdatasync before each answer)"
-                : "journaled: survives crashes, a power loss costs the last second)");
+                : "journaled: survives crashes, a power loss costs about the last second)");
   return std::string("sqlite (") +
          (config.history_sync == HistorySync::Full ? "fsync each commit"
                                                    : "survives crashes, not power loss") +

@@ -54,11 +54,11 @@ struct Config {
 
   // History
   std::string data_dir = "./data";
-  HistoryStore history_store = HistoryStore::Sqlite;
+  HistoryStore history_store = HistoryStore::Segment;
   std::size_t history_memory_mb = 256;   // memory, segment: all streams together
   std::size_t history_max_events = 1000;  // per user
   std::chrono::seconds history_max_age{24 * 3600};
-  HistorySync history_sync = HistorySync::Full;
+  HistorySync history_sync = HistorySync::Normal;
   std::size_t history_queue_limit = 65536;  // appends waiting for the writer
   Millis history_trim_interval{10000};
 

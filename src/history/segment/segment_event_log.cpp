@@ -1,5 +1,7 @@
 #include "history/segment/segment_event_log.hpp"
 
+#include "core/thread.hpp"
+
 #include <boost/crc.hpp>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
@@ -272,8 +274,9 @@ SegmentEventLog::SegmentEventLog(SegmentEventLogOptions options, metrics::Regist
                               "fdatasyncs of the segment log's journal (a group covers many "
                               "publishes with --history-sync full).")) {
   recover();
-  background_ = std::thread([this] { run_background(); });
-  if (options_.sync_before_answer) syncer_ = std::thread([this] { run_syncer(); });
+  background_ = core::named_thread("history-flush", [this] { run_background(); });
+  if (options_.sync_before_answer)
+    syncer_ = core::named_thread("history-sync", [this] { run_syncer(); });
 }
 
 SegmentEventLog::~SegmentEventLog() {

@@ -83,10 +83,12 @@ TEST_F(ConfigTest, HelpExitsZeroWithoutConfig) {
   EXPECT_EQ(outcome.exit_code, 0);
 }
 
-TEST_F(ConfigTest, HistoryStoreIsSqliteUnlessMemoryIsAsked) {
+TEST_F(ConfigTest, HistoryStoreIsSegmentUnlessAnotherIsAsked) {
   auto defaults = load({});
   ASSERT_TRUE(defaults.config);
-  EXPECT_EQ(defaults.config->history_store, ssehub::config::HistoryStore::Sqlite);
+  EXPECT_EQ(defaults.config->history_store, ssehub::config::HistoryStore::Segment);
+  EXPECT_EQ(load({"--history-store", "sqlite"}).config->history_store,
+            ssehub::config::HistoryStore::Sqlite);
   auto memory = load({"--history-store", "memory", "--history-memory-mb", "64"});
   ASSERT_TRUE(memory.config);
   EXPECT_EQ(memory.config->history_store, ssehub::config::HistoryStore::Memory);
@@ -120,7 +122,7 @@ TEST_F(ConfigTest, ModesAreParsedOnceFromFileEnvironmentOrFlag) {
   auto defaults = load({});
   ASSERT_TRUE(defaults.config);
   EXPECT_EQ(defaults.config->bus, ssehub::config::BusMode::Local);
-  EXPECT_EQ(defaults.config->history_sync, ssehub::config::HistorySync::Full);
+  EXPECT_EQ(defaults.config->history_sync, ssehub::config::HistorySync::Normal);
   EXPECT_EQ(defaults.config->auth, ssehub::config::AuthMode::None);
   EXPECT_EQ(defaults.config->store, ssehub::config::ReportStore::Sqlite);
 }
@@ -177,9 +179,15 @@ TEST_F(ConfigTest, ValidationSaysTheFirstBrokenRuleBetweenOptions) {
 TEST_F(ConfigTest, TheStartUpLogDescribesTheModesInWords) {
   using namespace ssehub::config;
   EXPECT_EQ(describe_modes(Config{}),
-            "history: sqlite (fsync each commit); reports: sqlite; bus: local; kafka ingestion: off; "
+            "history: segment (up to 256 MiB in memory, journaled: survives crashes, a power loss "
+            "costs about the last second); reports: sqlite; bus: local; kafka ingestion: off; "
             "auth: none (streams open to anyone who can connect), publishing open");
   Config config;
+  config.history_sync = HistorySync::Full;
+  EXPECT_TRUE(describe_modes(config).starts_with(
+      "history: segment (up to 256 MiB in memory, fdatasync before each answer); "));
+  config.history_store = HistoryStore::Sqlite;
+  EXPECT_TRUE(describe_modes(config).starts_with("history: sqlite (fsync each commit); "));
   config.history_store = HistoryStore::Memory;
   config.history_memory_mb = 64;
   config.store = ReportStore::DynamoDb;
