@@ -260,6 +260,8 @@ struct SegmentEventLog::Snapshot {
     std::string dedupe_key;
   };
   std::uint64_t index = 0;  // the snapshot is the state before journal `index` began
+  // The segment appends left: synced first, as the once-a-second flush now syncs the new one.
+  std::shared_ptr<File> finished;
   std::vector<Entry> entries;
   std::vector<std::pair<std::string, StreamExtent>> extents;
   std::vector<core::LogPosition> positions;
@@ -456,6 +458,7 @@ void SegmentEventLog::start_compaction() {
                                         O_WRONLY | O_CREAT | O_APPEND | O_TRUNC);
   auto snapshot = std::make_unique<Snapshot>();
   snapshot->index = index;
+  snapshot->finished = journal_;
   memory_.for_each_entry([&](const MemoryEventLog::KeptEntry& entry) {
     snapshot->entries.push_back(
         {.created_ms = entry.created_ms,
@@ -553,6 +556,8 @@ void SegmentEventLog::run_background() {
 }
 
 void SegmentEventLog::write_snapshot(Snapshot& snapshot) {
+  if (options_.flush_interval > std::chrono::milliseconds::zero()) ::fdatasync(snapshot.finished->fd);
+  snapshot.finished.reset();
   const fs::path dir(options_.dir);
   const fs::path path = dir / file_name("snapshot", snapshot.index);
   fs::path tmp = path;

@@ -264,3 +264,22 @@ TEST_F(SegmentEventLogTest, WithoutSyncBeforeAnswerNothingWaitsForAnFdatasync) {
   append({draft("v2:a", "1")});
   EXPECT_EQ(metrics_.value("ssehub_history_journal_syncs_total").value_or(-1), 0);
 }
+
+TEST_F(SegmentEventLogTest, WithFlushingOnCompactionSyncsTheSegmentItLeavesAndReadsBackTheSame) {
+  {
+    history::SegmentEventLog log(
+        {.dir = dir_.string(), .flush_interval = std::chrono::milliseconds(50), .compact_min_bytes = 1},
+        metrics_);
+    std::vector<core::EventDraft> drafts{draft("v2:a", "before"), draft("v2:a", "compaction")};
+    log.append(drafts, {});
+    log.retain();
+    log.wait_for_compaction();
+    std::vector<core::EventDraft> after{draft("v2:a", "after")};
+    log.append(after, {});
+  }
+  EXPECT_EQ(files_in(dir_), (std::vector<std::string>{"journal-00000000000000000002.log",
+                                                       "snapshot-00000000000000000002.log"}));
+  open();
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})),
+            (std::vector<std::string>{"before", "compaction", "after"}));
+}
