@@ -10,7 +10,7 @@ const T = { timeout: 60_000 };
 
 // The logs that keep events on disk: SQLite, and the segment log's journal (synced or not).
 const STORES = {
-  sqlite: [],
+  sqlite: ["--history-store", "sqlite", "--history-sync", "full"],
   segment: ["--history-store", "segment", "--history-sync", "normal"],
   "segment, fdatasync before each answer": ["--history-store", "segment", "--history-sync", "full"],
 };
