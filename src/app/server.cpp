@@ -9,6 +9,7 @@
 #include "core/in_progress.hpp"
 #include "history/history.hpp"
 #include "history/memory/memory_event_log.hpp"
+#include "history/segment/segment_event_log.hpp"
 #include "history/sqlite/sqlite_event_log.hpp"
 #include "http/body_budget.hpp"
 #include "http/client_limits.hpp"
@@ -80,10 +81,12 @@ auth::AccessPolicy make_access_policy(const Config& config) {
 }
 
 // Ids differ in kind between the modes (a local sequence, or Kafka offsets), so each keeps
-// its own history file.
-std::string history_path(const Config& config) {
+// its own history file (a directory of segments for the segment log).
+std::string history_path(const Config& config, const char* suffix) {
   const bool clustered = config.bus == config::BusMode::Kafka;
-  return (std::filesystem::path(config.data_dir) / (clustered ? "bus-history.db" : "history.db")).string();
+  return (std::filesystem::path(config.data_dir) /
+          ((clustered ? "bus-history" : "history") + std::string(suffix)))
+      .string();
 }
 
 // The log behind history, chosen by `--history-store`.
@@ -95,8 +98,16 @@ std::unique_ptr<history::EventLog> open_event_log(const Config& config, metrics:
         history::MemoryEventLogOptions{.budget_bytes = config.history_memory_mb << 20,
                                        .retention = retention},
         metrics);
+  if (config.history_store == config::HistoryStore::Segment)
+    return std::make_unique<history::SegmentEventLog>(
+        history::SegmentEventLogOptions{.dir = history_path(config, ".segments"),
+                                        .budget_bytes = config.history_memory_mb << 20,
+                                        .retention = retention,
+                                        .sync_before_answer =
+                                            config.history_sync == config::HistorySync::Full},
+        metrics);
   return std::make_unique<history::SqliteEventLog>(
-      history::SqliteEventLogOptions{.path = history_path(config),
+      history::SqliteEventLogOptions{.path = history_path(config, ".db"),
                                      .sync_full = config.history_sync == config::HistorySync::Full,
                                      .retention = retention},
       metrics);

@@ -94,7 +94,8 @@ struct ModeWord {
   Mode mode;
 };
 constexpr ModeWord<HistoryStore> kHistoryStores[] = {{"sqlite", HistoryStore::Sqlite},
-                                                     {"memory", HistoryStore::Memory}};
+                                                     {"memory", HistoryStore::Memory},
+                                                     {"segment", HistoryStore::Segment}};
 constexpr ModeWord<HistorySync> kHistorySyncs[] = {{"full", HistorySync::Full},
                                                    {"normal", HistorySync::Normal}};
 constexpr ModeWord<ReportStore> kReportStores[] = {{"sqlite", ReportStore::Sqlite},
@@ -202,9 +203,11 @@ void add_stream_options(CLI::App& app, Config& config) {
 void add_history_options(CLI::App& app, Config& config) {
   app.add_option("--data-dir", config.data_dir, "Directory of the embedded database");
   add_mode(app, "--history-store", config.history_store, kHistoryStores,
-           "sqlite: events survive restarts (in the data dir); memory: faster, lost on restart");
+           "sqlite: events survive restarts (in the data dir); memory: faster, lost on restart; "
+           "segment: kept in memory and journaled in the data dir, survives restarts");
   app.add_option("--history-memory-mb", config.history_memory_mb,
-                 "With --history-store memory: what all streams' events may take (oldest go first)")
+                 "With --history-store memory or segment: what all streams' events may take in memory "
+                 "(oldest go first)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   app.add_option("--history-max-events", config.history_max_events,
                  "Events kept per user for resume")
@@ -213,7 +216,8 @@ void add_history_options(CLI::App& app, Config& config) {
                "Events older than this are dropped")
       ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 40));
   add_mode(app, "--history-sync", config.history_sync, kHistorySyncs,
-           "full: fsync each group commit (survives power loss); normal: survives crashes");
+           "normal: survives crashes, a power loss costs about the last second; full: fdatasync "
+           "before each answer (survives power loss)");
   app.add_option("--history-queue-limit", config.history_queue_limit,
                  "Appends waiting for the disk before publishes get 503")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
@@ -377,7 +381,8 @@ void validate(const Config& config) {
   // A node of a cluster records in its history database how far it applied the bus.
   if (config.bus == BusMode::Kafka && config.history_store == HistoryStore::Memory)
     throw ConfigError(
-        "--bus kafka needs --history-store sqlite (each node keeps its place in the bus there)");
+        "--bus kafka needs --history-store sqlite or segment (each node keeps its place in the "
+        "bus there)");
   if (config.tls_cert.empty() != config.tls_key.empty())
     throw ConfigError("--tls-cert and --tls-key go together: give both, or neither");
   if (config.auth == AuthMode::Jwt && config.jwt_secret.empty() && config.jwt_public_key_file.empty())
@@ -396,6 +401,11 @@ namespace {
 std::string describe_history(const Config& config) {
   if (config.history_store == HistoryStore::Memory)
     return "memory (up to " + std::to_string(config.history_memory_mb) + " MiB, lost on restart)";
+  if (config.history_store == HistoryStore::Segment)
+    return "segment (up to " + std::to_string(config.history_memory_mb) + " MiB in memory, " +
+           (config.history_sync == HistorySync::Full
+                ? "fdatasync before each answer)"
+                : "journaled: survives crashes, a power loss costs about the last second)");
   return std::string("sqlite (") +
          (config.history_sync == HistorySync::Full ? "fsync each commit"
                                                    : "survives crashes, not power loss") +

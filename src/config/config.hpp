@@ -14,7 +14,7 @@ namespace ssehub::config {
 using Millis = std::chrono::milliseconds;
 
 // The modes, each parsed once from its word in flags, environment and files (see name_of).
-enum class HistoryStore { Sqlite, Memory };  // sqlite | memory (lost on restart)
+enum class HistoryStore { Sqlite, Memory, Segment };  // sqlite | memory (lost on restart) | segment
 enum class HistorySync { Full, Normal };     // full: fsync every group commit | normal
 enum class ReportStore { Sqlite, DynamoDb };  // sqlite | dynamodb
 enum class BusMode { Local, Kafka };          // local | kafka (nodes share events)
@@ -58,11 +58,11 @@ struct Config {
 
   // History
   std::string data_dir = "./data";
-  HistoryStore history_store = HistoryStore::Sqlite;
-  std::size_t history_memory_mb = 256;   // memory: all streams together
+  HistoryStore history_store = HistoryStore::Segment;
+  std::size_t history_memory_mb = 256;   // memory, segment: all streams together
   std::size_t history_max_events = 1000;  // per user
   std::chrono::seconds history_max_age{24 * 3600};
-  HistorySync history_sync = HistorySync::Full;
+  HistorySync history_sync = HistorySync::Normal;
   std::size_t history_queue_limit = 65536;  // appends waiting for the writer
   Millis history_trim_interval{10000};
 

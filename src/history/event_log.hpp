@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -130,6 +131,13 @@ class EventLog {
   // zero: none.
   virtual std::chrono::milliseconds maintenance_period() const { return {}; }
   virtual void maintain() {}
+
+  // A CallerThread log may make its appends durable in groups, on a thread of its own (the
+  // segment log's fdatasync): then History answers a publish only once `done` ran for it.
+  // when_synced runs `done(ok)` once everything appended before the call is synced, or
+  // failed to be (ok false); it is called by whoever appends, in append order.
+  virtual bool syncs_in_groups() const { return false; }
+  virtual void when_synced(std::function<void(bool ok)> done) { done(true); }
 
   // Where each log that fed this one was applied up to: per partition, the highest position
   // stored. Read before History starts.

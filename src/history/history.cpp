@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <iterator>
 #include <mutex>
 #include <thread>
@@ -73,6 +74,16 @@ class History::CallerThreadRunner final : public History::Runner {
       // Fan-out under the lock, so that streams get events in id order.
       if (auto appended = history_.commit(drafts, positions, result.error))
         result = answer(*appended, 0, drafts.size());
+      // Asked under the lock, so that syncs are awaited in append order.
+      if (result.ok && history_.log_->syncs_in_groups()) {
+        history_.log_->when_synced([executor, done = std::move(done),
+                                    result = std::move(result)](bool synced) mutable {
+          if (!synced) result = {.ok = false, .ids = {}, .already_stored = 0,
+                                 .error = "history: the journal could not be synced"};
+          answer_on(executor, std::move(done), std::move(result));
+        });
+        return core::Admission::Queued;
+      }
     }
     answer_on(executor, std::move(done), std::move(result));
     return core::Admission::Queued;
@@ -91,20 +102,47 @@ class History::CallerThreadRunner final : public History::Runner {
   }
 
   void stop() override {
+    std::promise<void> synced;
     {
       std::lock_guard lock(mutex_);
       stopped_ = true;
+      // Syncs are awaited in order: once this one is done, every publish has its answer.
+      if (history_.log_->syncs_in_groups())
+        history_.log_->when_synced([&synced](bool) { synced.set_value(); });
+      else
+        synced.set_value();
     }
+    synced.get_future().wait();
     stop_trimmer_.notify_all();
     if (trimmer_.joinable()) trimmer_.join();
   }
 
  private:
+  // Age retention, and while the log refuses writes a probe every second: readiness comes
+  // back when the storage does, without waiting for a publish.
   void run_trimmer() {
     std::unique_lock lock(mutex_);
+    auto next_trim = core::SteadyClock::now() + history_.options_.trim_interval;
     while (!stopped_) {
-      stop_trimmer_.wait_for(lock, history_.options_.trim_interval);
-      history_.retain();
+      // Every second at least: a publish that found the log refusing is not a wake-up.
+      stop_trimmer_.wait_until(
+          lock, std::min(next_trim, core::SteadyClock::now() + std::chrono::seconds(1)));
+      if (stopped_) return;
+      if (!history_.ready_) probe();
+      if (core::SteadyClock::now() >= next_trim) {
+        history_.retain();
+        next_trim = core::SteadyClock::now() + history_.options_.trim_interval;
+      }
+    }
+  }
+
+  void probe() {
+    try {
+      history_.log_->probe();
+      spdlog::info("history: the log takes writes again");
+      history_.ready_ = true;
+    } catch (const std::exception& e) {
+      spdlog::debug("history: the log still refuses writes: {}", e.what());
     }
   }
 

@@ -1,11 +1,12 @@
 #include "hub/hub.hpp"
 
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <functional>
+#include <iterator>
+#include <mutex>
 
 namespace ssehub::hub {
 
@@ -16,6 +17,14 @@ struct Hub::Shard {
   std::unordered_map<std::string, std::vector<Subscriber*>> by_stream;
   std::vector<Subscriber*> all;
   std::vector<Subscriber*> touched;  // scratch: subscribers to flush after one delivery
+  // Events published for this thread, in publish order. A publisher appends and posts a
+  // delivery only when the inbox was empty, so events reach streams in the order they were
+  // published whichever threads published them: posts alone would not keep it, as a post
+  // made on this thread waits in asio's thread-private queue until the running handler
+  // returns, behind posts other threads made meanwhile.
+  std::mutex inbox_mutex;
+  std::vector<core::EventPtr> inbox;
+  std::vector<core::EventPtr> delivering;  // this thread's: the inbox taken, capacity kept
   // Set by shutdown_all on this shard's thread: a tick that already fired must not re-arm.
   bool stopped = false;
 };
@@ -108,11 +117,26 @@ void Hub::publish(std::vector<core::EventPtr> events) {
   }
   for (unsigned thread = 0; thread < shards_.size(); ++thread) {
     if (per_thread[thread].empty()) continue;
-    boost::asio::post(shards_[thread]->context,
-                      [this, thread, batch = std::move(per_thread[thread])] {
-                        deliver_on(thread, batch);
-                      });
+    Shard& shard = *shards_[thread];
+    bool was_empty = false;
+    {
+      std::lock_guard lock(shard.inbox_mutex);
+      was_empty = shard.inbox.empty();
+      shard.inbox.insert(shard.inbox.end(), std::make_move_iterator(per_thread[thread].begin()),
+                         std::make_move_iterator(per_thread[thread].end()));
+    }
+    if (was_empty) boost::asio::post(shard.context, [this, thread] { deliver_inbox(thread); });
   }
+}
+
+void Hub::deliver_inbox(unsigned thread) {
+  Shard& shard = *shards_[thread];
+  {
+    std::lock_guard lock(shard.inbox_mutex);
+    shard.delivering.swap(shard.inbox);
+  }
+  deliver_on(thread, shard.delivering);
+  shard.delivering.clear();
 }
 
 void Hub::deliver_on(unsigned thread, const std::vector<core::EventPtr>& events) {

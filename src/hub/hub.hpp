@@ -58,7 +58,8 @@ class Hub {
   Admission attach(unsigned thread, const std::string& stream, Subscriber* subscriber);
   void detach(unsigned thread, const std::string& stream, Subscriber* subscriber);
 
-  // Any thread. Events of one stream must be published in id order by a single thread.
+  // Any thread. Events of one stream must be published in id order: by one thread, or by
+  // threads that take turns under a lock of the caller's (History on the callers' threads).
   void publish(std::vector<core::EventPtr> events);
 
   // Starts the per-thread tick timers (period chosen from the smallest interval in use).
@@ -84,6 +85,7 @@ class Hub {
   static constexpr std::size_t kStripes = 64;
 
   Stripe& stripe_of(const std::string& stream);
+  void deliver_inbox(unsigned thread);
   void deliver_on(unsigned thread, const std::vector<core::EventPtr>& events);
   void schedule_tick(unsigned thread);
 

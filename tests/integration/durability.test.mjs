@@ -3,14 +3,22 @@
 
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { metrics, publish, publishOk, range, showServerLogsOnFailure, sse, startServer, uniqueUser } from "./lib/server.mjs";
+import { metrics, publish, publishOk, range, showServerLogsOnFailure, sse, startServer as startWith, uniqueUser } from "./lib/server.mjs";
 
 showServerLogsOnFailure();
 const T = { timeout: 60_000 };
 
-describe("durability across kill -9", () => {
+// The logs that keep events on disk: SQLite, and the segment log's journal (synced or not).
+const STORES = {
+  sqlite: ["--history-store", "sqlite", "--history-sync", "full"],
+  segment: ["--history-store", "segment", "--history-sync", "normal"],
+  "segment, fdatasync before each answer": ["--history-store", "segment", "--history-sync", "full"],
+};
+
+for (const [store, storeArgs] of Object.entries(STORES)) describe(`durability across kill -9 (${store})`, () => {
   let server;
   afterEach(() => server?.dispose());
+  const startServer = (args = []) => startWith([...storeArgs, ...args]);
 
   const streamUrl = (user) => `${server.url}/v2/sse?username=${encodeURIComponent(user)}`;
 

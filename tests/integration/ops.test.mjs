@@ -50,11 +50,12 @@ describe("operations endpoints", () => {
   });
 
   it("LongLivedThreadsAreNamedForProfilesAndTop", T, async () => {
-    // perf and `top -H` tell the history writer from an I/O thread by these names.
+    // perf and `top -H` tell history's threads from an I/O thread by these names (the
+    // default segment log: the trimmer, and the thread that flushes and compacts its journal).
     const tasks = `/proc/${server.proc.pid}/task`;
     const names = await Promise.all((await fs.readdir(tasks)).map((t) => fs.readFile(`${tasks}/${t}/comm`, "utf8")));
     const named = new Set(names.map((n) => n.trim()));
-    for (const name of ["ssehub-io-0", "ssehub-io-1", "history-write", "history-read", "history-ckpt", "store-0"]) {
+    for (const name of ["ssehub-io-0", "ssehub-io-1", "history-trim", "history-flush", "store-0"]) {
       assert.ok(named.has(name), `no thread named ${name} among ${[...named].join(", ")}`);
     }
   });

@@ -269,8 +269,8 @@ describe("the Debian package", { skip: isRoot ? false : "needs root (dpkg -i)" }
     assert.equal(page.status, 200);
     assert.equal(page.body, await fs.readFile(`${INSTALLED.web}/index.html`, "utf8"));
     assert.match(log, new RegExp(`data in ${INSTALLED.state}\\)`));
-    const history = await fs.stat(path.join(INSTALLED.state, "history.db"));
-    assert.equal(history.uid, user.uid, "history.db belongs to ssehub");
+    const history = await fs.stat(path.join(INSTALLED.state, "history.segments"));
+    assert.equal(history.uid, user.uid, "history.segments belongs to ssehub");
 
     // What systemd sends to stop the service (KillSignal) ends it cleanly within TimeoutStopSec.
     const stopSeconds = Number.parseInt(unit.get("Service.TimeoutStopSec").at(-1), 10);

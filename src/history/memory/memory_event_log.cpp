@@ -1,6 +1,7 @@
 #include "history/memory/memory_event_log.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace ssehub::history {
 
@@ -21,20 +22,33 @@ MemoryEventLog::MemoryEventLog(MemoryEventLogOptions options, metrics::Registry&
 
 Appended MemoryEventLog::append(std::span<core::EventDraft> drafts,
                                 std::span<const core::LogPosition> positions) {
+  return append_at(drafts, positions, options_.retention.now_ms());
+}
+
+MemoryEventLog::Stream& MemoryEventLog::stream_of(const std::string& name) {
+  auto [it, created] = streams_.try_emplace(name);
+  if (created) {
+    it->second.name = &it->first;
+    bytes_ += kStreamOverhead + name.size();
+  }
+  return it->second;
+}
+
+Appended MemoryEventLog::append_at(std::span<core::EventDraft> drafts,
+                                   std::span<const core::LogPosition> positions,
+                                   std::int64_t now) {
   Appended appended;
   appended.ids.reserve(drafts.size());
   appended.committed.reserve(drafts.size());
-  const std::int64_t now = options_.retention.now_ms();
   for (std::size_t i = 0; i < drafts.size(); ++i) {
     core::EventDraft& draft = drafts[i];
-    auto [it, created] = streams_.try_emplace(draft.stream);
-    if (created) bytes_ += kStreamOverhead + draft.stream.size();
-    if (auto earlier = stored_id(it->second, draft)) {
+    Stream& stream = stream_of(draft.stream);
+    if (auto earlier = stored_id(stream, draft)) {
       appended.ids.push_back(*earlier);
       appended.stored_before.push_back(i);
       continue;
     }
-    appended.committed.push_back(keep(it->second, draft, now));
+    appended.committed.push_back(keep(stream, draft, now));
     appended.ids.push_back(appended.committed.back()->id);
   }
   for (const core::LogPosition& position : positions) {
@@ -115,6 +129,46 @@ Page MemoryEventLog::read(const std::string& stream_name, std::uint64_t after_id
     page.events.push_back(*next);
   }
   return page;
+}
+
+void MemoryEventLog::for_each_entry(const std::function<void(const KeptEntry&)>& visit) const {
+  for (const Entry& entry : entries_) {
+    const auto& events = entry.stream->events;
+    const auto newer = [](std::uint64_t id, const StoredEventPtr& event) { return id < event->id; };
+    auto at = std::upper_bound(events.begin(), events.end(), entry.id, newer);
+    const StoredEventPtr* event = nullptr;
+    if (at != events.begin() && (*std::prev(at))->id == entry.id) event = &*std::prev(at);
+    visit({*entry.stream->name, entry.id, entry.created_ms, entry.dedupe_key, event});
+  }
+}
+
+void MemoryEventLog::for_each_stream(
+    const std::function<void(const std::string&, StreamExtent)>& visit) const {
+  for (const auto& [name, stream] : streams_) visit(name, {stream.last_id, stream.trimmed_through});
+}
+
+void MemoryEventLog::restore_key(const std::string& stream_name, std::uint64_t id,
+                                 std::int64_t created_ms, std::string dedupe_key) {
+  Stream& stream = stream_of(stream_name);
+  stream.last_id = std::max(stream.last_id, id);
+  bytes_ += sizeof(Entry) + dedupe_key.size();
+  if (!dedupe_key.empty()) ids_by_key_.emplace(dedupe_key, id);
+  entries_.push_back({&stream, id, created_ms, std::move(dedupe_key)});
+}
+
+void MemoryEventLog::restore_extent(const std::string& stream_name, StreamExtent extent) {
+  Stream& stream = stream_of(stream_name);
+  stream.last_id = std::max(stream.last_id, extent.last_id);
+  stream.trimmed_through = std::max(stream.trimmed_through, extent.trimmed_through);
+}
+
+void MemoryEventLog::clear() {
+  entries_.clear();
+  ids_by_key_.clear();
+  streams_.clear();
+  positions_.clear();
+  bytes_ = 0;
+  metrics_.memory_bytes.set(0);
 }
 
 std::vector<core::LogPosition> MemoryEventLog::positions() {

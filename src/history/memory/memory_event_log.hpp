@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -38,8 +39,33 @@ class MemoryEventLog final : public EventLog {
   // What the kept events, their bookkeeping and the streams' ids take, approximately.
   std::size_t bytes() const { return bytes_; }
 
+  // For a durable log kept in this one (history/segment/): append as of a given time (the
+  // time the events were first stored, when a journal is read back), list what is kept so
+  // that it can be written out, and restore it.
+  Appended append_at(std::span<core::EventDraft> drafts,
+                     std::span<const core::LogPosition> positions, std::int64_t now_ms);
+  // One per kept event, oldest first: `event` is null when the count limit dropped the
+  // event but its dedupe key is still kept.
+  struct KeptEntry {
+    const std::string& stream;
+    std::uint64_t id;
+    std::int64_t created_ms;
+    const std::string& dedupe_key;
+    const StoredEventPtr* event;
+  };
+  void for_each_entry(const std::function<void(const KeptEntry&)>& visit) const;
+  void for_each_stream(const std::function<void(const std::string& stream, StreamExtent)>& visit) const;
+  // A dedupe key whose event is gone, in entry order (after the entries before it).
+  void restore_key(const std::string& stream, std::uint64_t id, std::int64_t created_ms,
+                   std::string dedupe_key);
+  // Raises a stream's extent to at least `extent` (its ids never start over).
+  void restore_extent(const std::string& stream, StreamExtent extent);
+  // Forgets everything (a durable log reads its journal again).
+  void clear();
+
  private:
   struct Stream {
+    const std::string* name = nullptr;  // the key of its node in streams_
     std::uint64_t last_id = 0;
     std::uint64_t trimmed_through = 0;
     std::deque<StoredEventPtr> events;  // in id order
@@ -56,6 +82,7 @@ class MemoryEventLog final : public EventLog {
 
   std::optional<std::uint64_t> stored_id(const Stream& stream, const core::EventDraft& draft) const;
   StoredEventPtr keep(Stream& stream, core::EventDraft& draft, std::int64_t now);
+  Stream& stream_of(const std::string& name);
   void drop_oldest_entry();
 
   MemoryEventLogOptions options_;

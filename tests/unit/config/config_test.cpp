@@ -83,10 +83,12 @@ TEST_F(ConfigTest, HelpExitsZeroWithoutConfig) {
   EXPECT_EQ(outcome.exit_code, 0);
 }
 
-TEST_F(ConfigTest, HistoryStoreIsSqliteUnlessMemoryIsAsked) {
+TEST_F(ConfigTest, HistoryStoreIsSegmentUnlessAnotherIsAsked) {
   auto defaults = load({});
   ASSERT_TRUE(defaults.config);
-  EXPECT_EQ(defaults.config->history_store, ssehub::config::HistoryStore::Sqlite);
+  EXPECT_EQ(defaults.config->history_store, ssehub::config::HistoryStore::Segment);
+  EXPECT_EQ(load({"--history-store", "sqlite"}).config->history_store,
+            ssehub::config::HistoryStore::Sqlite);
   auto memory = load({"--history-store", "memory", "--history-memory-mb", "64"});
   ASSERT_TRUE(memory.config);
   EXPECT_EQ(memory.config->history_store, ssehub::config::HistoryStore::Memory);
@@ -131,7 +133,7 @@ TEST_F(ConfigTest, ModesAreParsedOnceFromFileEnvironmentOrFlag) {
   auto defaults = load({});
   ASSERT_TRUE(defaults.config);
   EXPECT_EQ(defaults.config->bus, ssehub::config::BusMode::Local);
-  EXPECT_EQ(defaults.config->history_sync, ssehub::config::HistorySync::Full);
+  EXPECT_EQ(defaults.config->history_sync, ssehub::config::HistorySync::Normal);
   EXPECT_EQ(defaults.config->auth, ssehub::config::AuthMode::None);
   EXPECT_EQ(defaults.config->store, ssehub::config::ReportStore::Sqlite);
 }
@@ -166,7 +168,8 @@ TEST_F(ConfigTest, ValidationSaysTheFirstBrokenRuleBetweenOptions) {
   config.kafka_brokers = "127.0.0.1:9092";
   config.history_store = HistoryStore::Memory;
   EXPECT_EQ(message_of(config),
-            "--bus kafka needs --history-store sqlite (each node keeps its place in the bus there)");
+            "--bus kafka needs --history-store sqlite or segment (each node keeps its place in the bus "
+            "there)");
   config.history_store = HistoryStore::Sqlite;
   config.auth = AuthMode::Jwt;
   EXPECT_EQ(message_of(config), "--auth jwt needs --jwt-secret or --jwt-public-key-file");
@@ -187,9 +190,15 @@ TEST_F(ConfigTest, ValidationSaysTheFirstBrokenRuleBetweenOptions) {
 TEST_F(ConfigTest, TheStartUpLogDescribesTheModesInWords) {
   using namespace ssehub::config;
   EXPECT_EQ(describe_modes(Config{}),
-            "history: sqlite (fsync each commit); reports: sqlite; bus: local; kafka ingestion: off; "
+            "history: segment (up to 256 MiB in memory, journaled: survives crashes, a power loss "
+            "costs about the last second); reports: sqlite; bus: local; kafka ingestion: off; "
             "auth: none (streams open to anyone who can connect), publishing open");
   Config config;
+  config.history_sync = HistorySync::Full;
+  EXPECT_TRUE(describe_modes(config).starts_with(
+      "history: segment (up to 256 MiB in memory, fdatasync before each answer); "));
+  config.history_store = HistoryStore::Sqlite;
+  EXPECT_TRUE(describe_modes(config).starts_with("history: sqlite (fsync each commit); "));
   config.history_store = HistoryStore::Memory;
   config.history_memory_mb = 64;
   config.store = ReportStore::DynamoDb;

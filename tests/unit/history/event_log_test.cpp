@@ -1,6 +1,7 @@
-// What every EventLog must do alike: one suite, run against the SQLite log and the memory log.
+// What every EventLog must do alike: one suite, run against the SQLite, memory and segment logs.
 #include "history/event_log.hpp"
 #include "history/memory/memory_event_log.hpp"
+#include "history/segment/segment_event_log.hpp"
 #include "history/sqlite/sqlite_event_log.hpp"
 #include "support/temp_path.hpp"
 
@@ -56,6 +57,12 @@ class EventLogTest : public ::testing::TestWithParam<const char*> {
     if (std::string(GetParam()) == "Memory")
       log_ = std::make_unique<history::MemoryEventLog>(
           history::MemoryEventLogOptions{.retention = retention}, metrics_);
+    else if (std::string(GetParam()) == "Segment")
+      log_ = std::make_unique<history::SegmentEventLog>(
+          history::SegmentEventLogOptions{.dir = (dir_ / "segments").string(),
+                                          .retention = retention,
+                                          .flush_interval = std::chrono::milliseconds::zero()},
+          metrics_);
     else
       log_ = std::make_unique<history::SqliteEventLog>(
           history::SqliteEventLogOptions{
@@ -83,7 +90,7 @@ class EventLogTest : public ::testing::TestWithParam<const char*> {
 
 }  // namespace
 
-INSTANTIATE_TEST_SUITE_P(EventLog, EventLogTest, ::testing::Values("Sqlite", "Memory"),
+INSTANTIATE_TEST_SUITE_P(EventLog, EventLogTest, ::testing::Values("Sqlite", "Memory", "Segment"),
                          [](const auto& info) { return std::string(info.param); });
 
 TEST_P(EventLogTest, NumbersEachStreamOnItsOwnWithinOneBatch) {

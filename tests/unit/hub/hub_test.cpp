@@ -1,10 +1,12 @@
 #include "hub/hub.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <future>
+#include <thread>
 
 using namespace ssehub;
 
@@ -124,4 +126,24 @@ TEST_F(HubTest, WaitUntilClosedEndsWhenTheLastStreamHasDetached) {
   ASSERT_EQ(waited.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_TRUE(waited.get());
   EXPECT_EQ(hub_.streams_open(), 0u);
+}
+
+// History on the callers' threads publishes from every I/O thread in turn, under its lock. A
+// publish made on a stream's own thread must still arrive before one another thread makes
+// after it: a plain post from the running thread would wait in asio's thread-private queue
+// (an io_context for one thread, as IoPool runs them) until the handler returns.
+TEST(HubOrderTest, EventsArriveInPublishOrderWhicheverThreadsPublishedThem) {
+  boost::asio::io_context io{1};
+  metrics::Registry metrics;
+  hub::Hub hub{{&io}, {.max_streams_per_user = 2, .max_streams = 0}, metrics};
+  RecordingSubscriber tab;
+  ASSERT_EQ(hub.attach(0, "v2:alice", &tab), hub::Hub::Admission::Admitted);
+  boost::asio::post(io, [&] {
+    hub.publish({event_for("v2:alice", 1)});
+    std::thread([&] { hub.publish({event_for("v2:alice", 2)}); }).join();
+  });
+  io.run();
+  ASSERT_EQ(tab.received.size(), 2u);
+  EXPECT_EQ(tab.received[0]->id, 1u);
+  EXPECT_EQ(tab.received[1]->id, 2u);
 }

@@ -1,0 +1,112 @@
+#pragma once
+
+#include "history/event_log.hpp"
+#include "history/memory/memory_event_log.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ssehub::history {
+
+struct SegmentEventLogOptions {
+  std::string dir;  // holds the journal segments and the snapshot; created when missing
+  std::size_t budget_bytes = std::size_t{256} << 20;  // what the kept events may take in memory
+  Retention retention;
+  // How often a thread of its own fdatasyncs the journal: what a power loss can cost at most
+  // (beyond what the kernel wrote back by itself). Zero: never (tests).
+  std::chrono::milliseconds flush_interval{1000};
+  // Compaction starts once the journal written since the last snapshot passes this and the
+  // snapshot's size, so the files stay within a few times what is kept.
+  std::size_t compact_min_bytes = std::size_t{64} << 20;
+  // --history-sync full: publishes are answered only once an fdatasync covers them. One
+  // thread syncs for every publisher waiting (a group sync), off the I/O threads.
+  bool sync_before_answer = false;
+};
+
+// The log of `--history-store segment`: the memory log's structures and speed, made to
+// survive a crash of the process by an append-only journal. Each append is encoded and
+// written with one write() into the page cache before it returns (and so before its
+// publisher is answered); the kernel keeps what was written when the process dies. Durable
+// against power loss only up to the last periodic fdatasync, run on a thread of its own; with
+// sync_before_answer, History answers each publish once a group fdatasync covers it.
+//
+// On disk: journal-N segments of records (length, CRC-32, payload), and snapshot-N, the
+// state before journal-N began. Opening reads the newest snapshot and the journals after it;
+// a record whose length or checksum does not hold (a write torn by a power loss) ends its
+// segment, and is cut off. Compaction starts a new segment (on the thread that calls
+// retain()), copies the kept entries' pointers, and writes them out on a thread of its own,
+// renaming the snapshot into place before it deletes the segments it replaces.
+class SegmentEventLog final : public EventLog {
+ public:
+  SegmentEventLog(SegmentEventLogOptions options, metrics::Registry& registry);
+  ~SegmentEventLog() override;
+  SegmentEventLog(const SegmentEventLog&) = delete;
+  SegmentEventLog& operator=(const SegmentEventLog&) = delete;
+
+  Threading threading() const override { return Threading::CallerThread; }
+  Appended append(std::span<core::EventDraft> drafts,
+                  std::span<const core::LogPosition> positions) override;
+  Page read(const std::string& stream, std::uint64_t after_id, PageLimit limit) override;
+  void retain() override;
+  void probe() override;
+  std::vector<core::LogPosition> positions() override { return memory_.positions(); }
+  bool syncs_in_groups() const override { return options_.sync_before_answer; }
+  void when_synced(std::function<void(bool ok)> done) override;
+
+  // Waits until a compaction under way has written its snapshot (tests).
+  void wait_for_compaction();
+
+ private:
+  struct File;
+  struct Snapshot;
+
+  void recover();
+  void start_compaction();
+  void run_background();
+  void write_snapshot(Snapshot& snapshot);
+  void throw_if_broken();
+  void run_syncer();
+
+  SegmentEventLogOptions options_;
+  MemoryEventLog memory_;
+  std::string buffer_;  // the record being encoded, reused
+  std::vector<std::string> keys_;  // dedupe keys of the drafts being appended, reused
+
+  // The journal appended to. Swapped at compaction by the appending side; the background
+  // thread takes a reference under files_mutex_ to fdatasync it.
+  std::shared_ptr<File> journal_;
+  std::uint64_t journal_index_ = 0;
+  std::size_t journal_bytes_ = 0;  // written to journals since the last snapshot began
+  bool broken_ = false;            // a write failed and memory no longer matches the journal
+
+  std::mutex files_mutex_;
+  std::condition_variable wake_;
+  std::unique_ptr<Snapshot> pending_;  // for the background thread to write
+  bool compacting_ = false;            // from start_compaction until the snapshot is in place
+  bool stopping_ = false;
+  std::atomic<std::size_t> snapshot_bytes_{0};
+  std::thread background_;
+
+  // Publishers waiting for an fdatasync, each with the journal it wrote to.
+  struct SyncWaiter {
+    std::shared_ptr<File> journal;
+    std::function<void(bool ok)> done;
+  };
+  std::mutex sync_mutex_;
+  std::condition_variable sync_wake_;
+  std::deque<SyncWaiter> sync_waiters_;
+  bool sync_stopping_ = false;
+  metrics::Counter& syncs_;
+  std::thread syncer_;
+};
+
+}  // namespace ssehub::history

@@ -1,0 +1,285 @@
+// What the segment log keeps across a restart: its journal read back, a torn tail cut off,
+// and compaction's snapshot read back the same as the segments it replaced.
+#include "history/segment/segment_event_log.hpp"
+#include "support/temp_path.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+using namespace ssehub;
+namespace fs = std::filesystem;
+
+namespace {
+
+core::EventDraft draft(std::string stream, std::string data, std::string dedupe_key = {}) {
+  core::EventDraft draft;
+  draft.stream = std::move(stream);
+  draft.data = std::move(data);
+  draft.dedupe_key = std::move(dedupe_key);
+  return draft;
+}
+
+std::vector<std::uint64_t> ids_of(const history::Page& page) {
+  std::vector<std::uint64_t> ids;
+  for (const auto& event : page.events) ids.push_back(event->id);
+  return ids;
+}
+
+std::vector<std::string> data_of(const history::Page& page) {
+  std::vector<std::string> data;
+  for (const auto& event : page.events) data.push_back(event->data);
+  return data;
+}
+
+std::vector<std::string> files_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+class SegmentEventLogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = test_support::unique_temp_path("ssehub_segment_log_test");
+    fs::remove_all(dir_);
+  }
+  void TearDown() override {
+    log_.reset();
+    fs::remove_all(dir_);
+  }
+
+  history::SegmentEventLog& open(std::size_t max_events = 100, std::size_t compact_min_bytes = 1 << 30,
+                                 bool sync_before_answer = false) {
+    log_.reset();
+    log_ = std::make_unique<history::SegmentEventLog>(
+        history::SegmentEventLogOptions{
+            .dir = dir_.string(),
+            .retention = {.max_events_per_stream = max_events,
+                          .max_age = std::chrono::seconds(60),
+                          .wall_clock =
+                              [offset = clock_offset_] {
+                                return std::chrono::system_clock::now() +
+                                       std::chrono::seconds(offset->load());
+                              }},
+            .flush_interval = std::chrono::milliseconds::zero(),
+            .compact_min_bytes = compact_min_bytes,
+            .sync_before_answer = sync_before_answer},
+        metrics_);
+    return *log_;
+  }
+
+  history::Appended append(std::vector<core::EventDraft> drafts,
+                           std::vector<core::LogPosition> positions = {}) {
+    return log_->append(drafts, positions);
+  }
+
+  fs::path only_journal() const {
+    std::vector<fs::path> journals;
+    for (const auto& entry : fs::directory_iterator(dir_))
+      if (entry.path().filename().string().starts_with("journal-")) journals.push_back(entry.path());
+    EXPECT_EQ(journals.size(), 1u);
+    return journals.at(0);
+  }
+
+  fs::path dir_;
+  metrics::Registry metrics_;
+  std::shared_ptr<std::atomic<std::int64_t>> clock_offset_ =
+      std::make_shared<std::atomic<std::int64_t>>(0);
+  std::unique_ptr<history::SegmentEventLog> log_;
+};
+
+}  // namespace
+
+TEST_F(SegmentEventLogTest, EventsKeysExtentsAndPositionsSurviveReopening) {
+  open(3);
+  auto report = draft("v3:a", "line1\nline2", "kafka:t:0:1");
+  report.type = "report";
+  append({report, draft("v3:a", "2"), draft("v2:b", "x")}, {{.partition = 2, .next_offset = 40}});
+  append({draft("v3:a", "3"), draft("v3:a", "4")}, {{.partition = 2, .next_offset = 38}});
+
+  open(3);
+  const auto a = log_->read("v3:a", 0, {});
+  EXPECT_EQ(ids_of(a), (std::vector<std::uint64_t>{2, 3, 4}));
+  EXPECT_EQ(data_of(a), (std::vector<std::string>{"2", "3", "4"}));
+  EXPECT_EQ(a.extent.trimmed_through, 1u);
+  EXPECT_EQ(a.extent.last_id, 4u);
+  EXPECT_EQ(data_of(log_->read("v2:b", 0, {})), (std::vector<std::string>{"x"}));
+  ASSERT_EQ(log_->positions().size(), 1u);
+  EXPECT_EQ(log_->positions()[0].next_offset, 40);
+  // The key outlived its event (the count limit dropped it), and ids go on.
+  const auto again = append({draft("v3:a", "m", "kafka:t:0:1"), draft("v3:a", "5")});
+  EXPECT_EQ(again.ids, (std::vector<std::uint64_t>{1, 5}));
+  EXPECT_EQ(again.stored_before, (std::vector<std::size_t>{0}));
+}
+
+TEST_F(SegmentEventLogTest, ATypeSurvivesReopening) {
+  open();
+  auto report = draft("v3:a", "body");
+  report.type = "report";
+  append({report});
+  open();
+  const auto page = log_->read("v3:a", 0, {});
+  ASSERT_EQ(page.events.size(), 1u);
+  EXPECT_EQ(page.events[0]->type, "report");
+}
+
+TEST_F(SegmentEventLogTest, ATornLastRecordIsCutOffAndTheRecordsBeforeItKept) {
+  open();
+  append({draft("v2:a", "1")});
+  append({draft("v2:a", "2")});
+  append({draft("v2:a", "3 torn by a power loss")});
+  log_.reset();
+  const fs::path journal = only_journal();
+  const auto whole = fs::file_size(journal);
+  fs::resize_file(journal, whole - 5);
+
+  open();
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), (std::vector<std::string>{"1", "2"}));
+  // The cut leaves a whole journal: what is appended next reads back after a restart.
+  EXPECT_EQ(append({draft("v2:a", "3 again")}).ids, (std::vector<std::uint64_t>{3}));
+  open();
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), (std::vector<std::string>{"1", "2", "3 again"}));
+}
+
+TEST_F(SegmentEventLogTest, ARecordWhoseChecksumFailsEndsTheJournal) {
+  open();
+  append({draft("v2:a", "kept")});
+  append({draft("v2:a", "garbled")});
+  log_.reset();
+  const fs::path journal = only_journal();
+  {
+    std::fstream file(journal, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(fs::file_size(journal)) - 2);
+    file.put('#');  // inside "garbled": same length, another checksum
+  }
+  open();
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), (std::vector<std::string>{"kept"}));
+}
+
+TEST_F(SegmentEventLogTest, CompactionReplacesTheSegmentsWithASnapshotThatReadsBackTheSame) {
+  open(3, 1);
+  append({draft("v2:gone", "aged out", "key-gone")});
+  clock_offset_->store(3600);  // an hour on: the first event is past the minute allowed
+  for (int i = 1; i <= 5; ++i)
+    append({draft("v3:a", std::to_string(i), "key-" + std::to_string(i)), draft("v2:b", "b")},
+           {{.partition = 1, .next_offset = i}});
+  log_->retain();  // drops the aged event, then compacts: the journal passed one byte
+  log_->wait_for_compaction();
+  append({draft("v2:b", "after the snapshot")});
+  EXPECT_EQ(files_in(dir_), (std::vector<std::string>{"journal-00000000000000000002.log",
+                                                       "snapshot-00000000000000000002.log"}));
+
+  open(3, 1);
+  const auto a = log_->read("v3:a", 0, {});
+  EXPECT_EQ(data_of(a), (std::vector<std::string>{"3", "4", "5"}));
+  EXPECT_EQ(a.extent.trimmed_through, 2u);
+  const auto b = log_->read("v2:b", 0, {});
+  EXPECT_EQ(data_of(b), (std::vector<std::string>{"b", "b", "after the snapshot"}));
+  EXPECT_EQ(ids_of(b), (std::vector<std::uint64_t>{4, 5, 6}));
+  // A stream whose events are all gone keeps its ids: they never start over.
+  const auto gone = log_->read("v2:gone", 0, {});
+  EXPECT_TRUE(gone.events.empty());
+  EXPECT_EQ(gone.extent.last_id, 1u);
+  EXPECT_EQ(gone.extent.trimmed_through, 1u);
+  ASSERT_EQ(log_->positions().size(), 1u);
+  EXPECT_EQ(log_->positions()[0].next_offset, 5);
+  // Keys whose events the count limit dropped are still known; the aged one is not.
+  const auto again = append({draft("v3:a", "x", "key-1"), draft("v2:gone", "y", "key-gone")});
+  EXPECT_EQ(again.ids, (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(again.stored_before, (std::vector<std::size_t>{0}));
+}
+
+TEST_F(SegmentEventLogTest, ACompactionCutShortLeavesTheSegmentsToRecoverFrom) {
+  open();
+  append({draft("v2:a", "1")});
+  log_.reset();
+  // A crash while a snapshot was written leaves its temporary file, never renamed.
+  std::ofstream(dir_ / "snapshot-00000000000000000002.log.tmp") << "half a snapshot";
+  open();
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), (std::vector<std::string>{"1"}));
+  EXPECT_EQ(files_in(dir_), (std::vector<std::string>{"journal-00000000000000000001.log"}));
+}
+
+TEST_F(SegmentEventLogTest, RepeatedCompactionsKeepOneSnapshotAndOneSegment) {
+  open(2, 1);
+  // Each round writes more than the last snapshot holds (two events), so each compacts.
+  const std::string payload(200, '.');
+  for (int round = 1; round <= 3; ++round) {
+    for (int i = 0; i < 3; ++i) append({draft("v2:a", std::to_string(round) + payload)});
+    log_->retain();
+    log_->wait_for_compaction();
+  }
+  EXPECT_EQ(files_in(dir_), (std::vector<std::string>{"journal-00000000000000000004.log",
+                                                       "snapshot-00000000000000000004.log"}));
+  open(2, 1);
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})),
+            (std::vector<std::string>{"3" + payload, "3" + payload}));
+  EXPECT_EQ(log_->read("v2:a", 0, {}).extent.last_id, 9u);
+}
+
+TEST_F(SegmentEventLogTest, WithSyncBeforeAnswerAppendsAreReportedSyncedInOrderAfterAnFdatasync) {
+  open(100, 1 << 30, /*sync_before_answer=*/true);
+  ASSERT_TRUE(log_->syncs_in_groups());
+  std::mutex mutex;
+  std::condition_variable all_synced;
+  std::vector<int> order;
+  bool all_ok = true;
+  constexpr int kAppends = 50;
+  for (int i = 0; i < kAppends; ++i) {
+    append({draft("v2:a", std::to_string(i))});
+    log_->when_synced([&, i](bool ok) {
+      std::lock_guard lock(mutex);
+      order.push_back(i);
+      all_ok = all_ok && ok;
+      all_synced.notify_all();
+    });
+  }
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(all_synced.wait_for(lock, std::chrono::seconds(30),
+                                    [&] { return order.size() == kAppends; }));
+  }
+  std::vector<int> expected(kAppends);
+  for (int i = 0; i < kAppends; ++i) expected[i] = i;
+  EXPECT_EQ(order, expected);
+  EXPECT_TRUE(all_ok);
+  // Every answer waited for an fdatasync; waiters that came during one share the next.
+  const double syncs = metrics_.value("ssehub_history_journal_syncs_total").value_or(-1);
+  EXPECT_GE(syncs, 1);
+  EXPECT_LE(syncs, kAppends);
+}
+
+TEST_F(SegmentEventLogTest, WithoutSyncBeforeAnswerNothingWaitsForAnFdatasync) {
+  open();
+  EXPECT_FALSE(log_->syncs_in_groups());
+  append({draft("v2:a", "1")});
+  EXPECT_EQ(metrics_.value("ssehub_history_journal_syncs_total").value_or(-1), 0);
+}
+
+TEST_F(SegmentEventLogTest, WithFlushingOnCompactionSyncsTheSegmentItLeavesAndReadsBackTheSame) {
+  {
+    history::SegmentEventLog log(
+        {.dir = dir_.string(), .flush_interval = std::chrono::milliseconds(50), .compact_min_bytes = 1},
+        metrics_);
+    std::vector<core::EventDraft> drafts{draft("v2:a", "before"), draft("v2:a", "compaction")};
+    log.append(drafts, {});
+    log.retain();
+    log.wait_for_compaction();
+    std::vector<core::EventDraft> after{draft("v2:a", "after")};
+    log.append(after, {});
+  }
+  EXPECT_EQ(files_in(dir_), (std::vector<std::string>{"journal-00000000000000000002.log",
+                                                       "snapshot-00000000000000000002.log"}));
+  open();
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})),
+            (std::vector<std::string>{"before", "compaction", "after"}));
+}
