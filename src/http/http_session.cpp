@@ -3,12 +3,14 @@
 #include "http/http2_session.hpp"
 #include "http/io_pool.hpp"
 #include "http/lingering_close.hpp"
+#include "http/request_admission.hpp"
 #include "http/request_reader.hpp"
 #include "http/response_head.hpp"
 #include "http/responses.hpp"
 #include "http/router.hpp"
 #include "http/stream_connection.hpp"
 #include "http/tls.hpp"
+#include "http/too_many_connections.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -34,13 +36,6 @@ namespace beast = boost::beast;
 using boost::asio::ip::tcp;
 
 namespace {
-
-Response too_many_connections() {
-  auto response = json_error(beast_http::status::too_many_requests, "too_many_connections",
-                             "this address holds too many connections");
-  response.set(beast_http::field::retry_after, "5");
-  return response;
-}
 
 // A plain HTTP request on the HTTPS port: OpenSSL recognises it in place of a ClientHello.
 bool is_plain_http_request(beast::error_code ec) {
@@ -456,55 +451,6 @@ StreamConnection HttpSession<Stream>::hand_over() {
   } else {
     return StreamConnection{stream_.release_socket()};
   }
-}
-
-}  // namespace
-
-std::variant<std::size_t, HeadRefusal> admit_request_head(const HttpContext& context,
-                                                         const beast_http::request_header<>& head,
-                                                         const Target& target,
-                                                         std::string_view authority,
-                                                         const tcp::endpoint& remote) {
-  if (!authority.empty() && !context.hosts.allows(authority)) {
-    context.metrics.reject(RejectReason::HostNotAllowed);
-    return HeadRefusal{json_error(beast_http::status::forbidden, "host_not_allowed",
-                                  "this server answers to localhost, IP addresses and the names "
-                                  "of --allowed-hosts, not to `" + std::string(authority) + "`"),
-                       true};
-  }
-  if (auto wait = context.clients.take_request(remote.address())) {
-    context.metrics.reject(RejectReason::RateLimited);
-    auto response = json_error(beast_http::status::too_many_requests, "rate_limited",
-                               "too many requests from this address; retry after " +
-                                   std::to_string(wait->count()) + " s");
-    response.set(beast_http::field::retry_after, std::to_string(wait->count()));
-    return HeadRefusal{std::move(response), true};
-  }
-  auto admission =
-      context.router.admit(RequestHead{head, target, remote}, context.limits.max_body_bytes);
-  if (auto* refusal = std::get_if<Response>(&admission)) return HeadRefusal{std::move(*refusal), false};
-  return std::get<std::size_t>(admission);
-}
-
-namespace {
-
-// Answers 429 and closes, at the cost of one static string: the address holds too many
-// connections, and may be trying to exhaust the server's.
-void refuse_plain(tcp::socket socket, HttpMetrics& metrics) {
-  metrics.reject(RejectReason::TooManyConnections);
-  static const std::string kRefusal = [] {
-    const std::string body =
-        R"({"error":"too_many_connections","detail":"this address holds too many connections"})";
-    return "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
-           "Retry-After: 5\r\nConnection: close\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\n\r\n" + body;
-  }();
-  auto owned = std::make_shared<tcp::socket>(std::move(socket));
-  boost::asio::async_write(*owned, boost::asio::buffer(kRefusal),
-                           [owned](boost::system::error_code, std::size_t) {
-                             boost::system::error_code ignored;
-                             owned->shutdown(tcp::socket::shutdown_both, ignored);
-                           });
 }
 
 }  // namespace

@@ -13,8 +13,6 @@
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <string_view>
-#include <variant>
 
 namespace boost::asio::ssl {
 class context;
@@ -64,21 +62,6 @@ class HttpConnection {
   virtual StreamConnection hand_over() = 0;
   virtual std::shared_ptr<void> client_slot() const = 0;
 };
-
-// A request refused on its head; `counted`: already counted in ssehub_requests_rejected_total.
-struct HeadRefusal {
-  Response response;
-  bool counted = false;
-};
-// The checks every request passes on its head, before any of its body, whatever the protocol:
-// the host (`authority`, from Host, :authority or an absolute-form target) is one this server
-// answers to, the address is within its request rate, and the route admits the caller. The
-// body limit to read the request with, or the refusal.
-std::variant<std::size_t, HeadRefusal> admit_request_head(const HttpContext& context,
-                                                         const beast_http::request_header<>& head,
-                                                         const Target& target,
-                                                         std::string_view authority,
-                                                         const boost::asio::ip::tcp::endpoint& remote);
 
 // Serves HTTP/1.1 (keep-alive, pipelining) on an accepted connection, on I/O thread `thread`
 // (call it there), over TLS when context.tls is set. A stream leaves through
