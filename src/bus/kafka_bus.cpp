@@ -1,4 +1,5 @@
 #include "bus/kafka_bus.hpp"
+#include "bus/kafka_record_headers.hpp"
 
 #include "core/clock.hpp"
 #include "core/ids.hpp"
@@ -8,26 +9,16 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
-#include <librdkafka/rdkafka.h>
-
-#include <future>
-#include <set>
 #include <string_view>
-#include <tuple>
 
 namespace ssehub::bus {
 
+using namespace kafka_record_headers;
+
 namespace {
 
-constexpr const char* kTypeHeader = "ssehub-type";
-constexpr const char* kDedupeHeader = "ssehub-dedupe";
-// The node that produced a keyed record, so that only it keeps the record's id for its
-// publisher.
-constexpr const char* kNodeHeader = "ssehub-node";
 // How long a keyed record's id is kept for a delivery report that was served after the apply.
 constexpr auto kKeyedAppliedKept = std::chrono::seconds(10);
-constexpr std::size_t kMaxBatch = 2000;
-constexpr auto kWatchPeriod = std::chrono::milliseconds(250);
 
 // A draft published with an Idempotency-Key: answered with the id it is stored under.
 bool keyed(const core::EventDraft& draft) { return draft.dedupe_key.starts_with(kIdempotencyKeyPrefix); }
@@ -291,104 +282,12 @@ void KafkaBus::run_producer_events() {
   producer_->poll(0);
 }
 
-bool KafkaBus::assign_partitions() {
-  int partitions = 0;
-  try {
-    partitions = kafka::ensure_topic(*producer_, options_.topic, options_.partitions,
-                                     std::chrono::milliseconds(5000));
-  } catch (const std::exception& e) {
-    log_.warn("bus-topic", std::string("bus: ") + e.what() + "; retrying");
-    return false;
-  }
-  std::vector<RdKafka::TopicPartition*> assignment;
-  for (int partition = 0; partition < partitions; ++partition) {
-    auto it = next_offsets_.find(partition);
-    assignment.push_back(RdKafka::TopicPartition::create(
-        options_.topic, partition,
-        it == next_offsets_.end() ? RdKafka::Topic::OFFSET_BEGINNING : it->second));
-  }
-  const auto code = consumer_->assign(assignment);
-  RdKafka::TopicPartition::destroy(assignment);
-  if (code != RdKafka::ERR_NO_ERROR) {
-    log_.warn("bus-assign", "bus: cannot assign partitions: " + RdKafka::err2str(code));
-    return false;
-  }
-  partition_count_ = std::min(partitions, kMaxPartitions);
-  spdlog::info("bus: reading {} partitions of {}", partitions, options_.topic);
-  return true;
-}
-
-std::vector<std::uint64_t> KafkaBus::apply(std::vector<core::EventDraft> drafts,
-                                           std::vector<core::LogPosition> positions) {
-  // Applied in order, one batch at a time; a failed batch is retried, never skipped, since
-  // skipping would lose events that Kafka acknowledged.
-  for (auto backoff = std::chrono::milliseconds(50); running_;
-       backoff = std::min(backoff * 2, std::chrono::milliseconds(2000))) {
-    std::promise<history::AppendResult> promise;
-    auto future = promise.get_future();
-    const auto admission = history_->append(
-        drafts, {},
-        [&promise](history::AppendResult result) { promise.set_value(std::move(result)); },
-        positions);
-    if (admission == core::Admission::Queued) {
-      auto result = future.get();
-      if (result.ok) return std::move(result.ids);
-      log_.warn("bus-apply", "bus: storing events failed: " + result.error + "; retrying");
-    } else if (admission == core::Admission::Stopped) {
-      return {};
-    }
-    std::this_thread::sleep_for(backoff);
-  }
-  return {};
-}
-
-void KafkaBus::note_end(std::int32_t partition, std::int64_t next_offset) {
-  if (partition < 0 || partition >= kMaxPartitions) return;
-  auto& end = partition_ends_[partition];
-  std::int64_t known = end.load();
-  while (next_offset > known && !end.compare_exchange_weak(known, next_offset)) {
-  }
-}
-
-void KafkaBus::refresh_ends() {
-  // Asked through the producer: the consumer's cached watermarks stop moving exactly when
-  // its own connection is the one that is stuck.
-  for (int partition = 0; partition < partition_count_ && running_; ++partition) {
-    std::int64_t low = 0, high = 0;
-    if (producer_->query_watermark_offsets(options_.topic, partition, &low, &high, 1000) ==
-        RdKafka::ERR_NO_ERROR)
-      note_end(partition, high);
-  }
-}
-
 void KafkaBus::note_brokers_down(bool down) {
   if (brokers_down_.exchange(down) == down) return;
   if (down)
     spdlog::warn("bus: every Kafka broker is unreachable; publishes are refused (503) until one answers");
   else
     spdlog::info("bus: a Kafka broker answers again; publishes are taken");
-}
-
-void KafkaBus::note_applied(std::int32_t partition, std::int64_t next_offset) {
-  if (partition >= 0 && partition < kMaxPartitions) partition_applied_[partition] = next_offset;
-}
-
-void KafkaBus::update_lag() {
-  const int partitions = partition_count_;
-  std::vector<std::int64_t> ends(partitions), applied(partitions);
-  for (int partition = 0; partition < partitions; ++partition) {
-    ends[partition] = partition_ends_[partition].load();
-    applied[partition] = partition_applied_[partition].load();
-  }
-  const auto lag = lag_.update(std::chrono::steady_clock::now(), ends, applied);
-  const bool was_behind = lag_ms_->load() > options_.max_ready_lag.count();
-  lag_ms_->store(lag.count());
-  const bool behind = lag > options_.max_ready_lag;
-  if (behind && !was_behind)
-    spdlog::warn("bus: this node is {} ms behind what Kafka holds; /readyz says not ready until "
-                 "it catches up", lag.count());
-  else if (was_behind && !behind)
-    spdlog::info("bus: caught up with what Kafka holds again");
 }
 
 void KafkaBus::settle_keyed(std::shared_ptr<Publication> publication, std::size_t index,
@@ -428,106 +327,6 @@ void KafkaBus::expire_keyed() {
   std::lock_guard lock(keyed_mutex_);
   std::erase_if(keyed_applied_, [&](const auto& entry) { return now - entry.second.at > kKeyedAppliedKept; });
   std::erase_if(keyed_waits_, [&](const auto& entry) { return now - entry.second.since > wait_limit; });
-}
-
-void KafkaBus::run_watch() {
-  while (running_) {
-    const auto started = std::chrono::steady_clock::now();
-    if (partition_count_ > 0) {
-      const bool up = kafka::cluster_answers(*producer_, std::chrono::milliseconds(1000));
-      if (up != cluster_up_) spdlog::info("bus: Kafka cluster {}", up ? "reachable" : "unreachable");
-      cluster_up_ = up;
-      if (up) {
-        note_brokers_down(false);
-        refresh_ends();
-      }
-      update_lag();
-    }
-    expire_keyed();
-    std::this_thread::sleep_until(started + kWatchPeriod);
-  }
-}
-
-bool KafkaBus::may_have_issued(const std::string& stream, std::uint64_t id) {
-  const int partitions = partition_count_;
-  if (partitions <= 0) return true;  // not assigned yet: cannot tell, so wait
-  // The producer's partitioner (murmur2, as Kafka's Java clients use) places the stream.
-  const std::int32_t partition = rd_kafka_msg_partitioner_murmur2(
-      nullptr, stream.data(), stream.size(), partitions, nullptr, nullptr);
-  if (static_cast<std::int64_t>(id) <= partition_ends_[partition].load()) return true;
-  std::int64_t low = 0, high = 0;
-  if (consumer_->query_watermark_offsets(options_.topic, partition, &low, &high, 2000) !=
-      RdKafka::ERR_NO_ERROR)
-    return true;  // cannot ask: wait rather than reset a client that may be right
-  note_end(partition, high);
-  return static_cast<std::int64_t>(id) <= high;
-}
-
-void KafkaBus::run_consumer() {
-  bool assigned = false;
-  std::set<std::int32_t> partitions_at_end;
-  while (running_) {
-    if (!assigned) {
-      assigned = assign_partitions();
-      cluster_up_ = assigned;
-      if (!assigned) {
-        std::this_thread::sleep_for(std::chrono::seconds(1));
-        continue;
-      }
-    }
-    std::vector<core::EventDraft> drafts;
-    std::map<std::int32_t, std::int64_t> positions;
-    // Keyed records this node produced: index in drafts, partition, offset.
-    std::vector<std::tuple<std::size_t, std::int32_t, std::int64_t>> ours;
-    for (int timeout = 100; drafts.size() < kMaxBatch; timeout = 0) {
-      std::unique_ptr<RdKafka::Message> message(consumer_->consume(timeout));
-      if (message->err() == RdKafka::ERR__TIMED_OUT) break;
-      if (message->err() == RdKafka::ERR__PARTITION_EOF) {
-        partitions_at_end.insert(message->partition());
-        if (!caught_up_ && partitions_at_end.size() >= static_cast<std::size_t>(partition_count_)) {
-          // Every partition reported its end at least once: the backlog is applied.
-          caught_up_ = true;
-          spdlog::info("bus: caught up with {}", options_.topic);
-        }
-        continue;
-      }
-      if (message->err() != RdKafka::ERR_NO_ERROR) {
-        log_.warn("bus-consume", "bus: " + message->errstr());
-        break;
-      }
-      core::EventDraft draft;
-      if (message->key()) draft.stream = *message->key();
-      draft.data.assign(static_cast<const char*>(message->payload()), message->len());
-      draft.id = static_cast<std::uint64_t>(message->offset()) + 1;
-      if (auto* headers = message->headers()) {
-        const auto type = headers->get_last(kTypeHeader);
-        if (type.err() == RdKafka::ERR_NO_ERROR && type.value())
-          draft.type.assign(static_cast<const char*>(type.value()), type.value_size());
-        const auto key = headers->get_last(kDedupeHeader);
-        if (key.err() == RdKafka::ERR_NO_ERROR && key.value())
-          draft.dedupe_key.assign(static_cast<const char*>(key.value()), key.value_size());
-        const auto node = headers->get_last(kNodeHeader);
-        if (node.err() == RdKafka::ERR_NO_ERROR && node.value() && !draft.stream.empty() &&
-            std::string_view(static_cast<const char*>(node.value()), node.value_size()) == node_id_)
-          ours.emplace_back(drafts.size(), message->partition(), message->offset());
-      }
-      // The latency metric measures from the produce on whichever node accepted the event.
-      const auto age = std::chrono::milliseconds(std::max<std::int64_t>(
-          0, core::unix_millis_now() - message->timestamp().timestamp));
-      draft.accepted_at = core::SteadyClock::now() - age;
-      positions[message->partition()] = message->offset() + 1;
-      note_end(message->partition(), message->offset() + 1);
-      next_offsets_[message->partition()] = message->offset() + 1;
-      if (!draft.stream.empty()) drafts.push_back(std::move(draft));
-    }
-    if (positions.empty()) continue;
-    std::vector<core::LogPosition> applied;
-    for (const auto& [partition, next] : positions) applied.push_back({partition, next});
-    const auto ids = apply(std::move(drafts), applied);
-    for (const auto& [index, partition, offset] : ours)
-      if (index < ids.size()) note_keyed_applied(partition, offset, ids[index]);
-    for (const auto& position : applied) note_applied(position.partition, position.next_offset);
-  }
 }
 
 }  // namespace ssehub::bus

@@ -1,0 +1,52 @@
+// SegmentEventLog's private types, shared by its source files: an open segment file, and the
+// snapshot that compaction hands to the background thread.
+#pragma once
+
+#include "history/segment/segment_event_log.hpp"
+#include "history/segment/segment_journal_format.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ssehub::history {
+
+struct SegmentEventLog::File {
+  File(std::filesystem::path path_in, int flags) : path(std::move(path_in)) {
+    fd = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
+    if (fd < 0) segment_journal::throw_errno("history journal: open " + path.string());
+  }
+  ~File() { ::close(fd); }
+  File(const File&) = delete;
+  File& operator=(const File&) = delete;
+
+  std::filesystem::path path;
+  int fd = -1;
+  std::size_t size = 0;  // what the appending side wrote (and kept) in this segment
+};
+
+// What compaction writes out: copied under History's lock (pointers to the kept events, not
+// their payloads), written on the background thread.
+struct SegmentEventLog::Snapshot {
+  struct Entry {
+    std::int64_t created_ms;
+    std::uint64_t id;
+    StoredEventPtr event;  // null: only the dedupe key is kept
+    std::string stream;    // when there is no event to name it
+    std::string dedupe_key;
+  };
+  std::uint64_t index = 0;  // the snapshot is the state before journal `index` began
+  // The segment appends left: synced first, as the once-a-second flush now syncs the new one.
+  std::shared_ptr<File> finished;
+  std::vector<Entry> entries;
+  std::vector<std::pair<std::string, StreamExtent>> extents;
+  std::vector<core::LogPosition> positions;
+};
+
+}  // namespace ssehub::history
