@@ -14,6 +14,17 @@ import sys
 from pathlib import Path
 
 SERVERS = [("ssehub", "ssehub"), ("nchan", "nginx + Nchan"), ("pushpin", "Pushpin")]
+# ssehub's history configurations, measured in the unicast scenarios only.
+VARIANTS = [
+    ("ssehub", "ssehub, defaults (segment log: survives kill -9)"),
+    ("ssehub-full", "ssehub `--history-sync full` (survives power loss)"),
+    ("ssehub-sqlite", "ssehub `--history-store sqlite --history-sync full`"),
+    ("ssehub-memory", "ssehub `--history-store memory` (nothing durable)"),
+]
+# Issue 15's goal, against Nchan in the same run: deliveries/s at least this ratio with every
+# publisher count, and latency p99 no worse; --history-sync full at least FULL_GOAL at 32.
+DEFAULT_GOAL = 1.5
+FULL_GOAL = 1.0
 MAX_BEGIN = "<!-- bench-max:begin -->"
 MAX_END = "<!-- bench-max:end -->"
 # Everything from this line to the end is written by hand and kept by every run.
@@ -112,6 +123,15 @@ def ratio(ours, theirs, field, scale):
     return f"{a / b:.2f}×"
 
 
+def base_of(scenario):
+    """unicast-p32 -> unicast."""
+    return scenario.split("-")[0]
+
+
+def publishers_of(scenario):
+    return int(scenario.split("-p")[1]) if "-p" in scenario else None
+
+
 def scenario_table(scenario, by_server, ours_key="ssehub", ours_name="ssehub"):
     """The scenario's figures, ours (ssehub, or one of its variants) first, then each peer with
     the ratio ours / peer."""
@@ -123,7 +143,7 @@ def scenario_table(scenario, by_server, ours_key="ssehub", ours_name="ssehub"):
         header += [name, f"ssehub / {name.split(' + ')[-1]}"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     ours = by_server.get(ours_key, [])
-    for label, field, scale, decimals, better in METRICS[scenario]:
+    for label, field, scale, decimals, better in METRICS[base_of(scenario)]:
         arrow = {"more": " ↑", "less": " ↓", None: ""}[better]
         row = [f"{label}{arrow}"]
         for i, (key, _) in enumerate(present):
@@ -139,8 +159,8 @@ def scenario_intro(scenario, env):
         return (f"{env.get('idle_streams')} streams of distinct users, opened {env.get('concurrency')} at a time; "
                 "nothing is published. Connect rate counts a stream once its response headers arrived; "
                 "memory is the server's VmRSS with all streams open minus before, per stream.")
-    if scenario == "unicast":
-        return (f"{env.get('unicast_streams')} streams of distinct users; {env.get('unicast_publishers')} keep-alive "
+    if base_of(scenario) == "unicast":
+        return (f"{env.get('unicast_streams')} streams of distinct users; {publishers_of(scenario)} keep-alive "
                 f"connections POST to random users as fast as answers come, for {env.get('unicast_seconds')} s. "
                 "Latency is from just before the POST is written to the event being parsed by the client.")
     return (f"One user with {env.get('fanout_streams')} streams; a message every 10 ms for "
@@ -149,6 +169,74 @@ def scenario_intro(scenario, env):
 
 
 TITLES = {"idle": "Idle streams", "unicast": "Unicast", "fanout": "Fan-out"}
+
+
+def title_of(scenario):
+    publishers = publishers_of(scenario)
+    title = TITLES[base_of(scenario)]
+    return f"{title}, {publishers} publisher connections" if publishers else title
+
+
+def unicast_scenarios(results):
+    return sorted((s for s in results if base_of(s) == "unicast"), key=publishers_of)
+
+
+def median_of(runs, field):
+    return figures(runs, field, 1)[0]
+
+
+def configurations_table(results):
+    """Issue 15's view: each history configuration's deliveries/s and p99 per publisher count,
+    as ratios to Nchan's in the same run."""
+    scenarios = unicast_scenarios(results)
+    header = ["configuration (median of runs)", *(f"{publishers_of(s)} publisher connections" for s in scenarios)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = [("nchan", "nginx + Nchan (messages in shared memory)")] + VARIANTS
+    for key, name in rows:
+        if not any(key in results[s] for s in scenarios):
+            continue
+        row = [name]
+        for s in scenarios:
+            runs = results[s].get(key)
+            nchan = results[s].get("nchan")
+            if not runs:
+                row.append("–")
+                continue
+            rate, p99 = median_of(runs, "deliveries_per_s"), median_of(runs, "lat_p99_ms")
+            text = f"{fmt(rate / 1000, 1)} k/s" if rate is not None else "–"
+            if key != "nchan" and nchan and rate is not None and median_of(nchan, "deliveries_per_s"):
+                text += f" ({rate / median_of(nchan, 'deliveries_per_s'):.2f}×)"
+            text += f", p99 {fmt(p99, 1)} ms" if p99 is not None else ""
+            row.append(text)
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def goal_lines(results):
+    """Whether issue 15's goal is met in this run, said plainly."""
+    out = []
+    for s in unicast_scenarios(results):
+        by = results[s]
+        nchan = by.get("nchan")
+        if not nchan or not median_of(nchan, "deliveries_per_s"):
+            continue
+        n = publishers_of(s)
+        checks = [("ssehub", "defaults", DEFAULT_GOAL, True)]
+        if n >= 32:
+            checks.append(("ssehub-full", "`--history-sync full`", FULL_GOAL, False))
+        for key, name, goal, p99_too in checks:
+            runs = by.get(key)
+            if not runs or median_of(runs, "deliveries_per_s") is None:
+                continue
+            r = median_of(runs, "deliveries_per_s") / median_of(nchan, "deliveries_per_s")
+            ok = r >= goal
+            text = f"- {n} publishers, {name}: {r:.2f}× Nchan's deliveries/s (goal ≥ {goal:.1f}×)"
+            ours_p99, their_p99 = median_of(runs, "lat_p99_ms"), median_of(nchan, "lat_p99_ms")
+            if p99_too and ours_p99 is not None and their_p99 is not None:
+                ok = ok and ours_p99 <= their_p99
+                text += f", p99 {ours_p99:.1f} ms against {their_p99:.1f} ms (goal: no worse)"
+            out.append(text + (": met." if ok else ": **not met**."))
+    return out
 
 
 def render_all(results_dir, old_text):
@@ -171,8 +259,8 @@ def render_all(results_dir, old_text):
         f"| kernel (`uname -r`) | {env.get('kernel')} |",
         f"| OS | {env.get('os')} |",
         f"| open files per process | {env.get('nofile')} (hard limit) |",
-        f"| ssehub | {env.get('ssehub')}, `--threads 2 --history-sync normal` (SQLite history); "
-        "for unicast also with `--history-store memory` |",
+        f"| ssehub | {env.get('ssehub')}, `--threads 2`, history as configured by default (the segment "
+        "log); for unicast also the other history configurations |",
         f"| nginx + Nchan | nginx {env.get('nginx')}, Nchan {env.get('nchan')}, 2 workers, history in shared memory |",
         f"| Pushpin | {env.get('pushpin')} (condure {env.get('condure')}, zurl {env.get('zurl')}), no history |",
         "",
@@ -181,14 +269,19 @@ def render_all(results_dir, old_text):
         "(↑ marks figures where more is better, ↓ where less is better).",
         "",
     ]
-    for scenario in ("idle", "unicast", "fanout"):
+    if unicast_scenarios(results):
+        out += ["## Unicast by history configuration", "",
+                "Deliveries/s (ratio to Nchan's in the same run) and latency p99, per number of publisher "
+                "connections; the sections below give every figure with its range.", "",
+                configurations_table(results), "", *goal_lines(results), ""]
+    order = ["idle", *unicast_scenarios(results), "fanout"]
+    for scenario in order:
         if scenario not in results:
             continue
-        out += [f"## {TITLES[scenario]}", "", scenario_intro(scenario, env), "", scenario_table(scenario, results[scenario]), ""]
-        if "ssehub-memory" in results[scenario]:
-            out += ["The same with ssehub's history in memory (`--history-store memory`), as Nchan keeps "
-                    "its own here: no disk write before the answer, and history lost on restart.", "",
-                    scenario_table(scenario, results[scenario], "ssehub-memory", "ssehub, history in memory"), ""]
+        out += [f"## {title_of(scenario)}", "", scenario_intro(scenario, env), "", scenario_table(scenario, results[scenario]), ""]
+        for key, name in VARIANTS[1:]:
+            if key in results[scenario]:
+                out += [f"The same with {name}:", "", scenario_table(scenario, results[scenario], key, name), ""]
         failures = [
             f"{server} run {i + 1}: {r['error']}"
             for server, runs in results[scenario].items()
@@ -207,9 +300,10 @@ def render_all(results_dir, old_text):
         "with the length of the run.",
         "- Pushpin's HTTP publish endpoint answers `Connection: close`, so its publisher opens a "
         "connection per message; Nchan's and ssehub's publishers keep theirs open. Pushpin keeps no "
-        "history; Nchan keeps it in shared memory (1000 messages per channel); ssehub writes every "
-        "message to SQLite before answering, or with `--history-store memory` keeps 1000 per user "
-        "in memory.",
+        "history; Nchan keeps it in shared memory (1000 messages per channel); ssehub by default "
+        "writes every message to its journal (a write() into the page cache, no fsync) before "
+        "answering, with `--history-sync full` also fdatasyncs it (grouped across publishes), and "
+        "with `--history-store memory` keeps 1000 per user in memory only.",
         "- Errors are streams that did not open or were closed, and failed publishes. Pushpin's "
         "come from Pushpin itself: under the connect burst it answers 500/502 to a few "
         "subscriptions, and under fan-out load its handler cancels some streams (its log: "
