@@ -203,8 +203,11 @@ struct Server::Components {
                                 .requests_per_second = config.rate_limit_rps,
                                 .burst = config.rate_limit_burst});
   core::InProgress requests_in_progress;
-  std::unique_ptr<boost::asio::ssl::context> tls =
-      config.tls_cert.empty() ? nullptr : http::make_tls_context(config.tls_cert, config.tls_key, config.http2);
+  std::unique_ptr<http::TlsContextSlot> tls =
+      config.tls_cert.empty()
+          ? nullptr
+          : std::make_unique<http::TlsContextSlot>(
+                http::make_tls_context(config.tls_cert, config.tls_key, config.http2));
   http::HttpContext http_context{router, cors, hosts,
                                  {.max_body_bytes = config.max_body_bytes,
                                   .max_header_bytes = config.max_header_bytes,
