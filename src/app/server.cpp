@@ -279,6 +279,21 @@ void Server::start() {
                  config.listens_on_loopback_only() ? "localhost" : url_host, port);
 }
 
+void Server::reload_certificate() {
+  Components& c = *components_;
+  if (!c.tls) {
+    spdlog::info("tls: SIGHUP ignored: no --tls-cert to reload");
+    return;
+  }
+  try {
+    c.tls->replace(http::make_tls_context(c.config.tls_cert, c.config.tls_key, c.config.http2));
+    spdlog::info("tls: reloaded {} and {}; new connections use them, open ones keep theirs",
+                 c.config.tls_cert, c.config.tls_key);
+  } catch (const std::exception& e) {
+    spdlog::error("tls: reload failed, keeping the certificate in use: {}", e.what());
+  }
+}
+
 void Server::stop() {
   if (stopped_ || !components_) return;
   stopped_ = true;
