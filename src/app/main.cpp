@@ -1,4 +1,5 @@
 // ssehub: reads its configuration, runs the server until SIGINT or SIGTERM, and stops it.
+// SIGHUP reloads the TLS certificate.
 
 #include "app/server.hpp"
 #include "config/config.hpp"
@@ -18,17 +19,19 @@ int main(int argc, char** argv) {
 
   // Signals are taken by the main thread alone (sigwait below); every thread started from
   // here on inherits the mask.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
   try {
     app::Server server(config);
     int signal = 0;
-    sigwait(&stop_signals, &signal);
+    // The certificate files are read here, on the main thread: the I/O threads never wait.
+    while (sigwait(&signals, &signal) == 0 && signal == SIGHUP) server.reload_certificate();
     spdlog::info("received {}, shutting down", signal == SIGINT ? "SIGINT" : "SIGTERM");
     server.stop();
     spdlog::info("stopped");

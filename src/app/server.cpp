@@ -203,8 +203,11 @@ struct Server::Components {
                                 .requests_per_second = config.rate_limit_rps,
                                 .burst = config.rate_limit_burst});
   core::InProgress requests_in_progress;
-  std::unique_ptr<boost::asio::ssl::context> tls =
-      config.tls_cert.empty() ? nullptr : http::make_tls_context(config.tls_cert, config.tls_key, config.http2);
+  std::unique_ptr<http::TlsContextSlot> tls =
+      config.tls_cert.empty()
+          ? nullptr
+          : std::make_unique<http::TlsContextSlot>(
+                http::make_tls_context(config.tls_cert, config.tls_key, config.http2));
   http::HttpContext http_context{router, cors, hosts,
                                  {.max_body_bytes = config.max_body_bytes,
                                   .max_header_bytes = config.max_header_bytes,
@@ -274,6 +277,21 @@ void Server::start() {
   if (c.serves_ui)
     spdlog::info("report page: open http://{}:{}/",
                  config.listens_on_loopback_only() ? "localhost" : url_host, port);
+}
+
+void Server::reload_certificate() {
+  Components& c = *components_;
+  if (!c.tls) {
+    spdlog::info("tls: SIGHUP ignored: no --tls-cert to reload");
+    return;
+  }
+  try {
+    c.tls->replace(http::make_tls_context(c.config.tls_cert, c.config.tls_key, c.config.http2));
+    spdlog::info("tls: reloaded {} and {}; new connections use them, open ones keep theirs",
+                 c.config.tls_cert, c.config.tls_key);
+  } catch (const std::exception& e) {
+    spdlog::error("tls: reload failed, keeping the certificate in use: {}", e.what());
+  }
 }
 
 void Server::stop() {

@@ -18,6 +18,11 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // Reads --tls-cert and --tls-key again (on the calling thread) for the connections accepted
+  // from now on; open connections keep theirs. A file that cannot be used is logged and the
+  // certificate in use is kept.
+  void reload_certificate();
+
   // Stops accepting, closes the streams, lets producers finish what they accepted (stores
   // flushed, Kafka offsets committed), writes the answers owed, and ends the I/O threads.
   void stop();

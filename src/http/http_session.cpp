@@ -64,7 +64,7 @@ class HttpSession final : public HttpConnection,
 
   static Stream make_stream(tcp::socket socket, const HttpContext& context) {
     if constexpr (kIsTls<Stream>) {
-      return Stream(std::move(socket), *context.tls);
+      return Stream(std::move(socket), context.tls->current());
     } else {
       return Stream(std::move(socket));
     }

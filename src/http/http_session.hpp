@@ -7,6 +7,7 @@
 #include "http/exchange.hpp"
 #include "http/host_policy.hpp"
 #include "http/http_metrics.hpp"
+#include "http/tls.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 
@@ -44,7 +45,7 @@ struct HttpContext {
   // handed over or gone): what a stopping server waits for.
   core::InProgress& requests_in_progress;
   // Set: every connection speaks HTTPS (the handshake must finish within request_timeout).
-  boost::asio::ssl::context* tls = nullptr;
+  const TlsContextSlot* tls = nullptr;
 };
 
 // What an Exchange sees of the connection its request came on, whatever the transport.

@@ -1,11 +1,11 @@
 #pragma once
 
 #include "http/request.hpp"
+#include "http/tls_stream.hpp"
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include <functional>
 #include <memory>
@@ -13,9 +13,6 @@
 #include <vector>
 
 namespace ssehub::http {
-
-// A TLS connection: OpenSSL over a TCP stream with Beast's timeouts.
-using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
 // One HTTP/2 stream of a connection, handed over to a long-lived response (an event stream).
 // All calls on the connection's thread. The response never ends by itself: it ends with

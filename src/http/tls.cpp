@@ -29,9 +29,9 @@ std::string read_pem_file(const std::string& path, const std::string& option) {
 
 }  // namespace
 
-std::unique_ptr<ssl::context> make_tls_context(const std::string& certificate_file,
+std::shared_ptr<ssl::context> make_tls_context(const std::string& certificate_file,
                                                const std::string& key_file, bool http2) {
-  auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
   context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
                        ssl::context::no_tlsv1_1 | ssl::context::no_compression |
@@ -42,6 +42,10 @@ std::unique_ptr<ssl::context> make_tls_context(const std::string& certificate_fi
   SSL_CTX_set_options(native, SSL_OP_NO_RENEGOTIATION);
   // Idle streams are the common case: let OpenSSL free its record buffers between records.
   SSL_CTX_set_mode(native, SSL_MODE_RELEASE_BUFFERS);
+  // Resumption by tickets alone (TLS 1.2 tickets, TLS 1.3 stateless tickets), sealed with keys
+  // of this context: a cache of sessions would keep about a kilobyte per client for hours.
+  SSL_CTX_clear_options(native, SSL_OP_NO_TICKET);
+  SSL_CTX_set_session_cache_mode(native, SSL_SESS_CACHE_OFF);
 
   const std::string certificate = read_pem_file(certificate_file, "--tls-cert");
   const std::string key = read_pem_file(key_file, "--tls-key");

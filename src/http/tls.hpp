@@ -4,6 +4,7 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -11,12 +12,25 @@
 namespace ssehub::http {
 
 // The server side of HTTPS: TLS 1.2 and later, OpenSSL's default ciphers, no compression, no
-// renegotiation, the certificate chain and private key from PEM files. Throws
-// std::runtime_error naming the file when one cannot be read, or when the key does not
-// belong to the certificate. `http2`: ALPN offers h2 before http/1.1.
-std::unique_ptr<boost::asio::ssl::context> make_tls_context(const std::string& certificate_file,
+// renegotiation, resumption by session tickets (no per-client state on the server), the
+// certificate chain and private key from PEM files. Throws std::runtime_error naming the file
+// when one cannot be read, or when the key does not belong to the certificate. `http2`: ALPN
+// offers h2 before http/1.1. Reads files: call it off the I/O threads.
+std::shared_ptr<boost::asio::ssl::context> make_tls_context(const std::string& certificate_file,
                                                             const std::string& key_file,
                                                             bool http2 = false);
+
+// The TLS context new connections are made with. replace() (a certificate reload) affects only
+// the connections accepted after it: each TlsStream holds the context it was made with.
+class TlsContextSlot {
+ public:
+  explicit TlsContextSlot(std::shared_ptr<boost::asio::ssl::context> context) : current_(std::move(context)) {}
+  std::shared_ptr<boost::asio::ssl::context> current() const { return current_.load(); }  // any thread
+  void replace(std::shared_ptr<boost::asio::ssl::context> context) { current_.store(std::move(context)); }
+
+ private:
+  std::atomic<std::shared_ptr<boost::asio::ssl::context>> current_;
+};
 
 // Sends close_notify, bounded by `timeout`, and closes the TCP connection. It does not wait
 // for the peer's close_notify (RFC 8446 6.1 allows that), so a silent peer cannot hold the

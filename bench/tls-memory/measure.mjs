@@ -1,0 +1,184 @@
+#!/usr/bin/env node
+// Server memory per idle stream over TLS: the RSS of a real ssehub with N idle streams open,
+// minus its RSS before they opened, divided by N. Four shapes:
+//   plain      HTTP/1.1 SSE streams on plain TCP (the reference)
+//   tls        HTTP/1.1 SSE streams over TLS, one connection each
+//   h2-conn    one HTTP/2 stream per TLS connection (h2 chosen by ALPN)
+//   h2-stream  many HTTP/2 streams on few TLS connections: the cost of a stream beyond its
+//              connection (RSS with M streams per connection minus RSS with 1, per added stream)
+// Usage: node bench/tls-memory/measure.mjs [--bin build/ssehub] [--streams 2000]
+//        [--per-connection 500] [--only tls,h2-stream]
+// Prints one line per shape, and the same as JSON on the last line.
+
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import http2 from "node:http2";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import tls from "node:tls";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const option = (name, fallback) => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? process.argv[at + 1] : fallback;
+};
+const BINARY = path.resolve(option("bin", path.join(ROOT, "build/ssehub")));
+const STREAMS = Number(option("streams", 2000));
+const PER_CONNECTION = Number(option("per-connection", 500));
+const ONLY = option("only", "plain,tls,h2-conn,h2-stream").split(",");
+const WARM_UP = 200;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "ssehub-tls-memory-"));
+const cert = path.join(dir, "cert.pem");
+const key = path.join(dir, "key.pem");
+const made = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                                   "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", key, "-out", cert]);
+if (made.status !== 0) throw new Error(`openssl req failed: ${made.stderr}`);
+const ca = fs.readFileSync(cert);
+
+async function startServer(extra) {
+  const portFile = path.join(dir, `port-${Date.now()}`);
+  const child = spawn(BINARY, ["--port", "0", "--port-file", portFile, "--data-dir", fs.mkdtempSync(path.join(dir, "data-")),
+                               "--history-store", "memory", "--threads", "2", "--log-level", "warn",
+                               "--keepalive-ms", "3600000", ...extra], { stdio: ["ignore", "inherit", "inherit"] });
+  for (let i = 0; i < 300; i += 1) {
+    if (fs.existsSync(portFile) && Number(fs.readFileSync(portFile, "utf8")) > 0)
+      return { child, port: Number(fs.readFileSync(portFile, "utf8")) };
+    await sleep(50);
+  }
+  child.kill();
+  throw new Error("ssehub wrote no port file in 15 s");
+}
+
+const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
+
+// Settles the heap before a reading: the server has nothing to do once every stream is open.
+async function settledRss(pid) {
+  await sleep(1500);
+  return rssKiB(pid);
+}
+
+let user = 0;
+const streamPath = () => `/v2/sse?username=mem-${process.pid}-${++user}`;
+
+/** An HTTP/1.1 SSE stream; resolves with its socket once the response head has arrived. */
+function openHttp1(port, secure) {
+  return new Promise((resolve, reject) => {
+    const socket = secure ? tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca, ALPNProtocols: ["http/1.1"] })
+                          : net.connect({ host: "127.0.0.1", port });
+    let head = "";
+    socket.once(secure ? "secureConnect" : "connect", () =>
+      socket.write(`GET ${streamPath()} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n`));
+    const onData = (chunk) => {
+      head += chunk.toString("latin1");
+      if (!head.includes("\r\n\r\n")) return;
+      socket.off("data", onData);
+      if (!head.startsWith("HTTP/1.1 200")) return reject(new Error(`stream refused: ${head.split("\r\n")[0]}`));
+      socket.on("data", () => {});
+      resolve(socket);
+    };
+    socket.on("data", onData);
+    socket.on("error", reject);
+  });
+}
+
+function openSession(port) {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(`https://localhost:${port}`, { ca, servername: "localhost",
+                                                                  host: "127.0.0.1", peerMaxConcurrentStreams: 100000 });
+    session.once("connect", () => resolve(session));
+    session.once("error", reject);
+  });
+}
+
+function openHttp2(session) {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ":path": streamPath(), accept: "text/event-stream" });
+    stream.once("response", (headers) =>
+      headers[":status"] === 200 ? resolve(stream) : reject(new Error(`stream refused: ${headers[":status"]}`)));
+    stream.on("data", () => {});
+    stream.once("error", reject);
+  });
+}
+
+async function inBatches(count, open, batch = 100) {
+  const opened = [];
+  for (let i = 0; i < count; i += batch)
+    opened.push(...await Promise.all(Array.from({ length: Math.min(batch, count - i) }, open)));
+  return opened;
+}
+
+async function measureHttp1(secure) {
+  const server = await startServer(secure ? ["--tls-cert", cert, "--tls-key", key] : []);
+  try {
+    for (const s of await inBatches(WARM_UP, () => openHttp1(server.port, secure))) s.destroy();
+    const before = await settledRss(server.child.pid);
+    const sockets = await inBatches(STREAMS, () => openHttp1(server.port, secure));
+    const after = await settledRss(server.child.pid);
+    for (const s of sockets) s.destroy();
+    return { streams: STREAMS, before_kib: before, after_kib: after, per_stream_kib: (after - before) / STREAMS };
+  } finally {
+    server.child.kill();
+  }
+}
+
+async function measureHttp2Connections() {
+  const server = await startServer(["--tls-cert", cert, "--tls-key", key, "--http2"]);
+  try {
+    const warm = await inBatches(WARM_UP, () => openSession(server.port));
+    await Promise.all(warm.map(openHttp2));
+    for (const s of warm) s.destroy();
+    const before = await settledRss(server.child.pid);
+    const sessions = await inBatches(STREAMS, () => openSession(server.port));
+    let i = 0;
+    await inBatches(STREAMS, () => openHttp2(sessions[i++]));
+    const after = await settledRss(server.child.pid);
+    for (const s of sessions) s.destroy();
+    return { streams: STREAMS, before_kib: before, after_kib: after, per_stream_kib: (after - before) / STREAMS };
+  } finally {
+    server.child.kill();
+  }
+}
+
+async function measureHttp2Streams() {
+  const connections = Math.max(1, Math.ceil(STREAMS / PER_CONNECTION));
+  const server = await startServer(["--tls-cert", cert, "--tls-key", key, "--http2",
+                                    "--http2-max-streams", String(PER_CONNECTION)]);
+  try {
+    const warm = await openSession(server.port);
+    await inBatches(WARM_UP, () => openHttp2(warm));
+    warm.destroy();
+    const sessions = await inBatches(connections, () => openSession(server.port));
+    await Promise.all(sessions.map(openHttp2));
+    const before = await settledRss(server.child.pid);
+    for (const session of sessions) await inBatches(PER_CONNECTION - 1, () => openHttp2(session));
+    const after = await settledRss(server.child.pid);
+    for (const s of sessions) s.destroy();
+    const added = connections * (PER_CONNECTION - 1);
+    return { connections, streams: added, before_kib: before, after_kib: after, per_stream_kib: (after - before) / added };
+  } finally {
+    server.child.kill();
+  }
+}
+
+const shapes = {
+  plain: () => measureHttp1(false),
+  tls: () => measureHttp1(true),
+  "h2-conn": measureHttp2Connections,
+  "h2-stream": measureHttp2Streams,
+};
+const results = {};
+try {
+  for (const name of ONLY) {
+    results[name] = await shapes[name]();
+    const r = results[name];
+    console.log(`${name.padEnd(10)} ${String(r.streams).padStart(6)} streams: RSS ${r.before_kib} -> ${r.after_kib} KiB, ` +
+                `${r.per_stream_kib.toFixed(2)} KiB per stream`);
+  }
+  console.log(JSON.stringify(results));
+} finally {
+  fs.rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,248 @@
+#include "http/tls.hpp"
+#include "http/tls_stream.hpp"
+#include "support/temp_path.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ssehub::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+using asio::ip::tcp;
+
+// A self-signed P-256 certificate for CN=localhost and its key, written as PEM files.
+struct CertificateFiles {
+  explicit CertificateFiles(const std::string& name)
+      : cert(test_support::unique_temp_path("ssehub_tls_stream_" + name, ".crt")),
+        key(test_support::unique_temp_path("ssehub_tls_stream_" + name, ".key")) {
+    EVP_PKEY* pkey = EVP_EC_gen("P-256");
+    X509* x509 = X509_new();
+    ASN1_INTEGER_set(X509_get_serialNumber(x509), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x509), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x509), 3600);
+    X509_set_pubkey(x509, pkey);
+    X509_NAME* subject = X509_get_subject_name(x509);
+    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>(name.c_str()), -1, -1, 0);
+    X509_set_issuer_name(x509, subject);
+    X509_sign(x509, pkey, EVP_sha256());
+    FILE* out = std::fopen(cert.c_str(), "w");
+    PEM_write_X509(out, x509);
+    std::fclose(out);
+    out = std::fopen(key.c_str(), "w");
+    PEM_write_PrivateKey(out, pkey, nullptr, nullptr, 0, nullptr, nullptr);
+    std::fclose(out);
+    X509_free(x509);
+    EVP_PKEY_free(pkey);
+  }
+  ~CertificateFiles() {
+    std::filesystem::remove(cert);
+    std::filesystem::remove(key);
+  }
+  std::filesystem::path cert;
+  std::filesystem::path key;
+};
+
+// The subject CN of the certificate a client was shown.
+std::string peer_name(SSL* ssl) {
+  X509* peer = SSL_get1_peer_certificate(ssl);
+  if (!peer) return "";
+  char name[256] = {};
+  X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, name, sizeof name);
+  X509_free(peer);
+  return name;
+}
+
+// A server TlsStream and a client (Asio's ssl::stream, so the other side is OpenSSL driven
+// the usual way) connected over loopback TCP, both handshaken.
+class TlsStreamTest : public ::testing::Test {
+ protected:
+  void connect(std::shared_ptr<ssl::context> server_context, int client_max_version = 0,
+               SSL_SESSION* resume = nullptr) {
+    tcp::acceptor acceptor(io_, {asio::ip::make_address("127.0.0.1"), 0});
+    client_.emplace(io_, client_context_);
+    if (client_max_version) SSL_set_max_proto_version(client_->native_handle(), client_max_version);
+    if (resume) SSL_set_session(client_->native_handle(), resume);
+    client_->next_layer().connect(acceptor.local_endpoint());
+    server_.emplace(acceptor.accept(), std::move(server_context));
+    bool server_done = false;
+    bool client_done = false;
+    server_->async_handshake(ssl::stream_base::server, [&](boost::system::error_code ec) {
+      EXPECT_FALSE(ec) << ec.message();
+      server_done = true;
+    });
+    client_->async_handshake(ssl::stream_base::client, [&](boost::system::error_code ec) {
+      EXPECT_FALSE(ec) << ec.message();
+      client_done = true;
+    });
+    run_until([&] { return server_done && client_done; });
+  }
+
+  template <class Done>
+  void run_until(Done done) {
+    io_.restart();
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline) io_.run_one_for(std::chrono::milliseconds(50));
+    ASSERT_TRUE(done()) << "not done within 10 s";
+  }
+
+  // What the client reads until `size` bytes have come.
+  std::string client_reads(std::size_t size) {
+    std::string received(size, '\0');
+    bool done = false;
+    asio::async_read(*client_, asio::buffer(received), [&](boost::system::error_code ec, std::size_t n) {
+      EXPECT_FALSE(ec) << ec.message();
+      received.resize(n);
+      done = true;
+    });
+    run_until([&] { return done; });
+    return received;
+  }
+
+  asio::io_context io_;
+  ssl::context client_context_{ssl::context::tls_client};
+  std::optional<TlsStream> server_;
+  std::optional<ssl::stream<tcp::socket>> client_;
+  CertificateFiles files_{"localhost"};
+};
+
+TEST_F(TlsStreamTest, WritesOfManyPiecesArriveWholeAndInOrder) {
+  connect(make_tls_context(files_.cert, files_.key));
+  // An event made of many small pieces and a large one, as a stream's queue hands them over:
+  // more than one write_some takes (64 KiB), more than one record holds (16 KiB).
+  std::vector<std::string> pieces;
+  std::string expected;
+  for (int i = 0; i < 500; ++i) pieces.push_back("data: piece " + std::to_string(i) + "\n");
+  pieces.push_back(std::string(200 * 1024, 'x'));
+  pieces.push_back("\n\n");
+  std::vector<asio::const_buffer> buffers;
+  for (const std::string& piece : pieces) {
+    expected += piece;
+    buffers.push_back(asio::buffer(piece));
+  }
+  std::size_t written = 0;
+  asio::async_write(*server_, buffers, [&](boost::system::error_code ec, std::size_t n) {
+    EXPECT_FALSE(ec) << ec.message();
+    written = n;
+  });
+  EXPECT_EQ(client_reads(expected.size()), expected);
+  run_until([&] { return written == expected.size(); });
+}
+
+TEST_F(TlsStreamTest, AReadWaitingForTheClientDoesNotHoldUpWrites) {
+  connect(make_tls_context(files_.cert, files_.key));
+  // An event stream: a read always in flight (to see the client leave) while events go out.
+  char scratch[64];
+  boost::system::error_code read_error;
+  bool read_done = false;
+  server_->async_read_some(asio::buffer(scratch), [&](boost::system::error_code ec, std::size_t) {
+    read_error = ec;
+    read_done = true;
+  });
+  for (int i = 0; i < 3; ++i) {
+    const std::string event = "data: " + std::to_string(i) + "\n\n";
+    asio::async_write(*server_, asio::buffer(event), [](boost::system::error_code ec, std::size_t) {
+      EXPECT_FALSE(ec) << ec.message();
+    });
+    EXPECT_EQ(client_reads(event.size()), event);
+  }
+  EXPECT_FALSE(read_done);
+  // The client's close_notify ends the read as a clean end of stream.
+  client_->async_shutdown([](boost::system::error_code) {});
+  run_until([&] { return read_done; });
+  EXPECT_EQ(read_error, asio::error::eof);
+}
+
+TEST_F(TlsStreamTest, ClientThatDropsTcpWithoutCloseNotifyIsSeenAsTruncated) {
+  connect(make_tls_context(files_.cert, files_.key));
+  char scratch[64];
+  boost::system::error_code read_error;
+  bool read_done = false;
+  server_->async_read_some(asio::buffer(scratch), [&](boost::system::error_code ec, std::size_t) {
+    read_error = ec;
+    read_done = true;
+  });
+  client_->next_layer().shutdown(tcp::socket::shutdown_send);
+  run_until([&] { return read_done; });
+  EXPECT_EQ(read_error, ssl::error::stream_truncated) << read_error.message();
+}
+
+// Resumption by session tickets, with no session cache on the server, in both versions.
+class TlsResumptionTest : public TlsStreamTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(TlsResumptionTest, ASecondConnectionResumesWithTheTicketOfTheFirst) {
+  auto context = make_tls_context(files_.cert, files_.key);
+  connect(context, GetParam());
+  EXPECT_FALSE(SSL_session_reused(server_->native_handle()));
+  EXPECT_EQ(SSL_version(server_->native_handle()), GetParam());
+  // TLS 1.3 tickets come after the handshake: the client reads them with the first data.
+  const std::string hello = "hello";
+  asio::async_write(*server_, asio::buffer(hello), [](boost::system::error_code, std::size_t) {});
+  EXPECT_EQ(client_reads(hello.size()), hello);
+  SSL_SESSION* session = SSL_get1_session(client_->native_handle());
+  ASSERT_NE(session, nullptr);
+  ASSERT_TRUE(SSL_SESSION_is_resumable(session));
+  ASSERT_TRUE(SSL_SESSION_has_ticket(session));
+  // As after a clean close: OpenSSL spoils the session of a client freed mid-connection.
+  SSL_set_shutdown(client_->native_handle(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+
+  connect(context, GetParam(), session);
+  SSL_SESSION_free(session);
+  EXPECT_TRUE(SSL_session_reused(server_->native_handle()));
+  EXPECT_TRUE(SSL_session_reused(client_->native_handle()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Versions, TlsResumptionTest, ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION),
+                         [](const auto& info) { return info.param == TLS1_2_VERSION ? "Tls12" : "Tls13"; });
+
+TEST_F(TlsStreamTest, AConnectionKeepsItsContextAfterTheSlotIsGivenAnother) {
+  TlsContextSlot slot(make_tls_context(files_.cert, files_.key));
+  connect(slot.current());
+  EXPECT_EQ(peer_name(client_->native_handle()), "localhost");
+  std::optional<TlsStream> before = std::move(server_);
+  std::optional<ssl::stream<tcp::socket>> before_client = std::move(client_);
+
+  CertificateFiles renewed("renewed");
+  slot.replace(make_tls_context(renewed.cert, renewed.key));
+  // Nothing but the open connection holds the first context now.
+  connect(slot.current());
+  EXPECT_EQ(peer_name(client_->native_handle()), "renewed");
+
+  server_.emplace(std::move(*before));
+  client_.emplace(std::move(*before_client));
+  const std::string event = "data: still here\n\n";
+  asio::async_write(*server_, asio::buffer(event), [](boost::system::error_code, std::size_t) {});
+  EXPECT_EQ(client_reads(event.size()), event);
+  EXPECT_EQ(peer_name(client_->native_handle()), "localhost");
+}
+
+TEST(TlsContextTest, AKeyOfAnotherCertificateIsRefusedNamingTheFiles) {
+  CertificateFiles one("one");
+  CertificateFiles other("other");
+  try {
+    make_tls_context(one.cert, other.key);
+    FAIL() << "a mismatched key was taken";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("does not match"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(other.key.string()), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ssehub::http
