@@ -153,6 +153,7 @@ class TlsStream {
     };
     for (boost::asio::const_buffer buffer : buffers) {
       if (taken >= kPerWrite) break;
+      if (buffer.size() == 0) continue;  // an empty piece may have no data pointer at all
       buffer = boost::asio::buffer(buffer, kPerWrite - taken);
       taken += buffer.size();
       if (gathered_size + buffer.size() <= kRecord) {

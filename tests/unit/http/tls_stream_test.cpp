@@ -136,6 +136,9 @@ TEST_F(TlsStreamTest, WritesOfManyPiecesArriveWholeAndInOrder) {
     expected += piece;
     buffers.push_back(asio::buffer(piece));
   }
+  // Empty pieces, which carry no data pointer at all (a chunk's empty extension, say).
+  buffers.insert(buffers.begin(), asio::const_buffer());
+  buffers.insert(buffers.begin() + 250, asio::const_buffer());
   std::size_t written = 0;
   asio::async_write(*server_, buffers, [&](boost::system::error_code ec, std::size_t n) {
     EXPECT_FALSE(ec) << ec.message();
