@@ -11,8 +11,9 @@ import http2 from "node:http2";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { connect as connectHttp2, h2request, h2sse } from "./lib/http2.mjs";
 import {
-  ROOT, SseParser, curl, curlSse, eventually, metrics, publishOk, run, showServerLogsOnFailure,
+  ROOT, curl, curlSse, eventually, metrics, publishOk, run, showServerLogsOnFailure,
   startServer, uniqueUser, within,
 } from "./lib/server.mjs";
 
@@ -38,49 +39,8 @@ after(() => dir && fs.rm(dir, { recursive: true, force: true }));
 const tlsArgs = () => ["--tls-cert", certFile, "--tls-key", keyFile];
 const curlTls = (port) => ["--cacert", certFile, "--resolve", `localhost:${port}:127.0.0.1`];
 
-/** An HTTP/2 client session (node:http2), h2c unless `tls`. */
-function connect(server, { tls = false, settings = {} } = {}) {
-  const session = tls
-    ? http2.connect(`https://localhost:${server.port}`, { ca, host: "127.0.0.1", servername: "localhost", settings })
-    : http2.connect(`http://127.0.0.1:${server.port}`, { settings });
-  session.on("error", () => {});
-  return session;
-}
-
-/** One request on `session`; resolves {status, headers, body, json}. */
-function h2request(session, p, { method = "GET", headers = {}, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = session.request({ ":method": method, ":path": p, ...headers }, { endStream: body === undefined });
-    const chunks = [];
-    let head;
-    req.on("response", (h) => (head = h));
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      const text = Buffer.concat(chunks).toString("utf8");
-      let json;
-      try {
-        json = JSON.parse(text);
-      } catch {}
-      resolve({ status: head?.[":status"], headers: head, body: text, json });
-    });
-    req.on("error", reject);
-    if (body !== undefined) req.end(body);
-  });
-}
-
-/** An event stream on `session`: {status, parser, stream, closed: Promise<rstCode>}. */
-function h2sse(session, p, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({ ":path": p, accept: "text/event-stream", ...headers });
-    const parser = new SseParser();
-    const closed = new Promise((done) => stream.on("close", () => done(stream.rstCode)));
-    stream.setEncoding("utf8");
-    stream.on("data", (text) => parser.feed(text));
-    stream.on("error", () => {});
-    stream.on("response", (head) => resolve({ status: head[":status"], headers: head, parser, stream, closed }));
-    stream.on("close", () => reject(new Error(`stream ${p} closed before its head`)));
-  });
-}
+/** An HTTP/2 client session, h2c unless `tls` (then trusting the test certificate). */
+const connect = (server, { tls = false, settings = {} } = {}) => connectHttp2(server, { tls, ca, settings });
 
 const messages = (parser) => parser.events.filter((e) => e.type === "message").map((e) => e.data);
 
