@@ -292,15 +292,16 @@ describe("routes over HTTP/2 and HTTP/1.1 on one server", () => {
       assert.equal(head.body, "");
     });
 
-    it("ServesMetricsOverHttp2AsPrometheusTextCountingTheRequest", T, async () => {
-      const before = parsePrometheus((await request(`${server.url}/metrics`)).body).get("ssehub_http_requests_total");
+    it("ServesMetricsOverHttp2AsPrometheusTextCountingTheRequestAsH2", T, async () => {
+      const requests = (m, protocol) => m.get("ssehub_http_requests_total", { protocol });
+      const before = parsePrometheus((await request(`${server.url}/metrics`)).body);
       const h2 = await h2request(session, "/metrics");
       assert.equal(h2.status, 200);
       assert.equal(h2.headers["content-type"], (await request(`${server.url}/metrics`)).headers["content-type"]);
       const m = parsePrometheus(h2.body);
       assert.equal(m.get("ssehub_http2_connections_open"), 1);
-      // The HTTP/1.1 scrape before it, then this one.
-      assert.equal(m.get("ssehub_http_requests_total"), before + 1);
+      assert.equal(requests(m, "h2"), requests(before, "h2") + 1);
+      assert.equal(requests(m, "http/1.1"), requests(before, "http/1.1"), "the HTTP/1.1 scrape counted itself before");
     });
 
     it("AnswersCurlWithPriorKnowledgeOnTheOpsRoutes", T, async () => {
