@@ -55,7 +55,7 @@ class Http2Request final : public HttpConnection {
 template <class Stream>
 void Http2Session<Stream>::on_head(StreamState& stream) {
   if (stream.header_bytes > context_.limits.max_header_bytes) {
-    metrics_.requests.add();
+    metrics_.requests[Protocol::Http2].add();
     return refuse(stream,
                   json_error(beast_http::status::request_header_fields_too_large,
                              "headers_too_large",
@@ -71,7 +71,7 @@ void Http2Session<Stream>::on_head(StreamState& stream) {
       context_.cors.allow(stream.raw[beast_http::field::origin], stream.raw[beast_http::field::host]);
   stream.target = parse_target(stream.path);
   if (!stream.target) {
-    metrics_.requests.add();
+    metrics_.requests[Protocol::Http2].add();
     return refuse(stream,
                   json_error(beast_http::status::bad_request, "bad_request",
                              "malformed percent-encoding in the request target"),
@@ -81,7 +81,7 @@ void Http2Session<Stream>::on_head(StreamState& stream) {
       stream.authority.empty() ? stream.raw[beast_http::field::host] : std::string_view(stream.authority);
   auto admission = admit_request_head(context_, stream.raw, *stream.target, authority, remote_);
   if (auto* refusal = std::get_if<HeadRefusal>(&admission)) {
-    metrics_.requests.add();
+    metrics_.requests[Protocol::Http2].add();
     return refuse(stream, std::move(refusal->response), refusal->counted);
   }
   stream.body_limit = std::get<std::size_t>(admission);
@@ -92,7 +92,7 @@ void Http2Session<Stream>::on_head(StreamState& stream) {
     std::size_t declared = 0;
     const auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), declared);
     if (ec == std::errc::result_out_of_range || (ec == std::errc{} && declared > stream.body_limit)) {
-      metrics_.requests.add();
+      metrics_.requests[Protocol::Http2].add();
       return refuse(stream,
                     json_error(beast_http::status::payload_too_large, "body_too_large",
                                "the request body is larger than " +
@@ -106,7 +106,7 @@ template <class Stream>
 void Http2Session<Stream>::dispatch(StreamState& stream) {
   stream.dispatched = true;
   stream.answering.emplace(context_.requests_in_progress);
-  metrics_.requests.add();
+  metrics_.requests[Protocol::Http2].add();
   Request request;
   request.raw = std::move(stream.raw);
   request.target = std::move(*stream.target);

@@ -4,6 +4,8 @@ namespace ssehub::http {
 
 namespace beast_http = boost::beast::http;
 
+std::vector<std::string> protocol_label_values() { return {"http/1.1", "h2"}; }
+
 std::optional<RejectReason> reject_reason_of(beast_http::status status) {
   switch (status) {
     case beast_http::status::bad_request: return RejectReason::BadRequest;
@@ -29,7 +31,8 @@ HttpMetrics::HttpMetrics(metrics::Registry& registry)
       http2_connections_open(registry.gauge(
           "ssehub_http2_connections_open",
           "Of the open connections, those speaking HTTP/2 (each may carry many streams).")),
-      requests(registry.counter("ssehub_http_requests_total", "HTTP requests parsed.")),
+      requests(registry.counters("ssehub_http_requests_total", "HTTP requests parsed, by protocol.",
+                                 "protocol", protocol_label_values())),
       request_body_bytes_buffered(registry.gauge(
           "ssehub_request_body_bytes_buffered",
           "Bytes of request bodies held in memory, of --max-buffered-body-bytes.")),

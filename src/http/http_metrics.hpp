@@ -5,6 +5,8 @@
 #include <boost/beast/http/status.hpp>
 
 #include <optional>
+#include <string>
+#include <vector>
 
 namespace ssehub::http {
 
@@ -29,6 +31,12 @@ enum class RejectReason {
   BodyMemory,
 };
 
+// The protocol a request or stream came in by; one label value each (`protocol="h2"`) on the
+// request and stream metrics. TLS or not is no matter here: h2c and h2 are both HTTP/2.
+enum class Protocol { Http1, Http2 };
+// The label values, in the order of Protocol.
+std::vector<std::string> protocol_label_values();
+
 // The reason an answer with this status counts as, if it is a refusal.
 std::optional<RejectReason> reject_reason_of(boost::beast::http::status code);
 
@@ -38,7 +46,7 @@ struct HttpMetrics {
 
   metrics::Gauge& connections_open;  // TCP connections, streams included
   metrics::Gauge& http2_connections_open;  // of those, the ones speaking HTTP/2
-  metrics::Counter& requests;        // requests parsed, streams included
+  metrics::CounterFamily& requests;  // requests parsed, streams included; by Protocol
   metrics::Gauge& request_body_bytes_buffered;  // of --max-buffered-body-bytes
   metrics::CounterFamily& rejected;  // by RejectReason
 

@@ -348,7 +348,7 @@ void HttpSession<Stream>::dispatch(RawRequest raw) {
   state_ = State::Handling;
   answering_.emplace(context_.requests_in_progress);
   tcp_layer().expires_never();
-  metrics_.requests.add();
+  metrics_.requests[Protocol::Http1].add();
   Request request;
   request.raw = std::move(raw);
   request.target = std::move(*target_);

@@ -30,8 +30,8 @@ struct Hub::Shard {
 };
 
 HubMetrics::HubMetrics(metrics::Registry& registry)
-    : streams_open(registry.gauge("ssehub_streams_open", "SSE streams currently open.")),
-      users_connected(registry.gauge("ssehub_users_connected", "Users with at least one open stream.")) {}
+    : users_connected(
+          registry.gauge("ssehub_users_connected", "Users with at least one open stream.")) {}
 
 Hub::Hub(std::vector<boost::asio::io_context*> contexts, HubLimits limits, metrics::Registry& registry)
     : limits_(limits), metrics_(registry) {
@@ -66,7 +66,6 @@ Hub::Admission Hub::attach(unsigned thread, const std::string& stream, Subscribe
   subscriber->hub_slot_ = shard.all.size();
   shard.all.push_back(subscriber);
   streams_.add();
-  metrics_.streams_open.add(1);
   return Admission::Admitted;
 }
 
@@ -78,7 +77,6 @@ void Hub::detach(unsigned thread, const std::string& stream, Subscriber* subscri
   shard.all[slot]->hub_slot_ = slot;
   shard.all.pop_back();
   streams_.remove();
-  metrics_.streams_open.add(-1);
   if (stream.empty()) return;
 
   bool last_on_thread = false;

@@ -38,10 +38,9 @@ struct HubLimits {
 // Who is connected where. One shard per I/O thread holds that thread's subscribers, so
 // delivery takes no lock; a small striped directory knows, per stream, how many subscribers
 // exist and on which threads, so limits hold globally and publishes wake only those threads.
-// What the hub counts.
+// What the hub counts (the streams themselves count in sse::StreamMetrics, by protocol).
 struct HubMetrics {
   explicit HubMetrics(metrics::Registry& registry);
-  metrics::Gauge& streams_open;     // SSE streams currently open
   metrics::Gauge& users_connected;  // users with at least one open stream
 };
 

@@ -46,10 +46,13 @@ void LabeledGauges::render(std::string& out, std::string_view name) const {
   for (const auto& [labels, value] : series_) out += fmt::format("{}{{{}}} {}\n", name, labels, value);
 }
 
-void CounterFamily::render(std::string& out, std::string_view name) const {
+template <class Metric>
+void Family<Metric>::render(std::string& out, std::string_view name) const {
   for (std::size_t i = 0; i < values_.size(); ++i)
-    out += fmt::format("{}{{{}=\"{}\"}} {}\n", name, label_, values_[i], counters_[i].value());
+    out += fmt::format("{}{{{}=\"{}\"}} {}\n", name, label_, values_[i], metrics_[i].value());
 }
+template class Family<Counter>;
+template class Family<Gauge>;
 
 Registry::Registry() {
   // The process itself: where its memory goes and how many descriptors it holds.
@@ -117,6 +120,15 @@ CounterFamily& Registry::counters(std::string name, std::string help, std::strin
   std::lock_guard lock(mutex_);
   CounterFamily& family = families_.emplace_back(std::move(label), std::move(values));
   add(std::move(name), std::move(help), "counter",
+      [&family](std::string& out, std::string_view name) { family.render(out, name); });
+  return family;
+}
+
+GaugeFamily& Registry::gauges(std::string name, std::string help, std::string label,
+                             std::vector<std::string> values) {
+  std::lock_guard lock(mutex_);
+  GaugeFamily& family = gauge_families_.emplace_back(std::move(label), std::move(values));
+  add(std::move(name), std::move(help), "gauge",
       [&family](std::string& out, std::string_view name) { family.render(out, name); });
   return family;
 }

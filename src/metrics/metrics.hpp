@@ -63,21 +63,24 @@ class LabeledGauges {
   std::map<std::string, std::int64_t> series_;
 };
 
-// One counter per value of a label known in advance (`reason`): index it with the enum whose
-// values the labels name, in order.
-class CounterFamily {
+// One counter or gauge per value of a label known in advance (`reason`, `protocol`): index it
+// with the enum whose values the labels name, in order.
+template <class Metric>
+class Family {
  public:
-  CounterFamily(std::string label, std::vector<std::string> values)
-      : label_(std::move(label)), values_(std::move(values)), counters_(values_.size()) {}
+  Family(std::string label, std::vector<std::string> values)
+      : label_(std::move(label)), values_(std::move(values)), metrics_(values_.size()) {}
   template <class Enum>
-  Counter& operator[](Enum value) { return counters_.at(static_cast<std::size_t>(value)); }
+  Metric& operator[](Enum value) { return metrics_.at(static_cast<std::size_t>(value)); }
   void render(std::string& out, std::string_view name) const;
 
  private:
   std::string label_;
   std::vector<std::string> values_;
-  std::deque<Counter> counters_;
+  std::deque<Metric> metrics_;
 };
+using CounterFamily = Family<Counter>;
+using GaugeFamily = Family<Gauge>;
 
 // Every metric of the process. Each component registers its own (name and help text where
 // the component is), at start-up, before any thread updates them; updates then take no lock.
@@ -94,6 +97,8 @@ class Registry {
   LabeledGauges& labeled_gauges(std::string name, std::string help);
   CounterFamily& counters(std::string name, std::string help, std::string label,
                           std::vector<std::string> values);
+  GaugeFamily& gauges(std::string name, std::string help, std::string label,
+                      std::vector<std::string> values);
   // Values read at scrape time (the heap, a library's memory): `render` appends complete
   // series, HELP and TYPE lines included.
   void collect(std::function<void(std::string& out)> render);
@@ -119,6 +124,7 @@ class Registry {
   std::deque<LatencyHistogram> histograms_;
   std::deque<LabeledGauges> labeled_gauges_;
   std::deque<CounterFamily> families_;
+  std::deque<GaugeFamily> gauge_families_;
   std::vector<std::function<void(std::string&)>> collectors_;
 };
 

@@ -154,6 +154,7 @@ class Http2StreamSession final : public StreamSession {
   void close_transport(bool) override { stream_->reset(); }
 
   bool counts_as_connection() const override { return false; }
+  http::Protocol protocol() const override { return http::Protocol::Http2; }
 
   boost::asio::any_io_executor executor_;
   std::shared_ptr<http::Http2Stream> stream_;
@@ -177,12 +178,17 @@ std::shared_ptr<StreamSession> StreamSession::create(Transport transport,
 
 StreamMetrics::StreamMetrics(metrics::Registry& registry, metrics::Gauge& connections_open)
     : connections_open(connections_open),
-      events_delivered(registry.counter("ssehub_events_delivered_total",
-                                        "Event frames written to client sockets.")),
+      streams_open(registry.gauges("ssehub_streams_open", "SSE streams currently open, by protocol.",
+                                   "protocol", http::protocol_label_values())),
+      events_delivered(registry.counters("ssehub_events_delivered_total",
+                                         "Event frames written to clients, by protocol.",
+                                         "protocol", http::protocol_label_values())),
       resumes(registry.counter("ssehub_resumes_total", "Streams resumed from a Last-Event-ID.")),
       resets(registry.counter("ssehub_resets_total", "Resumes that history could not serve (reset sent).")),
-      queue_overflows(registry.counter("ssehub_queue_overflows_total",
-                                       "Streams closed because their write queue was full.")),
+      queue_overflows(registry.counters(
+          "ssehub_queue_overflows_total",
+          "Streams closed because their write queue was full, by protocol.", "protocol",
+          http::protocol_label_values())),
       accept_to_write(registry.histogram(
           "ssehub_accept_to_write_seconds",
           "Time from accepting a publish to writing it to a client socket.")) {}
@@ -193,6 +199,15 @@ StreamSession::StreamSession(hub::Hub& hub, StreamMetrics& metrics, const Stream
 
 StreamSession::~StreamSession() {
   if (state_ != State::Created && counted_as_connection_) metrics_.connections_open.add(-1);
+}
+
+hub::Hub::Admission StreamSession::attach() {
+  const auto admission = hub_.attach(thread_, stream_, this);
+  if (admission == hub::Hub::Admission::Admitted) {
+    attached_ = true;
+    metrics_.streams_open[protocol()].add(1);
+  }
+  return admission;
 }
 
 void StreamSession::start(http::StreamConnection connection, std::shared_ptr<void> client_slot,
@@ -280,7 +295,7 @@ void StreamSession::enqueue(const core::EventPtr& event) {
 
 void StreamSession::overflow() {
   if (state_ == State::Closing || state_ == State::Closed) return;
-  metrics_.queue_overflows.add();
+  metrics_.queue_overflows[protocol()].add();
   spdlog::info("sse stream={}: client too slow ({} bytes queued), closing; it can resume",
                stream_, queued_bytes_ + (replay_ ? replay_->merge.held_bytes() : 0));
   close_later();
@@ -348,7 +363,7 @@ void StreamSession::on_write(boost::system::error_code ec) {
       if (event->accepted_at != core::SteadyClock::time_point{})
         metrics_.accept_to_write.observe(now - event->accepted_at);
     }
-    metrics_.events_delivered.add(delivered);
+    metrics_.events_delivered[protocol()].add(delivered);
   }
   writing_.clear();
   if (writing_.capacity() > 64) writing_.shrink_to_fit();
@@ -404,6 +419,8 @@ void StreamSession::close() {
   if (state_ == State::Closed) return;
   state_ = State::Closed;
   hub_.detach(thread_, stream_, this);
+  if (attached_) metrics_.streams_open[protocol()].add(-1);
+  attached_ = false;
   close_transport(write_in_flight_);
   client_slot_.reset();
   queue_.clear();

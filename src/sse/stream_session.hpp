@@ -1,6 +1,7 @@
 #pragma once
 
 #include "history/history.hpp"
+#include "http/http_metrics.hpp"
 #include "hub/hub.hpp"
 #include "metrics/metrics.hpp"
 #include "sse/replay_page.hpp"
@@ -27,10 +28,12 @@ struct StreamMetrics {
   // `connections_open` is the HTTP layer's gauge: a stream counts as the connection it took.
   StreamMetrics(metrics::Registry& registry, metrics::Gauge& connections_open);
   metrics::Gauge& connections_open;
-  metrics::Counter& events_delivered;  // event frames written to a client socket
+  // By http::Protocol: dashboards that sum over the label see the totals of before.
+  metrics::GaugeFamily& streams_open;       // streams attached to the hub
+  metrics::CounterFamily& events_delivered; // event frames written to a client
   metrics::Counter& resumes;           // streams that resumed from a Last-Event-ID
   metrics::Counter& resets;            // resumes that could not be served from history
-  metrics::Counter& queue_overflows;   // streams closed because their write queue was full
+  metrics::CounterFamily& queue_overflows;  // streams closed because their write queue was full
   metrics::LatencyHistogram& accept_to_write;  // from accepting a publish to writing it
 };
 
@@ -73,7 +76,7 @@ class StreamSession : public hub::Subscriber, public std::enable_shared_from_thi
   ~StreamSession() override;
 
   // Registers with the hub; on refusal the caller answers the request with an error.
-  hub::Hub::Admission attach() { return hub_.attach(thread_, stream_, this); }
+  hub::Hub::Admission attach();
 
   // Takes the connection and starts streaming: `head` is the HTTP/1.1 response head (empty
   // for an HTTP/2 stream, whose HEADERS its opener sent). `chunked`:
@@ -105,6 +108,7 @@ class StreamSession : public hub::Subscriber, public std::enable_shared_from_thi
   // A stream that is its connection counts in ssehub_connections_open; an HTTP/2 stream's
   // connection counts itself.
   virtual bool counts_as_connection() const { return true; }
+  virtual http::Protocol protocol() const { return http::Protocol::Http1; }
 
   void on_write(boost::system::error_code ec);
   void close();
@@ -138,6 +142,7 @@ class StreamSession : public hub::Subscriber, public std::enable_shared_from_thi
   bool chunked_ = false;
   bool preamble_sent_ = false;
   bool counted_as_connection_ = false;  // in ssehub_connections_open (the destructor asks)
+  bool attached_ = false;               // to the hub, and so in ssehub_streams_open
   std::string head_;                    // the HTTP response head, until it is written
   std::array<char, 20> chunk_size_line_{};  // "<hex size>\r\n" of the chunk being written
   std::uint64_t last_id_ = 0;           // newest event id queued; older ones are duplicates

@@ -103,10 +103,11 @@ class Server {
     clearTimeout(timer);
   }
 
+  /** A metric's value, summed over its labels (ssehub_streams_open has one per protocol). */
   async metric(name) {
     const text = await (await fetch(`${this.url}/metrics`)).text();
-    const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-    return line ? Number(line.split(" ").at(-1)) : NaN;
+    const lines = text.split("\n").filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+    return lines.length > 0 ? lines.reduce((sum, l) => sum + Number(l.split(" ").at(-1)), 0) : NaN;
   }
 }
 

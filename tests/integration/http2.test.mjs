@@ -11,9 +11,10 @@ import http2 from "node:http2";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { connect as connectHttp2, h2request, h2sse } from "./lib/http2.mjs";
 import {
-  ROOT, SseParser, curl, curlSse, eventually, metrics, publishOk, run, showServerLogsOnFailure,
-  startServer, uniqueUser, within,
+  ROOT, curl, curlSse, eventually, metrics, metricsEventually, publishOk, run, showServerLogsOnFailure,
+  sse, startServer, uniqueUser, within,
 } from "./lib/server.mjs";
 
 showServerLogsOnFailure();
@@ -38,49 +39,8 @@ after(() => dir && fs.rm(dir, { recursive: true, force: true }));
 const tlsArgs = () => ["--tls-cert", certFile, "--tls-key", keyFile];
 const curlTls = (port) => ["--cacert", certFile, "--resolve", `localhost:${port}:127.0.0.1`];
 
-/** An HTTP/2 client session (node:http2), h2c unless `tls`. */
-function connect(server, { tls = false, settings = {} } = {}) {
-  const session = tls
-    ? http2.connect(`https://localhost:${server.port}`, { ca, host: "127.0.0.1", servername: "localhost", settings })
-    : http2.connect(`http://127.0.0.1:${server.port}`, { settings });
-  session.on("error", () => {});
-  return session;
-}
-
-/** One request on `session`; resolves {status, headers, body, json}. */
-function h2request(session, p, { method = "GET", headers = {}, body } = {}) {
-  return new Promise((resolve, reject) => {
-    const req = session.request({ ":method": method, ":path": p, ...headers }, { endStream: body === undefined });
-    const chunks = [];
-    let head;
-    req.on("response", (h) => (head = h));
-    req.on("data", (c) => chunks.push(c));
-    req.on("end", () => {
-      const text = Buffer.concat(chunks).toString("utf8");
-      let json;
-      try {
-        json = JSON.parse(text);
-      } catch {}
-      resolve({ status: head?.[":status"], headers: head, body: text, json });
-    });
-    req.on("error", reject);
-    if (body !== undefined) req.end(body);
-  });
-}
-
-/** An event stream on `session`: {status, parser, stream, closed: Promise<rstCode>}. */
-function h2sse(session, p, headers = {}) {
-  return new Promise((resolve, reject) => {
-    const stream = session.request({ ":path": p, accept: "text/event-stream", ...headers });
-    const parser = new SseParser();
-    const closed = new Promise((done) => stream.on("close", () => done(stream.rstCode)));
-    stream.setEncoding("utf8");
-    stream.on("data", (text) => parser.feed(text));
-    stream.on("error", () => {});
-    stream.on("response", (head) => resolve({ status: head[":status"], headers: head, parser, stream, closed }));
-    stream.on("close", () => reject(new Error(`stream ${p} closed before its head`)));
-  });
-}
+/** An HTTP/2 client session, h2c unless `tls` (then trusting the test certificate). */
+const connect = (server, { tls = false, settings = {} } = {}) => connectHttp2(server, { tls, ca, settings });
 
 const messages = (parser) => parser.events.filter((e) => e.type === "message").map((e) => e.data);
 
@@ -157,12 +117,53 @@ describe("HTTP/2 over cleartext (h2c with prior knowledge)", () => {
                        { what: "every stream to receive 3 messages" });
       for (const s of streams) assert.deepEqual(messages(s.parser), sent);
       const m = await metrics(server.url);
-      assert.equal(m.get("ssehub_streams_open"), 20);
+      assert.equal(m.get("ssehub_streams_open", { protocol: "h2" }), 20);
+      assert.equal(m.get("ssehub_streams_open", { protocol: "http/1.1" }), 0);
       // One connection carries them all (the /metrics request itself is HTTP/1.1).
       assert.equal(m.get("ssehub_http2_connections_open"), 1);
     } finally {
       session.destroy();
     }
+  });
+
+  it("labels the stream and request metrics by protocol", T, async () => {
+    const user = uniqueUser("h2labels");
+    const series = (m) => Object.fromEntries(["http/1.1", "h2"].map((protocol) => [protocol, {
+      requests: m.get("ssehub_http_requests_total", { protocol }),
+      streams: m.get("ssehub_streams_open", { protocol }),
+      delivered: m.get("ssehub_events_delivered_total", { protocol }),
+    }]));
+    // The streams of the tests before have ended (the server may see a session's end late).
+    const idle = await metricsEventually(server.url, (m) => m.get("ssehub_streams_open") === 0, { what: "no stream open" });
+    const before = series(idle); // this scrape is an HTTP/1.1 request
+    const h1Streams = [await sse(`${server.url}/v2/sse?username=${user}`), await sse(`${server.url}/v2/sse?username=${user}`)];
+    const session = connect(server);
+    try {
+      const h2Streams = await Promise.all([1, 2, 3].map(() => h2sse(session, `/v2/sse?username=${user}`)));
+      const published = await h2request(session, `/v2/message?username=${user}`, {
+        method: "POST", headers: { "content-type": "text/plain" }, body: "counted",
+      });
+      assert.equal(published.status, 204);
+      let now;
+      await metricsEventually(server.url, (m) => {
+        now = series(m);
+        return now.h2.delivered === before.h2.delivered + 3 && now["http/1.1"].delivered === before["http/1.1"].delivered + 2;
+      }, { what: "the event delivered to 2 HTTP/1.1 and 3 HTTP/2 streams" });
+      assert.equal(now["http/1.1"].streams, before["http/1.1"].streams + 2);
+      assert.equal(now.h2.streams, before.h2.streams + 3);
+      // 3 streams and a publish over HTTP/2; over HTTP/1.1 2 streams and the scrapes since.
+      assert.equal(now.h2.requests, before.h2.requests + 4);
+      assert.ok(now["http/1.1"].requests >= before["http/1.1"].requests + 3, JSON.stringify({ before, now }));
+      for (const s of h2Streams) assert.deepEqual(messages(s.parser), ["counted"]);
+    } finally {
+      session.destroy();
+      for (const s of h1Streams) s.close();
+    }
+    // Closed streams leave both gauges.
+    await metricsEventually(server.url, (m) => {
+      const after = series(m);
+      return after.h2.streams === before.h2.streams && after["http/1.1"].streams === before["http/1.1"].streams;
+    }, { what: "the streams to close" });
   });
 
   it("resumes after Last-Event-ID over HTTP/2", T, async () => {
@@ -235,15 +236,17 @@ describe("HTTP/2 limits and defences", () => {
       const slow = await h2sse(session, `/v2/sse?username=${user}`);
       const fast = await h2sse(session, `/v2/sse?username=${user}`);
       slow.stream.pause();
-      const before = (await metrics(server.url)).get("ssehub_queue_overflows_total") ?? 0;
+      const overflows = (m) => m.get("ssehub_queue_overflows_total", { protocol: "h2" });
+      const before = overflows(await metrics(server.url));
       const payload = "y".repeat(2000);
       for (let i = 0; i < 20; i++) await publishOk(server.url, user, `${i} ${payload}`);
       const code = await within(10_000, slow.closed, "the slow stream's reset");
       assert.equal(code, http2.constants.NGHTTP2_CANCEL);
       await eventually(() => messages(fast.parser).length === 20, { what: "all 20 on the reading stream" });
       assert.equal(fast.stream.closed, false);
-      const after = (await metrics(server.url)).get("ssehub_queue_overflows_total");
-      assert.equal(after, before + 1);
+      const after = await metrics(server.url);
+      assert.equal(overflows(after), before + 1);
+      assert.equal(after.get("ssehub_queue_overflows_total", { protocol: "http/1.1" }), 0);
     } finally {
       session.destroy();
     }

@@ -74,7 +74,7 @@ describe("operations endpoints", () => {
     const scrape = await curl(["-s", "-i", `${server.url}/metrics`]);
     assert.match(scrape.stdout, /^HTTP\/1\.1 200 /);
     assert.match(scrape.stdout, /\r\nContent-Type: text\/plain/i);
-    assert.match(scrape.stdout, /^ssehub_streams_open \d+$/m);
+    assert.match(scrape.stdout, /^ssehub_streams_open\{protocol="http\/1.1"\} \d+$/m);
     assert.match(scrape.stdout, /^ssehub_requests_rejected_total\{reason="bad_request"\} \d+$/m);
   });
 

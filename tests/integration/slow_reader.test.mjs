@@ -115,6 +115,9 @@ describe("slow reader (--stream-queue-bytes 65536)", () => {
       const final = await metrics(server.url);
       assert.equal(final.get("ssehub_queue_overflows_total") - before.get("ssehub_queue_overflows_total"), 1,
                    "only the slow client overflowed");
+      const overflows = (m, protocol) => m.get("ssehub_queue_overflows_total", { protocol });
+      assert.equal(overflows(final, "http/1.1") - overflows(before, "http/1.1"), 1, "counted as an HTTP/1.1 stream's");
+      assert.equal(overflows(final, "h2"), 0);
       assert.ok(server.logMatching(/too slow/).length >= 1, "the overflow is logged");
     } finally {
       normal.close();

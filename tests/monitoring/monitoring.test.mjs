@@ -140,6 +140,15 @@ describe("Grafana dashboard (monitoring/ssehub-dashboard.json)", () => {
   });
 });
 
+describe("streams by protocol (HTTP/1.1 and HTTP/2)", () => {
+  it("the dashboard shows open streams by protocol, beside the HTTP/2 connections", () => {
+    const exprs = dashboardQueries(dashboard).map((q) => q.expr);
+    assert.ok(exprs.some((e) => /\bsum by \([^)]*\bprotocol\b[^)]*\) \(ssehub_streams_open\{/.test(e)),
+              "no query splits ssehub_streams_open by protocol");
+    assert.ok(exprs.some((e) => e.includes("ssehub_http2_connections_open")), "no query shows the HTTP/2 connections");
+  });
+});
+
 describe("against a running ssehub with Kafka ingestion on", () => {
   useBroker();
   let server;
@@ -199,6 +208,16 @@ describe("against a running ssehub with Kafka ingestion on", () => {
     }
     assert.ok(labelValues.size > 0, "the files select some label values (reason=...)");
     assert.deepEqual(unknown, [], "label values no exposed series carries");
+  });
+
+  it("labels the stream and request series by protocol, and only so", () => {
+    for (const name of ["ssehub_streams_open", "ssehub_events_delivered_total", "ssehub_queue_overflows_total",
+                        "ssehub_http_requests_total"]) {
+      for (const protocol of ["http/1.1", "h2"])
+        assert.match(exposition, new RegExp(`^${name}\\{protocol="${protocol}"\\} \\d+$`, "m"), `${name} ${protocol}`);
+      // Beside its labelled series, an unlabelled total would be counted twice by sum().
+      assert.doesNotMatch(exposition, new RegExp(`^${name} `, "m"), name);
+    }
   });
 
   it("is scraped by a real Prometheus that evaluates every dashboard query and rule", async (t) => {

@@ -336,8 +336,16 @@ export function parsePrometheus(text) {
     if (!match) throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
     map.set(match[1] + (match[2] ?? ""), Number(match[3]));
   }
+  // Without labels: the series of that name alone, or the sum of its labelled series, as
+  // PromQL's sum(name) would (ssehub_streams_open{protocol=...} read as one number).
   map.get = function get(name, labels) {
-    if (!labels) return Map.prototype.get.call(this, name);
+    if (!labels) {
+      const alone = Map.prototype.get.call(this, name);
+      if (alone !== undefined) return alone;
+      let sum;
+      for (const [series, value] of this) if (series.startsWith(`${name}{`)) sum = (sum ?? 0) + value;
+      return sum;
+    }
     const rendered = Object.entries(labels).map(([k, v]) => `${k}="${v}"`).join(",");
     return Map.prototype.get.call(this, `${name}{${rendered}}`);
   };
