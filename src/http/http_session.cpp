@@ -292,9 +292,10 @@ void HttpSession<Stream>::process() {
 template <class Stream>
 bool HttpSession<Stream>::admit_head() {
   const auto& head = reader_.head();
+  const HeadFields& fields = reader_.head_fields();
   request_keep_alive_ = head.keep_alive();
   request_is_head_ = head.method() == beast_http::verb::head;
-  allowed_origin_ = context_.cors.allow(head[beast_http::field::origin], head[beast_http::field::host]);
+  allowed_origin_ = context_.cors.allow(fields.origin, fields.host);
   auto refuse = [&](Response response, bool counted = false) {
     reply_and_close(std::move(response), counted);
     return false;
@@ -306,7 +307,7 @@ bool HttpSession<Stream>::admit_head() {
   }
   // An absolute-form target names the host itself (RFC 9112 §3.2.2).
   const std::string_view authority =
-      target_->authority.empty() ? head[beast_http::field::host] : std::string_view(target_->authority);
+      target_->authority.empty() ? fields.host : std::string_view(target_->authority);
   boost::system::error_code ignored;
   const auto remote = tcp_layer().socket().remote_endpoint(ignored);
   auto admission = admit_request_head(context_, head, *target_, authority, remote);
@@ -325,7 +326,7 @@ bool HttpSession<Stream>::admit_head() {
   }
   // The client waits for our word before sending the body: say it only now that the
   // request is known to be served, and only to a client that can understand it.
-  if (head.version() == 11 && beast::iequals(head[beast_http::field::expect], "100-continue")) {
+  if (head.version() == 11 && beast::iequals(fields.expect, "100-continue")) {
     send_continue();
     return false;
   }

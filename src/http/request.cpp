@@ -4,7 +4,7 @@
 #include <boost/asio/ip/address_v6.hpp>
 #include <boost/beast/core/string.hpp>
 
-#include <cctype>
+#include <array>
 
 namespace ssehub::http {
 
@@ -59,6 +59,18 @@ bool is_dotted_quad(std::string_view text) {
   }
 }
 
+// The characters of a registered name: unreserved, sub-delims and percent-escapes (RFC 3986
+// §3.2.2). A table, since every request's Host is checked (twice: its framing and the host
+// policy).
+constexpr std::array<bool, 256> kRegisteredNameChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;=%")) table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
+
 }  // namespace
 
 std::optional<std::string> Target::param(std::string_view name) const {
@@ -106,19 +118,18 @@ std::optional<Authority> parse_authority(std::string_view text) {
     parsed.host = text.substr(0, colon);
     if (colon != std::string_view::npos) port = text.substr(colon + 1);
     if (parsed.host.empty()) return std::nullopt;
-    // A registered name: unreserved, sub-delims and percent-escapes (RFC 3986 §3.2.2).
-    for (char c : parsed.host) {
-      const bool ok = std::isalnum(static_cast<unsigned char>(c)) ||
-                      std::string_view("-._~!$&'()*+,;=%").find(c) != std::string_view::npos;
-      if (!ok) return std::nullopt;
-    }
+    for (char c : parsed.host)
+      if (!kRegisteredNameChars[static_cast<unsigned char>(c)]) return std::nullopt;
     parsed.ip_literal = is_dotted_quad(parsed.host);
   }
   // `host:` (an empty port) is allowed and means the scheme's default.
   if (port && !port->empty()) {
-    if (port->size() > 5 || port->find_first_not_of("0123456789") != std::string_view::npos)
-      return std::nullopt;
-    const unsigned long value = std::stoul(std::string(*port));
+    if (port->size() > 5) return std::nullopt;
+    unsigned value = 0;
+    for (char c : *port) {
+      if (c < '0' || c > '9') return std::nullopt;
+      value = value * 10 + static_cast<unsigned>(c - '0');
+    }
     if (value > 65535) return std::nullopt;
     parsed.port = static_cast<std::uint16_t>(value);
   }
