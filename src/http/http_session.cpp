@@ -383,15 +383,10 @@ void HttpSession<Stream>::send(Response response, bool counted) {
     response.set(beast_http::field::access_control_expose_headers, "X-Event-Id, Retry-After");
     response.set(beast_http::field::vary, "Origin");
   }
-  // RFC 9110 §8.6: no Content-Length in a 204 or a 304.
-  if (response.result() == beast_http::status::no_content ||
-      response.result() == beast_http::status::not_modified)
-    response.erase(beast_http::field::content_length);
-  response.set(beast_http::field::server, "ssehub");
   const bool keep_alive = request_keep_alive_;
-  if (!keep_alive) response.set(beast_http::field::connection, "close");
   in_flight_response_ = std::move(response);
-  write_head(*in_flight_response_, head_);
+  // With Server, Connection: close and no Content-Length in a 204 or 304.
+  write_head(*in_flight_response_, keep_alive, head_);
   // A HEAD answer is the GET answer's head: its Content-Length (or chunked coding) describes
   // the body that is not sent.
   const std::array<boost::asio::const_buffer, 2> buffers{
