@@ -20,22 +20,37 @@ int hex_value(char c) {
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
   std::string out;
   out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = hex_value(text[i + 1]);
-      const int lo = hex_value(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    // A run of plain characters is appended whole: every request's path and query pass here.
+    std::size_t plain = i;
+    while (plain < text.size() && text[plain] != '%' && !(plus_is_space && text[plain] == '+'))
+      ++plain;
+    out.append(text.data() + i, plain - i);
+    i = plain;
+    if (i == text.size()) break;
+    if (text[i] == '+') {
       out += ' ';
-    } else {
-      out += c;
+      ++i;
+      continue;
     }
+    if (i + 2 >= text.size()) return std::nullopt;
+    const int hi = hex_value(text[i + 1]);
+    const int lo = hex_value(text[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 3;
   }
   return out;
+}
+
+// Every `%` starts an escape of two hex digits: what percent_decode accepts, without a copy.
+bool escapes_well_formed(std::string_view text) {
+  for (std::size_t i = text.find('%'); i != std::string_view::npos; i = text.find('%', i + 3)) {
+    if (i + 2 >= text.size() || hex_value(text[i + 1]) < 0 || hex_value(text[i + 2]) < 0)
+      return false;
+  }
+  return true;
 }
 
 // An IPv4 address in its canonical dotted-decimal form (four decimal octets, no leading
@@ -147,7 +162,7 @@ std::optional<Target> parse_target(std::string_view target) {
   const std::size_t question = target.find('?');
   parsed.path = std::string(target.substr(0, question));
   if (parsed.path.empty()) parsed.path = "/";  // `http://host` and `http://host?q` name the root
-  if (!percent_decode(parsed.path, false)) return std::nullopt;  // kept raw, but well-formed
+  if (!escapes_well_formed(parsed.path)) return std::nullopt;  // kept raw, but well-formed
   if (question == std::string_view::npos) return parsed;
   std::string_view query = target.substr(question + 1);
   if (const std::size_t hash = query.find('#'); hash != std::string_view::npos)
