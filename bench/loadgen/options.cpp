@@ -40,6 +40,7 @@ Publishing (only with --pub-url)
 Other
   --hold S                  keep the streams open S seconds before exiting (default 0)
   --ready-file PATH         created once the streams are open and VmRSS was read
+  --go-file PATH            publishing waits until PATH exists (e.g. a profiler is switched on)
   --label TEXT              copied into the JSON result
   --run-id R                id put in messages (default random)
   --quiet                   no progress lines on stderr
@@ -143,6 +144,8 @@ bool parse_options(int argc, char** argv, Options& out) {
       out.hold_s = parse_number<double>(arg, value);
     else if (arg == "--ready-file")
       out.ready_file = value;
+    else if (arg == "--go-file")
+      out.go_file = value;
     else if (arg == "--label")
       out.label = value;
     else if (arg == "--run-id")

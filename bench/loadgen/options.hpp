@@ -37,6 +37,7 @@ struct Options {
 
   double hold_s = 0;
   std::string ready_file;
+  std::string go_file;  // publishing waits for it
   std::string label;
   uint64_t run_id = 0;  // 0: random
   bool progress = true;

@@ -206,6 +206,8 @@ RunOutcome run_load(const Options& opts) {
     rss_open_kb = read_rss_kb(opts.server_pids);
   }
   if (!opts.ready_file.empty()) std::ofstream(opts.ready_file) << opened << "\n";
+  if (!opts.go_file.empty())
+    wait_until(INT64_MAX, [&] { return std::ifstream(opts.go_file).good(); });
 
   // Phase 3: publish, then wait for the deliveries.
   int64_t publish_start = 0;

@@ -85,7 +85,10 @@ class History::CallerThreadRunner final : public History::Runner {
         return core::Admission::Queued;
       }
     }
-    answer_on(executor, std::move(done), std::move(result));
+    // A publisher on its own I/O thread (the usual case) is answered at once.
+    core::dispatch_on(executor, [done = std::move(done), result = std::move(result)]() mutable {
+      done(std::move(result));
+    });
     return core::Admission::Queued;
   }
 

@@ -79,7 +79,8 @@ class History {
 
   // Thread-safe. `done` runs on `executor` (or, when the executor is empty, on the writer
   // thread, or before append returns when the log runs on the caller's thread) once the
-  // drafts are stored (or failed). Drafts of one call commit together, with `positions`.
+  // drafts are stored (or failed); when the log runs on the caller's thread and the caller
+  // runs `executor`, before append returns. Drafts of one call commit together, with `positions`.
   // Drafts carrying an id (from a cluster bus) keep it, and one not above its stream's last
   // id is a re-delivery and skipped, so applying a bus log twice changes nothing.
   core::Admission append(std::vector<core::EventDraft> drafts,

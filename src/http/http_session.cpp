@@ -292,9 +292,10 @@ void HttpSession<Stream>::process() {
 template <class Stream>
 bool HttpSession<Stream>::admit_head() {
   const auto& head = reader_.head();
+  const HeadFields& fields = reader_.head_fields();
   request_keep_alive_ = head.keep_alive();
   request_is_head_ = head.method() == beast_http::verb::head;
-  allowed_origin_ = context_.cors.allow(head[beast_http::field::origin], head[beast_http::field::host]);
+  allowed_origin_ = context_.cors.allow(fields.origin, fields.host);
   auto refuse = [&](Response response, bool counted = false) {
     reply_and_close(std::move(response), counted);
     return false;
@@ -306,7 +307,7 @@ bool HttpSession<Stream>::admit_head() {
   }
   // An absolute-form target names the host itself (RFC 9112 §3.2.2).
   const std::string_view authority =
-      target_->authority.empty() ? head[beast_http::field::host] : std::string_view(target_->authority);
+      target_->authority.empty() ? fields.host : std::string_view(target_->authority);
   boost::system::error_code ignored;
   const auto remote = tcp_layer().socket().remote_endpoint(ignored);
   auto admission = admit_request_head(context_, head, *target_, authority, remote);
@@ -325,7 +326,7 @@ bool HttpSession<Stream>::admit_head() {
   }
   // The client waits for our word before sending the body: say it only now that the
   // request is known to be served, and only to a client that can understand it.
-  if (head.version() == 11 && beast::iequals(head[beast_http::field::expect], "100-continue")) {
+  if (head.version() == 11 && beast::iequals(fields.expect, "100-continue")) {
     send_continue();
     return false;
   }
@@ -382,15 +383,10 @@ void HttpSession<Stream>::send(Response response, bool counted) {
     response.set(beast_http::field::access_control_expose_headers, "X-Event-Id, Retry-After");
     response.set(beast_http::field::vary, "Origin");
   }
-  // RFC 9110 §8.6: no Content-Length in a 204 or a 304.
-  if (response.result() == beast_http::status::no_content ||
-      response.result() == beast_http::status::not_modified)
-    response.erase(beast_http::field::content_length);
-  response.set(beast_http::field::server, "ssehub");
   const bool keep_alive = request_keep_alive_;
-  if (!keep_alive) response.set(beast_http::field::connection, "close");
   in_flight_response_ = std::move(response);
-  write_head(*in_flight_response_, head_);
+  // With Server, Connection: close and no Content-Length in a 204 or 304.
+  write_head(*in_flight_response_, keep_alive, head_);
   // A HEAD answer is the GET answer's head: its Content-Length (or chunked coding) describes
   // the body that is not sent.
   const std::array<boost::asio::const_buffer, 2> buffers{

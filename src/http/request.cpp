@@ -4,7 +4,7 @@
 #include <boost/asio/ip/address_v6.hpp>
 #include <boost/beast/core/string.hpp>
 
-#include <cctype>
+#include <array>
 
 namespace ssehub::http {
 
@@ -20,22 +20,37 @@ int hex_value(char c) {
 std::optional<std::string> percent_decode(std::string_view text, bool plus_is_space) {
   std::string out;
   out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
-      const int hi = hex_value(text[i + 1]);
-      const int lo = hex_value(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
-      out += static_cast<char>(hi * 16 + lo);
-      i += 2;
-    } else if (c == '+' && plus_is_space) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    // A run of plain characters is appended whole: every request's path and query pass here.
+    std::size_t plain = i;
+    while (plain < text.size() && text[plain] != '%' && !(plus_is_space && text[plain] == '+'))
+      ++plain;
+    out.append(text.data() + i, plain - i);
+    i = plain;
+    if (i == text.size()) break;
+    if (text[i] == '+') {
       out += ' ';
-    } else {
-      out += c;
+      ++i;
+      continue;
     }
+    if (i + 2 >= text.size()) return std::nullopt;
+    const int hi = hex_value(text[i + 1]);
+    const int lo = hex_value(text[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 3;
   }
   return out;
+}
+
+// Every `%` starts an escape of two hex digits: what percent_decode accepts, without a copy.
+bool escapes_well_formed(std::string_view text) {
+  for (std::size_t i = text.find('%'); i != std::string_view::npos; i = text.find('%', i + 3)) {
+    if (i + 2 >= text.size() || hex_value(text[i + 1]) < 0 || hex_value(text[i + 2]) < 0)
+      return false;
+  }
+  return true;
 }
 
 // An IPv4 address in its canonical dotted-decimal form (four decimal octets, no leading
@@ -58,6 +73,18 @@ bool is_dotted_quad(std::string_view text) {
     text.remove_prefix(1);
   }
 }
+
+// The characters of a registered name: unreserved, sub-delims and percent-escapes (RFC 3986
+// §3.2.2). A table, since every request's Host is checked (twice: its framing and the host
+// policy).
+constexpr std::array<bool, 256> kRegisteredNameChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (char c : std::string_view("-._~!$&'()*+,;=%")) table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
 
 }  // namespace
 
@@ -106,19 +133,18 @@ std::optional<Authority> parse_authority(std::string_view text) {
     parsed.host = text.substr(0, colon);
     if (colon != std::string_view::npos) port = text.substr(colon + 1);
     if (parsed.host.empty()) return std::nullopt;
-    // A registered name: unreserved, sub-delims and percent-escapes (RFC 3986 §3.2.2).
-    for (char c : parsed.host) {
-      const bool ok = std::isalnum(static_cast<unsigned char>(c)) ||
-                      std::string_view("-._~!$&'()*+,;=%").find(c) != std::string_view::npos;
-      if (!ok) return std::nullopt;
-    }
+    for (char c : parsed.host)
+      if (!kRegisteredNameChars[static_cast<unsigned char>(c)]) return std::nullopt;
     parsed.ip_literal = is_dotted_quad(parsed.host);
   }
   // `host:` (an empty port) is allowed and means the scheme's default.
   if (port && !port->empty()) {
-    if (port->size() > 5 || port->find_first_not_of("0123456789") != std::string_view::npos)
-      return std::nullopt;
-    const unsigned long value = std::stoul(std::string(*port));
+    if (port->size() > 5) return std::nullopt;
+    unsigned value = 0;
+    for (char c : *port) {
+      if (c < '0' || c > '9') return std::nullopt;
+      value = value * 10 + static_cast<unsigned>(c - '0');
+    }
     if (value > 65535) return std::nullopt;
     parsed.port = static_cast<std::uint16_t>(value);
   }
@@ -136,7 +162,7 @@ std::optional<Target> parse_target(std::string_view target) {
   const std::size_t question = target.find('?');
   parsed.path = std::string(target.substr(0, question));
   if (parsed.path.empty()) parsed.path = "/";  // `http://host` and `http://host?q` name the root
-  if (!percent_decode(parsed.path, false)) return std::nullopt;  // kept raw, but well-formed
+  if (!escapes_well_formed(parsed.path)) return std::nullopt;  // kept raw, but well-formed
   if (question == std::string_view::npos) return parsed;
   std::string_view query = target.substr(question + 1);
   if (const std::size_t hash = query.find('#'); hash != std::string_view::npos)

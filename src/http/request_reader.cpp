@@ -42,6 +42,23 @@ bool asks_for_another_version(const beast::flat_buffer& input) {
          line[line.size() - 9] == ' ';
 }
 
+void note_field(HeadFields& fields, beast_http::field name, std::string_view value) {
+  switch (name) {
+    case beast_http::field::host:
+      if (fields.hosts++ == 0) fields.host = value;
+      break;
+    case beast_http::field::content_length: ++fields.content_lengths; break;
+    case beast_http::field::transfer_encoding: ++fields.transfer_encodings; break;
+    case beast_http::field::origin:
+      if (fields.origins++ == 0) fields.origin = value;
+      break;
+    case beast_http::field::expect:
+      if (fields.expects++ == 0) fields.expect = value;
+      break;
+    default: break;
+  }
+}
+
 }  // namespace
 
 RequestReader::RequestReader(RequestLimits limits)
@@ -65,7 +82,8 @@ void RequestReader::start_request() {
   phase_ = Phase::Head;
   consumed_ = 0;
   head_bytes_ = 0;
-  head_fields_.clear();
+  head_values_.clear();
+  head_fields_ = {};
   body_limit_ = 0;
 }
 
@@ -113,14 +131,16 @@ std::optional<Refusal> RequestReader::check_head() const {
   // with chunked, or nobody can tell where the body ends; chunked is the only one ssehub
   // decodes.
   std::vector<std::string_view> codings;
-  auto [first, last] = request.equal_range(beast_http::field::transfer_encoding);
-  for (auto field = first; field != last; ++field) {
-    std::string_view value = field->value();
-    for (;;) {
-      const std::size_t comma = value.find(',');
-      codings.push_back(trim(value.substr(0, comma)));
-      if (comma == std::string_view::npos) break;
-      value.remove_prefix(comma + 1);
+  if (head_fields_.transfer_encodings > 0) {
+    auto [first, last] = request.equal_range(beast_http::field::transfer_encoding);
+    for (auto field = first; field != last; ++field) {
+      std::string_view value = field->value();
+      for (;;) {
+        const std::size_t comma = value.find(',');
+        codings.push_back(trim(value.substr(0, comma)));
+        if (comma == std::string_view::npos) break;
+        value.remove_prefix(comma + 1);
+      }
     }
   }
   if (!codings.empty()) {
@@ -133,14 +153,13 @@ std::optional<Refusal> RequestReader::check_head() const {
       return Refusal{beast_http::status::not_implemented, "not_implemented",
                      "the only transfer coding ssehub accepts is chunked"};
   }
-  if (request.count(beast_http::field::content_length) > 1)
-    return bad("Content-Length given more than once");
+  if (head_fields_.content_lengths > 1) return bad("Content-Length given more than once");
 
   // RFC 9112 §3.2: exactly one Host in HTTP/1.1, and a valid one wherever it is given.
-  const std::size_t hosts = request.count(beast_http::field::host);
+  const std::size_t hosts = head_fields_.hosts;
   if (hosts > 1) return bad("more than one Host header");
   if (hosts == 0 && request.version() == 11) return bad("an HTTP/1.1 request needs a Host header");
-  if (hosts == 1 && !parse_authority(request[beast_http::field::host]))
+  if (hosts == 1 && !parse_authority(head_fields_.host))
     return bad("the Host header is not a valid host[:port]");
 
   const std::string_view target = request.target();
@@ -206,8 +225,12 @@ RequestReader::Progress RequestReader::parse(beast::flat_buffer& input) {
         continue;
       }
       head_bytes_ = consumed_;
-      head_fields_.clear();
-      for (const auto& field : parser_->get()) head_fields_.push_back(field.value().data());
+      head_values_.clear();
+      head_fields_ = {};
+      for (const auto& field : parser_->get()) {
+        head_values_.push_back(field.value().data());
+        note_field(head_fields_, field.name(), field.value());
+      }
       if (auto refusal = check_head()) {
         phase_ = Phase::Refused;
         refusal_ = std::move(*refusal);
@@ -238,10 +261,10 @@ RawRequest RequestReader::take_request() {
   // a field (Content-Type, credentials) behind that judgement. RFC 9110 §6.5.1 allows
   // discarding them. (Beast files a field next to others of its name, so the head's fields
   // are known by their storage, which the parser does not move.)
-  if (std::distance(request.begin(), request.end()) != static_cast<std::ptrdiff_t>(head_fields_.size())) {
+  if (std::distance(request.begin(), request.end()) != static_cast<std::ptrdiff_t>(head_values_.size())) {
     for (auto it = request.begin(); it != request.end();) {
-      const bool from_head = std::find(head_fields_.begin(), head_fields_.end(),
-                                       it->value().data()) != head_fields_.end();
+      const bool from_head = std::find(head_values_.begin(), head_values_.end(),
+                                       it->value().data()) != head_values_.end();
       it = from_head ? std::next(it) : request.erase(it);
     }
   }

@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ssehub::http {
@@ -27,6 +28,20 @@ struct Refusal {
   beast_http::status status = beast_http::status::bad_request;
   std::string error;
   std::string detail;
+};
+
+// The fields of a head that reading and admitting it look at, found in one pass over its
+// fields when the head is read: Beast finds a field by comparing names as text, and repeated
+// look-ups cost a tenth of a publish. Views into the head, valid until take_request().
+struct HeadFields {
+  std::size_t hosts = 0;
+  std::string_view host;  // the first Host field
+  std::size_t content_lengths = 0;
+  std::size_t transfer_encodings = 0;
+  std::size_t origins = 0;
+  std::string_view origin;  // the first Origin field, empty when none
+  std::size_t expects = 0;
+  std::string_view expect;  // the first Expect field, empty when none
 };
 
 // Reads HTTP/1.1 requests from the bytes of one connection, one at a time: Beast's parser,
@@ -50,6 +65,7 @@ class RequestReader {
 
   // After HeadReady: the head so far (no body).
   const RawRequest& head() const { return parser_->get(); }
+  const HeadFields& head_fields() const { return head_fields_; }
   // The body announced by the head: Content-Length > 0, or chunked.
   bool expects_body() const;
   bool chunked() const { return parser_->chunked(); }
@@ -85,7 +101,8 @@ class RequestReader {
   Phase phase_ = Phase::Head;
   std::size_t consumed_ = 0;
   std::size_t head_bytes_ = 0;
-  std::vector<const char*> head_fields_;  // the head's field values; any other is a trailer
+  std::vector<const char*> head_values_;  // the head's field values; any other is a trailer
+  HeadFields head_fields_;
   std::size_t body_limit_ = 0;
   Refusal refusal_;
 };

@@ -25,7 +25,9 @@ Response json_error(beast_http::status status, std::string_view error, std::stri
 
 Response empty_response(beast_http::status status) {
   Response response{status, 11};
-  response.prepare_payload();
+  // A 204 or 304 goes without Content-Length (RFC 9110 §8.6), which every transport ensures.
+  if (status != beast_http::status::no_content && status != beast_http::status::not_modified)
+    response.prepare_payload();
   return response;
 }
 

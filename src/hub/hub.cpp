@@ -100,28 +100,31 @@ void Hub::detach(unsigned thread, const std::string& stream, Subscriber* subscri
 }
 
 void Hub::publish(std::vector<core::EventPtr> events) {
-  std::vector<std::vector<core::EventPtr>> per_thread(shards_.size());
-  for (auto& event : events) {
-    std::uint64_t mask;
-    {
-      Stripe& stripe = stripe_of(event->stream);
-      std::lock_guard lock(stripe.mutex);
-      auto it = stripe.streams.find(event->stream);
-      if (it == stripe.streams.end()) continue;
-      mask = it->second.thread_mask;
-    }
-    for (unsigned thread = 0; mask != 0; ++thread, mask >>= 1)
-      if (mask & 1) per_thread[thread].push_back(event);
+  // The threads that hold each event's stream, then each such thread's events appended to
+  // its inbox under one lock, in publish order. Nothing is allocated for the usual single
+  // event.
+  std::uint64_t single_mask = 0;
+  std::vector<std::uint64_t> many_masks;
+  if (events.size() > 1) many_masks.resize(events.size());
+  std::uint64_t* masks = events.size() > 1 ? many_masks.data() : &single_mask;
+  std::uint64_t any = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    Stripe& stripe = stripe_of(events[i]->stream);
+    std::lock_guard lock(stripe.mutex);
+    auto it = stripe.streams.find(events[i]->stream);
+    masks[i] = it == stripe.streams.end() ? 0 : it->second.thread_mask;
+    any |= masks[i];
   }
   for (unsigned thread = 0; thread < shards_.size(); ++thread) {
-    if (per_thread[thread].empty()) continue;
+    const std::uint64_t bit = std::uint64_t{1} << thread;
+    if ((any & bit) == 0) continue;
     Shard& shard = *shards_[thread];
     bool was_empty = false;
     {
       std::lock_guard lock(shard.inbox_mutex);
       was_empty = shard.inbox.empty();
-      shard.inbox.insert(shard.inbox.end(), std::make_move_iterator(per_thread[thread].begin()),
-                         std::make_move_iterator(per_thread[thread].end()));
+      for (std::size_t i = 0; i < events.size(); ++i)
+        if (masks[i] & bit) shard.inbox.push_back(events[i]);
     }
     if (was_empty) boost::asio::post(shard.context, [this, thread] { deliver_inbox(thread); });
   }

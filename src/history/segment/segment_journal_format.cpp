@@ -1,10 +1,11 @@
 // Writing and reading the segment log's records and files (format in segment_journal_format.hpp).
 #include "history/segment/segment_journal_format.hpp"
 
-#include <boost/crc.hpp>
 #include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <memory>
@@ -19,10 +20,17 @@ void put_string(std::string& out, const std::string& value) {
   out.append(value);
 }
 
+// CRC-32 (ISO-HDLC, as boost::crc_32_type and zlib compute it): zlib's takes several bytes a
+// step where Boost's table takes one, and every publish's record is summed.
 std::uint32_t crc_of(const char* data, std::size_t size) {
-  boost::crc_32_type crc;
-  crc.process_bytes(data, size);
-  return crc.checksum();
+  std::uint32_t crc = 0;
+  while (size > 0) {
+    const auto piece = static_cast<uInt>(std::min<std::size_t>(size, 1u << 30));
+    crc = static_cast<std::uint32_t>(crc32(crc, reinterpret_cast<const Bytef*>(data), piece));
+    data += piece;
+    size -= piece;
+  }
+  return crc;
 }
 
 void begin_record(std::string& out) {

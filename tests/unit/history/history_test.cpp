@@ -8,12 +8,14 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <future>
+#include <optional>
 #include <thread>
 
 using namespace ssehub;
@@ -421,6 +423,29 @@ TEST_F(HistoryInMemoryTest, NothingIsWrittenToTheDataDir) {
   EXPECT_TRUE(std::filesystem::is_empty(dir_));
 }
 
+TEST_F(HistoryInMemoryTest, APublisherOnItsExecutorsThreadIsAnsweredBeforeAppendReturns) {
+  auto history = open();
+  bool answered_inside = false;
+  std::size_t committed_at_answer = 0;
+  std::optional<history::AppendResult> answer;
+  boost::asio::post(io_, [&] {
+    std::vector<core::EventDraft> drafts(1);
+    drafts[0].stream = "v2:a";
+    history->append(std::move(drafts), io_.get_executor(), [&](history::AppendResult result) {
+      std::lock_guard lock(mutex_);
+      committed_at_answer = committed_.size();
+      answer = std::move(result);
+    });
+    answered_inside = answer.has_value();
+  });
+  io_.poll();
+  io_.restart();
+  EXPECT_TRUE(answered_inside) << "no trip through the I/O thread's queue";
+  ASSERT_TRUE(answer && answer->ok);
+  EXPECT_EQ(answer->ids, std::vector<std::uint64_t>{1});
+  EXPECT_EQ(committed_at_answer, 1u) << "handed to fan-out before the publisher's answer";
+}
+
 TEST_F(HistoryInMemoryTest, AnswersGoToTheExecutorAndNothingIsAcceptedAfterStop) {
   auto history = open();
   bool answered = false;
@@ -429,7 +454,7 @@ TEST_F(HistoryInMemoryTest, AnswersGoToTheExecutorAndNothingIsAcceptedAfterStop)
   ASSERT_EQ(history->append(std::move(drafts), io_.get_executor(),
                             [&](history::AppendResult) { answered = true; }),
             core::Admission::Queued);
-  EXPECT_FALSE(answered) << "the publisher's answer must not run inside append()";
+  EXPECT_FALSE(answered) << "an answer for another thread must not run inside append()";
   io_.poll();
   io_.restart();
   EXPECT_TRUE(answered);

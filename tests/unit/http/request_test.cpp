@@ -25,6 +25,13 @@ TEST(RequestTargetTest, MalformedEscapesAreRejected) {
   EXPECT_FALSE(parse_target("/x?a=%4"));
   EXPECT_FALSE(parse_target("/x?a=%zz"));
   EXPECT_FALSE(parse_target("/%"));
+  EXPECT_FALSE(parse_target("/a%41%4"));
+  EXPECT_FALSE(parse_target("/a%41/%g1"));
+  EXPECT_FALSE(parse_target("/x?a=%41%"));
+  ASSERT_TRUE(parse_target("/a%41b%2f"));
+  EXPECT_EQ(parse_target("/a%41b%2f")->decoded_path(), "/aAb/");
+  EXPECT_EQ(parse_target("/a+b?k+1=%41+%2B")->param("k 1"), "A +");
+  EXPECT_EQ(parse_target("/a+b")->decoded_path(), "/a+b") << "a + is a space in the query only";
 }
 
 TEST(RequestTargetTest, ThePathStaysRawAndOnlyTheQueryIsDecoded) {

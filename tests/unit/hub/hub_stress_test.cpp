@@ -101,7 +101,9 @@ TEST(HubStressTest, ConcurrentAttachDetachAndPublishDeliverEveryEventInOrder) {
     });
   }
 
-  // Each stream has one publisher thread, as the hub requires; batches mix streams.
+  // Each stream has one publisher thread, as the hub requires; batches mix streams. They
+  // start once the churn has, or a fast publish could be over before a tab came or went.
+  while (churned.load() == 0) std::this_thread::yield();
   std::vector<std::thread> publishers;
   for (unsigned p = 0; p < kPublishers; ++p) {
     publishers.emplace_back([&, p] {
