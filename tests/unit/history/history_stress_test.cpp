@@ -32,6 +32,9 @@ constexpr unsigned kStreams = 4;
 constexpr std::size_t kPageBytes = 160;  // a few events a page
 constexpr std::size_t kHeldBytes = 120;  // a few live events before the merge drops them
 std::string stream_name(unsigned i) { return "v2:resumer" + std::to_string(i); }
+// Live events dropped by any merge so far: publishing goes on until the load has dropped some,
+// however fast this machine makes replays.
+std::atomic<std::size_t> drops_seen{0};
 
 // Lives on one I/O thread; every call below happens there.
 class ResumingSubscriber : public hub::Subscriber {
@@ -48,7 +51,7 @@ class ResumingSubscriber : public hub::Subscriber {
 
   void enqueue(const core::EventPtr& event) override {
     if (!merge.done()) {
-      if (merge.on_live(event) == sse::ResumeMerge::Live::Dropped) ++drops;
+      if (merge.on_live(event) == sse::ResumeMerge::Live::Dropped) ++drops, drops_seen.fetch_add(1);
       return;
     }
     accept(event);
@@ -132,12 +135,16 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   std::vector<std::set<std::uint64_t>> acked(kStreams);
   std::array<std::atomic<std::uint64_t>, kStreams> highest{};
   std::atomic<std::size_t> appends_done{0};
+  drops_seen = 0;
 
   std::vector<std::thread> publishers;
   for (unsigned p = 0; p < kPublishers; ++p) {
     publishers.emplace_back([&, p] {
       std::mt19937 random(p);
-      for (unsigned i = 0; i < kAppendsPerPublisher; ++i) {
+      for (unsigned i = 0; i < kAppendsPerPublisher || (drops_seen.load() == 0 && i < 20 * kAppendsPerPublisher);
+           ++i) {
+        // Past the planned load, at a pace no history queue can fall behind.
+        if (i >= kAppendsPerPublisher) std::this_thread::sleep_for(std::chrono::microseconds(500));
         const unsigned s = random() % kStreams;
         std::vector<core::EventDraft> drafts(1 + random() % 3);
         for (auto& draft : drafts) {
@@ -168,7 +175,8 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
     openers.emplace_back([&, t] {
       std::mt19937 random(50 + t);
       while ((publishing.load() || resumers[t].size() < kMinResumersPerThread) &&
-             resumers[t].size() < kMaxResumersPerThread) {
+             (resumers[t].size() < kMaxResumersPerThread ||
+              (drops_seen.load() == 0 && resumers[t].size() < 4 * kMaxResumersPerThread))) {
         const unsigned s = random() % kStreams;
         const std::uint64_t top = highest[s].load();
         const std::uint64_t after = top == 0 ? 0 : random() % (top + 1);
