@@ -122,6 +122,8 @@ class HttpSession final : public HttpConnection,
   bool may_be_http2_;  // h2c: no byte seen yet that rules out HTTP/2's preface
   std::string allowed_origin_;
   ClientLimits::Slot client_slot_;  // released when the connection ends
+  // Asked once: a getpeername per request was two system calls of about eight per publish.
+  tcp::endpoint remote_;
 };
 
 template <class Stream>
@@ -137,6 +139,8 @@ HttpSession<Stream>::HttpSession(tcp::socket socket, const HttpContext& context,
       may_be_http2_(context.limits.http2),
       client_slot_(client_slot ? std::move(*client_slot) : nullptr) {
   metrics_.connections_open.add(1);
+  boost::system::error_code ignored;
+  remote_ = tcp_layer().socket().remote_endpoint(ignored);
 }
 
 template <class Stream>
@@ -308,9 +312,7 @@ bool HttpSession<Stream>::admit_head() {
   // An absolute-form target names the host itself (RFC 9112 §3.2.2).
   const std::string_view authority =
       target_->authority.empty() ? fields.host : std::string_view(target_->authority);
-  boost::system::error_code ignored;
-  const auto remote = tcp_layer().socket().remote_endpoint(ignored);
-  auto admission = admit_request_head(context_, head, *target_, authority, remote);
+  auto admission = admit_request_head(context_, head, *target_, authority, remote_);
   if (auto* refusal = std::get_if<HeadRefusal>(&admission))
     return refuse(std::move(refusal->response), refusal->counted);
   // A Content-Length over the route's limit: the reader refuses (413) when called next.
@@ -355,8 +357,7 @@ void HttpSession<Stream>::dispatch(RawRequest raw) {
   request.target = std::move(*target_);
   target_.reset();
   request.body_budget = std::move(body_share_);
-  boost::system::error_code ignored;
-  request.remote = tcp_layer().socket().remote_endpoint(ignored);
+  request.remote = remote_;
   auto exchange = std::make_shared<Exchange>(this->shared_from_this(), std::move(request), thread_,
                                              allowed_origin_);
   context_.router.dispatch(exchange);
