@@ -239,6 +239,33 @@ def goal_lines(results):
     return out
 
 
+TLS_SHAPES = [
+    ("plain", "HTTP/1.1 stream, plain TCP (for reference)"),
+    ("tls", "HTTP/1.1 stream over TLS, one connection each"),
+    ("h2-conn", "HTTP/2 stream over TLS, one connection each"),
+    ("h2-stream", "HTTP/2 stream beyond its connection (500 per TLS connection)"),
+]
+
+
+def tls_idle_section(runs):
+    """bench/tls-memory's figures: memory per idle stream by transport."""
+    lines = ["## Idle streams over TLS and HTTP/2", "",
+             "ssehub only (`bench/tls-memory/measure.mjs`): server memory with 2000 idle streams open "
+             "minus before, per stream; for the last row, with 500 streams on each of 4 HTTP/2 "
+             "connections minus with 1. Issue 16's targets: at most 8 KiB per TLS stream and 2 KiB per "
+             "HTTP/2 stream beyond its connection.", "",
+             "| stream | memory per idle stream (KiB) ↓ |", "|---|---|"]
+    for key, name in TLS_SHAPES:
+        values = [r[key]["per_stream_kib"] for r in runs if isinstance(r.get(key), dict)]
+        if not values:
+            continue
+        text = fmt(statistics.median(values), 2)
+        if len(values) > 1 and fmt(min(values), 2) != fmt(max(values), 2):
+            text += f" ({fmt(min(values), 2)}–{fmt(max(values), 2)})"
+        lines.append(f"| {name} | {text} |")
+    return lines
+
+
 def render_all(results_dir, old_text):
     env = read_env(results_dir / "machine.env")
     results = load_results(results_dir)
@@ -290,6 +317,8 @@ def render_all(results_dir, old_text):
         ]
         if failures:
             out += ["Runs that produced no result: " + "; ".join(failures) + ".", ""]
+    if "tls-idle" in results and "ssehub" in results["tls-idle"]:
+        out += tls_idle_section(results["tls-idle"]["ssehub"]) + [""]
     out += [
         "## Reading these numbers",
         "",
