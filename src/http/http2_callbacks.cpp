@@ -97,10 +97,7 @@ int Http2Session<Stream>::on_data_chunk_recv(nghttp2_session*, std::uint8_t, std
   if (!stream->body_share) stream->body_share = self.context_.bodies.share();
   if (!stream->body_share->grow_to(body.size() + len)) {
     self.metrics_.reject(RejectReason::BodyMemory);
-    auto response = json_error(beast_http::status::service_unavailable, "server_busy",
-                               "too many request bodies are being received at once; retry shortly");
-    response.set(beast_http::field::retry_after, "1");
-    self.refuse(*stream, std::move(response), true);
+    self.refuse(*stream, bodies_over_budget(), true);
     return 0;
   }
   body.append(reinterpret_cast<const char*>(data), len);

@@ -273,11 +273,7 @@ void HttpSession<Stream>::process() {
       case RequestReader::Progress::NeedMore:
         if (body_share_ && !body_share_->grow_to(reader_.body_bytes())) {
           metrics_.reject(RejectReason::BodyMemory);
-          auto response = json_error(beast_http::status::service_unavailable, "server_busy",
-                                     "too many request bodies are being received at once; "
-                                     "retry shortly");
-          response.set(beast_http::field::retry_after, "1");
-          return reply_and_close(std::move(response), true);
+          return reply_and_close(bodies_over_budget(), true);
         }
         return do_read();
       case RequestReader::Progress::HeadReady:
@@ -321,10 +317,7 @@ bool HttpSession<Stream>::admit_head() {
   if (const auto length = reader_.content_length();
       length && !body_share_->grow_to(static_cast<std::size_t>(*length))) {
     metrics_.reject(RejectReason::BodyMemory);
-    auto response = json_error(beast_http::status::service_unavailable, "server_busy",
-                               "too many request bodies are being received at once; retry shortly");
-    response.set(beast_http::field::retry_after, "1");
-    return refuse(std::move(response), true);
+    return refuse(bodies_over_budget(), true);
   }
   // The client waits for our word before sending the body: say it only now that the
   // request is known to be served, and only to a client that can understand it.

@@ -31,4 +31,11 @@ Response empty_response(beast_http::status status) {
   return response;
 }
 
+Response bodies_over_budget() {
+  auto response = json_error(beast_http::status::service_unavailable, "server_busy",
+                             "too many request bodies are being received at once; retry shortly");
+  response.set(beast_http::field::retry_after, "1");
+  return response;
+}
+
 }  // namespace ssehub::http

@@ -13,5 +13,8 @@ Response json_error(beast_http::status status, std::string_view error, std::stri
 Response json_response(beast_http::status status, const nlohmann::json& body);
 Response empty_response(beast_http::status status);
 Response text_response(beast_http::status status, std::string body, std::string_view content_type);
+// 503 `server_busy` with Retry-After: a request body would take the bytes buffered for all
+// request bodies together over their bound (BodyBudget), on either protocol.
+Response bodies_over_budget();
 
 }  // namespace ssehub::http
