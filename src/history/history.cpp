@@ -86,9 +86,9 @@ class History::CallerThreadRunner final : public History::Runner {
       }
     }
     // A publisher on its own I/O thread (the usual case) is answered at once.
-    core::dispatch_on(executor, [done = std::move(done), result = std::move(result)]() mutable {
-      done(std::move(result));
-    });
+    core::run_on(
+        executor, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); },
+        core::Hop::UnlessHere);
     return core::Admission::Queued;
   }
 

@@ -81,22 +81,22 @@ void Registry::add(std::string name, std::string help, const char* type,
   entries_.push_back({std::move(name), std::move(help), type, std::move(render)});
 }
 
-Counter& Registry::counter(std::string name, std::string help) {
+template <class Metric>
+Metric& Registry::single(std::deque<Metric>& store, std::string name, std::string help, const char* type) {
   std::lock_guard lock(mutex_);
-  Counter& counter = counters_.emplace_back();
-  add(std::move(name), std::move(help), "counter", [&counter](std::string& out, std::string_view name) {
-    out += fmt::format("{} {}\n", name, counter.value());
+  Metric& metric = store.emplace_back();
+  add(std::move(name), std::move(help), type, [&metric](std::string& out, std::string_view name) {
+    out += fmt::format("{} {}\n", name, metric.value());
   });
-  return counter;
+  return metric;
+}
+
+Counter& Registry::counter(std::string name, std::string help) {
+  return single(counters_, std::move(name), std::move(help), "counter");
 }
 
 Gauge& Registry::gauge(std::string name, std::string help) {
-  std::lock_guard lock(mutex_);
-  Gauge& gauge = gauges_.emplace_back();
-  add(std::move(name), std::move(help), "gauge", [&gauge](std::string& out, std::string_view name) {
-    out += fmt::format("{} {}\n", name, gauge.value());
-  });
-  return gauge;
+  return single(gauges_, std::move(name), std::move(help), "gauge");
 }
 
 LatencyHistogram& Registry::histogram(std::string name, std::string help) {

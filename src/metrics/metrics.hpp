@@ -115,6 +115,9 @@ class Registry {
   };
   void add(std::string name, std::string help, const char* type,
            std::function<void(std::string&, std::string_view)> render);
+  // A counter or a gauge: one series, its value as is.
+  template <class Metric>
+  Metric& single(std::deque<Metric>& store, std::string name, std::string help, const char* type);
 
   mutable std::mutex mutex_;  // registration only
   std::vector<Entry> entries_;

@@ -88,19 +88,13 @@ Appended SegmentEventLog::append(std::span<core::EventDraft> drafts,
   }
   end_record(buffer_, 0);
 
-  File& journal = *journal_;
   try {
-    write_all(journal.fd, buffer_.data(), buffer_.size(), journal.path.string());
+    write_buffered_record();
   } catch (const std::exception&) {
-    // Nothing of a failed append may stay: cut what part of it was written, and forget
-    // what memory took of it before the next append.
-    if (::ftruncate(journal.fd, static_cast<off_t>(journal.size)) != 0)
-      spdlog::error("history: cannot cut {} back after a failed write", journal.path.string());
+    // Memory took the events already: forget them before the next append.
     broken_ = true;
     throw;
   }
-  journal.size += buffer_.size();
-  journal_bytes_ += buffer_.size();
   return appended;
 }
 
@@ -130,10 +124,15 @@ void SegmentEventLog::probe() {
   put<std::uint32_t>(buffer_, 0);
   put<std::uint32_t>(buffer_, 0);
   end_record(buffer_, 0);
+  write_buffered_record();
+}
+
+void SegmentEventLog::write_buffered_record() {
   File& journal = *journal_;
   try {
     write_all(journal.fd, buffer_.data(), buffer_.size(), journal.path.string());
   } catch (const std::exception&) {
+    // Nothing of a failed record may stay: cut what part of it was written.
     if (::ftruncate(journal.fd, static_cast<off_t>(journal.size)) != 0)
       spdlog::error("history: cannot cut {} back after a failed write", journal.path.string());
     throw;

@@ -74,6 +74,8 @@ class SegmentEventLog final : public EventLog {
   void run_background();
   void write_snapshot(Snapshot& snapshot);
   void throw_if_broken();
+  // Writes the record in buffer_ to the journal, whole or not at all (throws).
+  void write_buffered_record();
   void run_syncer();
 
   SegmentEventLogOptions options_;
