@@ -103,6 +103,20 @@ class TlsStreamTest : public ::testing::Test {
   }
 
   // What the client reads until `size` bytes have come.
+  // The server's read of what the client sends next, as an event stream keeps one in flight
+  // to see the client leave.
+  struct PendingRead {
+    char scratch[64];
+    boost::system::error_code error;
+    bool done = false;
+  };
+  void start_server_read(PendingRead& read) {
+    server_->async_read_some(asio::buffer(read.scratch), [&read](boost::system::error_code ec, std::size_t) {
+      read.error = ec;
+      read.done = true;
+    });
+  }
+
   std::string client_reads(std::size_t size) {
     std::string received(size, '\0');
     bool done = false;
@@ -151,13 +165,8 @@ TEST_F(TlsStreamTest, WritesOfManyPiecesArriveWholeAndInOrder) {
 TEST_F(TlsStreamTest, AReadWaitingForTheClientDoesNotHoldUpWrites) {
   connect(make_tls_context(files_.cert, files_.key));
   // An event stream: a read always in flight (to see the client leave) while events go out.
-  char scratch[64];
-  boost::system::error_code read_error;
-  bool read_done = false;
-  server_->async_read_some(asio::buffer(scratch), [&](boost::system::error_code ec, std::size_t) {
-    read_error = ec;
-    read_done = true;
-  });
+  PendingRead read;
+  start_server_read(read);
   for (int i = 0; i < 3; ++i) {
     const std::string event = "data: " + std::to_string(i) + "\n\n";
     asio::async_write(*server_, asio::buffer(event), [](boost::system::error_code ec, std::size_t) {
@@ -165,25 +174,20 @@ TEST_F(TlsStreamTest, AReadWaitingForTheClientDoesNotHoldUpWrites) {
     });
     EXPECT_EQ(client_reads(event.size()), event);
   }
-  EXPECT_FALSE(read_done);
+  EXPECT_FALSE(read.done);
   // The client's close_notify ends the read as a clean end of stream.
   client_->async_shutdown([](boost::system::error_code) {});
-  run_until([&] { return read_done; });
-  EXPECT_EQ(read_error, asio::error::eof);
+  run_until([&] { return read.done; });
+  EXPECT_EQ(read.error, asio::error::eof);
 }
 
 TEST_F(TlsStreamTest, ClientThatDropsTcpWithoutCloseNotifyIsSeenAsTruncated) {
   connect(make_tls_context(files_.cert, files_.key));
-  char scratch[64];
-  boost::system::error_code read_error;
-  bool read_done = false;
-  server_->async_read_some(asio::buffer(scratch), [&](boost::system::error_code ec, std::size_t) {
-    read_error = ec;
-    read_done = true;
-  });
+  PendingRead read;
+  start_server_read(read);
   client_->next_layer().shutdown(tcp::socket::shutdown_send);
-  run_until([&] { return read_done; });
-  EXPECT_EQ(read_error, ssl::error::stream_truncated) << read_error.message();
+  run_until([&] { return read.done; });
+  EXPECT_EQ(read.error, ssl::error::stream_truncated) << read.error.message();
 }
 
 // Resumption by session tickets, with no session cache on the server, in both versions.
