@@ -17,6 +17,8 @@ struct Options {
   uint32_t threads = 2;
   uint32_t connect_concurrency = 128;
   double connect_timeout_s = 60;
+  bool http2 = false;                   // h2c with prior knowledge
+  uint32_t streams_per_connection = 100;  // HTTP/2 streams multiplexed on one connection
   std::string source_addresses = "127.0.0.2-127.0.0.254";
   std::vector<pid_t> server_pids;
   double settle_s = 1;

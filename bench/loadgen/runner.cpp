@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -100,7 +101,13 @@ RunOutcome run_load(const Options& opts) {
   const bool publishing = !opts.pub_url.empty();
   const uint32_t pub_connections = publishing ? opts.pub_connections : 0;
   const uint64_t fd_limit = raise_fd_limit();
-  if (uint64_t(opts.streams) + pub_connections + kFdMargin > fd_limit) {
+  // Over HTTP/2 a socket carries up to --streams-per-connection streams (per thread, so one
+  // partly filled connection per thread).
+  const uint64_t stream_sockets =
+      opts.http2 ? (opts.streams + opts.streams_per_connection - 1) / opts.streams_per_connection +
+                       opts.threads
+                 : opts.streams;
+  if (stream_sockets + pub_connections + kFdMargin > fd_limit) {
     throw Refused(
         "--streams " + std::to_string(opts.streams) + " plus " + std::to_string(pub_connections) +
         " publisher connections exceed RLIMIT_NOFILE " + std::to_string(fd_limit) +
@@ -127,8 +134,19 @@ RunOutcome run_load(const Options& opts) {
     for (const std::string& h : opts.pub_headers) {
       if (h.size() >= 13 && strncasecmp(h.c_str(), "content-type:", 13) == 0) has_type = true;
       shared.pub_extra_headers += h + "\r\n";
+      size_t colon = h.find(':');
+      if (colon == std::string::npos || colon == 0)
+        throw std::invalid_argument("--pub-header: expected \"Name: value\", got " + h);
+      std::string name = h.substr(0, colon);
+      for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+      size_t value = h.find_first_not_of(" \t", colon + 1);
+      shared.pub_h2_headers.emplace_back(name,
+                                         value == std::string::npos ? "" : h.substr(value));
     }
-    if (!has_type) shared.pub_extra_headers += "Content-Type: text/plain\r\n";
+    if (!has_type) {
+      shared.pub_extra_headers += "Content-Type: text/plain\r\n";
+      shared.pub_h2_headers.emplace_back("content-type", "text/plain");
+    }
   }
   shared.sources = parse_sources(opts.source_addresses);
   shared.run_id = opts.run_id != 0
@@ -260,6 +278,8 @@ RunOutcome run_load(const Options& opts) {
       .add("run_id", shared.run_id)
       .add("rlimit_nofile", fd_limit)
       .add("threads", opts.threads)
+      .add("protocol", opts.http2 ? "h2c" : "http/1.1")
+      .add("streams_per_connection", opts.http2 ? opts.streams_per_connection : 1)
       .add("streams", opts.streams)
       .add("users", opts.users)
       .add("open", opened)
