@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <stdexcept>
@@ -81,6 +82,19 @@ std::vector<pid_t> parse_pids(std::string_view text) {
 
 }  // namespace
 
+std::pair<std::string, std::string> split_header_line(std::string_view line) {
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    throw std::invalid_argument("--pub-header: expected \"Name: value\", got \"" +
+                                std::string(line) + "\"");
+  }
+  std::string name(line.substr(0, colon));
+  for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  return {std::move(name), std::string(value)};
+}
+
 bool parse_options(int argc, char** argv, Options& out) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -134,8 +148,10 @@ bool parse_options(int argc, char** argv, Options& out) {
       out.pub_url = value;
     else if (arg == "--pub-body")
       out.pub_body = value;
-    else if (arg == "--pub-header")
+    else if (arg == "--pub-header") {
+      split_header_line(value);  // refuses a line without "Name:" now, not after opening streams
       out.pub_headers.emplace_back(value);
+    }
     else if (arg == "--pub-batch")
       out.pub_batch = parse_number<uint32_t>(arg, value);
     else if (arg == "--pub-batch-user")

@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace loadgen {
@@ -47,6 +49,10 @@ struct Options {
 };
 
 const char* usage();
+
+// A --pub-header "Name: value" as HTTP/2 sends it: the name in lower case, the value without
+// the blanks after the colon. Throws std::invalid_argument without a name and a colon.
+std::pair<std::string, std::string> split_header_line(std::string_view line);
 
 // Throws std::invalid_argument on a bad or unknown flag; returns false for --help.
 bool parse_options(int argc, char** argv, Options& out);

@@ -5,7 +5,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -134,14 +133,7 @@ RunOutcome run_load(const Options& opts) {
     for (const std::string& h : opts.pub_headers) {
       if (h.size() >= 13 && strncasecmp(h.c_str(), "content-type:", 13) == 0) has_type = true;
       shared.pub_extra_headers += h + "\r\n";
-      size_t colon = h.find(':');
-      if (colon == std::string::npos || colon == 0)
-        throw std::invalid_argument("--pub-header: expected \"Name: value\", got " + h);
-      std::string name = h.substr(0, colon);
-      for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
-      size_t value = h.find_first_not_of(" \t", colon + 1);
-      shared.pub_h2_headers.emplace_back(name,
-                                         value == std::string::npos ? "" : h.substr(value));
+      shared.pub_h2_headers.push_back(split_header_line(h));
     }
     if (!has_type) {
       shared.pub_extra_headers += "Content-Type: text/plain\r\n";
