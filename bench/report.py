@@ -124,8 +124,24 @@ def ratio(ours, theirs, field, scale):
 
 
 def base_of(scenario):
-    """unicast-p32 -> unicast."""
+    """unicast-p32 -> unicast, unicast-h2-p32 -> unicast."""
     return scenario.split("-")[0]
+
+
+def is_h2(scenario):
+    """unicast-h2-p4, fanout-h2: the same scenario over HTTP/2 (h2c), ssehub only."""
+    return "-h2" in scenario
+
+
+def http1_twin(scenario):
+    """unicast-h2-p4 -> unicast-p4."""
+    return scenario.replace("-h2", "")
+
+
+def h2_of(scenario):
+    """unicast-p4 -> unicast-h2-p4, fanout -> fanout-h2."""
+    base, _, rest = scenario.partition("-")
+    return f"{base}-h2-{rest}" if rest else f"{base}-h2"
 
 
 def publishers_of(scenario):
@@ -154,7 +170,36 @@ def scenario_table(scenario, by_server, ours_key="ssehub", ours_name="ssehub"):
     return "\n".join(lines)
 
 
+def h2_table(scenario, results):
+    """ssehub over HTTP/2 beside its HTTP/1.1 figures of the same run and Nchan's (over HTTP/2
+    if it ran so, and over HTTP/1.1), with the ratio of ssehub's HTTP/2 figure to each."""
+    h2 = results[scenario].get("ssehub", [])
+    twin = results.get(http1_twin(scenario), {})
+    columns = [
+        (twin.get("ssehub"), "ssehub over HTTP/1.1", "HTTP/2 / HTTP/1.1"),
+        (results[scenario].get("nchan"), "nginx + Nchan over HTTP/2", "ssehub / Nchan, both HTTP/2"),
+        (twin.get("nchan"), "nginx + Nchan over HTTP/1.1", "ssehub HTTP/2 / Nchan HTTP/1.1"),
+    ]
+    columns = [c for c in columns if c[0]]
+    header = ["", "ssehub over HTTP/2"]
+    for _, name, ratio_name in columns:
+        header += [name, ratio_name]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, field, scale, decimals, better in METRICS[base_of(scenario)]:
+        arrow = {"more": " ↑", "less": " ↓", None: ""}[better]
+        row = [f"{label}{arrow}", cell(h2, field, scale, decimals)]
+        for peer, _, _ in columns:
+            row += [cell(peer, field, scale, decimals), ratio(h2, peer, field, scale) if better else ""]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def scenario_intro(scenario, env):
+    if is_h2(scenario):
+        return (f"The scenario above over HTTP/2: ssehub started with `--http2`, the load generator "
+                f"speaking h2c with prior knowledge, {env.get('h2_streams_per_connection', '100')} "
+                "streams multiplexed on each connection; each publisher connection keeps one POST "
+                "in flight, as over HTTP/1.1. The other columns are from the same run.")
     if scenario == "idle":
         return (f"{env.get('idle_streams')} streams of distinct users, opened {env.get('concurrency')} at a time; "
                 "nothing is published. Connect rate counts a stream once its response headers arrived; "
@@ -174,11 +219,21 @@ TITLES = {"idle": "Idle streams", "unicast": "Unicast", "fanout": "Fan-out"}
 def title_of(scenario):
     publishers = publishers_of(scenario)
     title = TITLES[base_of(scenario)]
-    return f"{title}, {publishers} publisher connections" if publishers else title
+    if publishers:
+        title = f"{title}, {publishers} publisher connections"
+    return f"{title}, over HTTP/2" if is_h2(scenario) else title
 
 
 def unicast_scenarios(results):
-    return sorted((s for s in results if base_of(s) == "unicast"), key=publishers_of)
+    """The HTTP/1.1 unicast scenarios, by publisher count."""
+    return sorted((s for s in results if base_of(s) == "unicast" and not is_h2(s)), key=publishers_of)
+
+
+def h2_twin(results, scenario, server):
+    """ssehub's runs of scenario's HTTP/2 twin, as if they were a configuration of scenario."""
+    if server != "ssehub-h2":
+        return results[scenario].get(server)
+    return results.get(h2_of(scenario), {}).get("ssehub")
 
 
 def median_of(runs, field):
@@ -191,13 +246,14 @@ def configurations_table(results):
     scenarios = unicast_scenarios(results)
     header = ["configuration (median of runs)", *(f"{publishers_of(s)} publisher connections" for s in scenarios)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    rows = [("nchan", "nginx + Nchan (messages in shared memory)")] + VARIANTS
+    rows = [("nchan", "nginx + Nchan (messages in shared memory)")] + VARIANTS + [
+        ("ssehub-h2", "ssehub, defaults, over HTTP/2 (h2c; Nchan over HTTP/1.1)")]
     for key, name in rows:
-        if not any(key in results[s] for s in scenarios):
+        if not any(h2_twin(results, s, key) for s in scenarios):
             continue
         row = [name]
         for s in scenarios:
-            runs = results[s].get(key)
+            runs = h2_twin(results, s, key)
             nchan = results[s].get("nchan")
             if not runs:
                 row.append("–")
@@ -290,6 +346,8 @@ def render_all(results_dir, old_text):
         "log); for unicast also the other history configurations |",
         f"| nginx + Nchan | nginx {env.get('nginx')}, Nchan {env.get('nchan')}, 2 workers, history in shared memory |",
         f"| Pushpin | {env.get('pushpin')} (condure {env.get('condure')}, zurl {env.get('zurl')}), no history |",
+        f"| HTTP/2 rows | h2c with prior knowledge, {env.get('h2_streams_per_connection', '100')} streams per "
+        "connection; ssehub `--http2`, nginx `listen ... http2` |",
         "",
         f"Each figure is the median of {env.get('runs')} runs, with the lowest and highest in brackets. "
         "A ratio is ssehub's median over the peer's: above 1 means ssehub has more of it "
@@ -301,11 +359,15 @@ def render_all(results_dir, old_text):
                 "Deliveries/s (ratio to Nchan's in the same run) and latency p99, per number of publisher "
                 "connections; the sections below give every figure with its range.", "",
                 configurations_table(results), "", *goal_lines(results), ""]
-    order = ["idle", *unicast_scenarios(results), "fanout"]
+    order = ["idle"]
+    for scenario in [*unicast_scenarios(results), "fanout"]:
+        order += [scenario, h2_of(scenario)]  # each HTTP/2 section right after its twin
+    order += sorted(s for s in results if is_h2(s) and s not in order)  # one without its twin
     for scenario in order:
         if scenario not in results:
             continue
-        out += [f"## {title_of(scenario)}", "", scenario_intro(scenario, env), "", scenario_table(scenario, results[scenario]), ""]
+        table = h2_table(scenario, results) if is_h2(scenario) else scenario_table(scenario, results[scenario])
+        out += [f"## {title_of(scenario)}", "", scenario_intro(scenario, env), "", table, ""]
         for key, name in VARIANTS[1:]:
             if key in results[scenario]:
                 out += [f"The same with {name}:", "", scenario_table(scenario, results[scenario], key, name), ""]
@@ -338,6 +400,10 @@ def render_all(results_dir, old_text):
         "subscriptions, and under fan-out load its handler cancels some streams (its log: "
         "`received message out of sequence, canceling`). Figures of a run are over the streams that "
         "did open.",
+        "- HTTP/2 rows are h2c (cleartext, prior knowledge), so they show what multiplexing costs or "
+        "saves without TLS in the way; the HTTP/1.1 columns beside them come from the same run. "
+        "Nchan serves HTTP/2 by nginx's `listen ... http2` (nginx 1.22: h2c with prior knowledge "
+        "only on that port); Pushpin runs over HTTP/1.1 only here.",
         "- Lost deliveries are counted after a drain period: expected deliveries are, per accepted "
         "message, the streams its user had open at that moment.",
         "",

@@ -1,11 +1,20 @@
 // Checks of the load generator's parsers: every input is also fed split at every byte, since
-// a socket can deliver any split.
+// a socket can deliver any split. Its HTTP/2 client is checked against nghttp2's own server
+// session on the other end of a socket pair.
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstring>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "chunked_decoder.hpp"
+#include "h2_client.hpp"
 #include "histogram.hpp"
+#include "options.hpp"
 #include "response_head.hpp"
 #include "sse_parser.hpp"
 #include "text_template.hpp"
@@ -173,6 +182,177 @@ void HistogramQuantilesAreWithinOnePercent() {
   CHECK(small.quantile(0.5) == 3);
 }
 
+void PubHeadersSplitForHttp2() {
+  auto h = split_header_line("Content-Type: \t application/json");
+  CHECK(h.first == "content-type" && h.second == "application/json");
+  h = split_header_line("X-Empty:");
+  CHECK(h.first == "x-empty" && h.second.empty());
+  h = split_header_line("Authorization: Bearer a:b");  // only the first colon splits
+  CHECK(h.first == "authorization" && h.second == "Bearer a:b");
+  for (const char* bad : {"no colon", ": no name"}) {
+    bool refused = false;
+    try {
+      split_header_line(bad);
+    } catch (const std::invalid_argument&) {
+      refused = true;
+    }
+    CHECK(refused);
+  }
+}
+
+// nghttp2's server session on one end of a socket pair: it answers each request with the
+// status and DATA frames of the next entry of `answers`, one frame per piece, or resets it.
+class H2TestServer {
+ public:
+  struct Answer {
+    int status = 200;
+    std::vector<std::string> pieces;
+    bool refuse = false;  // RST_STREAM REFUSED_STREAM instead of a response
+  };
+
+  H2TestServer(int fd, std::vector<Answer> answers) : fd_(fd), answers_(std::move(answers)) {
+    nghttp2_session_callbacks* cb = nullptr;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_send_callback(cb, send);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame);
+    nghttp2_session_server_new(&session_, cb, this);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, nullptr, 0);
+  }
+  ~H2TestServer() { nghttp2_session_del(session_); }
+
+  // Reads what the client sent, answers, writes.
+  void pump() {
+    char buf[16384];
+    for (ssize_t n; (n = recv(fd_, buf, sizeof buf, MSG_DONTWAIT)) > 0;)
+      nghttp2_session_mem_recv(session_, reinterpret_cast<uint8_t*>(buf), size_t(n));
+    nghttp2_session_send(session_);
+  }
+
+ private:
+  static ssize_t send(nghttp2_session*, const uint8_t* data, size_t len, int, void* self) {
+    return ::send(static_cast<H2TestServer*>(self)->fd_, data, len, MSG_NOSIGNAL);
+  }
+
+  static ssize_t read_piece(nghttp2_session*, int32_t, uint8_t* buf, size_t, uint32_t* flags,
+                            nghttp2_data_source* source, void*) {
+    auto* answer = static_cast<Answer*>(source->ptr);
+    if (answer->pieces.empty()) {
+      *flags |= NGHTTP2_DATA_FLAG_EOF;
+      return 0;
+    }
+    std::string piece = answer->pieces.front();
+    answer->pieces.erase(answer->pieces.begin());
+    std::memcpy(buf, piece.data(), piece.size());
+    return ssize_t(piece.size());
+  }
+
+  static int on_frame(nghttp2_session* session, const nghttp2_frame* frame, void* self_ptr) {
+    auto* self = static_cast<H2TestServer*>(self_ptr);
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    Answer& answer = self->answers_.at(self->next_++);
+    if (answer.refuse) {
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                NGHTTP2_REFUSED_STREAM);
+      return 0;
+    }
+    std::string status = std::to_string(answer.status);
+    nghttp2_nv nv{reinterpret_cast<uint8_t*>(const_cast<char*>(":status")),
+                  reinterpret_cast<uint8_t*>(status.data()), 7, status.size(),
+                  NGHTTP2_NV_FLAG_NONE};
+    nghttp2_data_provider provider{};
+    provider.source.ptr = &answer;
+    provider.read_callback = read_piece;
+    nghttp2_submit_response(session, frame->hd.stream_id, &nv, 1, &provider);
+    return 0;
+  }
+
+  int fd_;
+  std::vector<Answer> answers_;
+  size_t next_ = 0;
+  nghttp2_session* session_ = nullptr;
+};
+
+// What the client reported for one request.
+struct H2Seen {
+  int status = 0;
+  bool head = false;
+  bool data_before_head = false;
+  bool closed = false;
+  uint32_t close_code = 0xffffffff;
+  SseParser sse;
+  std::vector<SseEvent> events;
+};
+
+class H2Recorder final : public H2Client::Handler {
+ public:
+  void on_status(void* r, int status) override { seen(r).status = status; }
+  void on_response_head(void* r) override { seen(r).head = true; }
+  void on_data(void* r, const char* data, size_t len) override {
+    H2Seen& s = seen(r);
+    if (!s.head) s.data_before_head = true;
+    s.sse.feed(data, len, [&](const SseEvent& e) { s.events.push_back(e); });
+  }
+  void on_close(void* r, uint32_t code) override {
+    seen(r).closed = true;
+    seen(r).close_code = code;
+  }
+
+ private:
+  static H2Seen& seen(void* r) { return *static_cast<H2Seen*>(r); }
+};
+
+nghttp2_nv test_header(const char* name, const char* value) {
+  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name)),
+          reinterpret_cast<uint8_t*>(const_cast<char*>(value)), std::strlen(name),
+          std::strlen(value), NGHTTP2_NV_FLAG_NONE};
+}
+
+void H2ClientHandsOverStatusDataAndClose() {
+  int fds[2];
+  CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+  fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  // One event split over three DATA frames, a 404, and a refused stream.
+  H2TestServer server(fds[1], {{200, {"data: r=5 t=", "7 n=9\n", "\n: keep-alive\n\n"}, false},
+                               {404, {}, false},
+                               {200, {}, true}});
+  H2Recorder recorder;
+  H2Client client;
+  client.start(fds[0], recorder);
+  const nghttp2_nv get[] = {test_header(":method", "GET"), test_header(":scheme", "http"),
+                            test_header(":authority", "test"), test_header(":path", "/sse")};
+  H2Seen seen[3];
+  for (H2Seen& s : seen) CHECK(client.submit(get, 4, nullptr, &s) > 0);
+  char buf[512];  // small, so that a read can end inside a frame
+  bool alive = client.flush();
+  for (int round = 0; round < 20 && alive; ++round) {
+    server.pump();
+    alive = client.on_io(buf, sizeof buf, false);
+  }
+  CHECK(alive);
+  CHECK(seen[0].status == 200 && seen[0].head && !seen[0].data_before_head);
+  CHECK(seen[0].events.size() == 1);
+  if (seen[0].events.size() == 1) {
+    const SseEvent& e = seen[0].events[0];
+    CHECK(e.has_run && e.run == 5 && e.has_time && e.sent_ns == 7 && e.has_user && e.user == 9);
+  }
+  CHECK(seen[0].closed && seen[0].close_code == NGHTTP2_NO_ERROR);
+  CHECK(seen[1].status == 404 && seen[1].head && seen[1].closed);
+  CHECK(seen[2].status == 0 && !seen[2].head && seen[2].closed &&
+        seen[2].close_code == NGHTTP2_REFUSED_STREAM);
+
+  // A stream the client resets reports nothing more; a closed socket ends the connection.
+  H2Seen forgotten;
+  int32_t id = client.submit(get, 4, nullptr, &forgotten);
+  client.reset(id);
+  CHECK(client.flush());
+  close(fds[1]);
+  CHECK(!client.on_io(buf, sizeof buf, true));
+  CHECK(!forgotten.closed && forgotten.status == 0);
+  client.stop();
+  close(fds[0]);
+}
+
 }  // namespace
 
 int main() {
@@ -185,6 +365,8 @@ int main() {
   ResponseFramingFollowsTheHeaders();
   TemplatesExpandPlaceholdersOnly();
   HistogramQuantilesAreWithinOnePercent();
+  PubHeadersSplitForHttp2();
+  H2ClientHandsOverStatusDataAndClose();
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -1,5 +1,6 @@
 #include "options.hpp"
 
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <stdexcept>
@@ -16,8 +17,14 @@ Streams
   --users U                 distinct users (stream i is user offset + i % U); default N, 1 = all one user
   --user-offset O           first user index (default 0)
   --threads T               worker threads, each with its own epoll (default 2)
-  --connect-concurrency C   connection attempts in flight at once (default 128)
+  --connect-concurrency C   streams being opened at once (default 128); over HTTP/2 a
+                            connection with all its streams starts while fewer are pending
   --connect-timeout S       seconds for all streams to get their response headers (default 60)
+  --http2                   speak HTTP/2 (h2c with prior knowledge) to the server, for the
+                            streams and the publishers alike
+  --streams-per-connection K  HTTP/2: SSE streams multiplexed on one connection (default 100,
+                            ssehub's --http2-max-streams default); publishers keep one
+                            request in flight per connection, as over HTTP/1.1
   --source-addresses A-B    bind streams round-robin to these loopback addresses
                             (default 127.0.0.2-127.0.0.254; "none" to not bind)
   --server-pid P[,P...]     processes whose VmRSS is summed before and after opening streams
@@ -75,6 +82,19 @@ std::vector<pid_t> parse_pids(std::string_view text) {
 
 }  // namespace
 
+std::pair<std::string, std::string> split_header_line(std::string_view line) {
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos || colon == 0) {
+    throw std::invalid_argument("--pub-header: expected \"Name: value\", got \"" +
+                                std::string(line) + "\"");
+  }
+  std::string name(line.substr(0, colon));
+  for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  return {std::move(name), std::string(value)};
+}
+
 bool parse_options(int argc, char** argv, Options& out) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
@@ -92,6 +112,10 @@ bool parse_options(int argc, char** argv, Options& out) {
     }
     if (arg == "--strict") {
       out.strict = true;
+      continue;
+    }
+    if (arg == "--http2") {
+      out.http2 = true;
       continue;
     }
     if (!has_inline_value) {
@@ -112,6 +136,8 @@ bool parse_options(int argc, char** argv, Options& out) {
       out.connect_concurrency = parse_number<uint32_t>(arg, value);
     else if (arg == "--connect-timeout")
       out.connect_timeout_s = parse_number<double>(arg, value);
+    else if (arg == "--streams-per-connection")
+      out.streams_per_connection = parse_number<uint32_t>(arg, value);
     else if (arg == "--source-addresses")
       out.source_addresses = value;
     else if (arg == "--server-pid")
@@ -122,8 +148,10 @@ bool parse_options(int argc, char** argv, Options& out) {
       out.pub_url = value;
     else if (arg == "--pub-body")
       out.pub_body = value;
-    else if (arg == "--pub-header")
+    else if (arg == "--pub-header") {
+      split_header_line(value);  // refuses a line without "Name:" now, not after opening streams
       out.pub_headers.emplace_back(value);
+    }
     else if (arg == "--pub-batch")
       out.pub_batch = parse_number<uint32_t>(arg, value);
     else if (arg == "--pub-batch-user")
@@ -157,6 +185,8 @@ bool parse_options(int argc, char** argv, Options& out) {
     throw std::invalid_argument("nothing to do: give --sse-url and/or --pub-url");
   }
   if (out.threads == 0) throw std::invalid_argument("--threads must be at least 1");
+  if (out.streams_per_connection == 0)
+    throw std::invalid_argument("--streams-per-connection must be at least 1");
   if (out.connect_concurrency == 0)
     throw std::invalid_argument("--connect-concurrency must be at least 1");
   if (!out.pub_url.empty() && out.pub_connections == 0) {

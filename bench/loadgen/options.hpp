@@ -4,6 +4,8 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace loadgen {
@@ -17,6 +19,8 @@ struct Options {
   uint32_t threads = 2;
   uint32_t connect_concurrency = 128;
   double connect_timeout_s = 60;
+  bool http2 = false;                   // h2c with prior knowledge
+  uint32_t streams_per_connection = 100;  // HTTP/2 streams multiplexed on one connection
   std::string source_addresses = "127.0.0.2-127.0.0.254";
   std::vector<pid_t> server_pids;
   double settle_s = 1;
@@ -45,6 +49,10 @@ struct Options {
 };
 
 const char* usage();
+
+// A --pub-header "Name: value" as HTTP/2 sends it: the name in lower case, the value without
+// the blanks after the colon. Throws std::invalid_argument without a name and a colon.
+std::pair<std::string, std::string> split_header_line(std::string_view line);
 
 // Throws std::invalid_argument on a bad or unknown flag; returns false for --help.
 bool parse_options(int argc, char** argv, Options& out);

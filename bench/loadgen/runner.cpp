@@ -100,7 +100,13 @@ RunOutcome run_load(const Options& opts) {
   const bool publishing = !opts.pub_url.empty();
   const uint32_t pub_connections = publishing ? opts.pub_connections : 0;
   const uint64_t fd_limit = raise_fd_limit();
-  if (uint64_t(opts.streams) + pub_connections + kFdMargin > fd_limit) {
+  // Over HTTP/2 a socket carries up to --streams-per-connection streams (per thread, so one
+  // partly filled connection per thread).
+  const uint64_t stream_sockets =
+      opts.http2 ? (opts.streams + opts.streams_per_connection - 1) / opts.streams_per_connection +
+                       opts.threads
+                 : opts.streams;
+  if (stream_sockets + pub_connections + kFdMargin > fd_limit) {
     throw Refused(
         "--streams " + std::to_string(opts.streams) + " plus " + std::to_string(pub_connections) +
         " publisher connections exceed RLIMIT_NOFILE " + std::to_string(fd_limit) +
@@ -127,8 +133,12 @@ RunOutcome run_load(const Options& opts) {
     for (const std::string& h : opts.pub_headers) {
       if (h.size() >= 13 && strncasecmp(h.c_str(), "content-type:", 13) == 0) has_type = true;
       shared.pub_extra_headers += h + "\r\n";
+      shared.pub_h2_headers.push_back(split_header_line(h));
     }
-    if (!has_type) shared.pub_extra_headers += "Content-Type: text/plain\r\n";
+    if (!has_type) {
+      shared.pub_extra_headers += "Content-Type: text/plain\r\n";
+      shared.pub_h2_headers.emplace_back("content-type", "text/plain");
+    }
   }
   shared.sources = parse_sources(opts.source_addresses);
   shared.run_id = opts.run_id != 0
@@ -260,6 +270,8 @@ RunOutcome run_load(const Options& opts) {
       .add("run_id", shared.run_id)
       .add("rlimit_nofile", fd_limit)
       .add("threads", opts.threads)
+      .add("protocol", opts.http2 ? "h2c" : "http/1.1")
+      .add("streams_per_connection", opts.http2 ? opts.streams_per_connection : 1)
       .add("streams", opts.streams)
       .add("users", opts.users)
       .add("open", opened)

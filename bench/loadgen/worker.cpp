@@ -27,6 +27,7 @@ namespace {
 constexpr uint64_t kStreamTag = 1;
 constexpr uint64_t kPublisherTag = 2;
 constexpr uint64_t kWakeTag = 3;
+constexpr uint64_t kH2ConnTag = 4;
 constexpr int kMaxEvents = 512;
 constexpr size_t kReadBufferBytes = 64 * 1024;
 constexpr int64_t kIdleTickNs = 50'000'000;
@@ -89,6 +90,17 @@ void append_number(std::string& out, uint64_t v) {
   out.append(digits, r.ptr);
 }
 
+// A header for nghttp2, which copies it when the request is submitted.
+nghttp2_nv header(std::string_view name, std::string_view value) {
+  return {reinterpret_cast<uint8_t*>(const_cast<char*>(name.data())),
+          reinterpret_cast<uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+          NGHTTP2_NV_FLAG_NONE};
+}
+
+bool hangup(uint32_t events) {
+  return (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0;
+}
+
 }  // namespace
 
 Worker::Worker(Shared& shared, uint32_t id, uint32_t threads, uint32_t publishers)
@@ -103,6 +115,17 @@ Worker::Worker(Shared& shared, uint32_t id, uint32_t threads, uint32_t publisher
     Stream& s = streams_[k];
     s.index = uint32_t(k * threads + id);
     s.user = o.user_offset + s.index % o.users;
+  }
+  if (o.http2) {
+    // The worker's streams in runs of --streams-per-connection, one connection each.
+    const uint32_t per = o.streams_per_connection;
+    h2_conns_ = std::vector<H2Conn>((mine + per - 1) / per);
+    for (size_t c = 0; c < h2_conns_.size(); ++c) {
+      h2_conns_[c].first = uint32_t(c * per);
+      h2_conns_[c].count = uint32_t(std::min<size_t>(per, mine - c * per));
+      for (uint32_t k = 0; k < h2_conns_[c].count; ++k) streams_[c * per + k].conn = uint32_t(c);
+    }
+    h2_headers_.reserve(16 + o.pub_headers.size());
   }
   publishers_ = std::vector<Publisher>(publishers);
   for (size_t k = 0; k < publishers_.size(); ++k) {
@@ -126,7 +149,12 @@ Worker::~Worker() {
   for (Stream& s : streams_) {
     if (s.fd >= 0) close(s.fd);
   }
+  for (H2Conn& c : h2_conns_) {
+    c.client.stop();
+    if (c.fd >= 0) close(c.fd);
+  }
   for (Publisher& p : publishers_) {
+    p.h2.stop();
     if (p.fd >= 0) close(p.fd);
   }
   if (wake_fd_ >= 0) close(wake_fd_);
@@ -164,6 +192,8 @@ void Worker::run() {
       uint32_t slot = uint32_t(events[i].data.u64);
       if (kind == kStreamTag) {
         on_stream_event(streams_[slot], events[i].events);
+      } else if (kind == kH2ConnTag) {
+        on_h2_conn_event(h2_conns_[slot], events[i].events);
       } else if (kind == kPublisherTag) {
         on_publisher_event(publishers_[slot], events[i].events);
       } else {
@@ -191,6 +221,11 @@ int64_t Worker::next_timer_ns(int64_t now, Phase phase) const {
 // ---- streams ---------------------------------------------------------------------------
 
 void Worker::start_connects(int64_t now) {
+  if (shared_.opts.http2) {
+    while (in_flight_ < concurrency_ && next_h2_conn_ < h2_conns_.size())
+      start_h2_conn(h2_conns_[next_h2_conn_++], now);
+    return;
+  }
   while (in_flight_ < concurrency_ && next_pending_ < streams_.size()) {
     start_stream(streams_[next_pending_++], now);
   }
@@ -236,6 +271,8 @@ void Worker::abandon_unopened() {
     }
   }
   next_pending_ = streams_.size();
+  next_h2_conn_ = h2_conns_.size();
+  flush_h2_conns();  // the resets
 }
 
 void Worker::close_stream(Stream& s, Counter& reason) {
@@ -248,6 +285,12 @@ void Worker::close_stream(Stream& s, Counter& reason) {
   }
   if (s.fd >= 0) close(s.fd);  // also leaves the epoll set
   s.fd = -1;
+  if (s.h2_id > 0) {
+    // Still open on its connection: cancel it there (flushed by the caller).
+    H2Client& client = h2_conns_[s.conn].client;
+    if (client.active()) client.reset(s.h2_id);
+    s.h2_id = 0;
+  }
   s.state = StreamState::Closed;
   s.head.reset();
 }
@@ -330,30 +373,13 @@ bool Worker::on_stream_bytes(Stream& s, const char* data, size_t len, int64_t no
     }
     s.chunked = s.head->framing() == BodyFraming::Chunked;
     s.head.reset();
-    s.state = StreamState::Open;
-    --in_flight_;
-    shared_.open_per_user[s.user - shared_.opts.user_offset].fetch_add(1,
-                                                                       std::memory_order_relaxed);
-    stats_.established.add();
-    stats_.connect_ns.record(uint64_t(now - s.started_ns));
-    stats_.last_established_ns.offer(now);
+    stream_opened(s, now);
     data += r.consumed;
     len -= r.consumed;
     if (len == 0) return true;
   }
 
-  auto on_event = [&](const SseEvent& ev) {
-    stats_.events.add();
-    if (!ev.has_run || ev.run != shared_.run_id) {
-      stats_.foreign.add();
-      return;
-    }
-    stats_.matched.add();
-    if (ev.has_time && uint64_t(now) >= ev.sent_ns)
-      stats_.latency_ns.record(uint64_t(now) - ev.sent_ns);
-    if (ev.has_user && ev.user != s.user) stats_.misrouted.add();
-    stats_.last_matched_ns.offer(now);
-  };
+  auto on_event = [&](const SseEvent& ev) { count_event(s, ev, now); };
   if (!s.chunked) {
     s.sse.feed(data, len, on_event);
     return true;
@@ -371,6 +397,164 @@ bool Worker::on_stream_bytes(Stream& s, const char* data, size_t len, int64_t no
   return true;
 }
 
+void Worker::stream_opened(Stream& s, int64_t now) {
+  s.state = StreamState::Open;
+  --in_flight_;
+  shared_.open_per_user[s.user - shared_.opts.user_offset].fetch_add(1, std::memory_order_relaxed);
+  stats_.established.add();
+  stats_.connect_ns.record(uint64_t(now - s.started_ns));
+  stats_.last_established_ns.offer(now);
+}
+
+void Worker::count_event(const Stream& s, const SseEvent& ev, int64_t now) {
+  stats_.events.add();
+  if (!ev.has_run || ev.run != shared_.run_id) {
+    stats_.foreign.add();
+    return;
+  }
+  stats_.matched.add();
+  if (ev.has_time && uint64_t(now) >= ev.sent_ns)
+    stats_.latency_ns.record(uint64_t(now) - ev.sent_ns);
+  if (ev.has_user && ev.user != s.user) stats_.misrouted.add();
+  stats_.last_matched_ns.offer(now);
+}
+
+// ---- streams over HTTP/2 ---------------------------------------------------------------
+
+void Worker::start_h2_conn(H2Conn& c, int64_t now) {
+  Stream* first = &streams_[c.first];
+  const sockaddr_in* source = nullptr;
+  if (!shared_.sources.empty()) source = &shared_.sources[first->index % shared_.sources.size()];
+  bool connected = false;
+  int fd = open_connection(shared_.sse.ipv4, shared_.sse.port, source, true, &connected);
+  for (uint32_t k = 0; k < c.count; ++k) {
+    Stream& s = first[k];
+    s.started_ns = now;
+    if (fd < 0) {
+      s.state = StreamState::Closed;
+      stats_.connect_errors.add();
+    } else {
+      s.state = StreamState::Connecting;
+      ++in_flight_;
+    }
+  }
+  if (fd < 0) return;
+  c.fd = fd;
+  c.connecting = true;
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+  ev.data.u64 = tag(kH2ConnTag, uint32_t(&c - h2_conns_.data()));
+  if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+    h2_conn_lost(c);
+    return;
+  }
+  if (connected) h2_conn_ready(c);
+}
+
+// The TCP connection is up: the preface, then one GET per stream.
+void Worker::h2_conn_ready(H2Conn& c) {
+  c.connecting = false;
+  c.client.start(c.fd, stream_events_);
+  const UrlTemplate& url = shared_.sse;
+  for (uint32_t k = 0; k < c.count; ++k) {
+    Stream& s = streams_[c.first + k];
+    if (s.state != StreamState::Connecting) continue;
+    scratch_.clear();
+    url.target.expand_into(scratch_, TemplateValues{s.user, 0, shared_.run_id, s.index});
+    const nghttp2_nv headers[] = {
+        header(":method", "GET"),
+        header(":scheme", "http"),
+        header(":authority", url.host_header),
+        header(":path", scratch_),
+        header("accept", "text/event-stream"),
+        header("cache-control", "no-cache"),
+        header("user-agent", "ssehub-loadgen"),
+    };
+    int32_t id = c.client.submit(headers, std::size(headers), nullptr, &s);
+    if (id < 0) {
+      close_stream(s, stats_.connect_errors);
+      continue;
+    }
+    s.h2_id = id;
+    s.state = StreamState::ReadingHead;
+  }
+  if (!c.client.flush()) h2_conn_lost(c);
+}
+
+void Worker::on_h2_conn_event(H2Conn& c, uint32_t events) {
+  if (c.fd < 0) return;
+  if (c.connecting) {
+    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
+    if (socket_error(c.fd) != 0 || (events & EPOLLHUP)) {
+      h2_conn_lost(c);
+      return;
+    }
+    h2_conn_ready(c);
+    if (c.fd < 0) return;
+  }
+  io_now_ = steady_ns();
+  bool alive = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                   ? c.client.on_io(read_buf_.data(), read_buf_.size(), hangup(events))
+                   : c.client.flush();
+  if (!alive) h2_conn_lost(c);
+}
+
+// The connection is over: its streams end as closed by the server (if they were open) or
+// as failed connects.
+void Worker::h2_conn_lost(H2Conn& c) {
+  c.client.stop();
+  for (uint32_t k = 0; k < c.count; ++k) {
+    Stream& s = streams_[c.first + k];
+    s.h2_id = 0;
+    if (s.state == StreamState::Open) {
+      close_stream(s, stats_.closed);
+    } else if (s.state != StreamState::Pending && s.state != StreamState::Closed) {
+      close_stream(s, stats_.connect_errors);
+    }
+  }
+  if (c.fd >= 0) close(c.fd);
+  c.fd = -1;
+  c.connecting = false;
+}
+
+void Worker::flush_h2_conns() {
+  for (H2Conn& c : h2_conns_) {
+    if (c.fd >= 0 && !c.connecting && !c.client.flush()) h2_conn_lost(c);
+  }
+}
+
+void Worker::StreamEvents::on_status(void* request, int status) {
+  static_cast<Stream*>(request)->h2_status = uint16_t(status);
+}
+
+void Worker::StreamEvents::on_response_head(void* request) {
+  Stream& s = *static_cast<Stream*>(request);
+  if (s.state != StreamState::ReadingHead) return;
+  if (s.h2_status != 200) {
+    if (w_.stats_.first_status_error == 0) w_.stats_.first_status_error = s.h2_status;
+    w_.close_stream(s, w_.stats_.status_errors);
+    return;
+  }
+  w_.stream_opened(s, w_.io_now_);
+}
+
+void Worker::StreamEvents::on_data(void* request, const char* data, size_t len) {
+  Stream& s = *static_cast<Stream*>(request);
+  if (s.state != StreamState::Open) return;
+  const int64_t now = w_.io_now_;
+  s.sse.feed(data, len, [&](const SseEvent& ev) { w_.count_event(s, ev, now); });
+}
+
+void Worker::StreamEvents::on_close(void* request, uint32_t) {
+  Stream& s = *static_cast<Stream*>(request);
+  s.h2_id = 0;  // gone from the session: nothing to reset
+  if (s.state == StreamState::Open) {
+    w_.close_stream(s, w_.stats_.closed);
+  } else if (s.state != StreamState::Closed) {
+    w_.close_stream(s, w_.stats_.connect_errors);  // e.g. refused over the stream limit
+  }
+}
+
 // ---- publishers ------------------------------------------------------------------------
 
 void Worker::service_publishers(int64_t now) {
@@ -385,6 +569,7 @@ void Worker::service_publishers(int64_t now) {
         break;
       default: break;
     }
+    if (p.h2_unsent) flush_h2_publisher(p, now);
   }
   update_publishing_done();
 }
@@ -409,6 +594,7 @@ void Worker::connect_publisher(Publisher& p, int64_t now) {
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
   if (connected) {
     p.state = PubState::Idle;
+    if (shared_.opts.http2) p.h2.start(p.fd, publisher_events_);
     next_publish(p, now);
   }
 }
@@ -468,6 +654,11 @@ void Worker::send_publish(Publisher& p, int64_t now) {
     }
     body_scratch_.push_back(']');
   }
+  p.sent_ns = now;
+  if (shared_.opts.http2) {
+    send_h2_publish(p);
+    return;
+  }
   std::string& r = p.request;
   r.clear();
   r.append("POST ");
@@ -481,7 +672,6 @@ void Worker::send_publish(Publisher& p, int64_t now) {
   r.append("\r\n");
   r.append(body_scratch_);
   p.sent = 0;
-  p.sent_ns = now;
   p.state = PubState::Sending;
   p.head.reset();
   p.head_done = false;
@@ -507,6 +697,10 @@ void Worker::write_publish(Publisher& p) {
 
 void Worker::on_publisher_event(Publisher& p, uint32_t events) {
   if (p.fd < 0) return;
+  if (shared_.opts.http2) {
+    on_h2_publisher_event(p, events);
+    return;
+  }
   int64_t now = steady_ns();
   if (p.state == PubState::Connecting) {
     if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
@@ -540,7 +734,7 @@ void Worker::read_publisher(Publisher& p, uint32_t events) {
       bool in_flight = p.state == PubState::Sending || p.state == PubState::AwaitingResponse;
       if (p.state == PubState::AwaitingResponse && p.head_done &&
           p.head.framing() == BodyFraming::UntilClose) {
-        finish_publish(p, now);
+        finish_publish(p, now, p.head.status_code(), p.head.keep_alive());
         in_flight = false;
       }
       drop_publisher(p, now, in_flight);
@@ -571,14 +765,14 @@ bool Worker::on_response_bytes(Publisher& p, const char* data, size_t len, int64
     p.body_left = p.head.content_length();
     p.chunk.reset();
     if (p.head.framing() == BodyFraming::None) {
-      finish_publish(p, now);
+      finish_publish(p, now, p.head.status_code(), p.head.keep_alive());
       return p.fd >= 0;
     }
   }
   switch (p.head.framing()) {
     case BodyFraming::Length:
       if (len >= p.body_left) {
-        finish_publish(p, now);
+        finish_publish(p, now, p.head.status_code(), p.head.keep_alive());
         return p.fd >= 0;
       }
       p.body_left -= len;
@@ -591,7 +785,7 @@ bool Worker::on_response_bytes(Publisher& p, const char* data, size_t len, int64
         return false;
       }
       if (r.status == ChunkedDecoder::Status::End) {
-        finish_publish(p, now);
+        finish_publish(p, now, p.head.status_code(), p.head.keep_alive());
         return p.fd >= 0;
       }
       return true;
@@ -602,8 +796,7 @@ bool Worker::on_response_bytes(Publisher& p, const char* data, size_t len, int64
   return true;
 }
 
-void Worker::finish_publish(Publisher& p, int64_t now) {
-  int code = p.head.status_code();
+void Worker::finish_publish(Publisher& p, int64_t now, int code, bool keep_alive) {
   if (code >= 200 && code < 300) {
     auto expect_for = [&](uint64_t user) {
       uint64_t slot = user - shared_.opts.user_offset;
@@ -625,7 +818,7 @@ void Worker::finish_publish(Publisher& p, int64_t now) {
   stats_.last_published_ns.offer(now);
   p.has_seq = false;
   p.state = PubState::Idle;
-  if (!p.head.keep_alive()) {
+  if (!keep_alive) {
     drop_publisher(p, now, false);
     return;
   }
@@ -638,6 +831,9 @@ void Worker::drop_publisher(Publisher& p, int64_t now, bool failed) {
     stats_.publish_errors.add();
     p.has_seq = false;  // not retried: the server may have taken it
   }
+  p.h2.stop();
+  p.h2_unsent = false;
+  p.h2_broken = false;
   if (p.fd >= 0) close(p.fd);
   p.fd = -1;
   p.state = PubState::Disconnected;
@@ -649,6 +845,89 @@ void Worker::update_publishing_done() {
     if (p.state != PubState::Finished) return;
   }
   publishing_done_.store(true, std::memory_order_release);
+}
+
+// ---- publishers over HTTP/2 ------------------------------------------------------------
+
+// Queues the POST of the body in body_scratch_; it is written by the next flush (this may run
+// inside nghttp2's callbacks, which must not send).
+void Worker::send_h2_publish(Publisher& p) {
+  p.request.assign(body_scratch_);
+  TemplateValues values{p.user, uint64_t(p.sent_ns), shared_.run_id, p.seq};
+  scratch_.clear();
+  shared_.pub.target.expand_into(scratch_, values);
+  char length[24];
+  auto end = std::to_chars(length, length + sizeof length, p.request.size()).ptr;
+  h2_headers_.clear();
+  h2_headers_.push_back(header(":method", "POST"));
+  h2_headers_.push_back(header(":scheme", "http"));
+  h2_headers_.push_back(header(":authority", shared_.pub.host_header));
+  h2_headers_.push_back(header(":path", scratch_));
+  h2_headers_.push_back(header("content-length", std::string_view(length, size_t(end - length))));
+  for (const auto& [name, value] : shared_.pub_h2_headers)
+    h2_headers_.push_back(header(name, value));
+  p.h2_body.text = &p.request;
+  p.h2_status = 0;
+  p.state = PubState::AwaitingResponse;
+  if (p.h2.submit(h2_headers_.data(), h2_headers_.size(), &p.h2_body, &p) < 0) {
+    stats_.publish_errors.add();
+    p.has_seq = false;
+    p.h2_broken = true;
+    return;
+  }
+  p.h2_unsent = true;
+}
+
+void Worker::flush_h2_publisher(Publisher& p, int64_t now) {
+  p.h2_unsent = false;
+  if (p.h2_broken || !p.h2.flush())
+    drop_publisher(p, now, !p.h2_broken && p.state == PubState::AwaitingResponse);
+}
+
+void Worker::on_h2_publisher_event(Publisher& p, uint32_t events) {
+  int64_t now = steady_ns();
+  if (p.state == PubState::Connecting) {
+    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
+    if (socket_error(p.fd) != 0 || (events & EPOLLHUP)) {
+      stats_.publish_errors.add();
+      drop_publisher(p, now, false);
+      p.retry_ns = now + kReconnectDelayNs;
+      return;
+    }
+    p.state = PubState::Idle;
+    p.h2.start(p.fd, publisher_events_);
+    next_publish(p, now);
+    update_publishing_done();
+    if (p.fd < 0) return;
+  }
+  io_now_ = now;
+  bool alive = (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+                   ? p.h2.on_io(read_buf_.data(), read_buf_.size(), hangup(events))
+                   : p.h2.flush();
+  p.h2_unsent = false;
+  if (p.h2_broken || !alive) {
+    drop_publisher(p, steady_ns(), !p.h2_broken && p.state == PubState::AwaitingResponse);
+  }
+  update_publishing_done();
+}
+
+void Worker::PublisherEvents::on_status(void* request, int status) {
+  static_cast<Publisher*>(request)->h2_status = status;
+}
+
+// The response is complete (or the stream was reset): the next message goes out on the same
+// connection.
+void Worker::PublisherEvents::on_close(void* request, uint32_t error_code) {
+  Publisher& p = *static_cast<Publisher*>(request);
+  if (p.state != PubState::AwaitingResponse) return;
+  if (error_code == NGHTTP2_NO_ERROR && p.h2_status != 0) {
+    w_.finish_publish(p, w_.io_now_, p.h2_status, true);
+    return;
+  }
+  w_.stats_.publish_errors.add();
+  p.has_seq = false;
+  p.state = PubState::Idle;
+  w_.next_publish(p, w_.io_now_);
 }
 
 }  // namespace loadgen

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "chunked_decoder.hpp"
+#include "h2_client.hpp"
 #include "histogram.hpp"
 #include "options.hpp"
 #include "response_head.hpp"
@@ -54,6 +55,8 @@ struct Shared {
   TextTemplate pub_body;
   TextTemplate pub_batch_user;
   std::string pub_extra_headers;  // "K: V\r\n" lines, ready to append
+  // The same headers for HTTP/2: lower-case names, values without the leading blanks.
+  std::vector<std::pair<std::string, std::string>> pub_h2_headers;
   std::vector<sockaddr_in> sources;
   uint64_t run_id = 0;
 
@@ -119,10 +122,13 @@ class Worker {
   };
 
   struct Stream {
-    int fd = -1;
+    int fd = -1;  // HTTP/1.1 only; over HTTP/2 its connection has it
     StreamState state = StreamState::Pending;
     bool chunked = false;
     uint16_t request_sent = 0;
+    uint16_t h2_status = 0;
+    int32_t h2_id = 0;  // HTTP/2 stream id while the stream has one
+    uint32_t conn = 0;  // HTTP/2: slot of its connection in h2_conns_
     uint32_t index = 0;
     uint64_t user = 0;
     int64_t started_ns = 0;
@@ -148,6 +154,45 @@ class Worker {
     std::string request;
     ResponseHead head;
     ChunkedDecoder chunk;
+    // HTTP/2: one request in flight at a time on the publisher's own connection.
+    H2Client h2;
+    H2Client::Body h2_body;  // p.request is the body
+    int h2_status = 0;
+    bool h2_unsent = false;  // submitted, not flushed yet
+    bool h2_broken = false;  // to be dropped once outside nghttp2's callbacks
+  };
+
+  // An HTTP/2 connection carrying the streams first .. first+count-1 of streams_.
+  struct H2Conn {
+    int fd = -1;
+    bool connecting = false;
+    uint32_t first = 0;
+    uint32_t count = 0;
+    H2Client client;
+  };
+
+  // nghttp2's events, routed to the worker's stream or publisher code.
+  class StreamEvents final : public H2Client::Handler {
+   public:
+    explicit StreamEvents(Worker& w) : w_(w) {}
+    void on_status(void* request, int status) override;
+    void on_response_head(void* request) override;
+    void on_data(void* request, const char* data, size_t len) override;
+    void on_close(void* request, uint32_t error_code) override;
+
+   private:
+    Worker& w_;
+  };
+  class PublisherEvents final : public H2Client::Handler {
+   public:
+    explicit PublisherEvents(Worker& w) : w_(w) {}
+    void on_status(void* request, int status) override;
+    void on_response_head(void*) override {}
+    void on_data(void*, const char*, size_t) override {}
+    void on_close(void* request, uint32_t error_code) override;
+
+   private:
+    Worker& w_;
   };
 
   void start_connects(int64_t now);
@@ -157,7 +202,18 @@ class Worker {
   void send_stream_request(Stream& s);
   void read_stream(Stream& s, uint32_t events);
   bool on_stream_bytes(Stream& s, const char* data, size_t len, int64_t now);
+  void stream_opened(Stream& s, int64_t now);
+  void count_event(const Stream& s, const SseEvent& ev, int64_t now);
   void close_stream(Stream& s, Counter& reason);
+
+  void start_h2_conn(H2Conn& c, int64_t now);
+  void h2_conn_ready(H2Conn& c);
+  void on_h2_conn_event(H2Conn& c, uint32_t events);
+  void h2_conn_lost(H2Conn& c);
+  void flush_h2_conns();
+  void on_h2_publisher_event(Publisher& p, uint32_t events);
+  void send_h2_publish(Publisher& p);
+  void flush_h2_publisher(Publisher& p, int64_t now);
 
   void service_publishers(int64_t now);
   void connect_publisher(Publisher& p, int64_t now);
@@ -167,7 +223,7 @@ class Worker {
   void on_publisher_event(Publisher& p, uint32_t events);
   void read_publisher(Publisher& p, uint32_t events);
   bool on_response_bytes(Publisher& p, const char* data, size_t len, int64_t now);
-  void finish_publish(Publisher& p, int64_t now);
+  void finish_publish(Publisher& p, int64_t now, int status, bool keep_alive);
   void drop_publisher(Publisher& p, int64_t now, bool failed);
   void update_publishing_done();
   int64_t next_timer_ns(int64_t now, Phase phase) const;
@@ -182,6 +238,12 @@ class Worker {
   bool abandoned_ = false;
   std::vector<Stream> streams_;
   std::vector<Publisher> publishers_;
+  std::vector<H2Conn> h2_conns_;
+  size_t next_h2_conn_ = 0;
+  StreamEvents stream_events_{*this};
+  PublisherEvents publisher_events_{*this};
+  int64_t io_now_ = 0;  // when the bytes nghttp2 is handing over were read
+  std::vector<nghttp2_nv> h2_headers_;
   std::vector<char> read_buf_;
   std::string scratch_;
   std::string body_scratch_;
