@@ -20,7 +20,7 @@ void SegmentEventLog::start_compaction() {
   // while the snapshot is written.
   const std::uint64_t index = journal_index_ + 1;
   auto journal = std::make_shared<File>(fs::path(options_.dir) / file_name("journal", index),
-                                        O_WRONLY | O_CREAT | O_APPEND | O_TRUNC);
+                                        O_WRONLY | O_CREAT | O_TRUNC);
   auto snapshot = std::make_unique<Snapshot>();
   snapshot->index = index;
   snapshot->finished = journal_;
@@ -72,6 +72,12 @@ void SegmentEventLog::run_background() {
       continue;
     }
     if (stopping_) return;
+    if (wants_spare()) {
+      lock.unlock();
+      prepare_spare_segment();
+      lock.lock();
+      continue;
+    }
     if (options_.flush_interval <= std::chrono::milliseconds::zero()) {
       wake_.wait(lock);
       continue;
@@ -79,6 +85,8 @@ void SegmentEventLog::run_background() {
     if (wake_.wait_for(lock, options_.flush_interval) == std::cv_status::no_timeout) continue;
     const std::shared_ptr<File> journal = journal_;
     lock.unlock();
+    sync_retired_segments();
+    if (journal->name_unsynced.exchange(false)) sync_directory(options_.dir);
     ::fdatasync(journal->fd);
     lock.lock();
   }

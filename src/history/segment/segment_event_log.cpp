@@ -25,6 +25,8 @@ SegmentEventLog::SegmentEventLog(SegmentEventLogOptions options, metrics::Regist
                               "fdatasyncs of the segment log's journal (a group covers many "
                               "publishes with --history-sync full).")) {
   recover();
+  // Asked at once when there is no threshold to wait for.
+  spare_asked_ = spare_wanted_ = options_.segment_bytes > 0 && options_.first_segment_after_bytes == 0;
   background_ = core::named_thread("history-flush", [this] { run_background(); });
   if (options_.sync_before_answer)
     syncer_ = core::named_thread("history-sync", [this] { run_syncer(); });
@@ -128,17 +130,27 @@ void SegmentEventLog::probe() {
 }
 
 void SegmentEventLog::write_buffered_record() {
+  rotate_if_full(buffer_.size());
   File& journal = *journal_;
   try {
-    write_all(journal.fd, buffer_.data(), buffer_.size(), journal.path.string());
+    write_all_at(journal.fd, buffer_.data(), buffer_.size(), journal.size, journal.path.string());
   } catch (const std::exception&) {
-    // Nothing of a failed record may stay: cut what part of it was written.
-    if (::ftruncate(journal.fd, static_cast<off_t>(journal.size)) != 0)
-      spdlog::error("history: cannot cut {} back after a failed write", journal.path.string());
+    // Nothing of a failed record may stay: zeros again where it was, inside a prepared
+    // segment; cut off past its end.
+    const std::string zeros(journal.size + buffer_.size() <= journal.capacity ? buffer_.size() : 0,
+                            '\0');
+    const bool erased =
+        zeros.empty()
+            ? ::ftruncate(journal.fd, static_cast<off_t>(journal.size)) == 0
+            : ::pwrite(journal.fd, zeros.data(), zeros.size(), static_cast<off_t>(journal.size)) ==
+                  static_cast<ssize_t>(zeros.size());
+    if (!erased)
+      spdlog::error("history: cannot erase a failed write from {}", journal.path.string());
     throw;
   }
   journal.size += buffer_.size();
   journal_bytes_ += buffer_.size();
+  appended_since_open_ += buffer_.size();
 }
 
 void SegmentEventLog::when_synced(std::function<void(bool ok)> done) {
@@ -161,10 +173,12 @@ void SegmentEventLog::run_syncer() {
       group.swap(sync_waiters_);
     }
     bool ok = true;
-    const File* synced = nullptr;
+    File* synced = nullptr;
     for (const SyncWaiter& waiter : group) {
       if (waiter.journal.get() == synced) continue;
       synced = waiter.journal.get();
+      // A segment rotated into place needs its name on disk too.
+      if (synced->name_unsynced.exchange(false)) sync_directory(options_.dir);
       if (::fdatasync(synced->fd) != 0) {
         ok = false;
         spdlog::error("history: fdatasync of {} failed: {}", synced->path.string(),

@@ -30,6 +30,15 @@ struct SegmentEventLogOptions {
   // --history-sync full: publishes are answered only once an fdatasync covers them. One
   // thread syncs for every publisher waiting (a group sync), off the I/O threads.
   bool sync_before_answer = false;
+  // Appends go into segments of this size made of zeros ahead of time (and synced) by the
+  // background thread, so that an append overwrites blocks the file already has: neither its
+  // length nor its block map changes, and an fdatasync writes the data only, without a commit
+  // of the filesystem's own journal (about 40 % less time per fdatasync on ext4 here). Zero:
+  // appends only extend the journal.
+  std::size_t segment_bytes = std::size_t{16} << 20;
+  // The first zeroed segment is prepared once this much was appended since opening, so a
+  // server that publishes little never writes a segment of zeros.
+  std::size_t first_segment_after_bytes = std::size_t{1} << 20;
 };
 
 // The log of `--history-store segment`: the memory log's structures and speed, made to
@@ -41,8 +50,8 @@ struct SegmentEventLogOptions {
 //
 // On disk: journal-N segments of records (length, CRC-32, payload), and snapshot-N, the
 // state before journal-N began. Opening reads the newest snapshot and the journals after it;
-// a record whose length or checksum does not hold (a write torn by a power loss) ends its
-// segment, and is cut off. Compaction starts a new segment (on the thread that calls
+// a record whose length or checksum does not hold (a write torn by a power loss), or a zero
+// length (the unused end of a segment prepared ahead), ends its segment, and is cut off. Compaction starts a new segment (on the thread that calls
 // retain()), copies the kept entries' pointers, and writes them out on a thread of its own,
 // renaming the snapshot into place before it deletes the segments it replaces.
 class SegmentEventLog final : public EventLog {
@@ -64,6 +73,8 @@ class SegmentEventLog final : public EventLog {
 
   // Waits until a compaction under way has written its snapshot (tests).
   void wait_for_compaction();
+  // Waits until no segment asked for is still being prepared, or the timeout passes (tests).
+  bool wait_for_spare_segment(std::chrono::milliseconds timeout);
 
  private:
   struct File;
@@ -77,6 +88,12 @@ class SegmentEventLog final : public EventLog {
   // Writes the record in buffer_ to the journal, whole or not at all (throws).
   void write_buffered_record();
   void run_syncer();
+  // Segments prepared ahead (segment_rotation.cpp): the appending side moves to a ready one
+  // when the record does not fit, and asks for the next; the background thread makes it.
+  void rotate_if_full(std::size_t record_bytes);
+  bool wants_spare() const;  // under files_mutex_
+  void prepare_spare_segment();
+  void sync_retired_segments();
 
   SegmentEventLogOptions options_;
   MemoryEventLog memory_;
@@ -93,6 +110,17 @@ class SegmentEventLog final : public EventLog {
   std::mutex files_mutex_;
   std::condition_variable wake_;
   std::unique_ptr<Snapshot> pending_;  // for the background thread to write
+  // The zeroed segment ready for the next rotation, whether the appending side asked for one,
+  // and the segments rotation left, for the background thread to fdatasync.
+  std::shared_ptr<File> spare_;
+  std::atomic<bool> spare_ready_{false};  // read without the lock on every full segment
+  bool spare_wanted_ = false;
+  std::chrono::steady_clock::time_point spare_retry_at_{};  // after a failed preparation
+  std::vector<std::shared_ptr<File>> retired_;
+  // The appending side's: what it appended since opening, and whether it asked for a spare
+  // for the segment it writes.
+  std::size_t appended_since_open_ = 0;
+  bool spare_asked_ = false;
   bool compacting_ = false;            // from start_compaction until the snapshot is in place
   bool stopping_ = false;
   std::atomic<std::size_t> snapshot_bytes_{0};

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -29,6 +30,11 @@ struct SegmentEventLog::File {
   std::filesystem::path path;
   int fd = -1;
   std::size_t size = 0;  // what the appending side wrote (and kept) in this segment
+  // Bytes from the start known to be zeros that are on disk (a segment prepared ahead):
+  // appends below this overwrite, past it they extend the file.
+  std::size_t capacity = 0;
+  // Renamed into place and the directory not yet synced: a power loss could lose the name.
+  std::atomic<bool> name_unsynced{false};
 };
 
 // What compaction writes out: copied under History's lock (pointers to the kept events, not

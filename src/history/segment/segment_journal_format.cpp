@@ -48,17 +48,50 @@ void end_record(std::string& out, std::size_t start) {
   throw std::system_error(errno, std::generic_category(), what);
 }
 
+namespace {
+
+[[noreturn]] void throw_write_error(const std::string& path) {
+  // Said in the words SQLite uses, so an operator reads one message whichever log runs.
+  if (errno == ENOSPC) throw std::runtime_error("history journal: the disk is full (" + path + ")");
+  throw_errno("history journal: write to " + path);
+}
+
+}  // namespace
+
 void write_all(int fd, const char* data, std::size_t size, const std::string& path) {
   while (size > 0) {
     const ssize_t written = ::write(fd, data, size);
     if (written < 0) {
       if (errno == EINTR) continue;
-      // Said in the words SQLite uses, so an operator reads one message whichever log runs.
-      if (errno == ENOSPC) throw std::runtime_error("history journal: the disk is full (" + path + ")");
-      throw_errno("history journal: write to " + path);
+      throw_write_error(path);
     }
     data += written;
     size -= static_cast<std::size_t>(written);
+  }
+}
+
+void write_all_at(int fd, const char* data, std::size_t size, std::size_t offset,
+                  const std::string& path) {
+  while (size > 0) {
+    const ssize_t written = ::pwrite(fd, data, size, static_cast<off_t>(offset));
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      throw_write_error(path);
+    }
+    data += written;
+    size -= static_cast<std::size_t>(written);
+    offset += static_cast<std::size_t>(written);
+  }
+}
+
+bool zeros_from(const fs::path& path, std::size_t offset) {
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!file || std::fseek(file.get(), static_cast<long>(offset), SEEK_SET) != 0) return false;
+  char piece[4096];
+  for (;;) {
+    const std::size_t got = std::fread(piece, 1, sizeof piece, file.get());
+    if (got == 0) return true;
+    if (std::any_of(piece, piece + got, [](char c) { return c != 0; })) return false;
   }
 }
 
@@ -80,7 +113,9 @@ std::size_t read_records(const fs::path& path, const std::function<void(Reader&)
     std::uint32_t size = 0, crc = 0;
     std::memcpy(&size, header, 4);
     std::memcpy(&crc, header + 4, 4);
-    if (size > kMaxRecord) break;
+    // No record is empty (each starts with its kind): a zero length is where the zeros of a
+    // segment prepared ahead begin.
+    if (size == 0 || size > kMaxRecord) break;
     payload.resize(size);
     if (std::fread(payload.data(), 1, size, file.get()) != size) break;
     if (crc_of(payload.data(), size) != crc) break;

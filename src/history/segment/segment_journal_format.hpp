@@ -75,6 +75,13 @@ class Reader {
 [[noreturn]] void throw_errno(const std::string& what);
 
 void write_all(int fd, const char* data, std::size_t size, const std::string& path);
+// The same at `offset` (pwrite), for journals, which are written at their end but may be
+// longer than that (a segment prepared ahead).
+void write_all_at(int fd, const char* data, std::size_t size, std::size_t offset,
+                  const std::string& path);
+// Whether `path` holds only zero bytes from `offset` on: the unused end of a prepared segment
+// rather than a torn record.
+bool zeros_from(const std::filesystem::path& path, std::size_t offset);
 
 void sync_directory(const std::filesystem::path& dir);
 

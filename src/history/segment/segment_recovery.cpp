@@ -116,8 +116,11 @@ void SegmentEventLog::recover() {
     const std::size_t size = fs::file_size(path);
     const std::size_t whole = read_records(path, apply);
     if (whole != size) {
-      spdlog::warn("history: {} ends in a torn record; cut at byte {} of {}", path.string(), whole,
-                   size);
+      if (zeros_from(path, whole))
+        spdlog::debug("history: {} ends at byte {} of its prepared {}", path.string(), whole, size);
+      else
+        spdlog::warn("history: {} ends in a torn record; cut at byte {} of {}", path.string(),
+                     whole, size);
       fs::resize_file(path, whole);
     }
     journal_bytes_ += whole;
@@ -130,8 +133,9 @@ void SegmentEventLog::recover() {
     if (index < base) fs::remove(path);
 
   auto journal = std::make_shared<File>(dir / file_name("journal", journal_index_),
-                                        O_WRONLY | O_CREAT | O_APPEND);
+                                        O_WRONLY | O_CREAT);
   journal->size = fs::file_size(journal->path);
+  journal->capacity = journal->size;  // nothing prepared past it: the first append rotates
   sync_directory(dir);
   std::lock_guard lock(files_mutex_);
   journal_ = std::move(journal);
@@ -141,6 +145,14 @@ void SegmentEventLog::throw_if_broken() {
   if (!broken_) return;
   // Memory holds what the failed append added: read back what the journal holds instead.
   wait_for_compaction();
+  {
+    // Recovery removes the spare's file (a .tmp); the next rotation asks for another.
+    std::lock_guard lock(files_mutex_);
+    spare_.reset();
+    spare_ready_ = false;
+    spare_wanted_ = false;
+  }
+  spare_asked_ = false;
   memory_.clear();
   recover();
   broken_ = false;

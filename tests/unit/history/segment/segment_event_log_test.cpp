@@ -10,6 +10,7 @@
 #include <mutex>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -58,7 +59,7 @@ class SegmentEventLogTest : public ::testing::Test {
   }
 
   history::SegmentEventLog& open(std::size_t max_events = 100, std::size_t compact_min_bytes = 1 << 30,
-                                 bool sync_before_answer = false) {
+                                 bool sync_before_answer = false, std::size_t segment_bytes = 0) {
     log_.reset();
     log_ = std::make_unique<history::SegmentEventLog>(
         history::SegmentEventLogOptions{
@@ -72,7 +73,9 @@ class SegmentEventLogTest : public ::testing::Test {
                               }},
             .flush_interval = std::chrono::milliseconds::zero(),
             .compact_min_bytes = compact_min_bytes,
-            .sync_before_answer = sync_before_answer},
+            .sync_before_answer = sync_before_answer,
+            .segment_bytes = segment_bytes,
+            .first_segment_after_bytes = 0},
         metrics_);
     return *log_;
   }
@@ -282,4 +285,101 @@ TEST_F(SegmentEventLogTest, WithFlushingOnCompactionSyncsTheSegmentItLeavesAndRe
   open();
   EXPECT_EQ(data_of(log_->read("v2:a", 0, {})),
             (std::vector<std::string>{"before", "compaction", "after"}));
+}
+
+namespace {
+
+std::vector<fs::path> journals_in(const fs::path& dir) {
+  std::vector<fs::path> journals;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().filename().string().starts_with("journal-0")) journals.push_back(entry.path());
+  std::sort(journals.begin(), journals.end());
+  return journals;
+}
+
+}  // namespace
+
+TEST_F(SegmentEventLogTest, AppendsMoveThroughPreparedSegmentsAndAllReadBackAfterACrash) {
+  constexpr std::size_t kSegment = 4096;
+  open(1000, 1 << 30, false, kSegment);
+  const std::string payload(300, 'p');
+  std::vector<std::string> written;
+  for (int i = 0; i < 60; ++i) {
+    // Each record is appended only once the next segment is ready, so every one of the
+    // ~5 segments is used, and each rotation is exercised.
+    ASSERT_TRUE(log_->wait_for_spare_segment(std::chrono::seconds(10)));
+    written.push_back(std::to_string(i) + payload);
+    append({draft("v2:a", written.back())});
+  }
+  const auto journals = journals_in(dir_);
+  ASSERT_GE(journals.size(), 4u);
+  // A prepared segment keeps its length: the records were written over its zeros.
+  EXPECT_EQ(fs::file_size(journals.at(1)), kSegment);
+  // No clean stop: what a kill -9 leaves (the segments with their zero tails) is read back.
+  const fs::path copy = dir_.string() + "-crashed";
+  fs::remove_all(copy);
+  fs::copy(dir_, copy);
+  log_.reset();
+  fs::remove_all(dir_);
+  fs::rename(copy, dir_);
+  open(1000, 1 << 30, false, kSegment);
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), written);
+  EXPECT_EQ(append({draft("v2:a", "after")}).ids, (std::vector<std::uint64_t>{61}));
+  // The spare's file is never taken for a segment.
+  for (const auto& name : files_in(dir_)) EXPECT_FALSE(name.ends_with(".tmp")) << name;
+}
+
+TEST_F(SegmentEventLogTest, ARecordTornInsideAPreparedSegmentEndsItAndTheNextAppendOverwritesIt) {
+  constexpr std::size_t kSegment = 8192;
+  open(1000, 1 << 30, false, kSegment);
+  ASSERT_TRUE(log_->wait_for_spare_segment(std::chrono::seconds(10)));
+  append({draft("v2:a", "1")});  // rotates into the prepared segment
+  append({draft("v2:a", "2")});
+  append({draft("v2:a", "3 torn")});
+  log_.reset();
+  const fs::path journal = journals_in(dir_).back();
+  ASSERT_EQ(fs::file_size(journal), kSegment);
+  {
+    // A power loss kept part of record 3: its last bytes are zeros again.
+    std::fstream file(journal, std::ios::in | std::ios::out | std::ios::binary);
+    std::string bytes(kSegment, '\0');
+    file.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    const std::size_t end = bytes.find_last_not_of('\0') + 1;
+    file.seekp(static_cast<std::streamoff>(end - 3));
+    file.write("\0\0\0", 3);
+  }
+  open(1000, 1 << 30, false, kSegment);
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), (std::vector<std::string>{"1", "2"}));
+  EXPECT_EQ(append({draft("v2:a", "3 again")}).ids, (std::vector<std::uint64_t>{3}));
+  open(1000, 1 << 30, false, kSegment);
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), (std::vector<std::string>{"1", "2", "3 again"}));
+}
+
+TEST_F(SegmentEventLogTest, GarbageAfterTheZerosOfAPreparedSegmentIsNeverRead) {
+  constexpr std::size_t kSegment = 8192;
+  open(1000, 1 << 30, false, kSegment);
+  ASSERT_TRUE(log_->wait_for_spare_segment(std::chrono::seconds(10)));
+  append({draft("v2:a", "kept")});
+  log_.reset();
+  const fs::path journal = journals_in(dir_).back();
+  {
+    // A whole valid-looking record placed after a gap of zeros must not be found.
+    history::SegmentEventLogOptions other{.dir = (dir_ / "other").string(),
+                                          .flush_interval = std::chrono::milliseconds::zero(),
+                                          .segment_bytes = 0};
+    metrics::Registry registry;
+    {
+      history::SegmentEventLog log(other, registry);
+      std::vector<core::EventDraft> drafts{draft("v2:a", "injected")};
+      log.append(drafts, {});
+    }
+    std::ifstream in(journals_in(dir_ / "other").back(), std::ios::binary);
+    const std::string record((std::istreambuf_iterator<char>(in)), {});
+    std::fstream file(journal, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(kSegment - record.size() - 16));
+    file.write(record.data(), static_cast<std::streamsize>(record.size()));
+    fs::remove_all(dir_ / "other");
+  }
+  open(1000, 1 << 30, false, kSegment);
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), (std::vector<std::string>{"kept"}));
 }
