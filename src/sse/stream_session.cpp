@@ -183,8 +183,12 @@ StreamMetrics::StreamMetrics(metrics::Registry& registry, metrics::Gauge& connec
       events_delivered(registry.counters("ssehub_events_delivered_total",
                                          "Event frames written to clients, by protocol.",
                                          "protocol", http::protocol_label_values())),
-      resumes(registry.counter("ssehub_resumes_total", "Streams resumed from a Last-Event-ID.")),
-      resets(registry.counter("ssehub_resets_total", "Resumes that history could not serve (reset sent).")),
+      resumes(registry.counters("ssehub_resumes_total",
+                                "Streams resumed from a Last-Event-ID, by protocol.", "protocol",
+                                http::protocol_label_values())),
+      resets(registry.counters("ssehub_resets_total",
+                               "Resumes that history could not serve (reset sent), by protocol.",
+                               "protocol", http::protocol_label_values())),
       queue_overflows(registry.counters(
           "ssehub_queue_overflows_total",
           "Streams closed because their write queue was full, by protocol.", "protocol",
@@ -229,7 +233,7 @@ void StreamSession::start(http::StreamConnection connection, std::shared_ptr<voi
   if (resume && history) {
     state_ = State::Replaying;
     last_id_ = resume->after_id;
-    metrics_.resumes.add();
+    metrics_.resumes[protocol()].add();
     // Half the bound for a page on its way to the client, half for live events held meanwhile.
     replay_ = std::make_unique<Replaying>(
         Replaying{history, ResumeMerge(resume->after_id, settings_.queue_limit_bytes / 2)});
@@ -259,7 +263,7 @@ void StreamSession::on_page(std::shared_ptr<ReplayPage> page) {
   if (state_ != State::Replaying) return;
   replay_->page_in_flight = false;
   if (!page) return close();  // the client retries and resumes from the same id
-  if (page->reset) metrics_.resets.add();
+  if (page->reset) metrics_.resets[protocol()].add();
   auto step = replay_->merge.on_page(*page);
   for (auto& event : step.send) {
     queued_bytes_ += event->frame.size();

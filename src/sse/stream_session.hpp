@@ -31,8 +31,8 @@ struct StreamMetrics {
   // By http::Protocol: dashboards that sum over the label see the totals of before.
   metrics::GaugeFamily& streams_open;       // streams attached to the hub
   metrics::CounterFamily& events_delivered; // event frames written to a client
-  metrics::Counter& resumes;           // streams that resumed from a Last-Event-ID
-  metrics::Counter& resets;            // resumes that could not be served from history
+  metrics::CounterFamily& resumes;     // streams that resumed from a Last-Event-ID
+  metrics::CounterFamily& resets;      // resumes that could not be served from history
   metrics::CounterFamily& queue_overflows;  // streams closed because their write queue was full
   metrics::LatencyHistogram& accept_to_write;  // from accepting a publish to writing it
 };

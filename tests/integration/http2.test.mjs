@@ -171,12 +171,19 @@ describe("HTTP/2 over cleartext (h2c with prior knowledge)", () => {
     const first = await publishOk(server.url, user, "a");
     await publishOk(server.url, user, "b");
     await publishOk(server.url, user, "c");
+    const resumes = (m, protocol) => m.get(`ssehub_resumes_total{protocol="${protocol}"}`);
+    const before = await metrics(server.url);
     const session = connect(server);
     try {
       const s = await h2sse(session, `/v2/sse?username=${user}`, { "last-event-id": String(first) });
       await eventually(() => messages(s.parser).length === 2, { what: "the replay" });
       assert.deepEqual(messages(s.parser), ["b", "c"]);
       assert.equal(s.parser.lastEventId, String(first + 2));
+      // Counted under its own protocol (other tests of this file resume over HTTP/1.1 only
+      // before or after, never at once: the suite runs one test at a time).
+      const after = await metrics(server.url);
+      assert.equal(resumes(after, "h2") - resumes(before, "h2"), 1);
+      assert.equal(resumes(after, "http/1.1"), resumes(before, "http/1.1"));
     } finally {
       session.destroy();
     }
