@@ -308,6 +308,33 @@ TEST_F(TlsParkTest, BytesOpenSslHoldsForTheServerPreventParking) {
   EXPECT_FALSE(server_->parked());
 }
 
+TEST_F(TlsParkTest, AKeyUpdateBeforeTheHeadLeavesTheStreamWithOpenSsl) {
+  connect(make_tls_context(files_.cert, files_.key, false, true), TLS1_3_VERSION);
+  // The client updates its keys and asks the server to update its own: the server's
+  // SERVER_TRAFFIC_SECRET_0 no longer seals its next records.
+  ASSERT_EQ(SSL_key_update(client_->native_handle(), SSL_KEY_UPDATE_REQUESTED), 1);
+  asio::write(*client_, asio::buffer(std::string_view("x")));
+  char byte = 0;
+  bool read = false;
+  server_->async_read_some(asio::buffer(&byte, 1), [&](boost::system::error_code ec, std::size_t) {
+    EXPECT_FALSE(ec) << ec.message();
+    read = true;
+  });
+  run_until([&] { return read; });
+  const std::string head = "HTTP/1.1 200 OK\r\n\r\n";
+  const auto outcome = park(head);
+  // OpenSSL wrote its KeyUpdate before the head, whose record is under the new key.
+  ASSERT_EQ(outcome, TlsStream::ParkOutcome::Mismatch);
+  EXPECT_FALSE(server_->parked());
+  bool sent = false;
+  server_->async_flush([&](boost::system::error_code ec) {
+    EXPECT_FALSE(ec) << ec.message();
+    sent = true;
+  });
+  EXPECT_EQ(client_reads(head.size()), head);
+  run_until([&] { return sent; });
+}
+
 TEST(TlsContextTest, AKeyOfAnotherCertificateIsRefusedNamingTheFiles) {
   CertificateFiles one("one");
   CertificateFiles other("other");
