@@ -9,6 +9,8 @@
 // Usage: node bench/tls-memory/measure.mjs [--bin build/ssehub] [--streams 2000]
 //        [--per-connection 500] [--only tls,h2-stream]
 // Prints one line per shape, and the same as JSON on the last line.
+// The servers inherit the environment: SSEHUB_TLS_PARK_IDLE=false measures TLS streams that
+// keep OpenSSL's state (parking is on by default, see README, TLS).
 
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";

@@ -207,7 +207,8 @@ struct Server::Components {
       config.tls_cert.empty()
           ? nullptr
           : std::make_unique<http::TlsContextSlot>(
-                http::make_tls_context(config.tls_cert, config.tls_key, config.http2));
+                http::make_tls_context(config.tls_cert, config.tls_key, config.http2,
+                                       config.tls_park_idle));
   http::HttpContext http_context{router, cors, hosts,
                                  {.max_body_bytes = config.max_body_bytes,
                                   .max_header_bytes = config.max_header_bytes,
@@ -286,7 +287,8 @@ void Server::reload_certificate() {
     return;
   }
   try {
-    c.tls->replace(http::make_tls_context(c.config.tls_cert, c.config.tls_key, c.config.http2));
+    c.tls->replace(http::make_tls_context(c.config.tls_cert, c.config.tls_key, c.config.http2,
+                                          c.config.tls_park_idle));
     spdlog::info("tls: reloaded {} and {}; new connections use them, open ones keep theirs",
                  c.config.tls_cert, c.config.tls_key);
   } catch (const std::exception& e) {

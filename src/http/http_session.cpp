@@ -248,6 +248,7 @@ template <class Stream>
 void HttpSession<Stream>::upgrade_to_http2() {
   state_ = State::HandedOver;
   metrics_.connections_open.add(-1);  // the HTTP/2 session counts itself from here
+  if constexpr (kIsTls<Stream>) stream_.forget_traffic_secret();  // HTTP/2 streams are never parked
   const std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
   serve_http2(std::move(stream_), received, context_, thread_, std::move(client_slot_));
 }

@@ -30,7 +30,8 @@ std::string read_pem_file(const std::string& path, const std::string& option) {
 }  // namespace
 
 std::shared_ptr<ssl::context> make_tls_context(const std::string& certificate_file,
-                                               const std::string& key_file, bool http2) {
+                                               const std::string& key_file, bool http2,
+                                               bool park_idle_streams) {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
   context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                        ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
@@ -70,6 +71,7 @@ std::shared_ptr<ssl::context> make_tls_context(const std::string& certificate_fi
     spdlog::warn("tls: the certificate of {} has expired; clients will refuse it",
                  certificate_file);
   if (http2) offer_http2_by_alpn(*context);
+  if (park_idle_streams) log_traffic_secrets(native);
   return context;
 }
 

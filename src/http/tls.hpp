@@ -15,10 +15,13 @@ namespace ssehub::http {
 // renegotiation, resumption by session tickets (no per-client state on the server), the
 // certificate chain and private key from PEM files. Throws std::runtime_error naming the file
 // when one cannot be read, or when the key does not belong to the certificate. `http2`: ALPN
-// offers h2 before http/1.1. Reads files: call it off the I/O threads.
+// offers h2 before http/1.1. `park_idle_streams`: connections keep their TLS 1.3 server
+// traffic secret until their SSE stream is parked (TlsStream::park). Reads files: call it off
+// the I/O threads.
 std::shared_ptr<boost::asio::ssl::context> make_tls_context(const std::string& certificate_file,
                                                             const std::string& key_file,
-                                                            bool http2 = false);
+                                                            bool http2 = false,
+                                                            bool park_idle_streams = false);
 
 // The TLS context new connections are made with. replace() (a certificate reload) affects only
 // the connections accepted after it: each TlsStream holds the context it was made with.

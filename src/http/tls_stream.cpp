@@ -2,12 +2,16 @@
 
 #include <boost/asio/ssl/error.hpp>
 #include <openssl/bio.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
+#include <string_view>
+#include <vector>
 #include <sys/socket.h>
 
 namespace ssehub::http {
@@ -20,7 +24,61 @@ boost::system::error_code ssl_error(unsigned long error) {
   return {static_cast<int>(error), boost::asio::error::get_ssl_category()};
 }
 
+// Where an SSL finds its TlsEngine from OpenSSL's callbacks.
+int engine_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 }  // namespace
+
+void log_traffic_secrets(SSL_CTX* context) {
+  SSL_CTX_set_keylog_callback(context, &TlsEngine::keep_traffic_secret);
+}
+
+void TlsEngine::keep_traffic_secret(const SSL* ssl, const char* line) {
+  // NSS key log format: "<label> <client random, hex> <secret, hex>".
+  static constexpr std::string_view kLabel = "SERVER_TRAFFIC_SECRET_0 ";
+  std::string_view text(line);
+  if (!text.starts_with(kLabel)) return;
+  auto* engine = static_cast<TlsEngine*>(SSL_get_ex_data(ssl, engine_index()));
+  const std::size_t space = text.find(' ', kLabel.size());
+  if (!engine || space == std::string_view::npos) return;
+  text.remove_prefix(space + 1);
+  auto secret = std::make_unique<TrafficSecret>();
+  if (text.size() % 2 != 0 || text.size() / 2 > sizeof secret->bytes) return;
+  secret->size = text.size() / 2;
+  for (std::size_t i = 0; i < secret->size; ++i) {
+    const int high = hex_digit(text[2 * i]), low = hex_digit(text[2 * i + 1]);
+    if (high < 0 || low < 0) return OPENSSL_cleanse(secret->bytes, sizeof secret->bytes);
+    secret->bytes[i] = static_cast<unsigned char>(high * 16 + low);
+  }
+  engine->forget_traffic_secret();
+  engine->traffic_secret_ = std::move(secret);
+}
+
+std::span<const unsigned char> TlsEngine::traffic_secret() const {
+  if (!traffic_secret_) return {};
+  return {traffic_secret_->bytes, traffic_secret_->size};
+}
+
+void TlsEngine::forget_traffic_secret() {
+  if (!traffic_secret_) return;
+  OPENSSL_cleanse(traffic_secret_->bytes, sizeof traffic_secret_->bytes);
+  traffic_secret_.reset();
+}
+
+bool TlsEngine::quiet() const {
+  return SSL_pending(ssl_) == 0 && SSL_has_pending(ssl_) == 0 && staged_used_ == staged_size_ &&
+         output_.empty() && sending_.empty();
+}
 
 BIO_METHOD* TlsEngine::bio_method() {
   static BIO_METHOD* const method = [] {
@@ -44,9 +102,13 @@ TlsEngine::TlsEngine(SSL_CTX* context) : ssl_(SSL_new(context)) {
   BIO_set_init(bio, 1);
   SSL_set_bio(ssl_, bio, bio);  // the SSL owns it
   SSL_set_accept_state(ssl_);
+  SSL_set_ex_data(ssl_, engine_index(), this);
 }
 
-TlsEngine::~TlsEngine() { SSL_free(ssl_); }
+TlsEngine::~TlsEngine() {
+  forget_traffic_secret();
+  SSL_free(ssl_);
+}
 
 int TlsEngine::bio_read(BIO* bio, char* data, int size) {
   auto& engine = *static_cast<TlsEngine*>(BIO_get_data(bio));
@@ -145,5 +207,80 @@ TlsStream::TlsStream(boost::asio::ip::tcp::socket socket, std::shared_ptr<boost:
     : tcp_(std::move(socket)),
       context_(std::move(context)),
       engine_(std::make_unique<TlsEngine>(context_->native_handle())) {}
+
+namespace {
+
+// The records in `bytes`, if it is nothing but whole TLS 1.3 application data records.
+std::optional<std::vector<std::string_view>> split_records(std::string_view bytes) {
+  std::vector<std::string_view> records;
+  while (!bytes.empty()) {
+    if (bytes.size() < 5 || bytes[0] != TlsRecordSealer::kApplicationData || bytes[1] != 3 || bytes[2] != 3)
+      return std::nullopt;
+    const std::size_t size = 5 + (static_cast<unsigned char>(bytes[3]) << 8 | static_cast<unsigned char>(bytes[4]));
+    if (bytes.size() < size) return std::nullopt;
+    records.push_back(bytes.substr(0, size));
+    bytes.remove_prefix(size);
+  }
+  return records;
+}
+
+// Whether `sealer`, from one of the candidate sequence numbers on, makes exactly `records` of
+// `chunks`; if so it is left at the sequence number after the last.
+bool seals_alike(TlsRecordSealer& sealer, const std::vector<std::string>& chunks,
+                 const std::vector<std::string_view>& records) {
+  if (chunks.empty() || chunks.size() != records.size()) return false;
+  std::string sealed;
+  for (std::uint64_t candidate = 0; candidate < TlsStream::kParkSequenceCandidates; ++candidate) {
+    sealer.set_sequence(candidate);
+    sealed.clear();
+    if (!sealer.seal_record(chunks[0], TlsRecordSealer::kApplicationData, sealed)) return false;
+    if (sealed != records[0]) continue;
+    for (std::size_t i = 1; i < chunks.size(); ++i) {
+      sealed.clear();
+      if (!sealer.seal_record(chunks[i], TlsRecordSealer::kApplicationData, sealed) || sealed != records[i])
+        return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TlsStream::ParkOutcome TlsStream::park(std::span<const boost::asio::const_buffer> plaintext, std::string& records) {
+  TlsEngine& engine = *engine_;
+  SSL* ssl = engine.native_handle();
+  const std::span<const unsigned char> secret = engine.traffic_secret();
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
+  const auto suite = cipher ? TlsRecordSealer::suite_of(SSL_CIPHER_get_protocol_id(cipher)) : std::nullopt;
+  auto sealer = suite && SSL_version(ssl) == TLS1_3_VERSION
+                    ? TlsRecordSealer::from_traffic_secret(*suite, secret)
+                    : std::nullopt;
+  engine.forget_traffic_secret();
+  if (!sealer) return ParkOutcome::Unsupported;
+  if (!engine.quiet()) return ParkOutcome::Pending;
+
+  // OpenSSL makes one record of each write of at most 16 KiB: the chunks are the records.
+  std::vector<std::string> chunks(1);
+  for (boost::asio::const_buffer buffer : plaintext) {
+    while (buffer.size() > 0) {
+      if (chunks.back().size() == TlsRecordSealer::kMaxPlaintext) chunks.emplace_back();
+      const std::size_t take = std::min(buffer.size(), TlsRecordSealer::kMaxPlaintext - chunks.back().size());
+      chunks.back().append(static_cast<const char*>(buffer.data()), take);
+      buffer += take;
+    }
+  }
+  if (chunks[0].empty()) return ParkOutcome::Unsupported;  // nothing to compare records with
+  for (const std::string& chunk : chunks)
+    if (engine.write(boost::asio::buffer(chunk)).error) return ParkOutcome::Failed;
+
+  const auto captured = split_records(engine.output_view());
+  if (!captured || !seals_alike(*sealer, chunks, *captured)) return ParkOutcome::Mismatch;
+  records = engine.take_output();
+  engine_.reset();  // the SSL, its BIO and buffers
+  context_.reset();
+  sealer_ = std::make_unique<TlsRecordSealer>(*sealer);
+  return ParkOutcome::Parked;
+}
 
 }  // namespace ssehub::http

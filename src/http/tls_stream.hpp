@@ -1,5 +1,7 @@
 #pragma once
 
+#include "http/tls_record_sealer.hpp"
+
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/compose.hpp>
@@ -16,6 +18,7 @@
 #include <cstddef>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <string>
 
 namespace ssehub::http {
@@ -58,8 +61,25 @@ class TlsEngine {
   // The pending output, moved to a buffer that must stay untouched until sent() is called.
   boost::asio::const_buffer begin_sending();
   void sent();
+  // True when OpenSSL holds nothing in either direction: no record read in part or whole and
+  // not handed out, nothing written and not yet sent.
+  bool quiet() const;
+  std::string_view output_view() const { return output_; }
+  std::string take_output() { return std::exchange(output_, {}); }
+
+  // TLS 1.3's SERVER_TRAFFIC_SECRET_0, as the context's key log gave it (see
+  // log_traffic_secrets), kept until TlsStream::park or forget_traffic_secret.
+  std::span<const unsigned char> traffic_secret() const;
+  void forget_traffic_secret();
 
  private:
+  struct TrafficSecret {
+    unsigned char bytes[64];
+    std::size_t size;
+  };
+  static void keep_traffic_secret(const SSL* ssl, const char* line);
+  friend void log_traffic_secrets(SSL_CTX* context);
+
   static int bio_read(BIO* bio, char* data, int size);
   static int bio_write(BIO* bio, const char* data, int size);
   static long bio_ctrl(BIO* bio, int command, long number, void* pointer);
@@ -75,7 +95,12 @@ class TlsEngine {
   boost::system::error_code socket_error_;
   std::string output_;   // written by OpenSSL, not yet on its way
   std::string sending_;  // on its way to the socket
+  std::unique_ptr<TrafficSecret> traffic_secret_;
 };
+
+// Makes connections of `context` keep their TLS 1.3 server traffic secret (SSL's key log
+// callback), so that an SSE stream can be parked (TlsStream::park).
+void log_traffic_secrets(SSL_CTX* context);
 
 // The server side of a TLS connection over a Beast tcp_stream (whose timeouts apply to every
 // operation), with the interface Asio's ssl::stream offers the sessions: async_handshake,
@@ -95,7 +120,39 @@ class TlsStream {
 
   executor_type get_executor() { return tcp_.get_executor(); }
   next_layer_type& next_layer() { return tcp_; }
+  // Not once parked: OpenSSL's state is gone then.
   SSL* native_handle() { return engine_->native_handle(); }
+
+  // Parking: an HTTP/1.1 SSE stream only sends once its response head is out, so its record
+  // layer can be taken over, as kernel TLS does, and OpenSSL's state (about 14 KB) freed.
+  enum class ParkOutcome {
+    Parked,       // `records` holds `plaintext` sealed; send it on next_layer(), then seal with sealer()
+    Unsupported,  // not TLS 1.3 with a suite TlsRecordSealer seals, no traffic secret, or no
+                  // plaintext: write as usual
+    Pending,      // OpenSSL holds bytes in one direction or the other: write as usual
+    Mismatch,     // the sealer did not make OpenSSL's records: async_flush sends OpenSSL's
+    Failed,       // OpenSSL failed to encrypt: the connection is broken
+  };
+  static constexpr std::uint64_t kParkSequenceCandidates = 64;
+  // Has OpenSSL encrypt `plaintext` and captures its records instead of sending them; parks
+  // only if a TlsRecordSealer keyed from the traffic secret makes byte-identical records at
+  // one of the first kParkSequenceCandidates sequence numbers (so no nonce is ever used twice:
+  // the sealer goes on from the sequence number after OpenSSL's last). The traffic secret is
+  // wiped either way. Call with no operation in flight.
+  ParkOutcome park(std::span<const boost::asio::const_buffer> plaintext, std::string& records);
+  bool parked() const { return sealer_ != nullptr; }
+  // For a connection that will not be parked (HTTP/2): wipes the traffic secret now.
+  void forget_traffic_secret() {
+    if (engine_) engine_->forget_traffic_secret();
+  }
+  TlsRecordSealer& sealer() { return *sealer_; }
+
+  // Sends what OpenSSL has written and not sent (the records of a park that did not happen).
+  template <class Handler>
+  auto async_flush(Handler&& handler) {
+    return start<void(boost::system::error_code)>([](TlsEngine&) { return TlsEngine::Step{}; }, true,
+                                                  std::forward<Handler>(handler));
+  }
 
   template <class Handler>
   auto async_handshake(boost::asio::ssl::stream_base::handshake_type, Handler&& handler) {
@@ -178,6 +235,7 @@ class TlsStream {
   boost::beast::tcp_stream tcp_;
   std::shared_ptr<boost::asio::ssl::context> context_;
   std::unique_ptr<TlsEngine> engine_;  // BIO callbacks point at it: it must not move
+  std::unique_ptr<TlsRecordSealer> sealer_;  // once parked, in place of engine_
 };
 
 // One operation: runs `action` (an OpenSSL call) until it is done, reading the peer's bytes

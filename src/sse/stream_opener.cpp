@@ -72,6 +72,7 @@ StreamOpener::StreamOpener(const config::Config& config, hub::Hub& hub, history:
   demo_settings_.periodic_frame = static_frame(encode_event("", std::nullopt, "hi!"));
   demo_settings_.periodic_interval = config.v1_hi_interval;
   demo_settings_.close_timeout = config.request_timeout;
+  demo_settings_.tls_park_idle = config.tls_park_idle;
 
   user_settings_.keepalive = config.keepalive;
   user_settings_.keepalive_line = demo_settings_.keepalive_line;
@@ -80,6 +81,7 @@ StreamOpener::StreamOpener(const config::Config& config, hub::Hub& hub, history:
       static_frame(encode_retry(static_cast<std::uint64_t>(config.retry_hint.count())));
   user_settings_.queue_limit_bytes = config.stream_queue_bytes;
   user_settings_.close_timeout = config.request_timeout;
+  user_settings_.tls_park_idle = config.tls_park_idle;
 }
 
 http::StreamConnection StreamOpener::take_connection(const http::ExchangePtr& exchange) const {

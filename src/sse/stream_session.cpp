@@ -1,7 +1,7 @@
 #include "sse/stream_session.hpp"
 
 #include "http/stream_connection.hpp"
-#include "http/tls.hpp"
+#include "sse/tls_stream_session.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
@@ -63,57 +63,6 @@ class PlainStreamSession final : public StreamSession {
   tcp::socket socket_;
 };
 
-// A stream over TLS. Readability of the socket says nothing about the TLS layer (a record may
-// hold no application data), so the client's leaving is seen by reading records into a small
-// buffer, which only TLS streams carry.
-class TlsStreamSession final : public StreamSession {
- public:
-  TlsStreamSession(hub::Hub& hub, StreamMetrics& metrics, const StreamSettings& settings, unsigned thread,
-                   std::string stream)
-      : StreamSession(hub, metrics, settings, thread, std::move(stream)) {}
-
- private:
-  void adopt(http::StreamConnection connection) override {
-    stream_.emplace(std::get<http::TlsStream>(std::move(connection.transport)));
-  }
-
-  boost::asio::any_io_executor executor() override { return stream_->get_executor(); }
-
-  void write(std::vector<boost::asio::const_buffer> buffers) override {
-    boost::asio::async_write(*stream_, std::move(buffers),
-                             [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-                               static_cast<TlsStreamSession&>(*self).on_write(ec);
-                             });
-  }
-
-  void watch_for_close() override {
-    stream_->async_read_some(
-        boost::asio::buffer(scratch_),
-        [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
-          auto& session = static_cast<TlsStreamSession&>(*self);
-          // eof: the client's close_notify, which is answered with ours; any other error
-          // leaves nobody to answer.
-          if (ec && ec != boost::asio::error::eof) session.peer_gone_ = true;
-          if (ec || session.closed()) return session.close();
-          session.watch_for_close();
-        });
-  }
-
-  void close_transport(bool write_in_flight) override {
-    if (write_in_flight || peer_gone_) {
-      // A client that is not taking what it was sent will not take close_notify either; one
-      // that left (or broke the TLS stream) cannot.
-      boost::beast::get_lowest_layer(*stream_).close();
-      return;
-    }
-    http::close_tls(*stream_, settings().close_timeout, shared_from_this());
-  }
-
-  std::optional<http::TlsStream> stream_;
-  std::array<char, 64> scratch_;
-  bool peer_gone_ = false;  // the close watcher's read failed other than by close_notify
-};
-
 // A stream on one stream of an HTTP/2 connection: the connection frames what is written as
 // DATA within the stream's flow-control window, and reports the client's RST_STREAM (or the
 // connection's end) through watch(). A client whose window stays shut leaves the write in
@@ -171,7 +120,7 @@ std::shared_ptr<StreamSession> StreamSession::create(Transport transport,
     return std::make_shared<Http2StreamSession>(std::move(executor), hub, metrics, settings, thread,
                                                 std::move(stream));
   if (transport == Transport::Tls)
-    return std::make_shared<TlsStreamSession>(hub, metrics, settings, thread, std::move(stream));
+    return make_tls_stream_session(hub, metrics, settings, thread, std::move(stream));
   return std::make_shared<PlainStreamSession>(std::move(executor), hub, metrics, settings, thread,
                                               std::move(stream));
 }
@@ -195,7 +144,14 @@ StreamMetrics::StreamMetrics(metrics::Registry& registry, metrics::Gauge& connec
           http::protocol_label_values())),
       accept_to_write(registry.histogram(
           "ssehub_accept_to_write_seconds",
-          "Time from accepting a publish to writing it to a client socket.")) {}
+          "Time from accepting a publish to writing it to a client socket.")),
+      tls_parks(registry.counters(
+          "ssehub_tls_parks_total",
+          "HTTP/1.1 SSE streams over TLS that tried to give up OpenSSL's state once their head "
+          "was sent, by outcome (see README, TLS).",
+          "outcome", {"parked", "unsupported", "pending", "mismatch", "failed"})),
+      tls_parked(registry.gauge("ssehub_tls_parked_streams",
+                                "Open SSE streams over TLS whose records ssehub seals itself (parked).")) {}
 
 StreamSession::StreamSession(hub::Hub& hub, StreamMetrics& metrics, const StreamSettings& settings,
                              unsigned thread, std::string stream)

@@ -35,6 +35,8 @@ struct StreamMetrics {
   metrics::CounterFamily& resets;      // resumes that could not be served from history
   metrics::CounterFamily& queue_overflows;  // streams closed because their write queue was full
   metrics::LatencyHistogram& accept_to_write;  // from accepting a publish to writing it
+  metrics::CounterFamily& tls_parks;  // by http::TlsStream::ParkOutcome
+  metrics::Gauge& tls_parked;         // streams open and parked
 };
 
 // How one kind of stream behaves; shared by every stream of that kind.
@@ -57,6 +59,8 @@ struct StreamSettings {
   std::chrono::milliseconds periodic_interval{15000};
   // TLS only: how long the close_notify of a closing stream may take to be written.
   std::chrono::milliseconds close_timeout{10000};
+  // TLS only: park the stream once its head is sent (http::TlsStream::park).
+  bool tls_park_idle = false;
 };
 
 // One open text/event-stream response. Lives on one I/O thread; the hub feeds it events
@@ -114,6 +118,7 @@ class StreamSession : public hub::Subscriber, public std::enable_shared_from_thi
   void close();
   bool closed() const { return state_ == State::Closed; }
   const StreamSettings& settings() const { return settings_; }
+  StreamMetrics& metrics() { return metrics_; }
 
  private:
   enum class State { Created, Replaying, Live, Closing, Closed };

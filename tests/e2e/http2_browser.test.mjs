@@ -4,6 +4,7 @@
 // the seventh stream of a page, or of a seventh tab, would hang; over HTTP/2 they all share
 // one connection. The page is a plain one of this test's own (one EventSource per stream, no
 // tab sharing as the report UI does), served by ssehub from a temporary --web-root.
+// One more case without --http2: EventSources over HTTP/1.1 and TLS 1.3, which ssehub parks.
 //
 // Needs build/ssehub and /usr/bin/chromium (CHROMIUM_PATH overrides it).
 
@@ -148,17 +149,17 @@ describe("Chromium over HTTP/2: many EventSources to one origin", () => {
   };
   after(() => context?.close().catch(() => {}));
 
-  /** Opens the test page in a new tab with one EventSource per entry of `users`. */
-  async function openPage(users) {
+  /** Opens the test page of `on` in a new tab with one EventSource per entry of `users`. */
+  async function openPage(users, { on = server, protocol = "h2" } = {}) {
     const page = await context.newPage();
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
-    const response = await page.goto(`https://127.0.0.1:${server.port}/?users=${users.join(",")}`);
+    const response = await page.goto(`https://127.0.0.1:${on.port}/?users=${users.join(",")}`);
     assert.equal(response.status(), 200);
     assert.deepEqual(errors, []);
-    // The page itself came over HTTP/2, over TLS that the browser accepted.
-    const protocol = await page.evaluate(() => performance.getEntriesByType("navigation")[0].nextHopProtocol);
-    assert.equal(protocol, "h2");
+    // The page itself came over HTTP/2 (or 1.1), over TLS that the browser accepted.
+    const used = await page.evaluate(() => performance.getEntriesByType("navigation")[0].nextHopProtocol);
+    assert.equal(used, protocol);
     return page;
   }
 
@@ -217,5 +218,31 @@ describe("Chromium over HTTP/2: many EventSources to one origin", () => {
       const m = await serverMetrics(server);
       return m.get("ssehub_streams_open") === 8 && m.get("ssehub_http2_connections_open") === 1;
     }, { timeout: WAIT, what: "8 streams on 1 HTTP/2 connection in the metrics" });
+  });
+
+  it("receives every message, large ones too, on EventSources over HTTP/1.1 and TLS 1.3 that are parked", T, async () => {
+    // Without --http2 the browser speaks HTTP/1.1: each EventSource is a TLS connection of its
+    // own, which ssehub parks once its head is out (see README, TLS).
+    const http1 = await startServer(["--tls-cert", certFile, "--tls-key", keyFile,
+                                     "--web-root", path.join(dir, "web")]);
+    try {
+      await newContext();
+      const users = ["one", "two", "three"].map((name) => uniqueUser(`parked-${name}`));
+      const page = await openPage(users, { on: http1, protocol: "http/1.1" });
+      await waitOpen([page], 3);
+      await eventually(async () => (await serverMetrics(http1)).get("ssehub_tls_parked_streams") === 3,
+                       { timeout: WAIT, what: "the 3 streams parked" });
+      const sent = ["small", "large ".padEnd(40_000, "x"), "last"];
+      for (const text of sent) for (const user of users) await publish(http1, user, `${user} ${text}`);
+      await eventually(async () => (await streamsOf(page)).every((s) => s.messages.length >= 3),
+                       { timeout: WAIT, interval: 100, what: "3 messages on every stream" });
+      for (const s of await streamsOf(page)) {
+        assert.deepEqual(s.messages, sent.map((text) => `${s.user} ${text}`), `stream of ${s.user}`);
+        assert.equal(s.errors, 0, `stream of ${s.user} saw an error`);
+      }
+      assert.equal((await serverMetrics(http1)).get("ssehub_tls_parked_streams"), 3);
+    } finally {
+      await http1.dispose();
+    }
   });
 });

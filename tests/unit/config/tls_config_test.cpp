@@ -14,7 +14,7 @@ namespace {
 class TlsConfigTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    for (const char* name : {"SSEHUB_TLS_CERT", "SSEHUB_TLS_KEY"}) unsetenv(name);
+    for (const char* name : {"SSEHUB_TLS_CERT", "SSEHUB_TLS_KEY", "SSEHUB_TLS_PARK_IDLE"}) unsetenv(name);
     std::filesystem::remove(file_);
   }
   ssehub::config::ConfigOutcome load(std::vector<const char*> args) {
@@ -58,4 +58,20 @@ TEST_F(TlsConfigTest, FilesComeFromTheEnvironmentOrATlsTable) {
   ASSERT_TRUE(from_file.config);
   EXPECT_EQ(from_file.config->tls_cert, "/file/cert.pem");
   EXPECT_EQ(from_file.config->tls_key, "/file/key.pem");
+}
+
+TEST_F(TlsConfigTest, IdleStreamsAreParkedUnlessTurnedOff) {
+  auto outcome = load({});
+  ASSERT_TRUE(outcome.config);
+  EXPECT_TRUE(outcome.config->tls_park_idle);
+  outcome = load({"--tls-park-idle=false"});
+  ASSERT_TRUE(outcome.config);
+  EXPECT_FALSE(outcome.config->tls_park_idle);
+  setenv("SSEHUB_TLS_PARK_IDLE", "false", 1);
+  outcome = load({});
+  ASSERT_TRUE(outcome.config);
+  EXPECT_FALSE(outcome.config->tls_park_idle);
+  outcome = load({"--tls-park-idle"});  // flags over the environment
+  ASSERT_TRUE(outcome.config);
+  EXPECT_TRUE(outcome.config->tls_park_idle);
 }

@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -237,6 +238,101 @@ TEST_F(TlsStreamTest, AConnectionKeepsItsContextAfterTheSlotIsGivenAnother) {
   asio::async_write(*server_, asio::buffer(event), [](boost::system::error_code, std::size_t) {});
   EXPECT_EQ(client_reads(event.size()), event);
   EXPECT_EQ(peer_name(client_->native_handle()), "localhost");
+}
+
+// Parking: the stream's first write goes out as OpenSSL's records, and everything after as
+// the sealer's, which the client (OpenSSL, driven by Asio) must read as one stream.
+class TlsParkTest : public TlsStreamTest {
+ protected:
+  TlsStream::ParkOutcome park(const std::string& head) {
+    const asio::const_buffer buffer = asio::buffer(head);
+    std::string records;
+    const auto outcome = server_->park(std::span(&buffer, 1), records);
+    if (outcome == TlsStream::ParkOutcome::Parked) asio::write(server_->next_layer(), asio::buffer(records));
+    return outcome;
+  }
+  void send_sealed(const std::string& plaintext) {
+    const asio::const_buffer buffer = asio::buffer(plaintext);
+    std::string records;
+    ASSERT_TRUE(server_->sealer().seal(std::span(&buffer, 1), records));
+    asio::write(server_->next_layer(), asio::buffer(records));
+  }
+};
+
+TEST_F(TlsParkTest, AParkedStreamSendsWhatTheClientReadsAfterOpenSslsRecords) {
+  connect(make_tls_context(files_.cert, files_.key, false, true), TLS1_3_VERSION);
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
+  ASSERT_EQ(park(head), TlsStream::ParkOutcome::Parked);
+  EXPECT_TRUE(server_->parked());
+  // Two session tickets went before: OpenSSL's record of the head was its third.
+  EXPECT_EQ(server_->sealer().sequence(), 3u);
+  EXPECT_EQ(client_reads(head.size()), head);
+  std::string events;
+  for (int i = 0; i < 300; ++i) events += "data: " + std::to_string(i) + std::string(100, '.') + "\n\n";
+  const std::string large = "data: " + std::string(40000, 'L') + "\n\n";
+  send_sealed(events);
+  send_sealed(large);
+  EXPECT_EQ(client_reads(events.size() + large.size()), events + large);
+
+  std::string close_notify;
+  ASSERT_TRUE(server_->sealer().seal_close_notify(close_notify));
+  asio::write(server_->next_layer(), asio::buffer(close_notify));
+  char byte;
+  boost::system::error_code ec;
+  client_->read_some(asio::buffer(&byte, 1), ec);
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();
+}
+
+TEST_F(TlsParkTest, OnlyTls13ConnectionsOfAContextThatKeepsTheSecretAreParked) {
+  connect(make_tls_context(files_.cert, files_.key, false, true), TLS1_2_VERSION);
+  EXPECT_EQ(park("head"), TlsStream::ParkOutcome::Unsupported);
+  connect(make_tls_context(files_.cert, files_.key, false, false), TLS1_3_VERSION);
+  EXPECT_EQ(park("head"), TlsStream::ParkOutcome::Unsupported);
+  EXPECT_FALSE(server_->parked());
+  // Not parked, the stream goes on with OpenSSL.
+  asio::async_write(*server_, asio::buffer(std::string_view("head")), [](boost::system::error_code, std::size_t) {});
+  EXPECT_EQ(client_reads(4), "head");
+}
+
+TEST_F(TlsParkTest, BytesOpenSslHoldsForTheServerPreventParking) {
+  connect(make_tls_context(files_.cert, files_.key, false, true), TLS1_3_VERSION);
+  asio::write(*client_, asio::buffer(std::string_view("more")));
+  char first = 0;
+  bool read = false;
+  server_->async_read_some(asio::buffer(&first, 1), [&](boost::system::error_code ec, std::size_t) {
+    EXPECT_FALSE(ec) << ec.message();
+    read = true;
+  });
+  run_until([&] { return read; });
+  EXPECT_EQ(park("head"), TlsStream::ParkOutcome::Pending);  // "ore" is still OpenSSL's
+  EXPECT_FALSE(server_->parked());
+}
+
+TEST_F(TlsParkTest, AKeyUpdateBeforeTheHeadLeavesTheStreamWithOpenSsl) {
+  connect(make_tls_context(files_.cert, files_.key, false, true), TLS1_3_VERSION);
+  // The client updates its keys and asks the server to update its own: the server's
+  // SERVER_TRAFFIC_SECRET_0 no longer seals its next records.
+  ASSERT_EQ(SSL_key_update(client_->native_handle(), SSL_KEY_UPDATE_REQUESTED), 1);
+  asio::write(*client_, asio::buffer(std::string_view("x")));
+  char byte = 0;
+  bool read = false;
+  server_->async_read_some(asio::buffer(&byte, 1), [&](boost::system::error_code ec, std::size_t) {
+    EXPECT_FALSE(ec) << ec.message();
+    read = true;
+  });
+  run_until([&] { return read; });
+  const std::string head = "HTTP/1.1 200 OK\r\n\r\n";
+  const auto outcome = park(head);
+  // OpenSSL wrote its KeyUpdate before the head, whose record is under the new key.
+  ASSERT_EQ(outcome, TlsStream::ParkOutcome::Mismatch);
+  EXPECT_FALSE(server_->parked());
+  bool sent = false;
+  server_->async_flush([&](boost::system::error_code ec) {
+    EXPECT_FALSE(ec) << ec.message();
+    sent = true;
+  });
+  EXPECT_EQ(client_reads(head.size()), head);
+  run_until([&] { return sent; });
 }
 
 TEST(TlsContextTest, AKeyOfAnotherCertificateIsRefusedNamingTheFiles) {
