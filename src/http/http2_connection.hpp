@@ -24,6 +24,9 @@ namespace ssehub::http {
 template <class Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
+// What one read of a connection takes at most: a TLS record's worth.
+using Http2ReadBuffer = std::array<std::uint8_t, 16 * 1024>;
+
 // One stream of the connection, from its HEADERS to its close.
 struct StreamState {
   std::int32_t id = 0;
@@ -82,7 +85,10 @@ class Http2Session final : public std::enable_shared_from_this<Http2Session<Stre
     return found == streams_.end() ? nullptr : found->second.get();
   }
 
+  // An idle connection holds no read buffer: it waits until the socket is readable, then reads
+  // into a buffer lent by its thread for that one read (see ReadBuffers in http2_session.cpp).
   void do_read();
+  void read_now();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   // Feeds received bytes to nghttp2; false when the connection must end.
   bool receive(const std::uint8_t* data, std::size_t size);
@@ -124,8 +130,8 @@ class Http2Session final : public std::enable_shared_from_this<Http2Session<Stre
   boost::asio::ip::tcp::endpoint remote_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<std::int32_t, std::unique_ptr<StreamState>> streams_;
-  std::array<std::uint8_t, 8192> read_buffer_;
-  std::string write_buffer_;
+  std::unique_ptr<Http2ReadBuffer> read_buffer_;  // only while reading
+  std::string write_buffer_;  // only while writing
   bool write_in_flight_ = false;
   bool going_away_ = false;
   bool receiving_ = false;  // inside nghttp2_session_mem_recv
