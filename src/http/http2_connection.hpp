@@ -27,9 +27,9 @@ constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 // What one read of a connection takes at most: a TLS record's worth.
 using Http2ReadBuffer = std::array<std::uint8_t, 16 * 1024>;
 
-// One stream of the connection, from its HEADERS to its close.
-struct StreamState {
-  std::int32_t id = 0;
+// A stream's request while it arrives: released once it is dispatched or refused, so that an
+// event stream, which lives for hours, keeps only the StreamState below.
+struct StreamRequest {
   RawRequest raw;
   std::string authority;     // :authority
   std::string path;          // :path
@@ -37,12 +37,18 @@ struct StreamState {
   std::optional<Target> target;
   std::size_t body_limit = 0;
   std::shared_ptr<BodyBudget::Share> body_share;
+  bool admitted = false;    // the head passed its checks
+};
+
+// One stream of the connection, from its HEADERS to its close.
+struct StreamState {
+  std::int32_t id = 0;
+  std::unique_ptr<StreamRequest> request;  // until dispatched; none: refused, DATA is dropped
   std::string allowed_origin;
   std::chrono::steady_clock::time_point begun;  // its HEADERS arrived
-  bool admitted = false;    // the head passed its checks
+  bool head = false;        // a HEAD request: answered without a body
   bool dispatched = false;  // the request is whole and with its handler
   bool answered = false;    // a response was submitted (or the stream handed over)
-  bool discard_body = false;  // refused: DATA still arriving is dropped
   std::optional<core::InProgress::Hold> answering;
   // A plain response's body, handed to nghttp2 as the window allows.
   std::string body;
@@ -54,6 +60,8 @@ struct StreamState {
   std::size_t pending_offset = 0;
   std::function<void(boost::system::error_code)> done;
   std::function<void()> on_close;
+
+  bool admitted() const { return request && request->admitted; }
 };
 
 template <class Stream>
