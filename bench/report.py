@@ -300,6 +300,8 @@ TLS_SHAPES = [
     ("tls", "HTTP/1.1 stream over TLS, one connection each"),
     ("h2-conn", "HTTP/2 stream over TLS, one connection each"),
     ("h2-stream", "HTTP/2 stream beyond its connection (500 per TLS connection)"),
+    ("h2c-conn", "HTTP/2 stream over cleartext (h2c), one connection each"),
+    ("h2c-stream", "HTTP/2 stream beyond its connection (500 per h2c connection)"),
 ]
 
 
@@ -307,8 +309,8 @@ def tls_idle_section(runs):
     """bench/tls-memory's figures: memory per idle stream by transport."""
     lines = ["## Idle streams over TLS and HTTP/2", "",
              "ssehub only (`bench/tls-memory/measure.mjs`): server memory with 2000 idle streams open "
-             "minus before, per stream; for the last row, with 500 streams on each of 4 HTTP/2 "
-             "connections minus with 1. Issue 16's targets: at most 8 KiB per TLS stream and 2 KiB per "
+             "minus before, per stream; for the rows beyond a connection, with 500 streams on each of 4 "
+             "HTTP/2 connections minus with 1. Issue 16's targets: at most 8 KiB per TLS stream and 2 KiB per "
              "HTTP/2 stream beyond its connection.", "",
              "| stream | memory per idle stream (KiB) ↓ |", "|---|---|"]
     for key, name in TLS_SHAPES:

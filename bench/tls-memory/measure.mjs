@@ -6,6 +6,7 @@
 //   h2-conn    one HTTP/2 stream per TLS connection (h2 chosen by ALPN)
 //   h2-stream  many HTTP/2 streams on few TLS connections: the cost of a stream beyond its
 //              connection (RSS with M streams per connection minus RSS with 1, per added stream)
+//   h2c-conn, h2c-stream  the same over cleartext HTTP/2 (h2c, prior knowledge)
 // Usage: node bench/tls-memory/measure.mjs [--bin build/ssehub] [--streams 2000]
 //        [--per-connection 500] [--only tls,h2-stream]
 // Prints one line per shape, and the same as JSON on the last line.
@@ -29,7 +30,7 @@ const option = (name, fallback) => {
 const BINARY = path.resolve(option("bin", path.join(ROOT, "build/ssehub")));
 const STREAMS = Number(option("streams", 2000));
 const PER_CONNECTION = Number(option("per-connection", 500));
-const ONLY = option("only", "plain,tls,h2-conn,h2-stream").split(",");
+const ONLY = option("only", "plain,tls,h2-conn,h2-stream,h2c-conn,h2c-stream").split(",");
 const WARM_UP = 200;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -45,7 +46,9 @@ async function startServer(extra) {
   const portFile = path.join(dir, `port-${Date.now()}`);
   const child = spawn(BINARY, ["--port", "0", "--port-file", portFile, "--data-dir", fs.mkdtempSync(path.join(dir, "data-")),
                                "--history-store", "memory", "--threads", "2", "--log-level", "warn",
-                               "--keepalive-ms", "3600000", ...extra], { stdio: ["ignore", "inherit", "inherit"] });
+                               "--keepalive-ms", "3600000",
+                               // HTTP/2 connections wait for their stream while the others open
+                               "--request-timeout-ms", "120000", ...extra], { stdio: ["ignore", "inherit", "inherit"] });
   for (let i = 0; i < 300; i += 1) {
     if (fs.existsSync(portFile) && Number(fs.readFileSync(portFile, "utf8")) > 0)
       return { child, port: Number(fs.readFileSync(portFile, "utf8")) };
@@ -87,10 +90,10 @@ function openHttp1(port, secure) {
   });
 }
 
-function openSession(port) {
+function openSession(port, secure) {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`https://localhost:${port}`, { ca, servername: "localhost",
-                                                                  host: "127.0.0.1", peerMaxConcurrentStreams: 100000 });
+    const session = http2.connect(`${secure ? "https" : "http"}://localhost:${port}`,
+                                  { ca, servername: "localhost", host: "127.0.0.1", peerMaxConcurrentStreams: 100000 });
     session.once("connect", () => resolve(session));
     session.once("error", reject);
   });
@@ -127,14 +130,16 @@ async function measureHttp1(secure) {
   }
 }
 
-async function measureHttp2Connections() {
-  const server = await startServer(["--tls-cert", cert, "--tls-key", key, "--http2"]);
+const tlsFlags = (secure) => (secure ? ["--tls-cert", cert, "--tls-key", key] : []);
+
+async function measureHttp2Connections(secure) {
+  const server = await startServer([...tlsFlags(secure), "--http2"]);
   try {
-    const warm = await inBatches(WARM_UP, () => openSession(server.port));
+    const warm = await inBatches(WARM_UP, () => openSession(server.port, secure));
     await Promise.all(warm.map(openHttp2));
     for (const s of warm) s.destroy();
     const before = await settledRss(server.child.pid);
-    const sessions = await inBatches(STREAMS, () => openSession(server.port));
+    const sessions = await inBatches(STREAMS, () => openSession(server.port, secure));
     let i = 0;
     await inBatches(STREAMS, () => openHttp2(sessions[i++]));
     const after = await settledRss(server.child.pid);
@@ -145,15 +150,14 @@ async function measureHttp2Connections() {
   }
 }
 
-async function measureHttp2Streams() {
+async function measureHttp2Streams(secure) {
   const connections = Math.max(1, Math.ceil(STREAMS / PER_CONNECTION));
-  const server = await startServer(["--tls-cert", cert, "--tls-key", key, "--http2",
-                                    "--http2-max-streams", String(PER_CONNECTION)]);
+  const server = await startServer([...tlsFlags(secure), "--http2", "--http2-max-streams", String(PER_CONNECTION)]);
   try {
-    const warm = await openSession(server.port);
+    const warm = await openSession(server.port, secure);
     await inBatches(WARM_UP, () => openHttp2(warm));
     warm.destroy();
-    const sessions = await inBatches(connections, () => openSession(server.port));
+    const sessions = await inBatches(connections, () => openSession(server.port, secure));
     await Promise.all(sessions.map(openHttp2));
     const before = await settledRss(server.child.pid);
     for (const session of sessions) await inBatches(PER_CONNECTION - 1, () => openHttp2(session));
@@ -169,8 +173,10 @@ async function measureHttp2Streams() {
 const shapes = {
   plain: () => measureHttp1(false),
   tls: () => measureHttp1(true),
-  "h2-conn": measureHttp2Connections,
-  "h2-stream": measureHttp2Streams,
+  "h2-conn": () => measureHttp2Connections(true),
+  "h2-stream": () => measureHttp2Streams(true),
+  "h2c-conn": () => measureHttp2Connections(false),
+  "h2c-stream": () => measureHttp2Streams(false),
 };
 const results = {};
 try {

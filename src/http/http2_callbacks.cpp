@@ -25,7 +25,8 @@ int Http2Session<Stream>::on_begin_headers(nghttp2_session*, const nghttp2_frame
   auto stream = std::make_unique<StreamState>();
   stream->id = frame->hd.stream_id;
   stream->begun = std::chrono::steady_clock::now();
-  stream->raw.version(20);
+  stream->request = std::make_unique<StreamRequest>();
+  stream->request->raw.version(20);
   self.streams_[frame->hd.stream_id] = std::move(stream);
   return 0;
 }
@@ -37,29 +38,31 @@ int Http2Session<Stream>::on_header(nghttp2_session*, const nghttp2_frame* frame
                                     void* user_data) {
   auto& self = *static_cast<Http2Session*>(user_data);
   StreamState* stream = self.find(frame->hd.stream_id);
-  if (!stream || frame->hd.type != NGHTTP2_HEADERS) return 0;  // trailers are dropped
+  if (!stream || !stream->request || frame->hd.type != NGHTTP2_HEADERS) return 0;  // trailers are dropped
+  StreamRequest& request = *stream->request;
   // RFC 9113 §6.5.2 counts 32 bytes per field. Past the limit the fields are not kept (an HPACK
   // bomb expands to nothing held), and the request is answered 431 once its head is whole.
-  stream->header_bytes += namelen + valuelen + 32;
-  if (stream->header_bytes > self.context_.limits.max_header_bytes) return 0;
+  request.header_bytes += namelen + valuelen + 32;
+  if (request.header_bytes > self.context_.limits.max_header_bytes) return 0;
   const std::string_view field_name(reinterpret_cast<const char*>(name), namelen);
   const std::string_view field_value(reinterpret_cast<const char*>(value), valuelen);
   if (field_name == ":method") {
-    stream->raw.method_string(field_value);
+    request.raw.method_string(field_value);
+    stream->head = request.raw.method() == beast_http::verb::head;
   } else if (field_name == ":path") {
-    stream->path = field_value;
+    request.path = field_value;
   } else if (field_name == ":authority") {
-    stream->authority = field_value;
+    request.authority = field_value;
   } else if (field_name.starts_with(':')) {
     // :scheme (nghttp2 has checked the set of pseudo-header fields)
-  } else if (field_name == "cookie" && stream->raw.count(beast_http::field::cookie) > 0) {
+  } else if (field_name == "cookie" && request.raw.count(beast_http::field::cookie) > 0) {
     // Cookies may come as one field each; they are one field again (RFC 9113 §8.2.3).
-    std::string joined(stream->raw[beast_http::field::cookie]);
+    std::string joined(request.raw[beast_http::field::cookie]);
     joined += "; ";
     joined += field_value;
-    stream->raw.set(beast_http::field::cookie, joined);
+    request.raw.set(beast_http::field::cookie, joined);
   } else {
-    stream->raw.insert(field_name, field_value);
+    request.raw.insert(field_name, field_value);
   }
   return 0;
 }
@@ -73,7 +76,7 @@ int Http2Session<Stream>::on_frame_recv(nghttp2_session*, const nghttp2_frame* f
   if (!stream) return 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
     self.on_head(*stream);
-  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && stream->admitted && !stream->answered)
+  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) && stream->admitted() && !stream->answered)
     self.dispatch(*stream);
   return 0;
 }
@@ -84,18 +87,19 @@ int Http2Session<Stream>::on_data_chunk_recv(nghttp2_session*, std::uint8_t, std
                                              void* user_data) {
   auto& self = *static_cast<Http2Session*>(user_data);
   StreamState* stream = self.find(stream_id);
-  if (!stream || stream->discard_body || !stream->admitted) return 0;
-  auto& body = stream->raw.body();
-  if (body.size() + len > stream->body_limit) {
+  if (!stream || !stream->admitted()) return 0;
+  StreamRequest& request = *stream->request;
+  auto& body = request.raw.body();
+  if (body.size() + len > request.body_limit) {
     self.refuse(*stream,
                 json_error(beast_http::status::payload_too_large, "body_too_large",
                            "the request body is larger than " +
-                               std::to_string(stream->body_limit) + " bytes"),
+                               std::to_string(request.body_limit) + " bytes"),
                 false);
     return 0;
   }
-  if (!stream->body_share) stream->body_share = self.context_.bodies.share();
-  if (!stream->body_share->grow_to(body.size() + len)) {
+  if (!request.body_share) request.body_share = self.context_.bodies.share();
+  if (!request.body_share->grow_to(body.size() + len)) {
     self.metrics_.reject(RejectReason::BodyMemory);
     self.refuse(*stream, bodies_over_budget(), true);
     return 0;

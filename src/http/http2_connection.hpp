@@ -24,9 +24,12 @@ namespace ssehub::http {
 template <class Stream>
 constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
 
-// One stream of the connection, from its HEADERS to its close.
-struct StreamState {
-  std::int32_t id = 0;
+// What one read of a connection takes at most: a TLS record's worth.
+using Http2ReadBuffer = std::array<std::uint8_t, 16 * 1024>;
+
+// A stream's request while it arrives: released once it is dispatched or refused, so that an
+// event stream, which lives for hours, keeps only the StreamState below.
+struct StreamRequest {
   RawRequest raw;
   std::string authority;     // :authority
   std::string path;          // :path
@@ -34,12 +37,18 @@ struct StreamState {
   std::optional<Target> target;
   std::size_t body_limit = 0;
   std::shared_ptr<BodyBudget::Share> body_share;
+  bool admitted = false;    // the head passed its checks
+};
+
+// One stream of the connection, from its HEADERS to its close.
+struct StreamState {
+  std::int32_t id = 0;
+  std::unique_ptr<StreamRequest> request;  // until dispatched; none: refused, DATA is dropped
   std::string allowed_origin;
   std::chrono::steady_clock::time_point begun;  // its HEADERS arrived
-  bool admitted = false;    // the head passed its checks
+  bool head = false;        // a HEAD request: answered without a body
   bool dispatched = false;  // the request is whole and with its handler
   bool answered = false;    // a response was submitted (or the stream handed over)
-  bool discard_body = false;  // refused: DATA still arriving is dropped
   std::optional<core::InProgress::Hold> answering;
   // A plain response's body, handed to nghttp2 as the window allows.
   std::string body;
@@ -51,6 +60,8 @@ struct StreamState {
   std::size_t pending_offset = 0;
   std::function<void(boost::system::error_code)> done;
   std::function<void()> on_close;
+
+  bool admitted() const { return request && request->admitted; }
 };
 
 template <class Stream>
@@ -82,7 +93,10 @@ class Http2Session final : public std::enable_shared_from_this<Http2Session<Stre
     return found == streams_.end() ? nullptr : found->second.get();
   }
 
+  // An idle connection holds no read buffer: it waits until the socket is readable, then reads
+  // into a buffer lent by its thread for that one read (see ReadBuffers in http2_session.cpp).
   void do_read();
+  void read_now();
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   // Feeds received bytes to nghttp2; false when the connection must end.
   bool receive(const std::uint8_t* data, std::size_t size);
@@ -124,8 +138,8 @@ class Http2Session final : public std::enable_shared_from_this<Http2Session<Stre
   boost::asio::ip::tcp::endpoint remote_;
   nghttp2_session* session_ = nullptr;
   std::unordered_map<std::int32_t, std::unique_ptr<StreamState>> streams_;
-  std::array<std::uint8_t, 8192> read_buffer_;
-  std::string write_buffer_;
+  std::unique_ptr<Http2ReadBuffer> read_buffer_;  // only while reading
+  std::string write_buffer_;  // only while writing
   bool write_in_flight_ = false;
   bool going_away_ = false;
   bool receiving_ = false;  // inside nghttp2_session_mem_recv

@@ -54,7 +54,8 @@ class Http2Request final : public HttpConnection {
 
 template <class Stream>
 void Http2Session<Stream>::on_head(StreamState& stream) {
-  if (stream.header_bytes > context_.limits.max_header_bytes) {
+  StreamRequest& request = *stream.request;  // refuse() releases it: each one ends here
+  if (request.header_bytes > context_.limits.max_header_bytes) {
     metrics_.requests[Protocol::Http2].add();
     return refuse(stream,
                   json_error(beast_http::status::request_header_fields_too_large,
@@ -64,13 +65,13 @@ void Http2Session<Stream>::on_head(StreamState& stream) {
                   false);
   }
   // Handlers and the CORS policy read the host from Host.
-  if (stream.raw.count(beast_http::field::host) == 0 && !stream.authority.empty())
-    stream.raw.set(beast_http::field::host, stream.authority);
-  stream.raw.target(stream.path);
+  if (request.raw.count(beast_http::field::host) == 0 && !request.authority.empty())
+    request.raw.set(beast_http::field::host, request.authority);
+  request.raw.target(request.path);
   stream.allowed_origin =
-      context_.cors.allow(stream.raw[beast_http::field::origin], stream.raw[beast_http::field::host]);
-  stream.target = parse_target(stream.path);
-  if (!stream.target) {
+      context_.cors.allow(request.raw[beast_http::field::origin], request.raw[beast_http::field::host]);
+  request.target = parse_target(request.path);
+  if (!request.target) {
     metrics_.requests[Protocol::Http2].add();
     return refuse(stream,
                   json_error(beast_http::status::bad_request, "bad_request",
@@ -78,25 +79,25 @@ void Http2Session<Stream>::on_head(StreamState& stream) {
                   false);
   }
   const std::string_view authority =
-      stream.authority.empty() ? stream.raw[beast_http::field::host] : std::string_view(stream.authority);
-  auto admission = admit_request_head(context_, stream.raw, *stream.target, authority, remote_);
+      request.authority.empty() ? request.raw[beast_http::field::host] : std::string_view(request.authority);
+  auto admission = admit_request_head(context_, request.raw, *request.target, authority, remote_);
   if (auto* refusal = std::get_if<HeadRefusal>(&admission)) {
     metrics_.requests[Protocol::Http2].add();
     return refuse(stream, std::move(refusal->response), refusal->counted);
   }
-  stream.body_limit = std::get<std::size_t>(admission);
-  stream.admitted = true;
+  request.body_limit = std::get<std::size_t>(admission);
+  request.admitted = true;
   // A declared length over the limit is refused before a byte of the body is read (nghttp2
   // checks that the DATA frames add up to a declared length).
-  if (const auto length = stream.raw[beast_http::field::content_length]; !length.empty()) {
+  if (const auto length = request.raw[beast_http::field::content_length]; !length.empty()) {
     std::size_t declared = 0;
     const auto [end, ec] = std::from_chars(length.data(), length.data() + length.size(), declared);
-    if (ec == std::errc::result_out_of_range || (ec == std::errc{} && declared > stream.body_limit)) {
+    if (ec == std::errc::result_out_of_range || (ec == std::errc{} && declared > request.body_limit)) {
       metrics_.requests[Protocol::Http2].add();
       return refuse(stream,
                     json_error(beast_http::status::payload_too_large, "body_too_large",
                                "the request body is larger than " +
-                                   std::to_string(stream.body_limit) + " bytes"),
+                                   std::to_string(request.body_limit) + " bytes"),
                     false);
     }
   }
@@ -107,10 +108,11 @@ void Http2Session<Stream>::dispatch(StreamState& stream) {
   stream.dispatched = true;
   stream.answering.emplace(context_.requests_in_progress);
   metrics_.requests[Protocol::Http2].add();
+  const auto received = std::move(stream.request);
   Request request;
-  request.raw = std::move(stream.raw);
-  request.target = std::move(*stream.target);
-  request.body_budget = std::move(stream.body_share);
+  request.raw = std::move(received->raw);
+  request.target = std::move(*received->target);
+  request.body_budget = std::move(received->body_share);
   request.remote = remote_;
   request.raw.prepare_payload();  // Content-Length of the body received, as HTTP/1.1 has it
   auto exchange = std::make_shared<Exchange>(
@@ -121,10 +123,8 @@ void Http2Session<Stream>::dispatch(StreamState& stream) {
 
 template <class Stream>
 void Http2Session<Stream>::refuse(StreamState& stream, Response response, bool counted) {
-  stream.discard_body = true;
-  stream.admitted = false;
-  std::string().swap(stream.raw.body());
-  stream.body_share.reset();
+  // DATA still arriving is dropped, and its share of the bodies' budget is given back.
+  stream.request.reset();
   respond(stream.id, std::move(response), counted);
 }
 
@@ -133,9 +133,8 @@ void Http2Session<Stream>::respond(std::int32_t id, Response response, bool coun
   StreamState* stream = find(id);
   if (!stream || stream->answered || state_ == State::Closed) return;  // answered, or reset
   if (auto reason = reject_reason_of(response.result()); reason && !counted) metrics_.reject(*reason);
-  const bool head_only = stream->raw.method() == beast_http::verb::head;
   const auto status = response.result();
-  const bool with_body = !head_only && status != beast_http::status::no_content &&
+  const bool with_body = !stream->head && status != beast_http::status::no_content &&
                          status != beast_http::status::not_modified && !response.body().empty();
   submit(*stream, std::move(response), with_body);
   if (!with_body) stream->answering.reset();

@@ -9,15 +9,28 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace ssehub::http {
 
 namespace beast = boost::beast;
 using boost::asio::ip::tcp;
+
+namespace {
+
+// The size of the dynamic table of the server's HPACK encoder (RFC 7541 §4.1 counts 32 bytes
+// per field besides its name and value): the fields an event stream's response repeats fit.
+// The client's table (our decoder's) stays at the protocol's default 4 KiB: a smaller
+// SETTINGS_HEADER_TABLE_SIZE breaks clients that never shrink their encoder's (h2spec's does
+// not), which nghttp2 then treats as a compression error.
+constexpr std::size_t kEncoderTableBytes = 1024;
+
+}  // namespace
 
 template <class Stream>
 Http2Session<Stream>::Http2Session(Stream stream, const HttpContext& context, unsigned thread,
@@ -51,8 +64,9 @@ Http2Session<Stream>::Http2Session(Stream stream, const HttpContext& context, un
   nghttp2_option_set_max_continuations(option, 8);
   nghttp2_option_set_max_settings(option, 32);
   nghttp2_option_set_max_outbound_ack(option, 1000);
-  // The dynamic table the server's HPACK encoder keeps per connection.
-  nghttp2_option_set_max_deflate_dynamic_table_size(option, 4096);
+  // The dynamic table the server's HPACK encoder keeps per connection: enough for the fields
+  // every event stream's response repeats.
+  nghttp2_option_set_max_deflate_dynamic_table_size(option, kEncoderTableBytes);
   nghttp2_session_server_new2(&session_, callbacks, this, option);
   nghttp2_option_del(option);
   nghttp2_session_callbacks_del(callbacks);
@@ -81,9 +95,54 @@ void Http2Session<Stream>::start(std::string_view received) {
   do_read();
 }
 
+namespace {
+
+// Read buffers lent to the connections of one I/O thread, one read at a time. An idle HTTP/2
+// connection (the usual state of one that carries event streams) then holds none; the few
+// kept here serve the connections that are reading at the moment.
+class ReadBuffers {
+ public:
+  std::unique_ptr<Http2ReadBuffer> take() {
+    if (kept_.empty()) return std::make_unique<Http2ReadBuffer>();
+    auto buffer = std::move(kept_.back());
+    kept_.pop_back();
+    return buffer;
+  }
+  void give_back(std::unique_ptr<Http2ReadBuffer> buffer) {
+    if (buffer && kept_.size() < kKept) kept_.push_back(std::move(buffer));
+  }
+
+ private:
+  static constexpr std::size_t kKept = 4;
+  std::vector<std::unique_ptr<Http2ReadBuffer>> kept_;
+};
+
+// Per thread: a connection is read on its own I/O thread only.
+thread_local ReadBuffers read_buffers;
+
+}  // namespace
+
 template <class Stream>
 void Http2Session<Stream>::do_read() {
-  stream_.async_read_some(boost::asio::buffer(read_buffer_),
+  // OpenSSL may hold the rest of a record a read did not take: that is read at once, since
+  // the socket would not become readable for it.
+  if constexpr (kIsTls<Stream>) {
+    if (SSL_has_pending(stream_.native_handle()) == 1) return read_now();
+  }
+  tcp_layer().socket().async_wait(tcp::socket::wait_read,
+                                  [self = this->shared_from_this()](beast::error_code ec) {
+                                    if (self->state_ == State::Closed) return;
+                                    if (ec) return self->abort();
+                                    self->read_now();
+                                  });
+}
+
+template <class Stream>
+void Http2Session<Stream>::read_now() {
+  read_buffer_ = read_buffers.take();
+  // Over TLS, a readable socket may bring only part of a record, or a record without
+  // application data: the read then waits for more, with its buffer.
+  stream_.async_read_some(boost::asio::buffer(*read_buffer_),
                           [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                             self->on_read(ec, n);
                           });
@@ -91,9 +150,12 @@ void Http2Session<Stream>::do_read() {
 
 template <class Stream>
 void Http2Session<Stream>::on_read(beast::error_code ec, std::size_t bytes) {
+  auto buffer = std::move(read_buffer_);
+  const bool received = state_ != State::Closed && !ec && receive(buffer->data(), bytes);
+  read_buffers.give_back(std::move(buffer));
   if (state_ == State::Closed) return;
   if (ec) return abort();  // the client left, or broke TLS: nobody to answer
-  if (!receive(read_buffer_.data(), bytes)) return;
+  if (!received) return;
   do_write();
   if (state_ == State::Open && nghttp2_session_want_read(session_)) do_read();
 }
@@ -122,7 +184,6 @@ template <class Stream>
 void Http2Session<Stream>::do_write() {
   // nghttp2 must not be asked for output while it is delivering input.
   if (write_in_flight_ || receiving_ || state_ == State::Closed) return;
-  write_buffer_.clear();
   // Frames are gathered into one write, up to a bound, so many small frames cost one syscall.
   constexpr std::size_t kMaxWrite = 64 * 1024;
   while (write_buffer_.size() < kMaxWrite) {
@@ -146,8 +207,9 @@ void Http2Session<Stream>::do_write() {
 template <class Stream>
 void Http2Session<Stream>::on_write(beast::error_code ec) {
   write_in_flight_ = false;
+  // Idle connections are the common case: no capacity is kept between writes.
+  std::string().swap(write_buffer_);
   if (ec) return abort();
-  if (write_buffer_.capacity() > 64 * 1024) std::string().swap(write_buffer_);
   do_write();
 }
 
