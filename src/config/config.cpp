@@ -174,7 +174,8 @@ void add_listener_options(CLI::App& app, Config& config) {
                "(about 14 KB each); --tls-park-idle=false keeps OpenSSL on every connection");
   app.add_flag("--http2", config.http2,
                "Also serve HTTP/2 on the port: h2c with prior knowledge, and h2 by ALPN over TLS "
-               "(experimental)");
+               "(for pages that open many streams; an HTTP/2 TLS connection costs more than a "
+               "parked HTTP/1.1 one)");
   app.add_option("--http2-max-streams", config.http2_max_streams,
                  "Streams one HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS)")
       ->check(CLI::Range(1u, 1000000u));
