@@ -93,8 +93,7 @@ int Http2Session<Stream>::on_data_chunk_recv(nghttp2_session*, std::uint8_t, std
   if (body.size() + len > request.body_limit) {
     self.refuse(*stream,
                 json_error(beast_http::status::payload_too_large, "body_too_large",
-                           "the request body is larger than " +
-                               std::to_string(request.body_limit) + " bytes"),
+                           body_too_large_detail(request.body_limit)),
                 false);
     return 0;
   }

@@ -96,8 +96,7 @@ void Http2Session<Stream>::on_head(StreamState& stream) {
       metrics_.requests[Protocol::Http2].add();
       return refuse(stream,
                     json_error(beast_http::status::payload_too_large, "body_too_large",
-                               "the request body is larger than " +
-                                   std::to_string(request.body_limit) + " bytes"),
+                               body_too_large_detail(request.body_limit)),
                     false);
     }
   }

@@ -1,5 +1,6 @@
 #include "http/request_reader.hpp"
 
+#include "http/responses.hpp"
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/error.hpp>
@@ -192,7 +193,7 @@ bool RequestReader::read_body(std::size_t limit) {
 
 RequestReader::Progress RequestReader::refuse_body_too_large() {
   return refuse(beast_http::status::payload_too_large, "body_too_large",
-                "request body exceeds " + std::to_string(body_limit_) + " bytes");
+                body_too_large_detail(body_limit_));
 }
 
 RequestReader::Progress RequestReader::parse(beast::flat_buffer& input) {

@@ -38,4 +38,8 @@ Response bodies_over_budget() {
   return response;
 }
 
+std::string body_too_large_detail(std::size_t limit) {
+  return "request body exceeds " + std::to_string(limit) + " bytes";
+}
+
 }  // namespace ssehub::http

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstddef>
+#include <string>
 #include <string_view>
 
 namespace ssehub::http {
@@ -16,5 +18,7 @@ Response text_response(beast_http::status status, std::string body, std::string_
 // 503 `server_busy` with Retry-After: a request body would take the bytes buffered for all
 // request bodies together over their bound (BodyBudget), on either protocol.
 Response bodies_over_budget();
+// The detail of a 413 `body_too_large`, one sentence on either protocol.
+std::string body_too_large_detail(std::size_t limit);
 
 }  // namespace ssehub::http

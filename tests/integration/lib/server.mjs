@@ -670,6 +670,7 @@ export function curlSse(url, args = []) {
       const end = head.indexOf("\r\n\r\n");
       if (end < 0) return;
       const lines = head.subarray(0, end).toString("latin1").split("\r\n");
+      client.statusLine = lines[0]; // "HTTP/1.1 200 OK", "HTTP/2 200"
       client.status = Number(lines[0].split(" ")[1]);
       client.headers = {};
       for (const line of lines.slice(1)) {
