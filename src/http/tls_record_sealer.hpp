@@ -86,8 +86,8 @@ class TlsRecordSealer {
 
   Suite suite_;
   Version version_;
-  // TLS 1.2's GCM: the salt (4 bytes) and the next explicit nonce (8), as in OpenSSL.
   std::array<unsigned char, 32> key_{};
+  // TLS 1.2's GCM: the salt (4 bytes) and the next explicit nonce (8), as in OpenSSL.
   std::array<unsigned char, 12> iv_{};
   std::uint64_t sequence_;
 };
