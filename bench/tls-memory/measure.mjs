@@ -8,7 +8,9 @@
 //              connection (RSS with M streams per connection minus RSS with 1, per added stream)
 //   h2c-conn, h2c-stream  the same over cleartext HTTP/2 (h2c, prior knowledge)
 // Usage: node bench/tls-memory/measure.mjs [--bin build/ssehub] [--streams 2000]
-//        [--per-connection 500] [--only tls,h2-stream]
+//        [--per-connection 500] [--only tls,h2-stream] [--tls-max 1.2]
+// --tls-max 1.2 has the clients speak TLS 1.2 (ECDHE-ECDSA-AES128-GCM-SHA256 with node's
+// defaults) rather than TLS 1.3.
 // Prints one line per shape, and the same as JSON on the last line.
 // The servers inherit the environment: SSEHUB_TLS_PARK_IDLE=false measures TLS streams that
 // keep OpenSSL's state (parking is on by default, see README, TLS).
@@ -31,6 +33,9 @@ const BINARY = path.resolve(option("bin", path.join(ROOT, "build/ssehub")));
 const STREAMS = Number(option("streams", 2000));
 const PER_CONNECTION = Number(option("per-connection", 500));
 const ONLY = option("only", "plain,tls,h2-conn,h2-stream,h2c-conn,h2c-stream").split(",");
+const TLS_MAX = option("tls-max", "1.3");
+if (!["1.2", "1.3"].includes(TLS_MAX)) throw new Error(`--tls-max ${TLS_MAX}: 1.2 or 1.3`);
+const maxVersion = `TLSv${TLS_MAX}`;
 const WARM_UP = 200;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -72,7 +77,8 @@ const streamPath = () => `/v2/sse?username=mem-${process.pid}-${++user}`;
 /** An HTTP/1.1 SSE stream; resolves with its socket once the response head has arrived. */
 function openHttp1(port, secure) {
   return new Promise((resolve, reject) => {
-    const socket = secure ? tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca, ALPNProtocols: ["http/1.1"] })
+    const socket = secure ? tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca, maxVersion,
+                                         ALPNProtocols: ["http/1.1"] })
                           : net.connect({ host: "127.0.0.1", port });
     let head = "";
     socket.once(secure ? "secureConnect" : "connect", () =>
@@ -93,7 +99,8 @@ function openHttp1(port, secure) {
 function openSession(port, secure) {
   return new Promise((resolve, reject) => {
     const session = http2.connect(`${secure ? "https" : "http"}://localhost:${port}`,
-                                  { ca, servername: "localhost", host: "127.0.0.1", peerMaxConcurrentStreams: 100000 });
+                                  { ca, servername: "localhost", maxVersion, host: "127.0.0.1",
+                                    peerMaxConcurrentStreams: 100000 });
     session.once("connect", () => resolve(session));
     session.once("error", reject);
   });
@@ -186,6 +193,7 @@ try {
     console.log(`${name.padEnd(10)} ${String(r.streams).padStart(6)} streams: RSS ${r.before_kib} -> ${r.after_kib} KiB, ` +
                 `${r.per_stream_kib.toFixed(2)} KiB per stream`);
   }
+  if (TLS_MAX !== "1.3") console.log(`(clients at most TLS ${TLS_MAX})`);
   console.log(JSON.stringify(results));
 } finally {
   fs.rmSync(dir, { recursive: true, force: true });

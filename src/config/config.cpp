@@ -170,8 +170,9 @@ void add_listener_options(CLI::App& app, Config& config) {
                  "PEM certificate chain; with --tls-key the port serves HTTPS only (TLS 1.2+)");
   app.add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert");
   app.add_flag("--tls-park-idle", config.tls_park_idle,
-               "HTTP/1.1 SSE streams over TLS 1.3 free OpenSSL's state once their head is sent "
-               "(about 14 KB each); --tls-park-idle=false keeps OpenSSL on every connection");
+               "HTTP/1.1 SSE streams over TLS 1.3 and 1.2 (AEAD suites) free OpenSSL's state once "
+               "their head is sent (about 14 KB each); --tls-park-idle=false keeps OpenSSL on every "
+               "connection");
   app.add_flag("--http2", config.http2,
                "Also serve HTTP/2 on the port: h2c with prior knowledge, and h2 by ALPN over TLS "
                "(for pages that open many streams; an HTTP/2 TLS connection costs more than a "

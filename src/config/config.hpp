@@ -42,7 +42,7 @@ struct Config {
   std::string log_level = "info";
   std::string tls_cert;  // PEM certificate chain; with tls_key, the listener speaks HTTPS only
   std::string tls_key;   // PEM private key of tls_cert
-  // Idle HTTP/1.1 SSE streams over TLS 1.3 give up OpenSSL's state (TlsStream::park).
+  // Idle HTTP/1.1 SSE streams over TLS 1.3 and 1.2 (AEAD suites) give up OpenSSL's state (TlsStream::park).
   bool tls_park_idle = true;
   // HTTP/2 on the same port (h2c with prior knowledge; h2 by ALPN over TLS). Off until it
   // does all that HTTP/1.1 does (issue 16).

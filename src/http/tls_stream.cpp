@@ -44,12 +44,17 @@ void log_traffic_secrets(SSL_CTX* context) {
 }
 
 void TlsEngine::keep_traffic_secret(const SSL* ssl, const char* line) {
-  // NSS key log format: "<label> <client random, hex> <secret, hex>".
-  static constexpr std::string_view kLabel = "SERVER_TRAFFIC_SECRET_0 ";
+  // NSS key log format: "<label> <client random, hex> <secret, hex>". TLS 1.3 logs its
+  // server's first application traffic secret, TLS 1.2 its master secret.
+  static constexpr std::string_view kTls13Label = "SERVER_TRAFFIC_SECRET_0 ";
+  static constexpr std::string_view kTls12Label = "CLIENT_RANDOM ";
   std::string_view text(line);
-  if (!text.starts_with(kLabel)) return;
+  const std::size_t label = text.starts_with(kTls13Label)   ? kTls13Label.size()
+                            : text.starts_with(kTls12Label) ? kTls12Label.size()
+                                                            : 0;
+  if (label == 0) return;
   auto* engine = static_cast<TlsEngine*>(SSL_get_ex_data(ssl, engine_index()));
-  const std::size_t space = text.find(' ', kLabel.size());
+  const std::size_t space = text.find(' ', label);
   if (!engine || space == std::string_view::npos) return;
   text.remove_prefix(space + 1);
   auto secret = std::make_unique<TrafficSecret>();
@@ -210,7 +215,7 @@ TlsStream::TlsStream(boost::asio::ip::tcp::socket socket, std::shared_ptr<boost:
 
 namespace {
 
-// The records in `bytes`, if it is nothing but whole TLS 1.3 application data records.
+// The records in `bytes`, if it is nothing but whole application data records.
 std::optional<std::vector<std::string_view>> split_records(std::string_view bytes) {
   std::vector<std::string_view> records;
   while (!bytes.empty()) {
@@ -232,6 +237,7 @@ bool seals_alike(TlsRecordSealer& sealer, const std::vector<std::string>& chunks
   std::string sealed;
   for (std::uint64_t candidate = 0; candidate < TlsStream::kParkSequenceCandidates; ++candidate) {
     sealer.set_sequence(candidate);
+    sealer.take_nonce_of(records[0]);
     sealed.clear();
     if (!sealer.seal_record(chunks[0], TlsRecordSealer::kApplicationData, sealed)) return false;
     if (sealed != records[0]) continue;
@@ -247,15 +253,32 @@ bool seals_alike(TlsRecordSealer& sealer, const std::vector<std::string>& chunks
 
 }  // namespace
 
+namespace {
+
+// The sealer of `ssl`'s connection keyed from `secret` (TLS 1.3's server traffic secret, TLS
+// 1.2's master secret), if the connection's version and suite are ones it seals.
+std::optional<TlsRecordSealer> sealer_of(SSL* ssl, std::span<const unsigned char> secret) {
+  using Version = TlsRecordSealer::Version;
+  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
+  const int version = SSL_version(ssl);
+  if (!cipher || (version != TLS1_2_VERSION && version != TLS1_3_VERSION)) return std::nullopt;
+  const Version sealed_version = version == TLS1_3_VERSION ? Version::Tls13 : Version::Tls12;
+  const auto suite = TlsRecordSealer::suite_of(sealed_version, SSL_CIPHER_get_protocol_id(cipher));
+  if (!suite) return std::nullopt;
+  if (sealed_version == Version::Tls13) return TlsRecordSealer::from_traffic_secret(*suite, secret);
+  unsigned char server_random[32];
+  unsigned char client_random[32];
+  if (SSL_get_server_random(ssl, server_random, sizeof server_random) != sizeof server_random ||
+      SSL_get_client_random(ssl, client_random, sizeof client_random) != sizeof client_random)
+    return std::nullopt;
+  return TlsRecordSealer::from_master_secret(*suite, secret, server_random, client_random);
+}
+
+}  // namespace
+
 TlsStream::ParkOutcome TlsStream::park(std::span<const boost::asio::const_buffer> plaintext, std::string& records) {
   TlsEngine& engine = *engine_;
-  SSL* ssl = engine.native_handle();
-  const std::span<const unsigned char> secret = engine.traffic_secret();
-  const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl);
-  const auto suite = cipher ? TlsRecordSealer::suite_of(SSL_CIPHER_get_protocol_id(cipher)) : std::nullopt;
-  auto sealer = suite && SSL_version(ssl) == TLS1_3_VERSION
-                    ? TlsRecordSealer::from_traffic_secret(*suite, secret)
-                    : std::nullopt;
+  auto sealer = sealer_of(engine.native_handle(), engine.traffic_secret());
   engine.forget_traffic_secret();
   if (!sealer) return ParkOutcome::Unsupported;
   if (!engine.quiet()) return ParkOutcome::Pending;

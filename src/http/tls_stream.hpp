@@ -67,8 +67,8 @@ class TlsEngine {
   std::string_view output_view() const { return output_; }
   std::string take_output() { return std::exchange(output_, {}); }
 
-  // TLS 1.3's SERVER_TRAFFIC_SECRET_0, as the context's key log gave it (see
-  // log_traffic_secrets), kept until TlsStream::park or forget_traffic_secret.
+  // TLS 1.3's SERVER_TRAFFIC_SECRET_0 or TLS 1.2's master secret, as the context's key log
+  // gave it (see log_traffic_secrets), kept until TlsStream::park or forget_traffic_secret.
   std::span<const unsigned char> traffic_secret() const;
   void forget_traffic_secret();
 
@@ -98,8 +98,8 @@ class TlsEngine {
   std::unique_ptr<TrafficSecret> traffic_secret_;
 };
 
-// Makes connections of `context` keep their TLS 1.3 server traffic secret (SSL's key log
-// callback), so that an SSE stream can be parked (TlsStream::park).
+// Makes connections of `context` keep their TLS 1.3 server traffic secret or TLS 1.2 master
+// secret (SSL's key log callback), so that an SSE stream can be parked (TlsStream::park).
 void log_traffic_secrets(SSL_CTX* context);
 
 // The server side of a TLS connection over a Beast tcp_stream (whose timeouts apply to every
@@ -127,18 +127,19 @@ class TlsStream {
   // layer can be taken over, as kernel TLS does, and OpenSSL's state (about 14 KB) freed.
   enum class ParkOutcome {
     Parked,       // `records` holds `plaintext` sealed; send it on next_layer(), then seal with sealer()
-    Unsupported,  // not TLS 1.3 with a suite TlsRecordSealer seals, no traffic secret, or no
-                  // plaintext: write as usual
+    Unsupported,  // not TLS 1.3 or 1.2 with a suite TlsRecordSealer seals (TLS 1.2's CBC
+                  // suites), no secret logged, or no plaintext: write as usual
     Pending,      // OpenSSL holds bytes in one direction or the other: write as usual
     Mismatch,     // the sealer did not make OpenSSL's records: async_flush sends OpenSSL's
     Failed,       // OpenSSL failed to encrypt: the connection is broken
   };
   static constexpr std::uint64_t kParkSequenceCandidates = 64;
   // Has OpenSSL encrypt `plaintext` and captures its records instead of sending them; parks
-  // only if a TlsRecordSealer keyed from the traffic secret makes byte-identical records at
-  // one of the first kParkSequenceCandidates sequence numbers (so no nonce is ever used twice:
-  // the sealer goes on from the sequence number after OpenSSL's last). The traffic secret is
-  // wiped either way. Call with no operation in flight.
+  // only if a TlsRecordSealer keyed from the logged secret makes byte-identical records at one
+  // of the first kParkSequenceCandidates sequence numbers (TLS 1.3 counts from 0, TLS 1.2 from
+  // its Finished; TLS 1.2's GCM takes its explicit nonce from OpenSSL's first record). So no
+  // nonce is ever used twice: the sealer goes on from the sequence number and nonce after
+  // OpenSSL's last. The secret is wiped either way. Call with no operation in flight.
   ParkOutcome park(std::span<const boost::asio::const_buffer> plaintext, std::string& records);
   bool parked() const { return sealer_ != nullptr; }
   // For a connection that will not be parked (HTTP/2): wipes the traffic secret now.

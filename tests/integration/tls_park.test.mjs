@@ -1,9 +1,10 @@
 // Parked TLS streams (--tls-park-idle, on by default): once an HTTP/1.1 SSE stream over TLS 1.3
-// has its head out, ssehub frees OpenSSL's state and seals the stream's records itself. Real
-// clients (node's tls and https, curl, openssl s_client with each of the three suites) must
-// read everything after that as before: hundreds of events, events over one record (16 KiB),
-// keep-alives, close_notify; a client that sends on a parked stream is cut off, TLS 1.2
-// streams are not parked, and resumption by tickets still works.
+// or TLS 1.2 (with an AEAD suite) has its head out, ssehub frees OpenSSL's state and seals the
+// stream's records itself. Real clients (node's tls and https, curl, openssl s_client with each
+// of the three suites of each version) must read everything after that as before: hundreds of
+// events, events over one record (16 KiB), keep-alives, close_notify; a client that sends on a
+// parked stream is cut off, TLS 1.2's CBC suites are not parked, and resumption by tickets
+// still works.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -23,7 +24,14 @@ const T = { timeout: 60_000 };
 const haveOpenssl = spawnSync("openssl", ["version"]).status === 0;
 const HOST = "127.0.0.1";
 const NAME = "localhost";
-const SUITES = ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"];
+// Per version: node's maxVersion, curl's flags, and the suites s_client is run with (the
+// certificate is ECDSA).
+const VERSIONS = {
+  "1.3": { node: "TLSv1.3", curl: ["--tlsv1.3"],
+           suites: ["TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"] },
+  "1.2": { node: "TLSv1.2", curl: ["--tlsv1.2", "--tls-max", "1.2"],
+           suites: ["ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305"] },
+};
 
 let dir;
 let certFile;
@@ -85,10 +93,11 @@ function dechunk(bytes) {
  * An SSE stream on a raw TLS connection (node's tls, so the test sees the connection itself):
  * {socket, parser, session(), ended, waitFor(predicate, what), write(bytes)}.
  */
-function tlsSse(port, user, { maxVersion = "TLSv1.3", session, headers = "" } = {}) {
+function tlsSse(port, user, { maxVersion = "TLSv1.3", ciphers, session, headers = "" } = {}) {
   return new Promise((resolve, reject) => {
     const parser = new SseParser();
-    const socket = tls.connect({ host: HOST, port, servername: NAME, ca, maxVersion, session, ALPNProtocols: ["http/1.1"] });
+    const socket = tls.connect({ host: HOST, port, servername: NAME, ca, maxVersion, ciphers, session,
+                                 ALPNProtocols: ["http/1.1"] });
     const client = { socket, parser, ended: false, sessions: [], head: null };
     socket.on("session", (s) => client.sessions.push(s));
     let pending = "";
@@ -119,10 +128,11 @@ function tlsSse(port, user, { maxVersion = "TLSv1.3", session, headers = "" } = 
   });
 }
 
-/** openssl s_client streaming `user` over TLS 1.3 with one suite: {ids(), comments(), close()}. */
-function sClientSse(port, user, suite) {
+/** openssl s_client streaming `user` over TLS 1.3 or 1.2 with one suite: {ids(), comments(), close()}. */
+function sClientSse(port, user, suite, version = "1.3") {
+  const only = version === "1.3" ? ["-tls1_3", "-ciphersuites", suite] : ["-tls1_2", "-cipher", suite];
   const child = spawn("openssl", ["s_client", "-connect", `${HOST}:${port}`, "-servername", NAME, "-CAfile", certFile,
-                                  "-verify_return_error", "-tls1_3", "-ciphersuites", suite, "-quiet"],
+                                  "-verify_return_error", ...only, "-quiet"],
                       { stdio: ["pipe", "pipe", "pipe"] });
   const parser = new SseParser();
   let pending = "";
@@ -161,15 +171,17 @@ describe("Parked TLS streams", { skip: haveOpenssl ? false : "openssl is not ins
   });
   after(() => server?.dispose());
 
-  it("NodeCurlAndEverySuiteOfSClientReadHundredsOfEventsLargeOnesAndKeepAlivesAfterParking", T, async () => {
+  for (const [version, { node: maxVersion, curl, suites: SUITES }] of Object.entries(VERSIONS))
+  it(`NodeCurlAndEverySuiteOfSClientReadHundredsOfEventsLargeOnesAndKeepAlivesAfterParking over TLS ${version}`, T, async () => {
     const user = uniqueUser("parked");
     const parkedBefore = await parks(server.port, "parked");
-    const node = await tlsSse(server.port, user);
+    const node = await tlsSse(server.port, user, { maxVersion });
+    assert.equal(node.socket.getProtocol(), `TLSv${version}`);
     const viaCurl = haveCurl
       ? curlSse(`https://${NAME}:${server.port}/v2/sse?username=${user}`,
-                ["--cacert", certFile, "--resolve", `${NAME}:${server.port}:${HOST}`, "--tlsv1.3"])
+                ["--cacert", certFile, "--resolve", `${NAME}:${server.port}:${HOST}`, ...curl])
       : null;
-    const sClients = SUITES.map((suite) => sClientSse(server.port, user, suite));
+    const sClients = SUITES.map((suite) => sClientSse(server.port, user, suite, version));
     const clients = 1 + (viaCurl ? 1 : 0) + sClients.length;
     try {
       if (viaCurl) await viaCurl.waitFor((c) => c.status === 200, { what: "curl: the response head" });
@@ -208,9 +220,11 @@ describe("Parked TLS streams", { skip: haveOpenssl ? false : "openssl is not ins
     await eventually(async () => (await parkedGauge(server.port)) === 0, { what: "the parked streams closed" });
   });
 
-  it("AClientThatSendsOnAParkedStreamIsCutOffAndResumesWithoutLoss", T, async () => {
+  for (const [version, { node: maxVersion }] of Object.entries(VERSIONS))
+  it(`AClientThatSendsOnAParkedStreamIsCutOffAndResumesWithoutLoss over TLS ${version}`, T, async () => {
     const user = uniqueUser("talker");
-    const stream = await tlsSse(server.port, user);
+    const stream = await tlsSse(server.port, user, { maxVersion });
+    assert.equal(stream.socket.getProtocol(), `TLSv${version}`);
     await eventually(async () => (await parkedGauge(server.port)) === 1, { what: "the stream parked" });
     await publish(server.port, user, "one");
     await stream.waitFor((c) => c.ids().length === 1, "the first event");
@@ -218,7 +232,7 @@ describe("Parked TLS streams", { skip: haveOpenssl ? false : "openssl is not ins
     await within(5_000, stream.closed, "the server to close the stream");
     await eventually(async () => (await parkedGauge(server.port)) === 0, { what: "the gauge to drop" });
     await publish(server.port, user, "two");
-    const resumed = await tlsSse(server.port, user, { headers: `Last-Event-ID: ${stream.ids().at(-1)}\r\n` });
+    const resumed = await tlsSse(server.port, user, { maxVersion, headers: `Last-Event-ID: ${stream.ids().at(-1)}\r\n` });
     try {
       await resumed.waitFor((c) => c.ids().length === 1, "the missed event");
       assert.deepEqual(resumed.parser.events.map((e) => e.data), ["two"]);
@@ -227,12 +241,13 @@ describe("Parked TLS streams", { skip: haveOpenssl ? false : "openssl is not ins
     }
   });
 
-  it("Tls12StreamsAreNotParkedAndStillWork", T, async () => {
+  it("Tls12StreamsOfACbcSuiteAreNotParkedAndStillWork", T, async () => {
     const user = uniqueUser("tls12");
     const unsupported = await parks(server.port, "unsupported");
-    const stream = await tlsSse(server.port, user, { maxVersion: "TLSv1.2" });
+    const stream = await tlsSse(server.port, user, { maxVersion: "TLSv1.2", ciphers: "ECDHE-ECDSA-AES128-SHA256" });
     try {
       assert.equal(stream.socket.getProtocol(), "TLSv1.2");
+      assert.equal(stream.socket.getCipher().standardName, "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256");
       await eventually(async () => (await parks(server.port, "unsupported")) === unsupported + 1,
                        { what: "the stream counted as unsupported" });
       assert.equal(await parkedGauge(server.port), 0);

@@ -6,6 +6,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <array>
 #include <cctype>
 #include <string>
 #include <vector>
@@ -14,18 +15,23 @@ namespace ssehub::http {
 namespace {
 
 using Suite = TlsRecordSealer::Suite;
+using Version = TlsRecordSealer::Version;
 
 struct SuiteCase {
-  const char* name;  // as SSL_CTX_set_ciphersuites knows it
+  const char* name;  // as SSL_CTX_set_ciphersuites (TLS 1.3) or set_cipher_list (TLS 1.2) knows it
   Suite suite;
+  Version version;
+  std::size_t overhead;  // of a record: header, [explicit nonce], [inner type], tag
 };
 
-// The secret the server's key log gave for the connection being set up (one at a time).
+// The secret the server's key log gave for the connection being set up (one at a time): TLS
+// 1.3's server traffic secret, TLS 1.2's master secret.
 std::string logged_secret;
 
 void keep_server_secret(const SSL*, const char* line) {
   const std::string text(line);
-  if (text.rfind("SERVER_TRAFFIC_SECRET_0 ", 0) == 0) logged_secret = text.substr(text.rfind(' ') + 1);
+  if (text.rfind("SERVER_TRAFFIC_SECRET_0 ", 0) == 0 || text.rfind("CLIENT_RANDOM ", 0) == 0)
+    logged_secret = text.substr(text.rfind(' ') + 1);
 }
 
 std::vector<unsigned char> from_hex(const std::string& hex) {
@@ -34,7 +40,7 @@ std::vector<unsigned char> from_hex(const std::string& hex) {
   return bytes;
 }
 
-// A TLS 1.3 server and client SSL of one suite, talking over memory BIOs: what the server
+// A TLS 1.3 or 1.2 server and client SSL of one suite, talking over memory BIOs: what the server
 // writes waits in `to_client` until the client reads it, so a test can look at it, or put
 // records of its own there.
 class TlsRecordSealerTest : public ::testing::TestWithParam<SuiteCase> {
@@ -48,14 +54,22 @@ class TlsRecordSealerTest : public ::testing::TestWithParam<SuiteCase> {
     X509_sign(cert, key, EVP_sha256());
     SSL_CTX* server_context = SSL_CTX_new(TLS_server_method());
     SSL_CTX* client_context = SSL_CTX_new(TLS_client_method());
+    const bool tls13 = GetParam().version == Version::Tls13;
     for (SSL_CTX* context : {server_context, client_context}) {
-      SSL_CTX_set_min_proto_version(context, TLS1_3_VERSION);
-      SSL_CTX_set_ciphersuites(context, GetParam().name);
+      const int version = tls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
+      SSL_CTX_set_min_proto_version(context, version);
+      SSL_CTX_set_max_proto_version(context, version);
+      ASSERT_EQ(tls13 ? SSL_CTX_set_ciphersuites(context, GetParam().name)
+                      : SSL_CTX_set_cipher_list(context, GetParam().name),
+                1);
     }
     SSL_CTX_use_certificate(server_context, cert);
     SSL_CTX_use_PrivateKey(server_context, key);
-    // No tickets: the server's first record of application data is its record number 0.
+    // No tickets: the server's first record of application data is its record number 0 in
+    // TLS 1.3, and 1 in TLS 1.2 (0 is its Finished).
     SSL_CTX_set_num_tickets(server_context, 0);
+    SSL_CTX_set_options(server_context, SSL_OP_NO_TICKET);
+    first_ = tls13 ? 0 : 1;
     SSL_CTX_set_keylog_callback(server_context, &keep_server_secret);
     server_ = SSL_new(server_context);
     client_ = SSL_new(client_context);
@@ -81,7 +95,11 @@ class TlsRecordSealerTest : public ::testing::TestWithParam<SuiteCase> {
     ASSERT_EQ(SSL_is_init_finished(server_), 1);
     ASSERT_EQ(SSL_is_init_finished(client_), 1);
     ASSERT_FALSE(logged_secret.empty());
+    ASSERT_EQ(SSL_version(server_), tls13 ? TLS1_3_VERSION : TLS1_2_VERSION);
+    ASSERT_STREQ(SSL_CIPHER_get_name(SSL_get_current_cipher(server_)), GetParam().name);
     secret_ = from_hex(logged_secret);
+    SSL_get_server_random(server_, server_random_.data(), server_random_.size());
+    SSL_get_client_random(server_, client_random_.data(), client_random_.size());
   }
   void TearDown() override {
     SSL_free(server_);
@@ -111,7 +129,10 @@ class TlsRecordSealerTest : public ::testing::TestWithParam<SuiteCase> {
     }
   }
   TlsRecordSealer sealer(std::uint64_t sequence) {
-    auto made = TlsRecordSealer::from_traffic_secret(GetParam().suite, secret_, sequence);
+    auto made = GetParam().version == Version::Tls13
+                    ? TlsRecordSealer::from_traffic_secret(GetParam().suite, secret_, sequence)
+                    : TlsRecordSealer::from_master_secret(GetParam().suite, secret_, server_random_,
+                                                          client_random_, sequence);
     EXPECT_TRUE(made);
     return *made;
   }
@@ -120,26 +141,39 @@ class TlsRecordSealerTest : public ::testing::TestWithParam<SuiteCase> {
   SSL* client_ = nullptr;
   BIO* to_client_ = nullptr;
   std::vector<unsigned char> secret_;
+  std::array<unsigned char, 32> server_random_{};
+  std::array<unsigned char, 32> client_random_{};
+  std::uint64_t first_ = 0;  // the sequence number of the server's first application data
 };
 
-TEST_P(TlsRecordSealerTest, SealsTheVeryRecordOpenSslWrites) {
+TEST_P(TlsRecordSealerTest, SealsTheVeryRecordsOpenSslWrites) {
   const std::string event = "data: the same bytes\n\n";
+  const std::string other = "data: other bytes\n\n";
   std::size_t written = 0;
   ASSERT_EQ(SSL_write_ex(server_, event.data(), event.size(), &written), 1);
-  const std::string from_openssl = waiting_for_client();
+  const std::string first_record = waiting_for_client();
+  ASSERT_EQ(SSL_write_ex(server_, other.data(), other.size(), &written), 1);
+  ASSERT_EQ(SSL_write_ex(server_, event.data(), event.size(), &written), 1);
+  const std::string next_records = waiting_for_client();
+  // The sealer makes OpenSSL's three records (in TLS 1.2's GCM, with the explicit nonce
+  // counted on from the first record's).
+  auto sealing = sealer(first_);
+  sealing.take_nonce_of(first_record);
   std::string from_sealer;
-  auto first = sealer(0);
-  ASSERT_TRUE(first.seal_record(event, TlsRecordSealer::kApplicationData, from_sealer));
-  EXPECT_EQ(from_sealer, from_openssl);
-  EXPECT_EQ(first.sequence(), 1u);
-  std::string next;
-  auto second = sealer(1);
-  ASSERT_TRUE(second.seal_record(event, TlsRecordSealer::kApplicationData, next));
-  EXPECT_NE(next, from_openssl) << "another sequence number, another nonce";
+  ASSERT_TRUE(sealing.seal_record(event, TlsRecordSealer::kApplicationData, from_sealer));
+  ASSERT_TRUE(sealing.seal_record(other, TlsRecordSealer::kApplicationData, from_sealer));
+  ASSERT_TRUE(sealing.seal_record(event, TlsRecordSealer::kApplicationData, from_sealer));
+  EXPECT_EQ(from_sealer, first_record + next_records);
+  EXPECT_EQ(sealing.sequence(), first_ + 3);
+  std::string shifted;
+  auto wrong = sealer(first_ + 1);
+  wrong.take_nonce_of(first_record);
+  ASSERT_TRUE(wrong.seal_record(event, TlsRecordSealer::kApplicationData, shifted));
+  EXPECT_NE(shifted, first_record) << "another sequence number, another record";
 }
 
 TEST_P(TlsRecordSealerTest, ClientDecryptsRecordsOfEverySizeExactly) {
-  auto sealing = sealer(0);
+  auto sealing = sealer(first_);
   const std::string one_record(16384, 'a');
   std::string two_records(16385, 'b');
   two_records.back() = 'c';
@@ -155,13 +189,15 @@ TEST_P(TlsRecordSealerTest, ClientDecryptsRecordsOfEverySizeExactly) {
     }
     deliver(records);
     EXPECT_EQ(client_reads(), plaintext) << plaintext.size() << " bytes";
-    // No record holds more than 16 KiB of plaintext: 22 bytes of framing per 16 KiB.
-    EXPECT_EQ(records.size(), std::max<std::size_t>(1, (plaintext.size() + 16383) / 16384) * 22 + plaintext.size());
+    // No record holds more than 16 KiB of plaintext: one record's framing per 16 KiB.
+    const std::size_t overhead = GetParam().overhead;
+    EXPECT_EQ(records.size(), std::max<std::size_t>(1, (plaintext.size() + 16383) / 16384) * overhead + plaintext.size());
+    EXPECT_EQ(sealing.record_overhead(), overhead);
   }
 }
 
 TEST_P(TlsRecordSealerTest, PiecesAreGatheredIntoFewRecords) {
-  auto sealing = sealer(0);
+  auto sealing = sealer(first_);
   std::vector<std::string> pieces;
   std::vector<boost::asio::const_buffer> buffers;
   std::string expected;
@@ -180,7 +216,7 @@ TEST_P(TlsRecordSealerTest, PiecesAreGatheredIntoFewRecords) {
 
 TEST_P(TlsRecordSealerTest, AWrongSequenceNumberOrKeyIsRefusedByTheClient) {
   std::string records;
-  auto skipped = sealer(1);  // record 0 was never sent
+  auto skipped = sealer(first_ + 1);  // record first_ was never sent
   ASSERT_TRUE(skipped.seal_record("data: x\n\n", TlsRecordSealer::kApplicationData, records));
   deliver(records);
   EXPECT_EQ(client_reads(), "<error>");
@@ -189,7 +225,7 @@ TEST_P(TlsRecordSealerTest, AWrongSequenceNumberOrKeyIsRefusedByTheClient) {
 TEST_P(TlsRecordSealerTest, AKeyFromAnotherSecretIsRefusedByTheClient) {
   secret_[0] ^= 1;
   std::string records;
-  auto wrong = sealer(0);
+  auto wrong = sealer(first_);
   ASSERT_TRUE(wrong.seal_record("data: x\n\n", TlsRecordSealer::kApplicationData, records));
   deliver(records);
   EXPECT_EQ(client_reads(), "<error>");
@@ -197,7 +233,7 @@ TEST_P(TlsRecordSealerTest, AKeyFromAnotherSecretIsRefusedByTheClient) {
 
 TEST_P(TlsRecordSealerTest, CloseNotifyEndsTheClientsStreamCleanly) {
   std::string records;
-  auto sealing = sealer(0);
+  auto sealing = sealer(first_);
   ASSERT_TRUE(sealing.seal(std::vector{boost::asio::const_buffer("bye", 3)}, records));
   ASSERT_TRUE(sealing.seal_close_notify(records));
   deliver(records);
@@ -211,9 +247,13 @@ TEST_P(TlsRecordSealerTest, CloseNotifyEndsTheClientsStreamCleanly) {
 
 INSTANTIATE_TEST_SUITE_P(
     Suites, TlsRecordSealerTest,
-    ::testing::Values(SuiteCase{"TLS_AES_128_GCM_SHA256", Suite::Aes128GcmSha256},
-                      SuiteCase{"TLS_AES_256_GCM_SHA384", Suite::Aes256GcmSha384},
-                      SuiteCase{"TLS_CHACHA20_POLY1305_SHA256", Suite::Chacha20Poly1305Sha256}),
+    ::testing::Values(SuiteCase{"TLS_AES_128_GCM_SHA256", Suite::Aes128GcmSha256, Version::Tls13, 22},
+                      SuiteCase{"TLS_AES_256_GCM_SHA384", Suite::Aes256GcmSha384, Version::Tls13, 22},
+                      SuiteCase{"TLS_CHACHA20_POLY1305_SHA256", Suite::Chacha20Poly1305Sha256, Version::Tls13, 22},
+                      // TLS 1.2: GCM sends an 8-byte explicit nonce, ChaCha20-Poly1305 none.
+                      SuiteCase{"ECDHE-ECDSA-AES128-GCM-SHA256", Suite::Aes128GcmSha256, Version::Tls12, 29},
+                      SuiteCase{"ECDHE-ECDSA-AES256-GCM-SHA384", Suite::Aes256GcmSha384, Version::Tls12, 29},
+                      SuiteCase{"ECDHE-ECDSA-CHACHA20-POLY1305", Suite::Chacha20Poly1305Sha256, Version::Tls12, 21}),
     [](const auto& info) {
       std::string name;
       for (const char c : std::string(info.param.name))
@@ -221,14 +261,23 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
-TEST(TlsRecordSealerSuites, OnlyTheThreeTls13AeadSuitesAreSealed) {
-  EXPECT_EQ(TlsRecordSealer::suite_of(0x1301), Suite::Aes128GcmSha256);
-  EXPECT_EQ(TlsRecordSealer::suite_of(0x1302), Suite::Aes256GcmSha384);
-  EXPECT_EQ(TlsRecordSealer::suite_of(0x1303), Suite::Chacha20Poly1305Sha256);
-  EXPECT_FALSE(TlsRecordSealer::suite_of(0x1304));  // TLS_AES_128_CCM_SHA256
-  EXPECT_FALSE(TlsRecordSealer::suite_of(0xc02f));  // a TLS 1.2 suite
+TEST(TlsRecordSealerSuites, OnlyTheAeadSuitesOfTls13AndTls12AreSealed) {
+  EXPECT_EQ(TlsRecordSealer::suite_of(Version::Tls13, 0x1301), Suite::Aes128GcmSha256);
+  EXPECT_EQ(TlsRecordSealer::suite_of(Version::Tls13, 0x1302), Suite::Aes256GcmSha384);
+  EXPECT_EQ(TlsRecordSealer::suite_of(Version::Tls13, 0x1303), Suite::Chacha20Poly1305Sha256);
+  EXPECT_FALSE(TlsRecordSealer::suite_of(Version::Tls13, 0x1304));  // TLS_AES_128_CCM_SHA256
+  EXPECT_FALSE(TlsRecordSealer::suite_of(Version::Tls13, 0xc02f));  // a TLS 1.2 suite
+  EXPECT_EQ(TlsRecordSealer::suite_of(Version::Tls12, 0xc02f), Suite::Aes128GcmSha256);  // ECDHE-RSA
+  EXPECT_EQ(TlsRecordSealer::suite_of(Version::Tls12, 0xc030), Suite::Aes256GcmSha384);
+  EXPECT_EQ(TlsRecordSealer::suite_of(Version::Tls12, 0xcca8), Suite::Chacha20Poly1305Sha256);
+  EXPECT_FALSE(TlsRecordSealer::suite_of(Version::Tls12, 0x1301));  // a TLS 1.3 suite
+  EXPECT_FALSE(TlsRecordSealer::suite_of(Version::Tls12, 0xc027));  // ECDHE-RSA-AES128-SHA256, CBC
+  EXPECT_FALSE(TlsRecordSealer::suite_of(Version::Tls12, 0xc013));  // ECDHE-RSA-AES128-SHA, CBC
   const std::vector<unsigned char> short_secret(20, 1);
   EXPECT_FALSE(TlsRecordSealer::from_traffic_secret(Suite::Aes128GcmSha256, short_secret));
+  const std::vector<unsigned char> master_secret(48, 1), random(32, 2);
+  EXPECT_TRUE(TlsRecordSealer::from_master_secret(Suite::Aes128GcmSha256, master_secret, random, random));
+  EXPECT_FALSE(TlsRecordSealer::from_master_secret(Suite::Aes128GcmSha256, short_secret, random, random));
 }
 
 }  // namespace

@@ -9,6 +9,8 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
 #include <gtest/gtest.h>
+
+#include <cctype>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -194,8 +196,8 @@ TEST_F(TlsStreamTest, ClientThatDropsTcpWithoutCloseNotifyIsSeenAsTruncated) {
 // Resumption by session tickets, with no session cache on the server, in both versions.
 class TlsResumptionTest : public TlsStreamTest, public ::testing::WithParamInterface<int> {};
 
-TEST_P(TlsResumptionTest, ASecondConnectionResumesWithTheTicketOfTheFirst) {
-  auto context = make_tls_context(files_.cert, files_.key);
+TEST_P(TlsResumptionTest, ASecondConnectionResumesWithTheTicketOfTheFirstAndParks) {
+  auto context = make_tls_context(files_.cert, files_.key, false, true);
   connect(context, GetParam());
   EXPECT_FALSE(SSL_session_reused(server_->native_handle()));
   EXPECT_EQ(SSL_version(server_->native_handle()), GetParam());
@@ -214,6 +216,13 @@ TEST_P(TlsResumptionTest, ASecondConnectionResumesWithTheTicketOfTheFirst) {
   SSL_SESSION_free(session);
   EXPECT_TRUE(SSL_session_reused(server_->native_handle()));
   EXPECT_TRUE(SSL_session_reused(client_->native_handle()));
+  // A resumed connection's secret is logged too: it parks.
+  const std::string head = "HTTP/1.1 200 OK\r\n\r\n";
+  const asio::const_buffer buffer = asio::buffer(head);
+  std::string records;
+  ASSERT_EQ(server_->park(std::span(&buffer, 1), records), TlsStream::ParkOutcome::Parked);
+  asio::write(server_->next_layer(), asio::buffer(records));
+  EXPECT_EQ(client_reads(head.size()), head);
 }
 
 INSTANTIATE_TEST_SUITE_P(Versions, TlsResumptionTest, ::testing::Values(TLS1_2_VERSION, TLS1_3_VERSION),
@@ -251,6 +260,11 @@ class TlsParkTest : public TlsStreamTest {
     if (outcome == TlsStream::ParkOutcome::Parked) asio::write(server_->next_layer(), asio::buffer(records));
     return outcome;
   }
+  void expect_client_reads_sealed_events();
+  // The TLS 1.2 suites the client offers from the next connect on.
+  void offer_client_suites(const char* suites) {
+    ASSERT_EQ(SSL_CTX_set_cipher_list(client_context_.native_handle(), suites), 1);
+  }
   void send_sealed(const std::string& plaintext) {
     const asio::const_buffer buffer = asio::buffer(plaintext);
     std::string records;
@@ -259,14 +273,9 @@ class TlsParkTest : public TlsStreamTest {
   }
 };
 
-TEST_F(TlsParkTest, AParkedStreamSendsWhatTheClientReadsAfterOpenSslsRecords) {
-  connect(make_tls_context(files_.cert, files_.key, false, true), TLS1_3_VERSION);
-  const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
-  ASSERT_EQ(park(head), TlsStream::ParkOutcome::Parked);
-  EXPECT_TRUE(server_->parked());
-  // Two session tickets went before: OpenSSL's record of the head was its third.
-  EXPECT_EQ(server_->sealer().sequence(), 3u);
-  EXPECT_EQ(client_reads(head.size()), head);
+// What a parked stream sends after its head: many events in one write and one event of
+// three records; then close_notify, which the client reads as a clean end.
+void TlsParkTest::expect_client_reads_sealed_events() {
   std::string events;
   for (int i = 0; i < 300; ++i) events += "data: " + std::to_string(i) + std::string(100, '.') + "\n\n";
   const std::string large = "data: " + std::string(40000, 'L') + "\n\n";
@@ -283,15 +292,61 @@ TEST_F(TlsParkTest, AParkedStreamSendsWhatTheClientReadsAfterOpenSslsRecords) {
   EXPECT_EQ(ec, asio::error::eof) << ec.message();
 }
 
-TEST_F(TlsParkTest, OnlyTls13ConnectionsOfAContextThatKeepsTheSecretAreParked) {
+TEST_F(TlsParkTest, AParkedStreamSendsWhatTheClientReadsAfterOpenSslsRecords) {
+  connect(make_tls_context(files_.cert, files_.key, false, true), TLS1_3_VERSION);
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n";
+  ASSERT_EQ(park(head), TlsStream::ParkOutcome::Parked);
+  EXPECT_TRUE(server_->parked());
+  // Two session tickets went before: OpenSSL's record of the head was its third.
+  EXPECT_EQ(server_->sealer().sequence(), 3u);
+  EXPECT_EQ(client_reads(head.size()), head);
+  expect_client_reads_sealed_events();
+}
+
+// TLS 1.2 with each AEAD suite the server offers a TLS 1.2 client (its certificate is ECDSA).
+class TlsParkTls12Test : public TlsParkTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(TlsParkTls12Test, AParkedTls12StreamSendsWhatTheClientReads) {
+  offer_client_suites(GetParam());
   connect(make_tls_context(files_.cert, files_.key, false, true), TLS1_2_VERSION);
+  ASSERT_EQ(SSL_version(client_->native_handle()), TLS1_2_VERSION);
+  ASSERT_STREQ(SSL_CIPHER_get_name(SSL_get_current_cipher(client_->native_handle())), GetParam());
+  // A long head: OpenSSL's records of it are two, sealed alike from its Finished (record 0) on.
+  const std::string head = "HTTP/1.1 200 OK\r\nX-Padding: " + std::string(20000, 'h') + "\r\n\r\n";
+  ASSERT_EQ(park(head), TlsStream::ParkOutcome::Parked);
+  EXPECT_EQ(server_->sealer().version(), TlsRecordSealer::Version::Tls12);
+  EXPECT_EQ(server_->sealer().sequence(), 3u);
+  EXPECT_EQ(client_reads(head.size()), head);
+  expect_client_reads_sealed_events();
+}
+
+INSTANTIATE_TEST_SUITE_P(Suites, TlsParkTls12Test,
+                         ::testing::Values("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                                           "ECDHE-ECDSA-CHACHA20-POLY1305"),
+                         [](const auto& info) {
+                           std::string name;
+                           for (const char c : std::string(info.param))
+                             if (std::isalnum(static_cast<unsigned char>(c))) name += c;
+                           return name;
+                         });
+
+TEST_F(TlsParkTest, CbcSuitesAndContextsThatDoNotKeepTheSecretAreNotParked) {
+  // TLS 1.2's CBC suites (MAC-then-encrypt, padding) are left to OpenSSL.
+  offer_client_suites("ECDHE-ECDSA-AES128-SHA256");
+  connect(make_tls_context(files_.cert, files_.key, false, true), TLS1_2_VERSION);
+  ASSERT_STREQ(SSL_CIPHER_get_name(SSL_get_current_cipher(client_->native_handle())), "ECDHE-ECDSA-AES128-SHA256");
   EXPECT_EQ(park("head"), TlsStream::ParkOutcome::Unsupported);
-  connect(make_tls_context(files_.cert, files_.key, false, false), TLS1_3_VERSION);
-  EXPECT_EQ(park("head"), TlsStream::ParkOutcome::Unsupported);
-  EXPECT_FALSE(server_->parked());
-  // Not parked, the stream goes on with OpenSSL.
   asio::async_write(*server_, asio::buffer(std::string_view("head")), [](boost::system::error_code, std::size_t) {});
   EXPECT_EQ(client_reads(4), "head");
+  offer_client_suites("DEFAULT");
+  for (const int version : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+    connect(make_tls_context(files_.cert, files_.key, false, false), version);
+    EXPECT_EQ(park("head"), TlsStream::ParkOutcome::Unsupported);
+    EXPECT_FALSE(server_->parked());
+    // Not parked, the stream goes on with OpenSSL.
+    asio::async_write(*server_, asio::buffer(std::string_view("head")), [](boost::system::error_code, std::size_t) {});
+    EXPECT_EQ(client_reads(4), "head");
+  }
 }
 
 TEST_F(TlsParkTest, BytesOpenSslHoldsForTheServerPreventParking) {
