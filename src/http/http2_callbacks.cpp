@@ -4,6 +4,7 @@
 #include "http/responses.hpp"
 
 #include <nghttp2/nghttp2.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,6 +17,31 @@ namespace ssehub::http {
 
 namespace beast = boost::beast;
 using boost::asio::ip::tcp;
+
+// RFC 9113 §5.1.1: each new stream id of a client is above all it used before, and a HEADERS
+// on a lower id that was never opened is a connection error (PROTOCOL_ERROR). nghttp2 ignores
+// such a frame instead, as it cannot tell a never-used id from a closed stream it has forgotten
+// (a client may still send trailers on a stream the server reset). So the session remembers
+// the last request ids it saw and ends the connection for a lower id that is none of them and
+// not open; nghttp2 answers the callback's failure with GOAWAY (see receive()).
+template <class Stream>
+int Http2Session<Stream>::on_begin_frame(nghttp2_session* session, const nghttp2_frame_hd* hd,
+                                         void* user_data) {
+  if (hd->type != NGHTTP2_HEADERS || hd->stream_id % 2 == 0) return 0;  // nghttp2 judges those
+  auto& self = *static_cast<Http2Session*>(user_data);
+  auto& recent = self.recent_request_ids_;
+  if (hd->stream_id > self.highest_request_id_) {
+    self.highest_request_id_ = hd->stream_id;
+    recent[self.next_recent_++ % recent.size()] = hd->stream_id;
+    return 0;
+  }
+  if (nghttp2_session_find_stream(session, hd->stream_id) ||
+      std::find(recent.begin(), recent.end(), hd->stream_id) != recent.end())
+    return 0;  // trailers of a stream that is open or just ended
+  spdlog::debug("http2: HEADERS on stream {}, below {} and never opened", hd->stream_id,
+                self.highest_request_id_);
+  return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
 
 template <class Stream>
 int Http2Session<Stream>::on_begin_headers(nghttp2_session*, const nghttp2_frame* frame,
@@ -165,6 +191,8 @@ ssize_t Http2Session<Stream>::read_body(nghttp2_session*, std::int32_t stream_id
 }
 
 // Compiled here for both transports; the rest of Http2Session is compiled where it is defined.
+template int Http2Session<beast::tcp_stream>::on_begin_frame(nghttp2_session*,
+                                                           const nghttp2_frame_hd*, void*);
 template int Http2Session<beast::tcp_stream>::on_begin_headers(nghttp2_session*,
     const nghttp2_frame*, void*);
 template int Http2Session<beast::tcp_stream>::on_header(nghttp2_session*, const nghttp2_frame*,
@@ -181,6 +209,8 @@ template ssize_t Http2Session<beast::tcp_stream>::read_body(nghttp2_session*, st
                                                             std::uint8_t*, std::size_t,
                                                             std::uint32_t*, nghttp2_data_source*,
                                                             void*);
+template int Http2Session<TlsStream>::on_begin_frame(nghttp2_session*, const nghttp2_frame_hd*,
+                                                    void*);
 template int Http2Session<TlsStream>::on_begin_headers(nghttp2_session*, const nghttp2_frame*,
                                                        void*);
 template int Http2Session<TlsStream>::on_header(nghttp2_session*, const nghttp2_frame*,

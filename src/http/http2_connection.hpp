@@ -117,6 +117,7 @@ class Http2Session final : public std::enable_shared_from_this<Http2Session<Stre
   }
 
   // nghttp2's callbacks; user_data is the session.
+  static int on_begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data);
   static int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user_data);
   static int on_header(nghttp2_session*, const nghttp2_frame* frame, const std::uint8_t* name,
                        std::size_t namelen, const std::uint8_t* value, std::size_t valuelen,
@@ -143,6 +144,10 @@ class Http2Session final : public std::enable_shared_from_this<Http2Session<Stre
   bool write_in_flight_ = false;
   bool going_away_ = false;
   bool receiving_ = false;  // inside nghttp2_session_mem_recv
+  // The client's request stream ids: the highest, and the last few (see on_begin_frame).
+  std::int32_t highest_request_id_ = 0;
+  std::array<std::int32_t, 16> recent_request_ids_{};
+  std::uint8_t next_recent_ = 0;
   boost::asio::steady_timer idle_timer_;
   State state_ = State::Open;
 };

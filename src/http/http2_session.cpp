@@ -48,6 +48,7 @@ Http2Session<Stream>::Http2Session(Stream stream, const HttpContext& context, un
 
   nghttp2_session_callbacks* callbacks = nullptr;
   nghttp2_session_callbacks_new(&callbacks);
+  nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, &on_begin_frame);
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, &on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, &on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, &on_frame_recv);
