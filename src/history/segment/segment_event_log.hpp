@@ -51,9 +51,10 @@ struct SegmentEventLogOptions {
 // On disk: journal-N segments of records (length, CRC-32, payload), and snapshot-N, the
 // state before journal-N began. Opening reads the newest snapshot and the journals after it;
 // a record whose length or checksum does not hold (a write torn by a power loss), or a zero
-// length (the unused end of a segment prepared ahead), ends its segment, and is cut off. Compaction starts a new segment (on the thread that calls
-// retain()), copies the kept entries' pointers, and writes them out on a thread of its own,
-// renaming the snapshot into place before it deletes the segments it replaces.
+// length (the unused end of a segment prepared ahead), ends its segment, and is cut off.
+// Compaction starts a new segment (on the thread that calls retain()), copies the kept
+// entries' pointers, and writes them out on a thread of its own, renaming the snapshot into
+// place before it deletes the segments it replaces.
 class SegmentEventLog final : public EventLog {
  public:
   SegmentEventLog(SegmentEventLogOptions options, metrics::Registry& registry);
