@@ -26,7 +26,8 @@ SegmentEventLog::SegmentEventLog(SegmentEventLogOptions options, metrics::Regist
                               "publishes with --history-sync full).")) {
   recover();
   // Asked at once when there is no threshold to wait for.
-  spare_asked_ = spare_wanted_ = options_.segment_bytes > 0 && options_.first_segment_after_bytes == 0;
+  spare_wanted_ = options_.segment_bytes > 0 && options_.first_segment_after_bytes == 0;
+  spare_asked_ = spare_wanted_;
   background_ = core::named_thread("history-flush", [this] { run_background(); });
   if (options_.sync_before_answer)
     syncer_ = core::named_thread("history-sync", [this] { run_syncer(); });
