@@ -703,14 +703,7 @@ void Worker::on_publisher_event(Publisher& p, uint32_t events) {
   }
   int64_t now = steady_ns();
   if (p.state == PubState::Connecting) {
-    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
-    if (socket_error(p.fd) != 0 || (events & EPOLLHUP)) {
-      stats_.publish_errors.add();
-      drop_publisher(p, now, false);
-      p.retry_ns = now + kReconnectDelayNs;
-      return;
-    }
-    p.state = PubState::Idle;
+    if (!finish_connect(p, events, now)) return;
     next_publish(p, now);
     update_publishing_done();
     if (p.fd < 0) return;
@@ -884,17 +877,24 @@ void Worker::flush_h2_publisher(Publisher& p, int64_t now) {
     drop_publisher(p, now, !p.h2_broken && p.state == PubState::AwaitingResponse);
 }
 
+// A publisher's non-blocking connect: false while it is pending or when it failed (counted,
+// the publisher dropped and retried later); true once connected (the publisher is idle).
+bool Worker::finish_connect(Publisher& p, uint32_t events, int64_t now) {
+  if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return false;
+  if (socket_error(p.fd) != 0 || (events & EPOLLHUP)) {
+    stats_.publish_errors.add();
+    drop_publisher(p, now, false);
+    p.retry_ns = now + kReconnectDelayNs;
+    return false;
+  }
+  p.state = PubState::Idle;
+  return true;
+}
+
 void Worker::on_h2_publisher_event(Publisher& p, uint32_t events) {
   int64_t now = steady_ns();
   if (p.state == PubState::Connecting) {
-    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
-    if (socket_error(p.fd) != 0 || (events & EPOLLHUP)) {
-      stats_.publish_errors.add();
-      drop_publisher(p, now, false);
-      p.retry_ns = now + kReconnectDelayNs;
-      return;
-    }
-    p.state = PubState::Idle;
+    if (!finish_connect(p, events, now)) return;
     p.h2.start(p.fd, publisher_events_);
     next_publish(p, now);
     update_publishing_done();

@@ -212,6 +212,7 @@ class Worker {
   void h2_conn_lost(H2Conn& c);
   void flush_h2_conns();
   void on_h2_publisher_event(Publisher& p, uint32_t events);
+  bool finish_connect(Publisher& p, uint32_t events, int64_t now);
   void send_h2_publish(Publisher& p);
   void flush_h2_publisher(Publisher& p, int64_t now);
 
