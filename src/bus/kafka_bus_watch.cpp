@@ -23,15 +23,12 @@ void KafkaBus::note_end(std::int32_t partition, std::int64_t next_offset) {
   }
 }
 
-void KafkaBus::refresh_ends() {
-  // Asked through the producer: the consumer's cached watermarks stop moving exactly when
-  // its own connection is the one that is stuck.
-  for (int partition = 0; partition < partition_count_ && running_; ++partition) {
-    std::int64_t low = 0, high = 0;
-    if (producer_->query_watermark_offsets(options_.topic, partition, &low, &high, 1000) ==
-        RdKafka::ERR_NO_ERROR)
-      note_end(partition, high);
-  }
+std::vector<std::int64_t> KafkaBus::refresh_ends(RdKafka::Handle& handle,
+                                                 std::chrono::milliseconds timeout) {
+  const auto ends = kafka::end_offsets(handle, options_.topic, partition_count_, timeout);
+  for (std::size_t partition = 0; partition < ends.size(); ++partition)
+    if (ends[partition] >= 0) note_end(static_cast<std::int32_t>(partition), ends[partition]);
+  return ends;
 }
 
 void KafkaBus::note_applied(std::int32_t partition, std::int64_t next_offset) {
@@ -65,7 +62,9 @@ void KafkaBus::run_watch() {
       cluster_up_ = up;
       if (up) {
         note_brokers_down(false);
-        refresh_ends();
+        // Asked through the producer: the consumer's cached watermarks stop moving exactly
+        // when its own connection is the one that is stuck.
+        refresh_ends(*producer_, std::chrono::milliseconds(1000));
       }
       update_lag();
     }
@@ -81,11 +80,11 @@ bool KafkaBus::may_have_issued(const std::string& stream, std::uint64_t id) {
   const std::int32_t partition = rd_kafka_msg_partitioner_murmur2(
       nullptr, stream.data(), stream.size(), partitions, nullptr, nullptr);
   if (static_cast<std::int64_t>(id) <= partition_ends_[partition].load()) return true;
-  std::int64_t low = 0, high = 0;
-  if (consumer_->query_watermark_offsets(options_.topic, partition, &low, &high, 2000) !=
-      RdKafka::ERR_NO_ERROR)
-    return true;  // cannot ask: wait rather than reset a client that may be right
-  note_end(partition, high);
+  // One request asks the leader for every partition's end, as cheaply as for this one.
+  const auto ends = refresh_ends(*consumer_, std::chrono::milliseconds(2000));
+  const auto index = static_cast<std::size_t>(partition);
+  const std::int64_t high = index < ends.size() ? ends[index] : -1;
+  if (high < 0) return true;  // cannot ask: wait rather than reset a client that may be right
   return static_cast<std::int64_t>(id) <= high;
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <thread>
@@ -103,6 +104,24 @@ bool cluster_answers(RdKafka::Handle& handle, std::chrono::milliseconds timeout)
                   RdKafka::ERR_NO_ERROR;
   delete raw;
   return up;
+}
+
+std::vector<std::int64_t> end_offsets(RdKafka::Handle& handle, const std::string& topic,
+                                      int partitions, std::chrono::milliseconds timeout) {
+  std::vector<std::int64_t> ends(static_cast<std::size_t>(std::max(partitions, 0)), -1);
+  if (ends.empty()) return ends;
+  std::vector<std::unique_ptr<RdKafka::TopicPartition>> owned;
+  std::vector<RdKafka::TopicPartition*> asked;
+  for (int partition = 0; partition < partitions; ++partition) {
+    owned.emplace_back(RdKafka::TopicPartition::create(topic, partition, RdKafka::Topic::OFFSET_END));
+    asked.push_back(owned.back().get());
+  }
+  if (handle.offsetsForTimes(asked, static_cast<int>(timeout.count())) != RdKafka::ERR_NO_ERROR)
+    return ends;
+  for (const auto* answer : asked)
+    if (answer->err() == RdKafka::ERR_NO_ERROR && answer->offset() >= 0)
+      ends[static_cast<std::size_t>(answer->partition())] = answer->offset();
+  return ends;
 }
 
 std::string instance_id(const std::string& data_dir) {

@@ -3,10 +3,12 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace ssehub::kafka {
 
@@ -55,6 +57,14 @@ void close_within(std::unique_ptr<RdKafka::KafkaConsumer> consumer, std::chrono:
 // Whether the cluster answers a metadata request within `timeout` (blocking). librdkafka
 // reconnects by itself; this only tells readiness whether the cluster is there.
 bool cluster_answers(RdKafka::Handle& handle, std::chrono::milliseconds timeout);
+
+// The end offset (the next offset to be written) of each partition 0..partitions-1 of
+// `topic`, asked of the leaders; -1 where a partition did not answer within `timeout`.
+// Blocks at most `timeout`: librdkafka's query_watermark_offsets ignores its timeout while
+// a partition's leader is down (librdkafka #2588, fixed in 2.3; Debian 12 has 2.0.2), so
+// this asks through offsetsForTimes with Kafka's "latest" timestamp, which honours it.
+std::vector<std::int64_t> end_offsets(RdKafka::Handle& handle, const std::string& topic,
+                                      int partitions, std::chrono::milliseconds timeout);
 
 // A stable node identity for Kafka from the host name and the data directory.
 std::string instance_id(const std::string& data_dir);
