@@ -30,7 +30,7 @@
 #include "sse/fanout.hpp"
 #include "sse/stream_opener.hpp"
 #include "sse/stream_session.hpp"
-#include "store/blocking_pool.hpp"
+#include "core/blocking_pool.hpp"
 #include "store/open_store.hpp"
 
 #include <spdlog/spdlog.h>
@@ -188,7 +188,7 @@ struct Server::Components {
   const sse::StreamOpener streams{config, hub, history, stream_metrics};
   api::StreamApi stream_api{config, streams, bus, history, access};
   std::unique_ptr<store::Store> report_store = store::open_store(config);
-  store::BlockingPool store_pool{kStoreThreads, kStoreQueuePerThread};
+  core::BlockingPool store_pool{"store", kStoreThreads, kStoreQueuePerThread};
   reports::ReportService report_service{*report_store, store_pool, bus, metrics};
   reports::ReportApi report_api{report_service, streams, access};
   std::unique_ptr<ingest::KafkaIngest> ingest = make_ingest(config, bus, report_service, metrics);

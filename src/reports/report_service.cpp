@@ -40,7 +40,7 @@ core::EventDraft status_event(const domain::Report& report) {
   return draft;
 }
 
-ReportService::ReportService(store::Store& store, store::BlockingPool& pool, bus::EventBus& bus,
+ReportService::ReportService(store::Store& store, core::BlockingPool& pool, bus::EventBus& bus,
                              metrics::Registry& registry)
     : store_(store),
       pool_(pool),

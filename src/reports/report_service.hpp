@@ -3,7 +3,7 @@
 #include "bus/event_bus.hpp"
 #include "domain/report.hpp"
 #include "metrics/metrics.hpp"
-#include "store/blocking_pool.hpp"
+#include "core/blocking_pool.hpp"
 #include "store/store.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -41,7 +41,7 @@ class ReportService {
  public:
   using Done = std::function<void(ReportOutcome)>;
 
-  ReportService(store::Store& store, store::BlockingPool& pool, bus::EventBus& bus, metrics::Registry& registry);
+  ReportService(store::Store& store, core::BlockingPool& pool, bus::EventBus& bus, metrics::Registry& registry);
   ~ReportService();
 
   // Each `done` runs on `executor`, or on a store thread when `executor` is empty.
@@ -70,7 +70,7 @@ class ReportService {
   void guarded(boost::asio::any_io_executor executor, const Done& done, Fn&& fn);
 
   store::Store& store_;
-  store::BlockingPool& pool_;
+  core::BlockingPool& pool_;
   bus::EventBus& bus_;
   metrics::Counter& transitions_;  // report status changes applied
   std::atomic<bool> store_ready_{true};

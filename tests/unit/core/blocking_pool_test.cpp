@@ -1,4 +1,4 @@
-#include "store/blocking_pool.hpp"
+#include "core/blocking_pool.hpp"
 
 #include <gtest/gtest.h>
 
@@ -7,11 +7,11 @@
 #include <thread>
 #include <vector>
 
-using ssehub::store::BlockingPool;
+using ssehub::core::BlockingPool;
 
 TEST(BlockingPoolTest, JobsOfOneKeyRunInSubmissionOrderWhileManyThreadsSubmit) {
   constexpr int kSubmitters = 4, kJobsEach = 500;
-  BlockingPool pool(3, 100000);
+  BlockingPool pool("test", 3, 100000);
   // Each submitter uses keys of its own, so its jobs' order is defined; the lanes are shared.
   std::mutex mutex;
   std::vector<std::vector<int>> seen(kSubmitters * 2);
@@ -36,7 +36,7 @@ TEST(BlockingPoolTest, JobsOfOneKeyRunInSubmissionOrderWhileManyThreadsSubmit) {
 }
 
 TEST(BlockingPoolTest, FullLaneRefusesAndStoppedPoolRefuses) {
-  BlockingPool pool(1, 2);
+  BlockingPool pool("test", 1, 2);
   std::atomic<bool> started{false}, release{false};
   std::atomic<int> ran{0};
   ASSERT_TRUE(pool.submit(0, [&] {
@@ -56,7 +56,7 @@ TEST(BlockingPoolTest, FullLaneRefusesAndStoppedPoolRefuses) {
 }
 
 TEST(BlockingPoolTest, StopWhileOtherThreadsSubmitLosesNoAcceptedJob) {
-  BlockingPool pool(2, 10000);
+  BlockingPool pool("test", 2, 10000);
   std::atomic<int> accepted{0}, ran{0};
   std::atomic<bool> go{true};
   std::vector<std::thread> submitters;

@@ -1,17 +1,17 @@
-#include "store/blocking_pool.hpp"
+#include "core/blocking_pool.hpp"
 
 #include "core/thread.hpp"
 
 #include <spdlog/spdlog.h>
 
-namespace ssehub::store {
+namespace ssehub::core {
 
-BlockingPool::BlockingPool(unsigned threads, std::size_t queue_limit_per_thread)
-    : queue_limit_(queue_limit_per_thread) {
+BlockingPool::BlockingPool(std::string name, unsigned threads, std::size_t queue_limit_per_thread)
+    : name_(std::move(name)), queue_limit_(queue_limit_per_thread) {
   for (unsigned i = 0; i < std::max(1u, threads); ++i) lanes_.push_back(std::make_unique<Lane>());
   for (std::size_t i = 0; i < lanes_.size(); ++i) {
     lanes_[i]->thread =
-        core::named_thread("store-" + std::to_string(i), [this, raw = lanes_[i].get()] { run(*raw); });
+        named_thread(name_ + "-" + std::to_string(i), [this, raw = lanes_[i].get()] { run(*raw); });
   }
 }
 
@@ -41,7 +41,7 @@ void BlockingPool::run(Lane& lane) {
     try {
       job();
     } catch (const std::exception& e) {
-      spdlog::error("store: job failed unexpectedly: {}", e.what());
+      spdlog::error("{}: job failed unexpectedly: {}", name_, e.what());
     }
   }
 }
@@ -58,4 +58,4 @@ void BlockingPool::stop() {
     if (lane->thread.joinable()) lane->thread.join();
 }
 
-}  // namespace ssehub::store
+}  // namespace ssehub::core

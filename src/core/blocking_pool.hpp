@@ -6,17 +6,19 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
-namespace ssehub::store {
+namespace ssehub::core {
 
-// Threads for blocking store calls, kept off the I/O threads. Jobs with the same key run on
-// the same thread in submission order, so one user's operations (and their events) never
-// overtake each other. Each thread's queue is bounded; a full queue refuses the job.
+// Threads for blocking calls (a database, a broker), kept off the I/O threads. Jobs with the
+// same key run on the same thread in submission order, so one user's operations (and their
+// events) never overtake each other. Each thread's queue is bounded; a full queue refuses the
+// job. The threads are named `name`-N.
 class BlockingPool {
  public:
-  BlockingPool(unsigned threads, std::size_t queue_limit_per_thread);
+  BlockingPool(std::string name, unsigned threads, std::size_t queue_limit_per_thread);
   ~BlockingPool();
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;
@@ -36,8 +38,9 @@ class BlockingPool {
   };
   void run(Lane& lane);
 
+  std::string name_;
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::size_t queue_limit_;
 };
 
-}  // namespace ssehub::store
+}  // namespace ssehub::core
