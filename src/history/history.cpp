@@ -1,5 +1,6 @@
 #include "history/history.hpp"
 
+#include "core/blocking_pool.hpp"
 #include "core/run_on.hpp"
 #include "core/thread.hpp"
 
@@ -11,6 +12,7 @@
 #include <future>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace ssehub::history {
@@ -50,10 +52,14 @@ class History::Runner {
 
 // Every call on the caller's thread, one at a time under one lock: a publish is numbered,
 // stored and handed to fan-out before the next, so streams get each stream's events in id
-// order whichever thread published them. Age retention runs on a thread of its own.
+// order whichever thread published them. Age retention runs on a thread of its own, and so
+// does a replay that must ask the id authority, which may wait for a broker.
 class History::CallerThreadRunner final : public History::Runner {
  public:
-  explicit CallerThreadRunner(History& history) : history_(history) {}
+  explicit CallerThreadRunner(History& history) : history_(history) {
+    // One thread is enough: an authority whose broker is known down answers at once.
+    if (history.ids_ != nullptr) authority_questions_.emplace("history-ask", 1, kMaxQueuedReplays);
+  }
 
   void start() override {
     {
@@ -100,6 +106,14 @@ class History::CallerThreadRunner final : public History::Runner {
       if (stopped_ || !started_) return false;
       page = history_.log_->read(stream, read_after(from), limit);
     }
+    if (history_.asks_authority(page, from)) {
+      return authority_questions_->submit(
+          std::hash<std::string>{}(stream),
+          [this, stream = std::move(stream), from, page = std::move(page),
+           executor = std::move(executor), done = std::move(done)]() mutable {
+            answer_on(executor, std::move(done), history_.replay_page(stream, from, std::move(page)));
+          });
+    }
     answer_on(executor, std::move(done), history_.replay_page(stream, from, std::move(page)));
     return true;
   }
@@ -116,6 +130,7 @@ class History::CallerThreadRunner final : public History::Runner {
         synced.set_value();
     }
     synced.get_future().wait();
+    if (authority_questions_) authority_questions_->stop();
     stop_trimmer_.notify_all();
     if (trimmer_.joinable()) trimmer_.join();
   }
@@ -155,6 +170,7 @@ class History::CallerThreadRunner final : public History::Runner {
   bool started_ = false;
   bool stopped_ = false;
   std::thread trimmer_;
+  std::optional<core::BlockingPool> authority_questions_;  // with an id authority only
 };
 
 // For a log that waits for a disk: appends queue for a writer thread, which passes all that
@@ -463,25 +479,6 @@ AppendResult History::answer(const Appended& appended, std::size_t first, std::s
       static_cast<std::size_t>(std::lower_bound(before.begin(), before.end(), first + count) -
                                std::lower_bound(before.begin(), before.end(), first));
   return result;
-}
-
-std::shared_ptr<Replay> History::replay_page(const std::string& stream, core::ResumePoint from,
-                                             Page page) {
-  // Asked outside any lock and snapshot: the authority may ask a broker.
-  const bool awaited =
-      ids_ && past_end(page.extent, from) && ids_->may_have_issued(stream, from.after_id);
-  const ReplayPlan plan = plan_replay(page.extent, from, awaited);
-  auto replay = std::make_shared<Replay>();
-  replay->reset = plan.reset;
-  replay->last_id = plan.read_after;
-  if (plan.live_only) return replay;
-  // A reset moves the read past events the log may still hold (they were read after the
-  // client's id, in the same snapshot as the extent).
-  for (StoredEventPtr& event : page.events)
-    if (event->id > plan.read_after) replay->events.push_back(std::move(event));
-  if (!replay->events.empty()) replay->last_id = replay->events.back()->id;
-  replay->more = page.more;
-  return replay;
 }
 
 }  // namespace ssehub::history

@@ -90,7 +90,8 @@ class History {
   // Thread-safe. Reads what a client resuming from `from` missed, one page within `limit`
   // (Replay::more tells whether more follow); `done` runs on `executor` (or, when the
   // executor is empty, on the reader thread, or before replay returns when the log runs on
-  // the caller's thread).
+  // the caller's thread, unless the id authority must be asked: then on a thread of its own).
+  // False when the replay cannot be queued (stopped, or too many waiting).
   bool replay(std::string stream, core::ResumePoint from, boost::asio::any_io_executor executor,
               ReplayDone done, PageLimit limit = {});
 
@@ -119,6 +120,8 @@ class History {
   // (`error` says why; counted and logged).
   std::optional<Appended> commit(std::span<core::EventDraft> drafts,
                                  std::span<const core::LogPosition> positions, std::string& error);
+  // Whether building a replay of `page` asks the id authority (which may block).
+  bool asks_authority(const Page& page, core::ResumePoint from) const;
   // A page of a replay, from what the log read after the client's id.
   std::shared_ptr<Replay> replay_page(const std::string& stream, core::ResumePoint from, Page page);
 

@@ -13,8 +13,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <future>
+#include <mutex>
 #include <optional>
 #include <thread>
 
@@ -378,6 +380,66 @@ TEST_P(AnyHistoryTest, AResumePastTheEndWaitsOnlyForAnIdTheAuthorityMayHaveIssue
   EXPECT_EQ(replay(*history, "v2:a", {.earliest = false, .after_id = 0})->events.size(), 1u);
   EXPECT_EQ(replay(*history, "v2:a", {.earliest = true})->events.size(), 1u);
   EXPECT_EQ(bus.asked.load(), 2);
+}
+
+// An authority that takes its time (a broker that does not answer) until the test decides.
+class UndecidedAuthority : public history::IdAuthority {
+ public:
+  bool may_have_issued(const std::string&, std::uint64_t) override {
+    asked_on = std::this_thread::get_id();
+    std::unique_lock lock(mutex_);
+    decided_.wait(lock, [&] { return answer_.has_value(); });
+    return *answer_;
+  }
+  void decide(bool answer) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!answer_) answer_ = answer;
+    }
+    decided_.notify_all();
+  }
+  bool has_decided() {
+    std::lock_guard lock(mutex_);
+    return answer_.has_value();
+  }
+  std::atomic<std::thread::id> asked_on{};
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable decided_;
+  std::optional<bool> answer_;
+};
+
+// The caller is an I/O thread: whichever thread runs the log, a replay that must ask the
+// authority returns before it has decided, and is answered once it has.
+TEST_P(AnyHistoryTest, AReplayAskingTheAuthorityNeverWaitsOnTheCallersThread) {
+  UndecidedAuthority bus;
+  auto history = open_with({.database_path = (dir_ / "h.db").string(), .ids = &bus});
+  append(*history, "v2:a", "m");
+  std::atomic<bool> returned{false};
+  // Decides once replay() has returned, or after 10 s if it waits for the decision itself.
+  std::thread valve([&] {
+    for (int i = 0; i < 1000 && !returned; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    bus.decide(true);
+  });
+  std::promise<std::shared_ptr<history::Replay>> done;
+  const bool queued = history->replay(
+      "v2:a", {.earliest = false, .after_id = 7}, io_.get_executor(),
+      [&](std::shared_ptr<history::Replay> r) { done.set_value(std::move(r)); });
+  const bool decided_before_return = bus.has_decided();
+  returned = true;
+  valve.join();
+  EXPECT_TRUE(queued);
+  EXPECT_FALSE(decided_before_return) << "replay() waited for the authority on the caller's thread";
+  auto future = done.get_future();
+  while (future.wait_for(std::chrono::milliseconds(1)) != std::future_status::ready) io_.poll();
+  io_.restart();
+  EXPECT_NE(bus.asked_on.load(), std::this_thread::get_id());
+  const auto waiting = future.get();
+  ASSERT_TRUE(waiting);
+  EXPECT_FALSE(waiting->reset);
+  EXPECT_TRUE(waiting->events.empty());
+  EXPECT_EQ(waiting->last_id, 7u);
 }
 
 // What only the memory store does.
