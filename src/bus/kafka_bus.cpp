@@ -23,22 +23,6 @@ constexpr auto kKeyedAppliedKept = std::chrono::seconds(10);
 // A draft published with an Idempotency-Key: answered with the id it is stored under.
 bool keyed(const core::EventDraft& draft) { return draft.dedupe_key.starts_with(kIdempotencyKeyPrefix); }
 
-// librdkafka doubles the wait between reconnection attempts up to reconnect.backoff.max.ms,
-// 10 s by default: after an outage of more than a few seconds each connection (the
-// producer's, the consumer's fetch connection to the partition leader) retries on its own
-// clock, up to 10 s after the broker is back. A consumer whose fetch connection waited while
-// the producer's was already up left a node taking publishes and reporting ready while it
-// delivered nothing for seconds. One second bounds that wait; the watch thread makes any
-// remaining lag visible (metric, log, /readyz).
-const std::map<std::string, std::string> kReconnect = {{"reconnect.backoff.ms", "100"},
-                                                       {"reconnect.backoff.max.ms", "1000"}};
-
-std::map<std::string, std::string> with_reconnect(std::map<std::string, std::string> settings) {
-  settings.insert(kReconnect.begin(), kReconnect.end());
-  return settings;
-}
-
-
 }  // namespace
 
 // One publish call: answered once, when Kafka acknowledged (or refused) its last record or,
@@ -167,7 +151,9 @@ void KafkaBus::start(history::History& history, std::vector<core::LogPosition> a
   };
   node_id_ = core::random_uuid();
   producer_events_ = std::make_unique<ProducerEvents>(*this);
-  auto producer_conf = kafka::make_conf(with_reconnect(
+  // Both handles reconnect within a second of the broker's return: a consumer that came back
+  // seconds after the producer left a node taking publishes it did not deliver.
+  auto producer_conf = kafka::make_conf(kafka::with_fast_reconnect(
       {{"bootstrap.servers", options_.brokers},
        {"client.id", "ssehub-bus"},
        {"enable.idempotence", "true"},
@@ -183,7 +169,7 @@ void KafkaBus::start(history::History& history, std::vector<core::LogPosition> a
   if (!producer_) throw std::runtime_error("kafka: cannot create producer: " + error);
 
   // The group id is never committed to: this consumer assigns every partition itself.
-  auto consumer_conf = kafka::make_conf(with_reconnect({{"bootstrap.servers", options_.brokers},
+  auto consumer_conf = kafka::make_conf(kafka::with_fast_reconnect({{"bootstrap.servers", options_.brokers},
                                                        {"client.id", "ssehub-bus"},
                                                        {"group.id", "ssehub-bus-" + core::random_uuid()},
                                                        {"enable.auto.commit", "false"},

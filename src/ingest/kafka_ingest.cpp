@@ -67,7 +67,7 @@ KafkaIngest::~KafkaIngest() { stop(); }
 std::unique_ptr<RdKafka::KafkaConsumer> KafkaIngest::create_consumer() {
   // Static membership: a node that restarts (even after kill -9) takes its partitions back
   // at once instead of stalling the group until the session times out.
-  auto conf = kafka::make_conf(
+  auto conf = kafka::make_conf(kafka::with_fast_reconnect(
       {{"bootstrap.servers", options_.brokers},
        {"client.id", "ssehub-ingest"},
        {"group.id", options_.group},
@@ -82,7 +82,7 @@ std::unique_ptr<RdKafka::KafkaConsumer> KafkaIngest::create_consumer() {
        {"allow.auto.create.topics", "false"},
        // librdkafka looks for a subscribed topic that does not exist yet
        // only at this interval (default: 5 minutes).
-       {"topic.metadata.refresh.interval.ms", std::to_string(options_.metadata_refresh.count())}});
+       {"topic.metadata.refresh.interval.ms", std::to_string(options_.metadata_refresh.count())}}));
   std::string error;
   conf->set("event_cb", &events_, error);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer(
@@ -297,7 +297,9 @@ void KafkaIngest::run() {
       cluster_up_ = up;
       if (up && !topics_checked_) create_missing_topics();
       measure_lag();
-      next_probe = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      // While the cluster is away, readiness should follow it back within a second.
+      next_probe = std::chrono::steady_clock::now() +
+                   (up ? std::chrono::milliseconds(2000) : std::chrono::milliseconds(500));
     }
     std::vector<std::unique_ptr<RdKafka::Message>> batch;
     for (int timeout = 100; batch.size() < kMaxBatch; timeout = 0) {

@@ -23,6 +23,11 @@ std::unique_ptr<RdKafka::Conf> make_conf(const std::map<std::string, std::string
   return conf;
 }
 
+std::map<std::string, std::string> with_fast_reconnect(std::map<std::string, std::string> settings) {
+  settings.insert({{"reconnect.backoff.ms", "100"}, {"reconnect.backoff.max.ms", "1000"}});
+  return settings;
+}
+
 int ensure_topic(RdKafka::Handle& handle, const std::string& topic, int partitions,
                  std::chrono::milliseconds timeout, int replication) {
   rd_kafka_t* rk = handle.c_ptr();
