@@ -169,15 +169,16 @@ void KafkaBus::start(history::History& history, std::vector<core::LogPosition> a
   if (!producer_) throw std::runtime_error("kafka: cannot create producer: " + error);
 
   // The group id is never committed to: this consumer assigns every partition itself.
-  auto consumer_conf = kafka::make_conf(kafka::with_fast_reconnect({{"bootstrap.servers", options_.brokers},
-                                                       {"client.id", "ssehub-bus"},
-                                                       {"group.id", "ssehub-bus-" + core::random_uuid()},
-                                                       {"enable.auto.commit", "false"},
-                                                       {"enable.auto.offset.store", "false"},
-                                                       {"auto.offset.reset", "earliest"},
-                                                       {"fetch.wait.max.ms", "10"},
-                                                       {"fetch.error.backoff.ms", "100"},
-                                                       {"enable.partition.eof", "true"}}));
+  auto consumer_conf = kafka::make_conf(kafka::with_fast_reconnect(
+      {{"bootstrap.servers", options_.brokers},
+       {"client.id", "ssehub-bus"},
+       {"group.id", "ssehub-bus-" + core::random_uuid()},
+       {"enable.auto.commit", "false"},
+       {"enable.auto.offset.store", "false"},
+       {"auto.offset.reset", "earliest"},
+       {"fetch.wait.max.ms", "10"},
+       {"fetch.error.backoff.ms", "100"},
+       {"enable.partition.eof", "true"}}));
   consumer_conf->set("event_cb", &events_, error);
   consumer_.reset(RdKafka::KafkaConsumer::create(consumer_conf.get(), error));
   if (!consumer_) throw std::runtime_error("kafka: cannot create consumer: " + error);

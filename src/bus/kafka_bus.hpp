@@ -85,7 +85,8 @@ class KafkaBus final : public EventBus, public history::IdAuthority {
   void note_end(std::int32_t partition, std::int64_t next_offset);
   // Asks the cluster for every partition's end (bounded by `timeout`) and notes them;
   // returns them, -1 where unknown.
-  std::vector<std::int64_t> refresh_ends(RdKafka::Handle& handle, std::chrono::milliseconds timeout);
+  std::vector<std::int64_t> refresh_ends(RdKafka::Handle& handle,
+                                         std::chrono::milliseconds timeout);
 
   KafkaBusOptions options_;
   history::History* history_ = nullptr;

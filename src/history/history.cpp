@@ -58,7 +58,8 @@ class History::CallerThreadRunner final : public History::Runner {
  public:
   explicit CallerThreadRunner(History& history) : history_(history) {
     // One thread is enough: an authority whose broker is known down answers at once.
-    if (history.ids_ != nullptr) authority_questions_.emplace("history-ask", 1, kMaxQueuedReplays);
+    if (history.ids_ != nullptr)
+      authority_questions_.emplace("history-ask", 1, kMaxQueuedReplays);
   }
 
   void start() override {
@@ -111,7 +112,8 @@ class History::CallerThreadRunner final : public History::Runner {
           std::hash<std::string>{}(stream),
           [this, stream = std::move(stream), from, page = std::move(page),
            executor = std::move(executor), done = std::move(done)]() mutable {
-            answer_on(executor, std::move(done), history_.replay_page(stream, from, std::move(page)));
+            answer_on(executor, std::move(done),
+                      history_.replay_page(stream, from, std::move(page)));
           });
     }
     answer_on(executor, std::move(done), history_.replay_page(stream, from, std::move(page)));

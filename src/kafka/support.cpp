@@ -23,7 +23,8 @@ std::unique_ptr<RdKafka::Conf> make_conf(const std::map<std::string, std::string
   return conf;
 }
 
-std::map<std::string, std::string> with_fast_reconnect(std::map<std::string, std::string> settings) {
+std::map<std::string, std::string> with_fast_reconnect(
+    std::map<std::string, std::string> settings) {
   settings.insert({{"reconnect.backoff.ms", "100"}, {"reconnect.backoff.max.ms", "1000"}});
   return settings;
 }
@@ -118,7 +119,8 @@ std::vector<std::int64_t> end_offsets(RdKafka::Handle& handle, const std::string
   std::vector<std::unique_ptr<RdKafka::TopicPartition>> owned;
   std::vector<RdKafka::TopicPartition*> asked;
   for (int partition = 0; partition < partitions; ++partition) {
-    owned.emplace_back(RdKafka::TopicPartition::create(topic, partition, RdKafka::Topic::OFFSET_END));
+    owned.emplace_back(
+        RdKafka::TopicPartition::create(topic, partition, RdKafka::Topic::OFFSET_END));
     asked.push_back(owned.back().get());
   }
   if (handle.offsetsForTimes(asked, static_cast<int>(timeout.count())) != RdKafka::ERR_NO_ERROR)

@@ -19,7 +19,8 @@ std::unique_ptr<RdKafka::Conf> make_conf(const std::map<std::string, std::string
 // reconnect.backoff.max.ms, 10 s: after an outage of more than a few seconds each connection
 // retries on its own clock, up to 10 s after the broker is back, and a node stays not ready
 // (or, for the bus, takes publishes while its consumer delivers nothing) that long.
-std::map<std::string, std::string> with_fast_reconnect(std::map<std::string, std::string> settings);
+std::map<std::string, std::string> with_fast_reconnect(
+    std::map<std::string, std::string> settings);
 
 // Creates `topic` with `partitions` partitions (and `replication` copies; -1: the broker's
 // default) unless it exists; returns its partition count. Throws when the cluster cannot be

@@ -419,7 +419,8 @@ TEST_P(AnyHistoryTest, AReplayAskingTheAuthorityNeverWaitsOnTheCallersThread) {
   std::atomic<bool> returned{false};
   // Decides once replay() has returned, or after 10 s if it waits for the decision itself.
   std::thread valve([&] {
-    for (int i = 0; i < 1000 && !returned; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 1000 && !returned; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     bus.decide(true);
   });
   std::promise<std::shared_ptr<history::Replay>> done;
