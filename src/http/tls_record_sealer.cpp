@@ -35,6 +35,12 @@ const SuiteInfo& info_of(TlsRecordSealer::Suite suite) {
 constexpr std::uint64_t kMaxRecords = std::uint64_t{1} << 24;
 constexpr std::size_t kTagLength = 16;
 
+// Runs OpenSSL's key derivation `kdf` with `params` into `out`.
+bool derive(EVP_KDF* kdf, const OSSL_PARAM* params, unsigned char* out, std::size_t length) {
+  std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> context(EVP_KDF_CTX_new(kdf), &EVP_KDF_CTX_free);
+  return context && EVP_KDF_derive(context.get(), out, length, params) == 1;
+}
+
 // HKDF-Expand-Label(secret, label, "", length) of RFC 8446 7.1, by OpenSSL's HKDF.
 bool expand_label(const SuiteInfo& suite, std::span<const unsigned char> secret, std::string_view label,
                   unsigned char* out, std::size_t length) {
@@ -47,8 +53,6 @@ bool expand_label(const SuiteInfo& suite, std::span<const unsigned char> secret,
   info.push_back(static_cast<char>(6 + label.size()));
   info.append("tls13 ").append(label);
   info.push_back(0);
-  std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> context(EVP_KDF_CTX_new(kdf), &EVP_KDF_CTX_free);
-  if (!context) return false;
   int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
   const OSSL_PARAM params[] = {
       OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode),
@@ -57,7 +61,7 @@ bool expand_label(const SuiteInfo& suite, std::span<const unsigned char> secret,
                                         secret.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
       OSSL_PARAM_construct_end()};
-  return EVP_KDF_derive(context.get(), out, length, params) == 1;
+  return derive(kdf, params, out, length);
 }
 
 // The key block of a TLS 1.2 connection (RFC 5246 6.3): PRF(master_secret, "key expansion",
@@ -70,15 +74,13 @@ bool expand_key_block(const SuiteInfo& suite, std::span<const unsigned char> mas
   std::string seed = "key expansion";
   seed.append(reinterpret_cast<const char*>(server_random.data()), server_random.size());
   seed.append(reinterpret_cast<const char*>(client_random.data()), client_random.size());
-  std::unique_ptr<EVP_KDF_CTX, decltype(&EVP_KDF_CTX_free)> context(EVP_KDF_CTX_new(kdf), &EVP_KDF_CTX_free);
-  if (!context) return false;
   const OSSL_PARAM params[] = {
       OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(suite.digest), 0),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, const_cast<unsigned char*>(master_secret.data()),
                                         master_secret.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed.data(), seed.size()),
       OSSL_PARAM_construct_end()};
-  return EVP_KDF_derive(context.get(), out, length, params) == 1;
+  return derive(kdf, params, out, length);
 }
 
 void put_u64(unsigned char* at, std::uint64_t value) {
