@@ -35,6 +35,9 @@ std::string stream_name(unsigned i) { return "v2:resumer" + std::to_string(i); }
 // Live events dropped by any merge so far: publishing goes on until the load has dropped some,
 // however fast this machine makes replays.
 std::atomic<std::size_t> drops_seen{0};
+// Pages asked for by every replay so far: opening goes on until the load has paged replays,
+// however fast this machine makes them.
+std::atomic<std::size_t> pages_asked{0};
 
 // Lives on one I/O thread; every call below happens there.
 class ResumingSubscriber : public hub::Subscriber {
@@ -62,6 +65,7 @@ class ResumingSubscriber : public hub::Subscriber {
 
   void request(core::ResumePoint from) {
     ++pages;
+    pages_asked.fetch_add(1);
     if (!sse::read_replay_page(
             history, stream, from, executor,
             [this](std::shared_ptr<sse::ReplayPage> page) { on_page(page); }, kPageBytes))
@@ -136,6 +140,7 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   std::array<std::atomic<std::uint64_t>, kStreams> highest{};
   std::atomic<std::size_t> appends_done{0};
   drops_seen = 0;
+  pages_asked = 0;
 
   std::vector<std::thread> publishers;
   for (unsigned p = 0; p < kPublishers; ++p) {
@@ -168,15 +173,33 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   }
 
   // Each I/O thread keeps opening resuming streams, from ids already acknowledged.
+  // Past the planned load (bounded), until the self-checks below can hold: a resumer opened
+  // once publishing is over pages through a long backlog.
   std::atomic<bool> publishing{true};
+  std::atomic<std::size_t> opened_so_far{0};
+  const auto load_unmet = [&] {
+    return drops_seen.load() == 0 || pages_asked.load() <= 2 * opened_so_far.load();
+  };
   std::vector<std::vector<std::unique_ptr<ResumingSubscriber>>> resumers(kIoThreads);
+  const auto replays_done = [&](unsigned t) {
+    bool done = true;
+    io.run_on(t, [&] {
+      for (auto& subscriber : resumers[t]) done = done && (subscriber->merge.done() || subscriber->failed);
+    });
+    return done;
+  };
   std::vector<std::thread> openers;
   for (unsigned t = 0; t < kIoThreads; ++t) {
     openers.emplace_back([&, t] {
       std::mt19937 random(50 + t);
-      while ((publishing.load() || resumers[t].size() < kMinResumersPerThread) &&
+      while ((publishing.load() || resumers[t].size() < kMinResumersPerThread || load_unmet()) &&
              (resumers[t].size() < kMaxResumersPerThread ||
-              (drops_seen.load() == 0 && resumers[t].size() < 4 * kMaxResumersPerThread))) {
+              (load_unmet() && resumers[t].size() < 4 * kMaxResumersPerThread))) {
+        // Once publishing is over, one resumer at a time, each to its end: the pages it asks
+        // for are counted before deciding on another, so a slow machine opens only a few more.
+        while (!publishing.load() && !replays_done(t))
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        opened_so_far.fetch_add(1);
         const unsigned s = random() % kStreams;
         const std::uint64_t top = highest[s].load();
         const std::uint64_t after = top == 0 ? 0 : random() % (top + 1);
@@ -201,10 +224,7 @@ TEST_P(HistoryStressTest, ResumingWhileSeveralThreadsPublishMissesNothing) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (bool all_done = false; !all_done && std::chrono::steady_clock::now() < deadline;) {
     all_done = true;
-    for (unsigned t = 0; t < kIoThreads; ++t)
-      io.run_on(t, [&] {
-        for (auto& subscriber : resumers[t]) all_done = all_done && (subscriber->merge.done() || subscriber->failed);
-      });
+    for (unsigned t = 0; t < kIoThreads; ++t) all_done = replays_done(t) && all_done;
     if (!all_done) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   history.stop();
