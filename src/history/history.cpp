@@ -35,6 +35,75 @@ std::uint64_t read_after(core::ResumePoint from) {
   return from.earliest ? 0 : from.after_id;
 }
 
+// A publish waiting for its commit.
+struct PendingAppend {
+  std::vector<core::EventDraft> drafts;
+  boost::asio::any_io_executor executor;
+  History::AppendDone done;
+  std::vector<core::LogPosition> positions;
+};
+
+// The drafts and positions of a batch, to commit together. Each append keeps its drafts'
+// count (their contents move).
+std::pair<std::vector<core::EventDraft>, std::vector<core::LogPosition>> merged(
+    std::vector<PendingAppend>& batch) {
+  std::pair<std::vector<core::EventDraft>, std::vector<core::LogPosition>> all;
+  for (auto& pending : batch) {
+    std::move(pending.drafts.begin(), pending.drafts.end(), std::back_inserter(all.first));
+    all.second.insert(all.second.end(), pending.positions.begin(), pending.positions.end());
+  }
+  return all;
+}
+
+// The answer to an append, from what the log made of its drafts `first` to `first + count`.
+AppendResult result_of(const Appended& appended, std::size_t first, std::size_t count) {
+  AppendResult result{.ok = true, .ids = {}, .already_stored = 0, .error = {}};
+  result.ids.assign(appended.ids.begin() + static_cast<std::ptrdiff_t>(first),
+                    appended.ids.begin() + static_cast<std::ptrdiff_t>(first + count));
+  const auto& before = appended.stored_before;
+  result.already_stored =
+      static_cast<std::size_t>(std::lower_bound(before.begin(), before.end(), first + count) -
+                               std::lower_bound(before.begin(), before.end(), first));
+  return result;
+}
+
+// Answers every append of a batch committed together (`appended` null: each failed with
+// `error`), grouped per executor: one wake-up of each I/O thread per commit, not one per
+// publisher; the answers for the thread running this are given in place.
+void answer_all(std::vector<PendingAppend>& batch, const Appended* appended,
+                const std::string& error) {
+  using Answer = std::pair<History::AppendDone, AppendResult>;
+  std::vector<std::pair<boost::asio::any_io_executor, std::vector<Answer>>> answers;
+  std::size_t first = 0;
+  for (auto& pending : batch) {
+    AppendResult result{.ok = false, .ids = {}, .already_stored = 0, .error = error};
+    if (appended != nullptr) result = result_of(*appended, first, pending.drafts.size());
+    first += pending.drafts.size();
+    if (batch.size() == 1) {
+      core::run_on(
+          pending.executor,
+          [done = std::move(pending.done), result = std::move(result)]() mutable {
+            done(std::move(result));
+          },
+          core::Hop::UnlessHere);
+      return;
+    }
+    auto group = std::find_if(answers.begin(), answers.end(),
+                              [&](const auto& entry) { return entry.first == pending.executor; });
+    if (group == answers.end())
+      group = answers.emplace(answers.end(), pending.executor, std::vector<Answer>{});
+    group->second.emplace_back(std::move(pending.done), std::move(result));
+  }
+  for (auto& [executor, group] : answers) {
+    core::run_on(
+        executor,
+        [group = std::move(group)]() mutable {
+          for (auto& [done, result] : group) done(std::move(result));
+        },
+        core::Hop::UnlessHere);
+  }
+}
+
 }  // namespace
 
 // How History runs its log's calls: on the callers' threads, or on threads of its own.
@@ -54,6 +123,13 @@ class History::Runner {
 // stored and handed to fan-out before the next, so streams get each stream's events in id
 // order whichever thread published them. Age retention runs on a thread of its own, and so
 // does a replay that must ask the id authority, which may wait for a broker.
+//
+// Publishers do not wait for each other (combining): the thread that finds no commit under
+// way commits its own publish at once and answers it in place; one that finds a commit under
+// way queues its publish and goes back to its other connections, and the committing thread
+// takes what queued in one commit (one journal write, one fan-out) before it lets go,
+// answering each I/O thread with one post. On a few cores, sleeping on the lock instead costs
+// a context switch per collision and leaves the waiting thread's connections idle.
 class History::CallerThreadRunner final : public History::Runner {
  public:
   explicit CallerThreadRunner(History& history) : history_(history) {
@@ -73,29 +149,23 @@ class History::CallerThreadRunner final : public History::Runner {
   core::Admission append(std::vector<core::EventDraft> drafts,
                          boost::asio::any_io_executor executor, AppendDone done,
                          std::vector<core::LogPosition> positions) override {
-    AppendResult result;
-    {
-      std::lock_guard lock(mutex_);
-      if (stopped_) return core::Admission::Stopped;
-      if (!started_) return core::Admission::Unavailable;
-      // Fan-out under the lock, so that streams get events in id order.
-      if (auto appended = history_.commit(drafts, positions, result.error))
-        result = answer(*appended, 0, drafts.size());
-      // Asked under the lock, so that syncs are awaited in append order.
-      if (result.ok && history_.log_->syncs_in_groups()) {
-        history_.log_->when_synced([executor, done = std::move(done),
-                                    result = std::move(result)](bool synced) mutable {
-          if (!synced) result = {.ok = false, .ids = {}, .already_stored = 0,
-                                 .error = "history: the journal could not be synced"};
-          answer_on(executor, std::move(done), std::move(result));
-        });
-        return core::Admission::Queued;
-      }
+    if (stopped_.load()) return core::Admission::Stopped;
+    if (!started_.load()) return core::Admission::Unavailable;
+    PendingAppend own{std::move(drafts), std::move(executor), std::move(done),
+                      std::move(positions)};
+    if (!committing_.exchange(true)) {
+      commit_as_combiner(&own);
+      return core::Admission::Queued;
     }
-    // A publisher on its own I/O thread (the usual case) is answered at once.
-    core::run_on(
-        executor, [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); },
-        core::Hop::UnlessHere);
+    {
+      std::lock_guard lock(queue_mutex_);
+      if (queued_drafts_.load() + own.drafts.size() > history_.options_.queue_limit)
+        return core::Admission::QueueFull;
+      queued_drafts_.fetch_add(own.drafts.size());
+      queue_.push_back(std::move(own));
+    }
+    // The committing thread may have let go before this one was queued.
+    if (!committing_.exchange(true)) commit_as_combiner(nullptr);
     return core::Admission::Queued;
   }
 
@@ -166,13 +236,81 @@ class History::CallerThreadRunner final : public History::Runner {
     }
   }
 
+  // Runs with committing_ held: commits `own` (when not null) with what other threads
+  // queued, until nothing is queued, then lets go (and takes over again when a publish was
+  // queued as it let go).
+  void commit_as_combiner(PendingAppend* own) {
+    std::vector<PendingAppend> batch;
+    for (;;) {
+      if (own != nullptr) batch.push_back(std::move(*own)), own = nullptr;
+      take_queued(batch);
+      if (batch.empty()) {
+        committing_.store(false);
+        // Anything queued before the store above is seen here; anything after, by its
+        // publisher's own exchange.
+        if (queued_drafts_.load() == 0 || committing_.exchange(true)) return;
+        continue;
+      }
+      commit_batch(batch);
+      batch.clear();
+    }
+  }
+
+  // Moves what other threads queued into `batch`, up to a commit's worth.
+  void take_queued(std::vector<PendingAppend>& batch) {
+    if (queued_drafts_.load() == 0) return;
+    std::lock_guard lock(queue_mutex_);
+    std::size_t drafts = 0;
+    while (!queue_.empty() && drafts < kMaxDraftsPerCommit) {
+      drafts += queue_.front().drafts.size();
+      batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    queued_drafts_.fetch_sub(drafts);
+  }
+
+  // One commit for the whole batch, answered when stored (or, for a log that syncs in
+  // groups, once synced).
+  void commit_batch(std::vector<PendingAppend>& batch) {
+    std::string error;
+    std::optional<Appended> appended;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopped_) {
+        error = "history: stopped";
+      } else if (batch.size() == 1) {
+        // Fan-out under the lock, so that streams get events in id order.
+        appended = history_.commit(batch.front().drafts, batch.front().positions, error);
+      } else {
+        auto [drafts, positions] = merged(batch);
+        appended = history_.commit(drafts, positions, error);
+      }
+      if (appended && history_.log_->syncs_in_groups()) {
+        // Asked under the lock, so that syncs are awaited in append order.
+        history_.log_->when_synced(
+            [batch = std::move(batch), appended = std::move(*appended)](bool synced) mutable {
+              answer_all(batch, synced ? &appended : nullptr,
+                         "history: the journal could not be synced");
+            });
+        return;
+      }
+    }
+    answer_all(batch, appended ? &*appended : nullptr, error);
+  }
+
   History& history_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // the log, and started_/stopped_ changes
   std::condition_variable stop_trimmer_;
-  bool started_ = false;
-  bool stopped_ = false;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stopped_{false};
   std::thread trimmer_;
   std::optional<core::BlockingPool> authority_questions_;  // with an id authority only
+
+  // Whether a thread is committing: the combiner's role, held without sleeping.
+  std::atomic<bool> committing_{false};
+  std::mutex queue_mutex_;
+  std::deque<PendingAppend> queue_;  // publishes waiting for the committing thread
+  std::atomic<std::size_t> queued_drafts_{0};
 };
 
 // For a log that waits for a disk: appends queue for a writer thread, which passes all that
@@ -223,12 +361,6 @@ class History::ThreadedRunner final : public History::Runner {
   }
 
  private:
-  struct PendingAppend {
-    std::vector<core::EventDraft> drafts;
-    boost::asio::any_io_executor executor;
-    AppendDone done;
-    std::vector<core::LogPosition> positions;
-  };
   struct PendingReplay {
     std::string stream;
     core::ResumePoint from;
@@ -295,7 +427,7 @@ void History::ThreadedRunner::run_writer() {
   }
 }
 
-std::optional<std::vector<History::ThreadedRunner::PendingAppend>>
+std::optional<std::vector<PendingAppend>>
 History::ThreadedRunner::take_batch(core::SteadyClock::time_point deadline) {
   std::vector<PendingAppend> batch;
   std::unique_lock lock(append_mutex_);
@@ -325,35 +457,10 @@ std::chrono::seconds History::ThreadedRunner::probe() {
 }
 
 void History::ThreadedRunner::commit(std::vector<PendingAppend>& batch) {
-  std::vector<core::EventDraft> drafts;
-  std::vector<core::LogPosition> positions;
-  for (auto& pending : batch) {
-    std::move(pending.drafts.begin(), pending.drafts.end(), std::back_inserter(drafts));
-    positions.insert(positions.end(), pending.positions.begin(), pending.positions.end());
-  }
+  auto [drafts, positions] = merged(batch);
   std::string error;
   const auto appended = history_.commit(drafts, positions, error);
-
-  // Answers grouped per executor: one wake-up of each I/O thread per commit, not one per
-  // publisher.
-  using Answer = std::pair<AppendDone, AppendResult>;
-  std::vector<std::pair<boost::asio::any_io_executor, std::vector<Answer>>> answers;
-  std::size_t first = 0;
-  for (auto& pending : batch) {
-    AppendResult result{.ok = false, .ids = {}, .already_stored = 0, .error = error};
-    if (appended) result = answer(*appended, first, pending.drafts.size());
-    first += pending.drafts.size();
-    auto group = std::find_if(answers.begin(), answers.end(),
-                              [&](const auto& entry) { return entry.first == pending.executor; });
-    if (group == answers.end())
-      group = answers.emplace(answers.end(), pending.executor, std::vector<Answer>{});
-    group->second.emplace_back(std::move(pending.done), std::move(result));
-  }
-  for (auto& [executor, group] : answers) {
-    core::run_on(executor, [group = std::move(group)]() mutable {
-      for (auto& [done, result] : group) done(std::move(result));
-    });
-  }
+  answer_all(batch, appended ? &*appended : nullptr, error);
 }
 
 void History::ThreadedRunner::run_reader() {
@@ -470,17 +577,6 @@ void History::retain() {
   } catch (const std::exception& e) {
     spdlog::warn("history: age retention failed: {}", e.what());
   }
-}
-
-AppendResult History::answer(const Appended& appended, std::size_t first, std::size_t count) {
-  AppendResult result{.ok = true, .ids = {}, .already_stored = 0, .error = {}};
-  result.ids.assign(appended.ids.begin() + static_cast<std::ptrdiff_t>(first),
-                    appended.ids.begin() + static_cast<std::ptrdiff_t>(first + count));
-  const auto& before = appended.stored_before;
-  result.already_stored =
-      static_cast<std::size_t>(std::lower_bound(before.begin(), before.end(), first + count) -
-                               std::lower_bound(before.begin(), before.end(), first));
-  return result;
 }
 
 }  // namespace ssehub::history

@@ -114,8 +114,6 @@ class History {
   std::unique_ptr<Runner> make_runner();
   // Age retention while running: a failure is logged, and the next round tries again.
   void retain();
-  // The answer to an append, from what the log made of its drafts `first` to `first + count`.
-  static AppendResult answer(const Appended& appended, std::size_t first, std::size_t count);
   // Appends to the log and hands the new events to fan-out. Nothing when the log failed
   // (`error` says why; counted and logged).
   std::optional<Appended> commit(std::span<core::EventDraft> drafts,

@@ -529,3 +529,75 @@ TEST_F(HistoryInMemoryTest, AnswersGoToTheExecutorAndNothingIsAcceptedAfterStop)
             core::Admission::Stopped);
   EXPECT_FALSE(history->replay("v2:a", {.earliest = true}, io_.get_executor(), [](auto) {}));
 }
+
+namespace {
+
+// Holds the first commit's fan-out (and so history's commit) until released.
+class HeldCommits : public history::CommitListener {
+ public:
+  void on_commit(std::vector<history::StoredEventPtr> events) override {
+    std::unique_lock lock(mutex);
+    batches.push_back(events.size());
+    if (batches.size() == 1) {
+      holding = true;
+      changed.notify_all();
+      changed.wait(lock, [&] { return released; });
+    }
+  }
+  void release() {
+    std::lock_guard lock(mutex);
+    released = true;
+    changed.notify_all();
+  }
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool holding = false, released = false;
+  std::vector<std::size_t> batches;  // events per commit
+};
+
+}  // namespace
+
+TEST_F(HistoryInMemoryTest, APublishDuringAnotherCommitIsQueuedAndCommittedWithOthersInOne) {
+  HeldCommits listener;
+  auto history = make({});
+  history->start(listener);
+  const auto publish = [&](std::vector<std::string> streams, std::vector<std::uint64_t>& ids) {
+    std::vector<core::EventDraft> drafts(streams.size());
+    for (std::size_t i = 0; i < streams.size(); ++i) drafts[i].stream = streams[i];
+    return history->append(std::move(drafts), io_.get_executor(),
+                           [&ids](history::AppendResult result) { ids = result.ids; });
+  };
+  std::vector<std::uint64_t> first_ids, second_ids, third_ids;
+  std::thread committing([&] { publish({"v2:a"}, first_ids); });
+  {
+    std::unique_lock lock(listener.mutex);
+    listener.changed.wait(lock, [&] { return listener.holding; });
+  }
+  // Released after 10 s if a publish below waits for the commit under way itself.
+  std::atomic<bool> returned{false};
+  std::thread valve([&] {
+    for (int i = 0; i < 1000 && !returned; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    listener.release();
+  });
+  EXPECT_EQ(publish({"v2:a", "v2:b"}, second_ids), core::Admission::Queued);
+  EXPECT_EQ(publish({"v2:a"}, third_ids), core::Admission::Queued);
+  bool released_before_return = false;
+  {
+    std::lock_guard lock(listener.mutex);
+    released_before_return = listener.released;
+  }
+  returned = true;
+  valve.join();
+  committing.join();
+  EXPECT_FALSE(released_before_return) << "a publish waited for another's commit";
+
+  while (third_ids.empty()) io_.run_one_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(first_ids, std::vector<std::uint64_t>({1}));
+  EXPECT_EQ(second_ids, std::vector<std::uint64_t>({2, 1}));
+  EXPECT_EQ(third_ids, std::vector<std::uint64_t>({3}));
+  // The committing thread took both queued publishes in one commit before letting go.
+  EXPECT_EQ(listener.batches, std::vector<std::size_t>({1, 3}));
+  EXPECT_EQ(metrics_.value("ssehub_history_commits_total"), 2);
+  history->stop();
+}
