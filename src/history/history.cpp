@@ -159,10 +159,11 @@ class History::CallerThreadRunner final : public History::Runner {
     }
     {
       std::lock_guard lock(queue_mutex_);
-      if (queued_drafts_.load() + own.drafts.size() > history_.options_.queue_limit)
+      if (queued_drafts_ + own.drafts.size() > history_.options_.queue_limit)
         return core::Admission::QueueFull;
-      queued_drafts_.fetch_add(own.drafts.size());
+      queued_drafts_ += own.drafts.size();
       queue_.push_back(std::move(own));
+      queued_.fetch_add(1);
     }
     // The committing thread may have let go before this one was queued.
     if (!committing_.exchange(true)) commit_as_combiner(nullptr);
@@ -248,7 +249,7 @@ class History::CallerThreadRunner final : public History::Runner {
         committing_.store(false);
         // Anything queued before the store above is seen here; anything after, by its
         // publisher's own exchange.
-        if (queued_drafts_.load() == 0 || committing_.exchange(true)) return;
+        if (queued_.load() == 0 || committing_.exchange(true)) return;
         continue;
       }
       commit_batch(batch);
@@ -258,15 +259,17 @@ class History::CallerThreadRunner final : public History::Runner {
 
   // Moves what other threads queued into `batch`, up to a commit's worth.
   void take_queued(std::vector<PendingAppend>& batch) {
-    if (queued_drafts_.load() == 0) return;
+    if (queued_.load() == 0) return;
     std::lock_guard lock(queue_mutex_);
-    std::size_t drafts = 0;
+    std::size_t drafts = 0, taken = 0;
     while (!queue_.empty() && drafts < kMaxDraftsPerCommit) {
       drafts += queue_.front().drafts.size();
       batch.push_back(std::move(queue_.front()));
       queue_.pop_front();
+      ++taken;
     }
-    queued_drafts_.fetch_sub(drafts);
+    queued_drafts_ -= drafts;
+    queued_.fetch_sub(taken);
   }
 
   // One commit for the whole batch, answered when stored (or, for a log that syncs in
@@ -310,7 +313,9 @@ class History::CallerThreadRunner final : public History::Runner {
   std::atomic<bool> committing_{false};
   std::mutex queue_mutex_;
   std::deque<PendingAppend> queue_;  // publishes waiting for the committing thread
-  std::atomic<std::size_t> queued_drafts_{0};
+  std::size_t queued_drafts_ = 0;    // in queue_, for its limit
+  // Appends in queue_, read without the lock: one may carry only bus positions, no draft.
+  std::atomic<std::size_t> queued_{0};
 };
 
 // For a log that waits for a disk: appends queue for a writer thread, which passes all that

@@ -601,3 +601,34 @@ TEST_F(HistoryInMemoryTest, APublishDuringAnotherCommitIsQueuedAndCommittedWithO
   EXPECT_EQ(metrics_.value("ssehub_history_commits_total"), 2);
   history->stop();
 }
+
+// A cluster bus (or Kafka ingestion) stores positions alone when it skipped every record of a
+// batch: such an append, queued during another commit, must not be taken for an empty queue.
+TEST_F(HistoryInMemoryTest, AnAppendOfPositionsAloneQueuedDuringACommitIsAnswered) {
+  HeldCommits listener;
+  auto history = make({});
+  history->start(listener);
+  std::thread committing([&] {
+    std::vector<core::EventDraft> drafts(1);
+    drafts[0].stream = "v2:a";
+    history->append(std::move(drafts), {}, [](history::AppendResult) {});
+  });
+  {
+    std::unique_lock lock(listener.mutex);
+    listener.changed.wait(lock, [&] { return listener.holding; });
+  }
+  std::optional<history::AppendResult> answer;
+  EXPECT_EQ(history->append({}, io_.get_executor(),
+                            [&](history::AppendResult result) { answer = std::move(result); },
+                            {{.partition = 0, .next_offset = 7}}),
+            core::Admission::Queued);
+  listener.release();
+  committing.join();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!answer && std::chrono::steady_clock::now() < deadline)
+    io_.run_one_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(answer) << "left in the queue once the committing thread let go";
+  EXPECT_TRUE(answer->ok);
+  EXPECT_TRUE(answer->ids.empty());
+  history->stop();
+}
