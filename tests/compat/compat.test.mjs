@@ -333,7 +333,7 @@ async function resetRun(client, f) {
     for (let i = 1; i <= 15; i++) await publishOk(server.url, user, `stored ${i}`);
     driver = new Driver(client, streamUrl(server, user), "2");
     f.drivers.push(driver);
-    await driver.waitMessage("stored 15", { timeout: 10_000 }).catch(() => {});
+    await driver.waitMessage("stored 15", { timeout: 30_000 }).catch(() => {});
     await sleep(200);
 
     const events = driver.events.filter((e) => e.data !== "");
