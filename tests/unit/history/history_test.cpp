@@ -592,7 +592,9 @@ TEST_F(HistoryInMemoryTest, APublishDuringAnotherCommitIsQueuedAndCommittedWithO
   committing.join();
   EXPECT_FALSE(released_before_return) << "a publish waited for another's commit";
 
-  while (third_ids.empty()) io_.run_one_for(std::chrono::milliseconds(10));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (third_ids.empty() && std::chrono::steady_clock::now() < deadline)
+    io_.run_one_for(std::chrono::milliseconds(10));
   EXPECT_EQ(first_ids, std::vector<std::uint64_t>({1}));
   EXPECT_EQ(second_ids, std::vector<std::uint64_t>({2, 1}));
   EXPECT_EQ(third_ids, std::vector<std::uint64_t>({3}));
