@@ -634,3 +634,38 @@ TEST_F(HistoryInMemoryTest, AnAppendOfPositionsAloneQueuedDuringACommitIsAnswere
   EXPECT_TRUE(answer->ids.empty());
   history->stop();
 }
+
+// Publishes queued for a committing thread are bounded like the writer thread's queue: past
+// --history-queue-limit drafts, a publish is refused (503 "overloaded"), not queued.
+TEST_F(HistoryInMemoryTest, PublishesQueuedDuringACommitAreBoundedByTheQueueLimit) {
+  HeldCommits listener;
+  auto history = make({.queue_limit = 2});
+  history->start(listener);
+  std::thread committing([&] {
+    std::vector<core::EventDraft> drafts(1);
+    drafts[0].stream = "v2:a";
+    history->append(std::move(drafts), {}, [](history::AppendResult) {});
+  });
+  {
+    std::unique_lock lock(listener.mutex);
+    listener.changed.wait(lock, [&] { return listener.holding; });
+  }
+  std::size_t answered = 0;
+  const auto publish = [&](std::size_t drafts) {
+    std::vector<core::EventDraft> batch(drafts);
+    for (auto& draft : batch) draft.stream = "v2:b";
+    return history->append(std::move(batch), io_.get_executor(),
+                           [&](history::AppendResult result) { answered += result.ok; });
+  };
+  EXPECT_EQ(publish(2), core::Admission::Queued);
+  EXPECT_EQ(publish(1), core::Admission::QueueFull);
+  listener.release();
+  committing.join();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (answered < 1 && std::chrono::steady_clock::now() < deadline)
+    io_.run_one_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(answered, 1u);
+  // Once the queue drained, publishes are taken again.
+  EXPECT_EQ(publish(1), core::Admission::Queued);
+  history->stop();
+}
