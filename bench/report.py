@@ -48,6 +48,9 @@ METRICS = {
         ("latency p99 (ms)", "lat_p99_ms", 1, 2, "less"),
         ("latency p99.9 (ms)", "lat_p999_ms", 1, 2, "less"),
         ("publish round trip p50 (ms)", "publish_rtt_p50_ms", 1, 2, "less"),
+        ("server CPU per delivery, user (µs)", "server_cpu_user_us", 1, 1, "less"),
+        ("server CPU per delivery, kernel (µs)", "server_cpu_system_us", 1, 1, "less"),
+        ("client CPU per delivery (µs)", "client_cpu_us", 1, 1, "less"),
         ("lost deliveries", "lost", 1, 0, None),
         ("errors", "errors", 1, 0, None),
     ],
@@ -58,6 +61,9 @@ METRICS = {
         ("latency p99 (ms)", "lat_p99_ms", 1, 1, "less"),
         ("latency p99.9 (ms)", "lat_p999_ms", 1, 1, "less"),
         ("publish round trip p50 (ms)", "publish_rtt_p50_ms", 1, 1, "less"),
+        ("server CPU per delivery, user (µs)", "server_cpu_user_us", 1, 1, "less"),
+        ("server CPU per delivery, kernel (µs)", "server_cpu_system_us", 1, 1, "less"),
+        ("client CPU per delivery (µs)", "client_cpu_us", 1, 1, "less"),
         ("lost deliveries", "lost", 1, 0, None),
         ("errors", "errors", 1, 0, None),
     ],
@@ -295,6 +301,61 @@ def goal_lines(results):
     return out
 
 
+def server_cpu_of(runs):
+    """Median server CPU per delivery, user and kernel together (µs); None when not measured."""
+    user, kernel = median_of(runs, "server_cpu_user_us"), median_of(runs, "server_cpu_system_us")
+    return None if user is None or kernel is None else user + kernel
+
+
+def cpu_budget_section(results, cores):
+    """Where the CPU of a unicast delivery goes, per configuration, and what issue 15's goal
+    leaves a server of it: server and client share the cores, so a rate of R deliveries/s on
+    C busy cores allows C / R of CPU per delivery for both together."""
+    scenarios = unicast_scenarios(results)
+    if not scenarios or not any(server_cpu_of(results[s].get("nchan", [])) for s in scenarios):
+        return []
+    header = ["server (median of runs)", *(f"{publishers_of(s)} publisher connections" for s in scenarios)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for key, name in [("nchan", "nginx + Nchan")] + VARIANTS:
+        if not any(results[s].get(key) for s in scenarios):
+            continue
+        row = [name]
+        for s in scenarios:
+            runs = results[s].get(key, [])
+            total = server_cpu_of(runs)
+            if total is None:
+                row.append("–")
+                continue
+            row.append(f"{total:.1f} µs (kernel {median_of(runs, 'server_cpu_system_us'):.1f}), "
+                       f"client {fmt(median_of(runs, 'client_cpu_us'), 1)} µs")
+        lines.append("| " + " | ".join(row) + " |")
+    notes = []
+    for s in scenarios:
+        nchan, ours = results[s].get("nchan", []), results[s].get("ssehub", [])
+        rate, client = median_of(nchan, "deliveries_per_s"), median_of(ours, "client_cpu_us")
+        if not rate or client is None or server_cpu_of(ours) is None:
+            continue
+        per_delivery = cores / (DEFAULT_GOAL * rate) * 1e6
+        busy = (server_cpu_of(ours) + client) * (median_of(ours, "deliveries_per_s") or 0) / 1e6 / cores
+        notes.append(
+            f"- {publishers_of(s)} publishers: ssehub's defaults use {server_cpu_of(ours):.1f} µs per delivery "
+            f"(kernel {median_of(ours, 'server_cpu_system_us'):.1f}) and the client {client:.1f}; together they "
+            f"kept {busy:.0%} of the {cores} cores busy. {DEFAULT_GOAL:.1f}× Nchan's rate "
+            f"({DEFAULT_GOAL * rate / 1000:.1f} k/s) leaves {per_delivery:.1f} µs per delivery for both on busy "
+            f"cores, so at most {per_delivery - client:.1f} µs for the server.")
+    return [
+        "### CPU per delivery",
+        "",
+        "Server CPU (user and kernel, all its threads or processes) and the client's, from just before "
+        "publishing to the last delivery, divided by the deliveries. The kernel's share is mostly "
+        "loopback TCP: sending a delivery or an answer runs the receiving side's TCP too, and wakes it.",
+        "",
+        *lines,
+        "",
+        *notes,
+    ]
+
+
 TLS_SHAPES = [
     ("plain", "HTTP/1.1 stream, plain TCP (for reference)"),
     ("tls", "HTTP/1.1 stream over TLS, one connection each"),
@@ -361,6 +422,9 @@ def render_all(results_dir, old_text):
                 "Deliveries/s (ratio to Nchan's in the same run) and latency p99, per number of publisher "
                 "connections; the sections below give every figure with its range.", "",
                 configurations_table(results), "", *goal_lines(results), ""]
+        budget = cpu_budget_section(results, int(env.get("cores") or 2))
+        if budget:
+            out += [*budget, ""]
     order = ["idle"]
     for scenario in [*unicast_scenarios(results), "fanout"]:
         order += [scenario, h2_of(scenario)]  # each HTTP/2 section right after its twin
@@ -387,7 +451,8 @@ def render_all(results_dir, old_text):
         "## Reading these numbers",
         "",
         "- Server and client share 2 cores, so a figure is what a server does with the CPU the client "
-        "leaves it; the client costs every server about the same per delivery.",
+        "leaves it; the client costs every server about the same per delivery (the CPU rows of the unicast "
+        "tables measure both).",
         "- Fan-out offers 10^6 deliveries/s, more than any of the three can send on 2 cores here, so its "
         "deliveries/s is each server's ceiling and its latency is mostly time spent queued; it grows "
         "with the length of the run.",

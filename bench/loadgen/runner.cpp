@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
@@ -75,6 +77,35 @@ int64_t read_rss_kb(const std::vector<pid_t>& pids) {
       }
     }
     if (!found) return -1;
+  }
+  return total;
+}
+
+// CPU time used so far by the processes (all their threads), user and system apart, in
+// seconds; {-1, -1} if any cannot be read. Read around the publish phase, it gives what a
+// delivery costs each side: on a machine the client shares with the server, the rate a server
+// reaches is bounded by the sum.
+struct CpuTime {
+  double user_s = -1, system_s = -1;
+};
+CpuTime read_cpu_time(const std::vector<pid_t>& pids) {
+  if (pids.empty()) return {};
+  const double tick = double(sysconf(_SC_CLK_TCK));
+  CpuTime total{0, 0};
+  for (pid_t pid : pids) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) return {};
+    // After the command name, which may hold spaces: state is field 3, utime 14, stime 15.
+    std::istringstream fields(line.substr(line.rfind(')') + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    for (int number = 3; number <= 15 && fields >> field; ++number) {
+      if (number == 14) utime = std::stoull(field);
+      if (number == 15) stime = std::stoull(field);
+    }
+    total.user_s += double(utime) / tick;
+    total.system_s += double(stime) / tick;
   }
   return total;
 }
@@ -221,7 +252,10 @@ RunOutcome run_load(const Options& opts) {
 
   // Phase 3: publish, then wait for the deliveries.
   int64_t publish_start = 0;
+  CpuTime server_cpu_before, server_cpu_after, client_cpu_before, client_cpu_after;
   if (publishing && !g_interrupted.load()) {
+    server_cpu_before = read_cpu_time(opts.server_pids);
+    client_cpu_before = read_cpu_time({getpid()});
     publish_start = steady_ns() + 2'000'000;
     shared.publish_start_ns.store(publish_start);
     shared.publish_end_ns.store(publish_start + seconds_ns(opts.pub_duration_s));
@@ -238,6 +272,8 @@ RunOutcome run_load(const Options& opts) {
              (unsigned long long)sum(&WorkerStats::expected));
     wait_until(steady_ns() + seconds_ns(opts.drain_s),
                [&] { return sum(&WorkerStats::matched) >= sum(&WorkerStats::expected); });
+    server_cpu_after = read_cpu_time(opts.server_pids);
+    client_cpu_after = read_cpu_time({getpid()});
   }
 
   // Phase 4: hold the streams (e.g. while another process measures the server).
@@ -308,6 +344,17 @@ RunOutcome run_load(const Options& opts) {
         .add("lat_p999_ms", ms(latency.quantile(0.999)))
         .add("lat_max_ms", ms(latency.max()))
         .add("lat_mean_ms", latency.mean() / 1e6);
+    // Microseconds of CPU per delivery, from just before publishing to the last delivery
+    // (or the end of the drain); -1 when not measured.
+    auto per_delivery_us = [&](double before, double after) {
+      return before >= 0 && after >= 0 && matched > 0 ? (after - before) * 1e6 / double(matched)
+                                                      : -1.0;
+    };
+    j.add("server_cpu_user_us", per_delivery_us(server_cpu_before.user_s, server_cpu_after.user_s))
+        .add("server_cpu_system_us",
+             per_delivery_us(server_cpu_before.system_s, server_cpu_after.system_s))
+        .add("client_cpu_us", per_delivery_us(client_cpu_before.user_s + client_cpu_before.system_s,
+                                              client_cpu_after.user_s + client_cpu_after.system_s));
   }
   j.add("events", sum(&WorkerStats::events))
       .add("foreign_events", sum(&WorkerStats::foreign))
