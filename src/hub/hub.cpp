@@ -27,7 +27,22 @@ struct Hub::Shard {
   std::vector<core::EventPtr> delivering;  // this thread's: the inbox taken, capacity kept
   // Set by shutdown_all on this shard's thread: a tick that already fired must not re-arm.
   bool stopped = false;
+  std::size_t tick_cursor = 0;  // in `all`: where the next slice of ticks starts
 };
+
+namespace {
+
+// Subscribers ticked in one go: a pass over thousands of streams, each a cache miss, would
+// hold the thread for a millisecond or so every tick period, which publishes arriving then
+// wait out (a latency tail). Larger shards are ticked a slice at a time, more often.
+constexpr std::size_t kTicksPerSlice = 512;
+constexpr std::size_t kMaxSlices = 20;
+
+std::size_t slices_for(std::size_t subscribers) {
+  return std::clamp<std::size_t>((subscribers + kTicksPerSlice - 1) / kTicksPerSlice, 1, kMaxSlices);
+}
+
+}  // namespace
 
 HubMetrics::HubMetrics(metrics::Registry& registry)
     : users_connected(
@@ -166,14 +181,23 @@ void Hub::start_ticking(std::chrono::milliseconds period) {
     boost::asio::post(shards_[thread]->context, [this, thread] { schedule_tick(thread); });
 }
 
+// Every subscriber is ticked once per tick period: in one pass, or in slices spread over the
+// period. A subscriber attached or detached meanwhile may be ticked a period late (detach
+// moves the last one into the freed slot), which keep-alives and timers allow.
 void Hub::schedule_tick(unsigned thread) {
   Shard& shard = *shards_[thread];
-  shard.tick_timer.expires_after(tick_period_);
-  shard.tick_timer.async_wait([this, thread](boost::system::error_code ec) {
+  const std::size_t slices = slices_for(shard.all.size());
+  shard.tick_timer.expires_after(tick_period_ / slices);
+  shard.tick_timer.async_wait([this, thread, slices](boost::system::error_code ec) {
     Shard& shard = *shards_[thread];
     if (ec || shard.stopped) return;
     const auto now = core::SteadyClock::now();
-    for (std::size_t i = 0; i < shard.all.size(); ++i) shard.all[i]->tick(now);
+    const std::size_t count = std::min(shard.all.size(), (shard.all.size() + slices - 1) / slices);
+    // Bounds checked at each step: a tick may end its stream, which detaches it.
+    for (std::size_t done = 0; done < count && !shard.all.empty(); ++done) {
+      if (shard.tick_cursor >= shard.all.size()) shard.tick_cursor = 0;
+      shard.all[shard.tick_cursor++]->tick(now);
+    }
     schedule_tick(thread);
   });
 }

@@ -4,7 +4,10 @@
 #include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <future>
 #include <thread>
 
@@ -126,6 +129,47 @@ TEST_F(HubTest, WaitUntilClosedEndsWhenTheLastStreamHasDetached) {
   ASSERT_EQ(waited.wait_for(std::chrono::seconds(10)), std::future_status::ready);
   EXPECT_TRUE(waited.get());
   EXPECT_EQ(hub_.streams_open(), 0u);
+}
+
+// A tick pass over every stream of a large shard holds its thread for a millisecond or so,
+// and publishes arriving then wait it out. Large shards are ticked a slice at a time instead,
+// and every stream still once per period.
+TEST(HubTickTest, ALargeShardIsTickedInSlicesAndEveryStreamOncePerRound) {
+  class TickTimes : public hub::Subscriber {
+   public:
+    void enqueue(const core::EventPtr&) override {}
+    void flush() override {}
+    void tick(core::SteadyClock::time_point now) override { ticks.push_back(now); }
+    void shutdown() override {}
+    std::vector<core::SteadyClock::time_point> ticks;
+  };
+  boost::asio::io_context io;
+  metrics::Registry metrics;
+  hub::Hub hub({&io}, {.max_streams_per_user = 1, .max_streams = 0}, metrics);
+  constexpr std::size_t kStreams = 2000;
+  std::vector<TickTimes> streams(kStreams);
+  for (auto& stream : streams) ASSERT_EQ(hub.attach(0, "", &stream), hub::Hub::Admission::Admitted);
+  hub.start_ticking(std::chrono::milliseconds(40));
+  auto ticked_twice = [&] {
+    return std::all_of(streams.begin(), streams.end(), [](const auto& s) { return s.ticks.size() >= 2; });
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!ticked_twice() && std::chrono::steady_clock::now() < deadline)
+    io.run_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(ticked_twice()) << "some stream was never ticked twice";
+
+  // One timer firing gives its slice one `now`.
+  std::map<core::SteadyClock::time_point, std::size_t> per_firing;
+  std::size_t fewest = SIZE_MAX, most = 0;
+  for (const auto& stream : streams) {
+    for (auto now : stream.ticks) ++per_firing[now];
+    fewest = std::min(fewest, stream.ticks.size());
+    most = std::max(most, stream.ticks.size());
+  }
+  std::size_t largest = 0;
+  for (const auto& [now, count] : per_firing) largest = std::max(largest, count);
+  EXPECT_LE(largest, 512u) << "a firing ticked this many streams in one go";
+  EXPECT_LE(most, fewest + 1) << "streams were not ticked in turn";
 }
 
 // History on the callers' threads publishes from every I/O thread in turn, under its lock. A
