@@ -7,8 +7,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <future>
+#include <map>
 #include <thread>
 
 using namespace ssehub;
@@ -131,7 +131,7 @@ TEST_F(HubTest, WaitUntilClosedEndsWhenTheLastStreamHasDetached) {
   EXPECT_EQ(hub_.streams_open(), 0u);
 }
 
-// A tick pass over every stream of a large shard holds its thread for a millisecond or so,
+// A tick pass over every stream of a large shard holds its thread (about 0.3 ms for 5,000),
 // and publishes arriving then wait it out. Large shards are ticked a slice at a time instead,
 // and every stream still once per period.
 TEST(HubTickTest, ALargeShardIsTickedInSlicesAndEveryStreamOncePerRound) {
