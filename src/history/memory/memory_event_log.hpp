@@ -54,6 +54,7 @@ class MemoryEventLog final : public EventLog {
     const StoredEventPtr* event;
   };
   void for_each_entry(const std::function<void(const KeptEntry&)>& visit) const;
+  std::size_t entry_count() const { return entries_.size(); }
   void for_each_stream(const std::function<void(const std::string& stream, StreamExtent)>& visit) const;
   // A dedupe key whose event is gone, in entry order (after the entries before it).
   void restore_key(const std::string& stream, std::uint64_t id, std::int64_t created_ms,

@@ -24,6 +24,7 @@ void SegmentEventLog::start_compaction() {
   auto snapshot = std::make_unique<Snapshot>();
   snapshot->index = index;
   snapshot->finished = journal_;
+  snapshot->entries.reserve(memory_.entry_count());
   memory_.for_each_entry([&](const MemoryEventLog::KeptEntry& entry) {
     snapshot->entries.push_back(
         {.created_ms = entry.created_ms,

@@ -228,6 +228,35 @@ TEST_P(EventLogTest, PositionsAreStoredWithTheirEventsAndKeptAtTheHighest) {
   EXPECT_EQ(positions[1].next_offset, 7);
 }
 
+// What compaction writes out: every entry oldest first across streams, each with its event,
+// or none when the count limit dropped the event and only its dedupe key is kept.
+TEST(MemoryEventLogTest, EachEntryIsListedOldestFirstWithItsOwnEventOrNone) {
+  metrics::Registry metrics;
+  history::Retention retention;
+  retention.max_events_per_stream = 2;
+  history::MemoryEventLog log(history::MemoryEventLogOptions{.retention = retention}, metrics);
+  std::vector<core::EventDraft> batch{draft("v3:a", "a1", "k1"), draft("v2:b", "b1"),
+                                      draft("v3:a", "a2", "k2"), draft("v3:a", "a3", "k3"),
+                                      draft("v2:b", "b2"),       draft("v3:a", "a4"),
+                                      draft("v2:b", "b3")};
+  log.append(batch, {});
+  std::vector<std::string> listed;
+  log.for_each_entry([&](const history::MemoryEventLog::KeptEntry& entry) {
+    std::string line = entry.stream + "#" + std::to_string(entry.id) + " " + entry.dedupe_key + ":";
+    if (entry.event != nullptr) {
+      EXPECT_EQ((*entry.event)->id, entry.id) << line;
+      line += (*entry.event)->data;
+    }
+    listed.push_back(line);
+  });
+  // The count limit keeps a3 and a4 of v3:a and b2 and b3 of v2:b; the entries of the older
+  // ones stay (age and the byte budget drop entries), without their events.
+  EXPECT_EQ(listed, (std::vector<std::string>{"v3:a#1 k1:", "v2:b#1 :", "v3:a#2 k2:",
+                                              "v3:a#3 k3:a3", "v2:b#2 :b2", "v3:a#4 :a4",
+                                              "v2:b#3 :b3"}));
+  EXPECT_EQ(log.entry_count(), listed.size());
+}
+
 TEST(SqliteEventLogTest, IdsKeysAndPositionsSurviveReopening) {
   const auto dir = test_support::unique_temp_path("ssehub_sqlite_event_log_test");
   std::filesystem::remove_all(dir);
