@@ -9,6 +9,8 @@
 
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ssehub::history {
 
@@ -17,26 +19,17 @@ using namespace segment_journal;
 
 void SegmentEventLog::start_compaction() {
   // A new segment first: the snapshot is the state before it, and appends go on into it
-  // while the snapshot is written.
+  // while the snapshot is copied and written.
   const std::uint64_t index = journal_index_ + 1;
   auto journal = std::make_shared<File>(fs::path(options_.dir) / file_name("journal", index),
                                         O_WRONLY | O_CREAT | O_TRUNC);
   auto snapshot = std::make_unique<Snapshot>();
   snapshot->index = index;
   snapshot->finished = journal_;
-  snapshot->entries.reserve(memory_.entry_count());
-  memory_.for_each_entry([&](const MemoryEventLog::KeptEntry& entry) {
-    snapshot->entries.push_back(
-        {.created_ms = entry.created_ms,
-         .id = entry.id,
-         .event = entry.event ? *entry.event : nullptr,
-         .stream = entry.event ? std::string() : entry.stream,
-         .dedupe_key = entry.dedupe_key});
-  });
-  memory_.for_each_stream([&](const std::string& stream, StreamExtent extent) {
-    snapshot->extents.emplace_back(stream, extent);
-  });
-  snapshot->positions = memory_.positions();
+  {
+    std::lock_guard lock(memory_mutex_);
+    snapshot->boundary = memory_.begin_snapshot();
+  }
   {
     std::lock_guard lock(files_mutex_);
     journal_ = std::move(journal);
@@ -93,6 +86,45 @@ void SegmentEventLog::run_background() {
   }
 }
 
+// The snapshot file being written: items go in records (chunks) of a few MB, and an item
+// never spans two.
+class SegmentEventLog::SnapshotFile {
+ public:
+  explicit SnapshotFile(fs::path tmp) : tmp_(std::move(tmp)), file_(tmp_, O_WRONLY | O_CREAT | O_TRUNC) {
+    start_record();
+  }
+  std::string& out() { return out_; }
+  void item_done() {
+    if (out_.size() - record_ < kSnapshotChunk) return;
+    flush();
+    start_record();
+  }
+  // Writes the last record and syncs the file; returns its size.
+  std::size_t finish() {
+    flush();
+    if (::fdatasync(file_.fd) != 0) throw_errno("history journal: fdatasync " + tmp_.string());
+    return file_.size;
+  }
+
+ private:
+  void start_record() {
+    record_ = out_.size();
+    begin_record(out_);
+    put<std::uint8_t>(out_, kSnapshotChunkKind);
+  }
+  void flush() {
+    end_record(out_, record_);
+    write_all(file_.fd, out_.data(), out_.size(), tmp_.string());
+    file_.size += out_.size();
+    out_.clear();
+  }
+
+  fs::path tmp_;
+  File file_;
+  std::string out_;
+  std::size_t record_ = 0;
+};
+
 void SegmentEventLog::write_snapshot(Snapshot& snapshot) {
   if (options_.flush_interval > std::chrono::milliseconds::zero()) ::fdatasync(snapshot.finished->fd);
   snapshot.finished.reset();
@@ -100,64 +132,96 @@ void SegmentEventLog::write_snapshot(Snapshot& snapshot) {
   const fs::path path = dir / file_name("snapshot", snapshot.index);
   fs::path tmp = path;
   tmp += ".tmp";
-  File file(tmp, O_WRONLY | O_CREAT | O_TRUNC);
-  std::string out;
-  std::size_t record = 0;
-  const auto start_record = [&] {
-    record = out.size();
-    begin_record(out);
-    put<std::uint8_t>(out, kSnapshotChunkKind);
-  };
-  // Items go in chunks of a few MB; an item never spans two.
-  const auto item_done = [&] {
-    if (out.size() - record < kSnapshotChunk) return;
-    end_record(out, record);
-    write_all(file.fd, out.data(), out.size(), tmp.string());
-    file.size += out.size();
-    out.clear();
-    start_record();
-  };
-  start_record();
-  // Entries in their order, then the extents (after the events, which would otherwise be
-  // taken for re-deliveries), then the positions.
-  for (const Snapshot::Entry& entry : snapshot.entries) {
-    put<std::uint8_t>(out, entry.event ? kEventItem : kKeyItem);
-    put<std::int64_t>(out, entry.created_ms);
-    put_string(out, entry.event ? entry.event->stream : entry.stream);
-    put<std::uint64_t>(out, entry.id);
-    put_string(out, entry.dedupe_key);
-    if (entry.event) {
-      put_string(out, entry.event->type);
-      put_string(out, entry.event->data);
+  std::size_t size = 0;
+  {
+    SnapshotFile file(tmp);
+    // Entries in their order, then the extents (their trimmed-through ids let go of events
+    // listed before they were trimmed), then the positions.
+    write_snapshot_entries(snapshot.boundary, file);
+    write_snapshot_extents(snapshot.boundary, file);
+    for (const core::LogPosition& position : snapshot.boundary.positions) {
+      put<std::uint8_t>(file.out(), kPositionItem);
+      put<std::int32_t>(file.out(), position.partition);
+      put<std::int64_t>(file.out(), position.next_offset);
+      file.item_done();
     }
-    item_done();
+    size = file.finish();
   }
-  for (const auto& [stream, extent] : snapshot.extents) {
-    put<std::uint8_t>(out, kExtentItem);
-    put_string(out, stream);
-    put<std::uint64_t>(out, extent.last_id);
-    put<std::uint64_t>(out, extent.trimmed_through);
-    item_done();
-  }
-  for (const core::LogPosition& position : snapshot.positions) {
-    put<std::uint8_t>(out, kPositionItem);
-    put<std::int32_t>(out, position.partition);
-    put<std::int64_t>(out, position.next_offset);
-    item_done();
-  }
-  end_record(out, record);
-  write_all(file.fd, out.data(), out.size(), tmp.string());
-  file.size += out.size();
-  if (::fdatasync(file.fd) != 0) throw_errno("history journal: fdatasync " + tmp.string());
   fs::rename(tmp, path);
   sync_directory(dir);
-  snapshot_bytes_ = file.size;
+  snapshot_bytes_ = size;
   // Only now that the snapshot is in place may the segments before it go.
   for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
     auto index = index_of(name, "journal");
     if (!index) index = index_of(name, "snapshot");
     if (index && *index < snapshot.index) fs::remove(entry.path());
+  }
+}
+
+// Each piece is copied under the memory lock (pointers to the events, not their payloads) and
+// encoded after it, while appends go on.
+void SegmentEventLog::write_snapshot_entries(const MemoryEventLog::SnapshotBoundary& boundary,
+                                             SnapshotFile& file) {
+  struct Copied {
+    std::int64_t created_ms;
+    std::uint64_t id;
+    StoredEventPtr event;  // null: only the dedupe key is kept
+    std::string stream;    // when there is no event to name it
+    std::string dedupe_key;
+  };
+  std::vector<Copied> piece;
+  piece.reserve(options_.compaction_piece);
+  for (std::uint64_t next = 0; next < boundary.entries_end;) {
+    piece.clear();
+    {
+      std::lock_guard lock(memory_mutex_);
+      next = memory_.list_entries(
+          boundary, next, options_.compaction_piece, [&](const MemoryEventLog::KeptEntry& entry) {
+            piece.push_back({.created_ms = entry.created_ms,
+                             .id = entry.id,
+                             .event = entry.event ? *entry.event : nullptr,
+                             .stream = entry.event ? std::string() : entry.stream,
+                             .dedupe_key = entry.dedupe_key});
+          });
+    }
+    std::string& out = file.out();
+    for (const Copied& entry : piece) {
+      put<std::uint8_t>(out, entry.event ? kEventItem : kKeyItem);
+      put<std::int64_t>(out, entry.created_ms);
+      put_string(out, entry.event ? entry.event->stream : entry.stream);
+      put<std::uint64_t>(out, entry.id);
+      put_string(out, entry.dedupe_key);
+      if (entry.event) {
+        put_string(out, entry.event->type);
+        put_string(out, entry.event->data);
+      }
+      file.item_done();
+    }
+    if (options_.between_compaction_pieces) options_.between_compaction_pieces();
+  }
+}
+
+void SegmentEventLog::write_snapshot_extents(const MemoryEventLog::SnapshotBoundary& boundary,
+                                             SnapshotFile& file) {
+  std::vector<std::pair<std::string, StreamExtent>> piece;
+  for (std::size_t next = 0; next < boundary.streams;) {
+    piece.clear();
+    {
+      std::lock_guard lock(memory_mutex_);
+      next = memory_.list_streams(boundary, next, options_.compaction_piece,
+                                  [&](const std::string& stream, StreamExtent extent) {
+                                    piece.emplace_back(stream, extent);
+                                  });
+    }
+    for (const auto& [stream, extent] : piece) {
+      put<std::uint8_t>(file.out(), kExtentItem);
+      put_string(file.out(), stream);
+      put<std::uint64_t>(file.out(), extent.last_id);
+      put<std::uint64_t>(file.out(), extent.trimmed_through);
+      file.item_done();
+    }
+    if (options_.between_compaction_pieces) options_.between_compaction_pieces();
   }
 }
 

@@ -62,7 +62,11 @@ Appended SegmentEventLog::append(std::span<core::EventDraft> drafts,
     keys_.resize(drafts.size());
     keys_[i] = drafts[i].dedupe_key;
   }
-  Appended appended = memory_.append_at(drafts, positions, now);
+  Appended appended;
+  {
+    std::lock_guard lock(memory_mutex_);
+    appended = memory_.append_at(drafts, positions, now);
+  }
   if (appended.committed.empty() && positions.empty()) return appended;
 
   buffer_.clear();
@@ -102,12 +106,21 @@ Appended SegmentEventLog::append(std::span<core::EventDraft> drafts,
 }
 
 Page SegmentEventLog::read(const std::string& stream, std::uint64_t after_id, PageLimit limit) {
+  std::lock_guard lock(memory_mutex_);
   return memory_.read(stream, after_id, limit);
+}
+
+std::vector<core::LogPosition> SegmentEventLog::positions() {
+  std::lock_guard lock(memory_mutex_);
+  return memory_.positions();
 }
 
 void SegmentEventLog::retain() {
   throw_if_broken();
-  memory_.retain();
+  {
+    std::lock_guard lock(memory_mutex_);
+    memory_.retain();
+  }
   bool compacting = false;
   {
     std::lock_guard lock(files_mutex_);

@@ -27,6 +27,11 @@ struct SegmentEventLogOptions {
   // Compaction starts once the journal written since the last snapshot passes this and the
   // snapshot's size, so the files stay within a few times what is kept.
   std::size_t compact_min_bytes = std::size_t{64} << 20;
+  // Compaction copies the kept entries this many at a time, letting appends in between: a
+  // publish waits for one piece at most (a fraction of a millisecond), not for the whole copy.
+  std::size_t compaction_piece = 128;
+  // Tests: called on the background thread between two pieces of compaction's copy.
+  std::function<void()> between_compaction_pieces;
   // --history-sync full: publishes are answered only once an fdatasync covers them. One
   // thread syncs for every publisher waiting (a group sync), off the I/O threads.
   bool sync_before_answer = false;
@@ -52,9 +57,10 @@ struct SegmentEventLogOptions {
 // state before journal-N began. Opening reads the newest snapshot and the journals after it;
 // a record whose length or checksum does not hold (a write torn by a power loss), or a zero
 // length (the unused end of a segment prepared ahead), ends its segment, and is cut off.
-// Compaction starts a new segment (on the thread that calls retain()), copies the kept
-// entries' pointers, and writes them out on a thread of its own, renaming the snapshot into
-// place before it deletes the segments it replaces.
+// Compaction starts a new segment (on the thread that calls retain()); a thread of its own
+// then copies what was kept before it, a piece at a time while appends go on (see
+// MemoryEventLog::begin_snapshot), writes it out, and renames the snapshot into place before
+// it deletes the segments it replaces.
 class SegmentEventLog final : public EventLog {
  public:
   SegmentEventLog(SegmentEventLogOptions options, metrics::Registry& registry);
@@ -68,7 +74,7 @@ class SegmentEventLog final : public EventLog {
   Page read(const std::string& stream, std::uint64_t after_id, PageLimit limit) override;
   void retain() override;
   void probe() override;
-  std::vector<core::LogPosition> positions() override { return memory_.positions(); }
+  std::vector<core::LogPosition> positions() override;
   bool syncs_in_groups() const override { return options_.sync_before_answer; }
   void when_synced(std::function<void(bool ok)> done) override;
 
@@ -80,11 +86,14 @@ class SegmentEventLog final : public EventLog {
  private:
   struct File;
   struct Snapshot;
+  class SnapshotFile;
 
   void recover();
   void start_compaction();
   void run_background();
   void write_snapshot(Snapshot& snapshot);
+  void write_snapshot_entries(const MemoryEventLog::SnapshotBoundary& boundary, SnapshotFile& file);
+  void write_snapshot_extents(const MemoryEventLog::SnapshotBoundary& boundary, SnapshotFile& file);
   void throw_if_broken();
   // Writes the record in buffer_ to the journal, whole or not at all (throws).
   void write_buffered_record();
@@ -97,6 +106,8 @@ class SegmentEventLog final : public EventLog {
   void sync_retired_segments();
 
   SegmentEventLogOptions options_;
+  // Shared by the caller's thread and compaction's copy, which takes it a piece at a time.
+  std::mutex memory_mutex_;
   MemoryEventLog memory_;
   std::string buffer_;  // the record being encoded, reused
   std::vector<std::string> keys_;  // dedupe keys of the drafts being appended, reused

@@ -37,22 +37,13 @@ struct SegmentEventLog::File {
   std::atomic<bool> name_unsynced{false};
 };
 
-// What compaction writes out: copied under History's lock (pointers to the kept events, not
-// their payloads), written on the background thread.
+// What compaction writes out: the state before journal `index` began, copied from memory a
+// piece at a time on the background thread (pointers to the kept events, not their payloads).
 struct SegmentEventLog::Snapshot {
-  struct Entry {
-    std::int64_t created_ms;
-    std::uint64_t id;
-    StoredEventPtr event;  // null: only the dedupe key is kept
-    std::string stream;    // when there is no event to name it
-    std::string dedupe_key;
-  };
-  std::uint64_t index = 0;  // the snapshot is the state before journal `index` began
+  std::uint64_t index = 0;
   // The segment appends left: synced first, as the once-a-second flush now syncs the new one.
   std::shared_ptr<File> finished;
-  std::vector<Entry> entries;
-  std::vector<std::pair<std::string, StreamExtent>> extents;
-  std::vector<core::LogPosition> positions;
+  MemoryEventLog::SnapshotBoundary boundary;
 };
 
 }  // namespace ssehub::history

@@ -31,7 +31,8 @@ core::EventDraft restored_draft(std::string stream, std::uint64_t id, std::strin
 }
 
 // Applies one record to the memory log. Events carry their ids, so they are kept as they
-// were (and the count limit and byte budget drop the same ones again).
+// were (and the count limit and byte budget drop the same ones again). Every event read
+// back was accepted as new when it was stored, so none is taken for a re-delivery.
 void apply_record(Reader& reader, MemoryEventLog& memory) {
   const auto kind = reader.get<std::uint8_t>();
   if (kind == kBatch) {
@@ -50,7 +51,8 @@ void apply_record(Reader& reader, MemoryEventLog& memory) {
       position.partition = reader.get<std::int32_t>();
       position.next_offset = reader.get<std::int64_t>();
     }
-    memory.append_at(drafts, positions, created_ms);
+    memory.restore_events(drafts, created_ms);
+    memory.append_at({}, positions, created_ms);
     return;
   }
   if (kind != kSnapshotChunkKind)
@@ -69,7 +71,7 @@ void apply_record(Reader& reader, MemoryEventLog& memory) {
       std::string type = reader.get_string();
       core::EventDraft draft = restored_draft(std::move(stream), id, std::move(type),
                                               reader.get_string(), std::move(key));
-      memory.append_at({&draft, 1}, {}, created_ms);
+      memory.restore_events({&draft, 1}, created_ms);
     } else if (item == kExtentItem) {
       std::string stream = reader.get_string();
       StreamExtent extent;
