@@ -20,6 +20,7 @@ VARIANTS = [
     ("ssehub-full", "ssehub `--history-sync full` (survives power loss)"),
     ("ssehub-sqlite", "ssehub `--history-store sqlite --history-sync full`"),
     ("ssehub-memory", "ssehub `--history-store memory` (nothing durable)"),
+    ("ssehub-pinned", "ssehub, defaults and `--cpu-affinity auto` (I/O threads kept on their CPUs)"),
 ]
 # Issue 15's goal, against Nchan in the same run: deliveries/s at least this ratio with every
 # publisher count, and latency p99 no worse; --history-sync full at least FULL_GOAL at 32.

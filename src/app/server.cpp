@@ -169,7 +169,7 @@ struct Server::Components {
   metrics::Registry metrics;
   http::HttpMetrics http_metrics{metrics};
   sse::StreamMetrics stream_metrics{metrics, http_metrics.connections_open};
-  http::IoPool pool{config.io_threads()};
+  http::IoPool pool{config.io_threads(), config.io_thread_cpus()};
   hub::Hub hub{contexts_of(pool), {config.max_streams_per_user, config.max_streams}, metrics};
   // One of the two: the bus between nodes (--bus kafka), or this process alone. A cluster bus
   // numbers events itself: history asks it about ids it has not applied yet.
@@ -272,8 +272,12 @@ void Server::start() {
   // An IPv6 address goes in brackets, as in a URL.
   const std::string url_host =
       config.host.find(':') != std::string::npos ? "[" + config.host + "]" : config.host;
-  spdlog::info("ssehub {} ({}) listening on {}://{}:{} ({} I/O threads, data in {})", config::kVersion,
-               config::kCommit, c.tls ? "https" : "http", url_host, port, c.pool.size(), config.data_dir);
+  std::string placement;  // " on CPUs 0,1" when each I/O thread has one
+  for (const unsigned cpu : c.pool.cpus())
+    placement += (placement.empty() ? " on CPUs " : ",") + std::to_string(cpu);
+  spdlog::info("ssehub {} ({}) listening on {}://{}:{} ({} I/O threads{}, data in {})", config::kVersion,
+               config::kCommit, c.tls ? "https" : "http", url_host, port, c.pool.size(), placement,
+               config.data_dir);
   spdlog::info("{}", config::describe_modes(config));
   if (c.serves_ui)
     spdlog::info("report page: open http://{}:{}/",

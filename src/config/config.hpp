@@ -19,6 +19,7 @@ enum class HistorySync { Full, Normal };     // full: fsync every group commit |
 enum class ReportStore { Sqlite, DynamoDb };  // sqlite | dynamodb
 enum class BusMode { Local, Kafka };          // local | kafka (nodes share events)
 enum class AuthMode { None, Jwt };            // none | jwt
+enum class CpuAffinity { Off, Auto };         // off | auto: each I/O thread kept on a CPU of its own
 
 // The word that selects a mode (`--bus kafka`), as the start-up log says it too.
 std::string_view name_of(HistoryStore mode);
@@ -26,6 +27,7 @@ std::string_view name_of(HistorySync mode);
 std::string_view name_of(ReportStore mode);
 std::string_view name_of(BusMode mode);
 std::string_view name_of(AuthMode mode);
+std::string_view name_of(CpuAffinity mode);
 
 // Every setting of a running ssehub. Loaded once at start-up with precedence
 // flags > environment (SSEHUB_*) > TOML file > the defaults written here.
@@ -34,7 +36,8 @@ struct Config {
   std::string host = "127.0.0.1";
   std::uint16_t port = 3000;
   std::string port_file;
-  unsigned threads = 0;  // 0 = one I/O thread per core
+  unsigned threads = 0;  // 0 = one I/O thread per CPU this process may use
+  CpuAffinity cpu_affinity = CpuAffinity::Off;
   std::string web_root = "web/dist";
   std::vector<std::string> cors_origins;  // empty = own origin and localhost origins
   // Without auth: Host names answered besides localhost and IP addresses; "*" = any.
@@ -111,6 +114,9 @@ struct Config {
   double rate_limit_burst = 100;
 
   unsigned io_threads() const;
+  // The CPU each I/O thread is kept on (IoPool), or none: with --cpu-affinity auto, one each
+  // when the threads do not outnumber the usable CPUs.
+  std::vector<unsigned> io_thread_cpus() const;
   // The address is loopback-only (127.0.0.0/8, ::1, localhost).
   bool listens_on_loopback_only() const;
 };

@@ -1,8 +1,13 @@
 #include "http/io_pool.hpp"
 
+#include "core/cpu_affinity.hpp"
 #include "core/thread.hpp"
 
 #include <spdlog/spdlog.h>
+
+#include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace ssehub::http {
 
@@ -10,7 +15,10 @@ namespace {
 thread_local unsigned current_thread_index = IoPool::kNotAPoolThread;
 }
 
-IoPool::IoPool(unsigned threads) {
+IoPool::IoPool(unsigned threads, std::vector<unsigned> cpus) : cpus_(std::move(cpus)) {
+  if (!cpus_.empty() && cpus_.size() != threads)
+    throw std::invalid_argument("IoPool: " + std::to_string(cpus_.size()) + " CPUs for " +
+                                std::to_string(threads) + " threads");
   for (unsigned i = 0; i < threads; ++i) {
     // Concurrency hint 1: each context is run by exactly one thread, so Asio can skip locks.
     contexts_.push_back(std::make_unique<Context>(1));
@@ -34,6 +42,15 @@ void IoPool::start() {
         }
       }
     });
+    // Pinned before start() returns, so what the log says of the threads already holds. A
+    // thread started from an I/O thread would inherit its one CPU; none is (blocking work
+    // goes to threads the main thread starts).
+    if (cpus_.empty()) continue;
+    if (const auto error = core::pin_thread(threads_.back().native_handle(), cpus_[i])) {
+      spdlog::warn("io thread {}: cannot keep it on CPU {} ({}); the kernel places it", i, cpus_[i],
+                   error.message());
+      pin_refused_ = true;
+    }
   }
 }
 

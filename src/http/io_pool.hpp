@@ -13,12 +13,18 @@ namespace ssehub::http {
 // the thread that accepted it, and other threads reach it only through asio::post.
 class IoPool {
  public:
-  explicit IoPool(unsigned threads);
+  // With `cpus` (one per thread, see core::one_cpu_each), thread i runs on cpus[i] only:
+  // a publish's delivery to a stream of another I/O thread then never waits for that thread
+  // to get a CPU that it shares with the first (issue 15's p99). Empty: the kernel places
+  // them.
+  explicit IoPool(unsigned threads, std::vector<unsigned> cpus = {});
   ~IoPool();
   IoPool(const IoPool&) = delete;
   IoPool& operator=(const IoPool&) = delete;
 
   unsigned size() const { return static_cast<unsigned>(contexts_.size()); }
+  // The CPU each thread is kept on; empty when they are not (none asked, or refused).
+  std::vector<unsigned> cpus() const { return pin_refused_ ? std::vector<unsigned>{} : cpus_; }
   boost::asio::io_context& context(unsigned index) { return *contexts_[index]; }
 
   void start();
@@ -45,6 +51,8 @@ class IoPool {
   std::vector<std::unique_ptr<Context>> contexts_;
   std::vector<WorkGuard> guards_;
   std::vector<std::thread> threads_;
+  std::vector<unsigned> cpus_;
+  bool pin_refused_ = false;
 };
 
 }  // namespace ssehub::http

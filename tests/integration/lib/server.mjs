@@ -110,10 +110,13 @@ export function showServerLogsOnFailure() {
 }
 
 class Server {
-  constructor(workDir, args) {
+  // `launcher`: a command that execs the binary in place (["taskset", "-c", "0"]), so the
+  // process keeps its pid.
+  constructor(workDir, args, launcher = []) {
     this.workDir = workDir;
     this.dataDir = path.join(workDir, "data");
     this.args = args;
+    this.launcher = launcher;
     this.port = 0;
     this.proc = null;
     this.starts = 0;
@@ -153,8 +156,9 @@ class Server {
     const portFile = path.join(this.workDir, `port-${++this.starts}`);
     const args = ["--port", String(this.port), "--port-file", portFile, "--data-dir", this.dataDir,
                   "--web-root", path.join(this.workDir, "no-web"), ...this.args];
-    this.lines.push(`==== start #${this.starts}: ${BINARY} ${args.join(" ")}`);
-    const child = spawn(BINARY, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const command = [...this.launcher, BINARY, ...args];
+    this.lines.push(`==== start #${this.starts}: ${command.join(" ")}`);
+    const child = spawn(command[0], command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
     const spawned = new Promise((resolve, reject) => {
       child.once("spawn", resolve);
       child.once("error", reject);
@@ -255,10 +259,10 @@ class Server {
  * `args`. Returns a Server: {url, port, dataDir, proc, stop(signal), kill9(), restart(),
  * dispose(), logText()}.
  */
-export async function startServer(args = [], { baseArgs = FAST_ARGS } = {}) {
+export async function startServer(args = [], { baseArgs = FAST_ARGS, launcher = [] } = {}) {
   const workDir = await fs.mkdtemp(path.join(os.tmpdir(), "ssehub-it-"));
   workDirs.add(workDir);
-  const server = new Server(workDir, [...baseArgs, ...args]);
+  const server = new Server(workDir, [...baseArgs, ...args], launcher);
   serversOfThisFile.push(server);
   await server.start();
   return server;

@@ -138,6 +138,37 @@ TEST_F(ConfigTest, ModesAreParsedOnceFromFileEnvironmentOrFlag) {
   EXPECT_EQ(defaults.config->store, ssehub::config::ReportStore::Sqlite);
 }
 
+TEST_F(ConfigTest, IoThreadsStayWhereTheKernelPutsThemUnlessAskedAndTheyFit) {
+  using namespace ssehub::config;
+  auto defaults = load({"--threads", "1"});
+  ASSERT_TRUE(defaults.config);
+  EXPECT_EQ(defaults.config->cpu_affinity, CpuAffinity::Off);
+  EXPECT_TRUE(defaults.config->io_thread_cpus().empty());
+
+  auto pinned = load({"--threads", "1", "--cpu-affinity", "auto"});
+  ASSERT_TRUE(pinned.config);
+  EXPECT_EQ(pinned.config->cpu_affinity, CpuAffinity::Auto);
+  EXPECT_EQ(pinned.config->io_thread_cpus().size(), 1u);
+
+  // More I/O threads than this machine has CPUs: none is pinned.
+  auto crowded = load({"--threads", "256", "--cpu-affinity", "auto"});
+  ASSERT_TRUE(crowded.config);
+  EXPECT_TRUE(crowded.config->io_thread_cpus().empty());
+
+  setenv("SSEHUB_CPU_AFFINITY", "auto", 1);
+  auto from_environment = load({});
+  unsetenv("SSEHUB_CPU_AFFINITY");
+  ASSERT_TRUE(from_environment.config);
+  EXPECT_EQ(from_environment.config->cpu_affinity, CpuAffinity::Auto);
+  // One I/O thread per usable CPU by default, so with auto each gets one.
+  EXPECT_EQ(from_environment.config->io_thread_cpus().size(), from_environment.config->io_threads());
+
+  EXPECT_EQ(load({"--config", write_toml("cpu_affinity = \"auto\"\n").c_str()}).config->cpu_affinity,
+            CpuAffinity::Auto);
+  EXPECT_FALSE(load({"--cpu-affinity", "0,1"}).config);
+  EXPECT_EQ(name_of(CpuAffinity::Auto), "auto");
+}
+
 TEST_F(ConfigTest, EachModeIsNamedByTheWordThatSelectsIt) {
   using namespace ssehub::config;
   EXPECT_EQ(name_of(HistoryStore::Memory), "memory");

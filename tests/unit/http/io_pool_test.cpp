@@ -2,12 +2,18 @@
 #include "http/http_metrics.hpp"
 #include "http/io_pool.hpp"
 
+#include "core/cpu_affinity.hpp"
+
 #include <boost/asio/local/connect_pair.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/post.hpp>
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
+#include <algorithm>
 #include <array>
+#include <stdexcept>
 #include <future>
 #include <memory>
 
@@ -72,6 +78,44 @@ TEST(IoPoolTest, StopDestroysHandlersPostedButNeverRun) {
   pool.stop();  // never started: the handler can only be destroyed
   EXPECT_TRUE(watch.expired());
   pool.stop();  // a second stop (the destructor's too) finds nothing left
+}
+
+TEST(IoPoolTest, EachThreadRunsOnlyOnTheCpuGivenForIt) {
+  const auto usable = core::usable_cpus();
+  const unsigned threads = usable.size() >= 2 ? 2 : 1;
+  // Reversed, so a pool that pinned thread i to the i-th usable CPU regardless would fail.
+  std::vector<unsigned> cpus(usable.begin(), usable.begin() + threads);
+  std::reverse(cpus.begin(), cpus.end());
+  IoPool pool(threads, cpus);
+  EXPECT_EQ(pool.cpus(), cpus);
+  pool.start();
+  for (unsigned i = 0; i < threads; ++i) {
+    std::promise<cpu_set_t> seen;
+    boost::asio::post(pool.context(i), [&seen] {
+      cpu_set_t mask;
+      CPU_ZERO(&mask);
+      sched_getaffinity(0, sizeof mask, &mask);
+      seen.set_value(mask);
+    });
+    cpu_set_t mask = seen.get_future().get();
+    EXPECT_EQ(CPU_COUNT(&mask), 1) << "thread " << i;
+    EXPECT_TRUE(CPU_ISSET(cpus[i], &mask)) << "thread " << i << " is not on CPU " << cpus[i];
+  }
+  pool.stop();
+}
+
+TEST(IoPoolTest, WithoutCpusTheThreadsKeepTheProcessMask) {
+  IoPool pool(1);
+  EXPECT_TRUE(pool.cpus().empty());
+  pool.start();
+  std::promise<std::vector<unsigned>> seen;
+  boost::asio::post(pool.context(0), [&seen] { seen.set_value(core::usable_cpus()); });
+  EXPECT_EQ(seen.get_future().get(), core::usable_cpus());
+  pool.stop();
+}
+
+TEST(IoPoolTest, CpusMustBeOnePerThread) {
+  EXPECT_THROW(IoPool(2, {0}), std::invalid_argument);
 }
 
 }  // namespace
