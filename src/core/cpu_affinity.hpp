@@ -9,7 +9,8 @@ namespace ssehub::core {
 
 // The CPUs this process may run on, in ascending order: its affinity mask, which `taskset`
 // and a container's cpuset narrow (std::thread::hardware_concurrency counts every CPU the
-// machine has). Empty if the kernel does not say.
+// machine has). Read from the calling thread's mask, so call it from a thread nobody pinned
+// (start-up). Empty if the kernel does not say.
 std::vector<unsigned> usable_cpus();
 
 // Which CPU each of `threads` threads gets when each is to have one of its own: the first
