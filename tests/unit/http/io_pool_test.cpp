@@ -114,6 +114,17 @@ TEST(IoPoolTest, WithoutCpusTheThreadsKeepTheProcessMask) {
   pool.stop();
 }
 
+TEST(IoPoolTest, ARefusedPinLeavesTheThreadRunningUnpinnedAndSaysSo) {
+  // No machine here has CPU 1023 online: the kernel refuses, as a sandbox would.
+  IoPool pool(1, {CPU_SETSIZE - 1});
+  pool.start();
+  EXPECT_TRUE(pool.cpus().empty()) << "cpus() claims a pin the kernel refused";
+  std::promise<std::vector<unsigned>> seen;
+  boost::asio::post(pool.context(0), [&seen] { seen.set_value(core::usable_cpus()); });
+  EXPECT_EQ(seen.get_future().get(), core::usable_cpus());
+  pool.stop();
+}
+
 TEST(IoPoolTest, CpusMustBeOnePerThread) {
   EXPECT_THROW(IoPool(2, {0}), std::invalid_argument);
 }
