@@ -275,9 +275,9 @@ void Server::start() {
   std::string placement;  // " on CPUs 0,1" when each I/O thread has one
   for (const unsigned cpu : c.pool.cpus())
     placement += (placement.empty() ? " on CPUs " : ",") + std::to_string(cpu);
-  spdlog::info("ssehub {} ({}) listening on {}://{}:{} ({} I/O threads{}, data in {})", config::kVersion,
-               config::kCommit, c.tls ? "https" : "http", url_host, port, c.pool.size(), placement,
-               config.data_dir);
+  spdlog::info("ssehub {} ({}) listening on {}://{}:{} ({} I/O threads{}, data in {})",
+               config::kVersion, config::kCommit, c.tls ? "https" : "http", url_host, port,
+               c.pool.size(), placement, config.data_dir);
   spdlog::info("{}", config::describe_modes(config));
   if (c.serves_ui)
     spdlog::info("report page: open http://{}:{}/",

@@ -25,8 +25,8 @@ bool Config::listens_on_loopback_only() const {
 
 unsigned Config::io_threads() const {
   if (threads > 0) return threads;
-  const auto usable = core::usable_cpus().size();
-  return usable > 0 ? static_cast<unsigned>(usable) : std::max(1u, std::thread::hardware_concurrency());
+  const auto usable = static_cast<unsigned>(core::usable_cpus().size());
+  return usable > 0 ? usable : std::max(1u, std::thread::hardware_concurrency());
 }
 
 std::vector<unsigned> Config::io_thread_cpus() const {

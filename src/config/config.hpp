@@ -19,7 +19,7 @@ enum class HistorySync { Full, Normal };     // full: fsync every group commit |
 enum class ReportStore { Sqlite, DynamoDb };  // sqlite | dynamodb
 enum class BusMode { Local, Kafka };          // local | kafka (nodes share events)
 enum class AuthMode { None, Jwt };            // none | jwt
-enum class CpuAffinity { Off, Auto };         // off | auto: each I/O thread kept on a CPU of its own
+enum class CpuAffinity { Off, Auto };         // off | auto (each I/O thread on a CPU of its own)
 
 // The word that selects a mode (`--bus kafka`), as the start-up log says it too.
 std::string_view name_of(HistoryStore mode);

@@ -11,7 +11,8 @@ showServerLogsOnFailure();
 const T = { timeout: 30_000 };
 const CPUS = os.availableParallelism(); // this process's affinity mask, as ssehub reads its own
 const TWO_CPUS = { ...T, skip: CPUS >= 2 ? false : "needs 2 CPUs" };
-const WITHOUT_THREADS = FAST_ARGS.filter((arg, i) => arg !== "--threads" && FAST_ARGS[i - 1] !== "--threads");
+const WITHOUT_THREADS = FAST_ARGS.filter(
+  (arg, i) => arg !== "--threads" && FAST_ARGS[i - 1] !== "--threads");
 
 /** Every thread of `pid` as {name, cpus}, cpus being the kernel's Cpus_allowed_list ("0-1"). */
 async function threadsOf(pid) {
@@ -39,7 +40,9 @@ describe("cpu affinity of the I/O threads", () => {
     const all = await threadsOf(server.proc.pid);
     const mask = await processCpus(server.proc.pid);
     assert.equal(ioThreads(all).length, 2);
-    for (const t of all) assert.equal(t.cpus, mask, `${t.name} runs on ${t.cpus}, the process on ${mask}`);
+    for (const t of all) {
+      assert.equal(t.cpus, mask, `${t.name} runs on ${t.cpus}, the process on ${mask}`);
+    }
     assert.equal(server.logMatching(/I\/O threads on CPUs/).length, 0);
     await server.dispose();
   });
@@ -53,7 +56,9 @@ describe("cpu affinity of the I/O threads", () => {
     for (const t of io) assert.ok(isOneCpu(t.cpus), `${t.name} may run on ${t.cpus}`);
     assert.notEqual(io[0].cpus, io[1].cpus, "both I/O threads on one CPU");
     // History's, the store's and the main thread stay free to run wherever there is room.
-    for (const t of all.filter((t) => !io.includes(t))) assert.equal(t.cpus, mask, `${t.name} was pinned`);
+    for (const t of all.filter((t) => !io.includes(t))) {
+      assert.equal(t.cpus, mask, `${t.name} was pinned`);
+    }
     assert.equal(server.logMatching(/listening on .*\(2 I\/O threads on CPUs \d+,\d+,/).length, 1);
     const health = await request(`${server.url}/healthz`);
     assert.equal(health.status, 200);

@@ -161,10 +161,12 @@ TEST_F(ConfigTest, IoThreadsStayWhereTheKernelPutsThemUnlessAskedAndTheyFit) {
   ASSERT_TRUE(from_environment.config);
   EXPECT_EQ(from_environment.config->cpu_affinity, CpuAffinity::Auto);
   // One I/O thread per usable CPU by default, so with auto each gets one.
-  EXPECT_EQ(from_environment.config->io_thread_cpus().size(), from_environment.config->io_threads());
+  const Config& environment = *from_environment.config;
+  EXPECT_EQ(environment.io_thread_cpus().size(), environment.io_threads());
 
-  EXPECT_EQ(load({"--config", write_toml("cpu_affinity = \"auto\"\n").c_str()}).config->cpu_affinity,
-            CpuAffinity::Auto);
+  auto from_file = load({"--config", write_toml("cpu_affinity = \"auto\"\n").c_str()});
+  ASSERT_TRUE(from_file.config);
+  EXPECT_EQ(from_file.config->cpu_affinity, CpuAffinity::Auto);
   EXPECT_FALSE(load({"--cpu-affinity", "0,1"}).config);
   EXPECT_EQ(name_of(CpuAffinity::Auto), "auto");
 }

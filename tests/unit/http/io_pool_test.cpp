@@ -13,9 +13,9 @@
 
 #include <algorithm>
 #include <array>
-#include <stdexcept>
 #include <future>
 #include <memory>
+#include <stdexcept>
 
 namespace ssehub::http {
 namespace {
