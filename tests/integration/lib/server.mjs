@@ -3,7 +3,7 @@
 //
 // SSEHUB_BIN overrides where the binary is found (default: build/ssehub at the repository root).
 
-import { afterEach } from "node:test";
+import { after, afterEach } from "node:test";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import fs from "node:fs/promises";
@@ -107,6 +107,9 @@ export function showServerLogsOnFailure() {
     // Servers disposed by a test's own hooks are kept until their log had this chance.
     serversOfThisFile = serversOfThisFile.filter((s) => !s.disposed);
   });
+  // A test that failed before its own dispose() left its server running, and the server's
+  // pipes would keep this file's process, and the whole suite, waiting forever.
+  after(() => Promise.all(serversOfThisFile.filter((s) => !s.disposed).map((s) => s.dispose())));
 }
 
 class Server {
