@@ -23,6 +23,9 @@ struct StoredEvent {
   // When it was accepted, for the accept-to-write latency of live events; empty where the
   // log does not keep it (an event read back from disk).
   core::SteadyClock::time_point accepted_at{};
+  // The append that stored it, counted by a log that shows an append to readers only once it
+  // is durable (the segment log with --history-sync full); zero where the log does not count.
+  std::uint64_t append_number = 0;
 };
 using StoredEventPtr = std::shared_ptr<const StoredEvent>;
 
@@ -133,11 +136,16 @@ class EventLog {
   virtual void maintain() {}
 
   // A CallerThread log may make its appends durable in groups, on a thread of its own (the
-  // segment log's fdatasync): then History answers a publish only once `done` ran for it.
-  // when_synced runs `done(ok)` once everything appended before the call is synced, or
-  // failed to be (ok false); it is called by whoever appends, in append order.
+  // segment log's write and fdatasync): then History hands an append's events to fan-out and
+  // answers its publishers only once `done` ran for it, and the log's reads leave out what is
+  // not durable yet, so no client sees an event that a crash or a power loss could take back.
+  // when_synced runs `done(failure)` once everything appended before the call is synced
+  // (`failure` empty), or failed to be (`failure` says why: those events are not stored, and
+  // the log forgets them before its next append); it is called by whoever appends, in append
+  // order, and `done` runs in the same order on the log's thread.
   virtual bool syncs_in_groups() const { return false; }
-  virtual void when_synced(std::function<void(bool ok)> done) { done(true); }
+  using SyncDone = std::function<void(const std::string& failure)>;
+  virtual void when_synced(SyncDone done) { done({}); }
 
   // Where each log that fed this one was applied up to: per partition, the highest position
   // stored. Read before History starts.

@@ -198,7 +198,7 @@ class History::CallerThreadRunner final : public History::Runner {
       stopped_ = true;
       // Syncs are awaited in order: once this one is done, every publish has its answer.
       if (history_.log_->syncs_in_groups())
-        history_.log_->when_synced([&synced](bool) { synced.set_value(); });
+        history_.log_->when_synced([&synced](const std::string&) { synced.set_value(); });
       else
         synced.set_value();
     }
@@ -281,20 +281,28 @@ class History::CallerThreadRunner final : public History::Runner {
       std::lock_guard lock(mutex_);
       if (stopped_) {
         error = "history: stopped";
-      } else if (batch.size() == 1) {
-        // Fan-out under the lock, so that streams get events in id order.
-        appended = history_.commit(batch.front().drafts, batch.front().positions, error);
       } else {
-        auto [drafts, positions] = merged(batch);
-        appended = history_.commit(drafts, positions, error);
+        // Fan-out under the lock, so that streams get events in id order; for a log that
+        // syncs in groups, in the order of the syncs, on its thread.
+        const bool now = !history_.log_->syncs_in_groups();
+        if (batch.size() == 1) {
+          appended = history_.commit(batch.front().drafts, batch.front().positions, error, now);
+        } else {
+          auto [drafts, positions] = merged(batch);
+          appended = history_.commit(drafts, positions, error, now);
+        }
       }
       if (appended && history_.log_->syncs_in_groups()) {
         // Asked under the lock, so that syncs are awaited in append order.
-        history_.log_->when_synced(
-            [batch = std::move(batch), appended = std::move(*appended)](bool synced) mutable {
-              answer_all(batch, synced ? &appended : nullptr,
-                         "history: the journal could not be synced");
-            });
+        history_.log_->when_synced([this, batch = std::move(batch),
+                                    appended = std::move(*appended)](const std::string& failure) mutable {
+          if (failure.empty()) {
+            history_.hand_to_fanout(appended);
+          } else {
+            history_.note_late_failure();
+          }
+          answer_all(batch, failure.empty() ? &appended : nullptr, failure);
+        });
         return;
       }
     }
@@ -554,7 +562,7 @@ void History::stop() {
 
 std::optional<Appended> History::commit(std::span<core::EventDraft> drafts,
                                         std::span<const core::LogPosition> positions,
-                                        std::string& error) {
+                                        std::string& error, bool fan_out) {
   std::optional<Appended> appended;
   try {
     appended = log_->append(drafts, positions);
@@ -567,13 +575,21 @@ std::optional<Appended> History::commit(std::span<core::EventDraft> drafts,
     spdlog::error("history: commit of {} events failed: {}", drafts.size(), error);
     return std::nullopt;
   }
+  if (fan_out) hand_to_fanout(*appended);
+  return appended;
+}
+
+void History::hand_to_fanout(Appended& appended) {
   // Live streams first, then the publishers: once a publisher holds its answer, the event
   // is already on its way to every open stream.
-  if (!appended->committed.empty()) {
-    metrics_.events_accepted.add(appended->committed.size());
-    listener_->on_commit(std::move(appended->committed));
-  }
-  return appended;
+  if (appended.committed.empty()) return;
+  metrics_.events_accepted.add(appended.committed.size());
+  listener_->on_commit(std::move(appended.committed));
+}
+
+void History::note_late_failure() {
+  metrics_.write_errors.add();
+  ready_ = false;
 }
 
 void History::retain() {

@@ -44,7 +44,8 @@ struct Replay {
 
 // Receives each committed batch, in commit order, before the publishers get their answers
 // (the commit -> fan-out edge: sse::Fanout): on the writer thread, or on the publishing
-// thread under history's lock when the log runs on the callers' threads.
+// thread under history's lock when the log runs on the callers' threads, or on the log's sync
+// thread once the batch is synced when the log syncs in groups.
 class CommitListener {
  public:
   virtual ~CommitListener() = default;
@@ -114,10 +115,16 @@ class History {
   std::unique_ptr<Runner> make_runner();
   // Age retention while running: a failure is logged, and the next round tries again.
   void retain();
-  // Appends to the log and hands the new events to fan-out. Nothing when the log failed
-  // (`error` says why; counted and logged).
+  // Appends to the log and, when `fan_out`, hands the new events to fan-out (a log that
+  // syncs in groups has them handed over once synced). Nothing when the log failed (`error`
+  // says why; counted and logged).
   std::optional<Appended> commit(std::span<core::EventDraft> drafts,
-                                 std::span<const core::LogPosition> positions, std::string& error);
+                                 std::span<const core::LogPosition> positions, std::string& error,
+                                 bool fan_out = true);
+  void hand_to_fanout(Appended& appended);
+  // A failure found after the append (a group sync, which the log reports): counted, and
+  // not ready until the log takes writes again.
+  void note_late_failure();
   // Whether building a replay of `page` asks the id authority (which may block).
   bool asks_authority(const Page& page, core::ResumePoint from) const;
   // A page of a replay, from what the log read after the client's id.

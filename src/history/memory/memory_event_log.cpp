@@ -37,7 +37,7 @@ MemoryEventLog::Stream& MemoryEventLog::stream_of(const std::string& name) {
 
 Appended MemoryEventLog::append_at(std::span<core::EventDraft> drafts,
                                    std::span<const core::LogPosition> positions,
-                                   std::int64_t now) {
+                                   std::int64_t now, std::uint64_t append_number) {
   Appended appended;
   appended.ids.reserve(drafts.size());
   appended.committed.reserve(drafts.size());
@@ -49,7 +49,7 @@ Appended MemoryEventLog::append_at(std::span<core::EventDraft> drafts,
       appended.stored_before.push_back(i);
       continue;
     }
-    appended.committed.push_back(keep(stream, draft, now));
+    appended.committed.push_back(keep(stream, draft, now, append_number));
     appended.ids.push_back(appended.committed.back()->id);
   }
   for (const core::LogPosition& position : positions) {
@@ -75,7 +75,8 @@ std::optional<std::uint64_t> MemoryEventLog::stored_id(const Stream& stream,
 }
 
 // Numbers the draft and keeps it (its contents are moved out), within the count limit.
-StoredEventPtr MemoryEventLog::keep(Stream& stream, core::EventDraft& draft, std::int64_t now) {
+StoredEventPtr MemoryEventLog::keep(Stream& stream, core::EventDraft& draft, std::int64_t now,
+                                    std::uint64_t append_number) {
   const std::uint64_t id = draft.id != 0 ? draft.id : stream.last_id + 1;
   if (stream.snapshot_epoch != snapshot_epoch_) {
     stream.snapshot_epoch = snapshot_epoch_;
@@ -86,7 +87,8 @@ StoredEventPtr MemoryEventLog::keep(Stream& stream, core::EventDraft& draft, std
                                                          .id = id,
                                                          .type = std::move(draft.type),
                                                          .data = std::move(draft.data),
-                                                         .accepted_at = draft.accepted_at});
+                                                         .accepted_at = draft.accepted_at,
+                                                         .append_number = append_number});
   bytes_ += bytes_of(*event) + sizeof(Entry) + draft.dedupe_key.size();
   if (!draft.dedupe_key.empty()) ids_by_key_.insert_or_assign(draft.dedupe_key, KeyOwner{&stream, id});
   entries_.push_back({&stream, id, now, std::move(draft.dedupe_key)});
@@ -126,16 +128,26 @@ void MemoryEventLog::retain() {
   metrics_.memory_bytes.set(static_cast<std::int64_t>(bytes_));
 }
 
-Page MemoryEventLog::read(const std::string& stream_name, std::uint64_t after_id, PageLimit limit) {
+Page MemoryEventLog::read(const std::string& stream, std::uint64_t after_id, PageLimit limit) {
+  return read_appended_through(stream, after_id, limit, UINT64_MAX);
+}
+
+Page MemoryEventLog::read_appended_through(const std::string& stream_name, std::uint64_t after_id,
+                                           PageLimit limit, std::uint64_t last_append) {
   Page page;
   const auto it = streams_.find(stream_name);
   if (it == streams_.end()) return page;
   const Stream& stream = it->second;
-  page.extent = {stream.last_id, stream.trimmed_through};
+  // Appends are numbered in order, so the events left out are the newest.
+  auto end = stream.events.end();
+  if (last_append != UINT64_MAX)
+    while (end != stream.events.begin() && (*std::prev(end))->append_number > last_append) --end;
+  page.extent = {end == stream.events.end() ? stream.last_id : (*end)->id - 1,
+                 stream.trimmed_through};
   const auto newer = [](std::uint64_t id, const StoredEventPtr& event) { return id < event->id; };
   std::size_t bytes = 0;
-  for (auto next = std::upper_bound(stream.events.begin(), stream.events.end(), after_id, newer);
-       next != stream.events.end(); ++next) {
+  for (auto next = std::upper_bound(stream.events.begin(), end, after_id, newer); next != end;
+       ++next) {
     if (bytes >= limit.max_bytes && !page.events.empty()) {
       page.more = true;
       break;

@@ -32,6 +32,10 @@ class MemoryEventLog final : public EventLog {
   Appended append(std::span<core::EventDraft> drafts,
                   std::span<const core::LogPosition> positions) override;
   Page read(const std::string& stream, std::uint64_t after_id, PageLimit limit) override;
+  // The same, as if the appends numbered after `last_append` had not happened yet: their
+  // events are left out, and the stream's last id is the one before them.
+  Page read_appended_through(const std::string& stream, std::uint64_t after_id, PageLimit limit,
+                             std::uint64_t last_append);
   void retain() override;
   void probe() override {}
   std::vector<core::LogPosition> positions() override;
@@ -42,8 +46,10 @@ class MemoryEventLog final : public EventLog {
   // For a durable log kept in this one (history/segment/): append as of a given time (the
   // time the events were first stored, when a journal is read back), list what is kept so
   // that it can be written out, and restore it.
+  // `append_number` is stamped on the stored events (StoredEvent::append_number).
   Appended append_at(std::span<core::EventDraft> drafts,
-                     std::span<const core::LogPosition> positions, std::int64_t now_ms);
+                     std::span<const core::LogPosition> positions, std::int64_t now_ms,
+                     std::uint64_t append_number = 0);
 
   // A snapshot is listed a few entries at a time while appends go on, so that the caller can
   // let go of its lock between two pieces (compaction copies hundreds of thousands of
@@ -117,7 +123,8 @@ class MemoryEventLog final : public EventLog {
   };
 
   std::optional<std::uint64_t> stored_id(const Stream& stream, const core::EventDraft& draft) const;
-  StoredEventPtr keep(Stream& stream, core::EventDraft& draft, std::int64_t now);
+  StoredEventPtr keep(Stream& stream, core::EventDraft& draft, std::int64_t now,
+                      std::uint64_t append_number = 0);
   Stream& stream_of(const std::string& name);
   void drop_oldest_entry();
   void keep_within_budget();

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +26,7 @@ void SegmentEventLog::start_compaction() {
                                         O_WRONLY | O_CREAT | O_TRUNC);
   auto snapshot = std::make_unique<Snapshot>();
   snapshot->index = index;
+  snapshot->through_append = appends_numbered_;
   snapshot->finished = journal_;
   {
     std::lock_guard lock(memory_mutex_);
@@ -126,6 +128,9 @@ class SegmentEventLog::SnapshotFile {
 };
 
 void SegmentEventLog::write_snapshot(Snapshot& snapshot) {
+  // The syncer writes the records: a snapshot may only hold what they made durable.
+  if (options_.sync_before_answer && !wait_until_synced(snapshot.through_append))
+    throw std::runtime_error("a group sync failed before the snapshot was written");
   if (options_.flush_interval > std::chrono::milliseconds::zero()) ::fdatasync(snapshot.finished->fd);
   snapshot.finished.reset();
   const fs::path dir(options_.dir);

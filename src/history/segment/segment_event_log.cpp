@@ -16,6 +16,14 @@ namespace ssehub::history {
 
 using namespace segment_journal;
 
+namespace {
+
+// What the syncer may have left to write before appends are refused: a disk that is this far
+// behind is failing or overloaded, and memory must not fill with records meanwhile.
+constexpr std::size_t kMaxUnwrittenBytes = std::size_t{64} << 20;
+
+}  // namespace
+
 SegmentEventLog::SegmentEventLog(SegmentEventLogOptions options, metrics::Registry& registry)
     : options_(std::move(options)),
       memory_(MemoryEventLogOptions{.budget_bytes = options_.budget_bytes,
@@ -62,12 +70,23 @@ Appended SegmentEventLog::append(std::span<core::EventDraft> drafts,
     keys_.resize(drafts.size());
     keys_[i] = drafts[i].dedupe_key;
   }
+  std::uint64_t append_number = 0;
+  if (options_.sync_before_answer) {
+    if (unwritten_bytes_.load(std::memory_order_relaxed) > kMaxUnwrittenBytes)
+      throw std::runtime_error("history journal: the disk is behind (" +
+                               std::to_string(unwritten_bytes_.load() >> 20) +
+                               " MiB not written yet)");
+    append_number = ++appends_numbered_;
+  }
   Appended appended;
   {
     std::lock_guard lock(memory_mutex_);
-    appended = memory_.append_at(drafts, positions, now);
+    appended = memory_.append_at(drafts, positions, now, append_number);
   }
-  if (appended.committed.empty() && positions.empty()) return appended;
+  if (appended.committed.empty() && positions.empty()) {
+    if (append_number != 0) --appends_numbered_;  // no event carries it, no record holds it
+    return appended;
+  }
 
   buffer_.clear();
   begin_record(buffer_);
@@ -95,6 +114,10 @@ Appended SegmentEventLog::append(std::span<core::EventDraft> drafts,
   }
   end_record(buffer_, 0);
 
+  if (options_.sync_before_answer) {
+    queue_buffered_record();
+    return appended;
+  }
   try {
     write_buffered_record();
   } catch (const std::exception&) {
@@ -107,7 +130,11 @@ Appended SegmentEventLog::append(std::span<core::EventDraft> drafts,
 
 Page SegmentEventLog::read(const std::string& stream, std::uint64_t after_id, PageLimit limit) {
   std::lock_guard lock(memory_mutex_);
-  return memory_.read(stream, after_id, limit);
+  if (!options_.sync_before_answer) return memory_.read(stream, after_id, limit);
+  // Events not synced yet are not shown: a crash or a power loss could still take them back
+  // (and their ids with them). Fan-out brings them once they are synced.
+  return memory_.read_appended_through(stream, after_id, limit,
+                                       synced_through_.load(std::memory_order_acquire));
 }
 
 std::vector<core::LogPosition> SegmentEventLog::positions() {
@@ -143,23 +170,29 @@ void SegmentEventLog::probe() {
   write_buffered_record();
 }
 
+namespace {
+
+// Nothing of a failed write may stay: zeros again where it was, inside a prepared segment;
+// cut off past its end.
+void erase_failed_write(int fd, std::size_t offset, std::size_t size, std::size_t capacity,
+                        const std::filesystem::path& path) {
+  const std::string zeros(offset + size <= capacity ? size : 0, '\0');
+  const bool erased =
+      zeros.empty() ? ::ftruncate(fd, static_cast<off_t>(offset)) == 0
+                    : ::pwrite(fd, zeros.data(), zeros.size(), static_cast<off_t>(offset)) ==
+                          static_cast<ssize_t>(zeros.size());
+  if (!erased) spdlog::error("history: cannot erase a failed write from {}", path.string());
+}
+
+}  // namespace
+
 void SegmentEventLog::write_buffered_record() {
   rotate_if_full(buffer_.size());
   File& journal = *journal_;
   try {
     write_all_at(journal.fd, buffer_.data(), buffer_.size(), journal.size, journal.path.string());
   } catch (const std::exception&) {
-    // Nothing of a failed record may stay: zeros again where it was, inside a prepared
-    // segment; cut off past its end.
-    const std::string zeros(journal.size + buffer_.size() <= journal.capacity ? buffer_.size() : 0,
-                            '\0');
-    const bool erased =
-        zeros.empty()
-            ? ::ftruncate(journal.fd, static_cast<off_t>(journal.size)) == 0
-            : ::pwrite(journal.fd, zeros.data(), zeros.size(), static_cast<off_t>(journal.size)) ==
-                  static_cast<ssize_t>(zeros.size());
-    if (!erased)
-      spdlog::error("history: cannot erase a failed write from {}", journal.path.string());
+    erase_failed_write(journal.fd, journal.size, buffer_.size(), journal.capacity, journal.path);
     throw;
   }
   journal.size += buffer_.size();
@@ -167,42 +200,118 @@ void SegmentEventLog::write_buffered_record() {
   appended_since_open_ += buffer_.size();
 }
 
-void SegmentEventLog::when_synced(std::function<void(bool ok)> done) {
+void SegmentEventLog::queue_buffered_record() {
+  rotate_if_full(buffer_.size());
   {
     std::lock_guard lock(sync_mutex_);
-    sync_waiters_.push_back({journal_, std::move(done)});
+    // Records of consecutive appends are consecutive in the journal: one write for them all.
+    if (unwritten_.empty() || unwritten_.back().journal != journal_ ||
+        unwritten_.back().offset + unwritten_.back().bytes.size() != journal_->size)
+      unwritten_.push_back({.journal = journal_, .offset = journal_->size});
+    unwritten_.back().bytes += buffer_;
+    unwritten_.back().through_append = appends_numbered_;
+  }
+  unwritten_bytes_.fetch_add(buffer_.size(), std::memory_order_relaxed);
+  journal_->size += buffer_.size();
+  journal_bytes_ += buffer_.size();
+  appended_since_open_ += buffer_.size();
+}
+
+void SegmentEventLog::when_synced(SyncDone done) {
+  {
+    std::lock_guard lock(sync_mutex_);
+    sync_waiters_.push_back({appends_numbered_, std::move(done)});
   }
   sync_wake_.notify_one();
 }
 
-// Takes every waiter at once and syncs the journals they wrote to: publishers that arrive
-// during an fdatasync share the next one.
+// Takes every waiter and every unwritten record at once, writes the records and syncs them:
+// publishers that arrive during an fdatasync share the next one. A waiter's append is synced
+// once the syncer got as far as it, in this group or an earlier one.
 void SegmentEventLog::run_syncer() {
   std::deque<SyncWaiter> group;
+  std::vector<UnwrittenRecords> records;
   for (;;) {
     {
       std::unique_lock lock(sync_mutex_);
       sync_wake_.wait(lock, [&] { return sync_stopping_ || !sync_waiters_.empty(); });
-      if (sync_waiters_.empty()) return;
-      group.swap(sync_waiters_);
-    }
-    bool ok = true;
-    File* synced = nullptr;
-    for (const SyncWaiter& waiter : group) {
-      if (waiter.journal.get() == synced) continue;
-      synced = waiter.journal.get();
-      // A segment rotated into place needs its name on disk too.
-      if (synced->name_unsynced.exchange(false)) sync_directory(options_.dir);
-      if (::fdatasync(synced->fd) != 0) {
-        ok = false;
-        spdlog::error("history: fdatasync of {} failed: {}", synced->path.string(),
-                      std::strerror(errno));
+      if (sync_waiters_.empty() && unwritten_.empty()) {
+        syncer_stopped_ = true;
+        group_done_.notify_all();
+        return;
       }
+      group.swap(sync_waiters_);
+      records.swap(unwritten_);
+      syncer_busy_ = true;
+    }
+    std::size_t bytes = 0;
+    for (const UnwrittenRecords& run : records) bytes += run.bytes.size();
+    if (!records.empty() && !group_failed_.load()) {
+      try {
+        write_and_sync(records);
+        synced_through_.store(records.back().through_append, std::memory_order_release);
+      } catch (const std::exception& e) {
+        group_failure_ = e.what();
+        group_failed_ = true;
+        spdlog::error("history: a group of {} bytes was not stored: {}", bytes, e.what());
+      }
+    }
+    unwritten_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    const std::uint64_t synced = synced_through_.load(std::memory_order_acquire);
+    static const std::string kSynced;
+    for (SyncWaiter& waiter : group)
+      waiter.done(waiter.through_append <= synced ? kSynced : group_failure_);
+    group.clear();
+    records.clear();
+    {
+      std::lock_guard lock(sync_mutex_);
+      syncer_busy_ = false;
+    }
+    group_done_.notify_all();
+  }
+}
+
+void SegmentEventLog::write_and_sync(std::vector<UnwrittenRecords>& records) {
+  std::size_t reached = 0;  // the runs written, wholly or in part
+  try {
+    for (; reached < records.size(); ++reached) {
+      UnwrittenRecords& run = records[reached];
+      write_all_at(run.journal->fd, run.bytes.data(), run.bytes.size(), run.offset,
+                   run.journal->path.string());
+    }
+    const File* synced = nullptr;
+    for (const UnwrittenRecords& run : records) {
+      if (run.journal.get() == synced) continue;
+      synced = run.journal.get();
+      // A segment rotated into place needs its name on disk too.
+      if (run.journal->name_unsynced.exchange(false)) sync_directory(options_.dir);
+      if (::fdatasync(run.journal->fd) != 0)
+        throw_errno("history journal: fdatasync " + run.journal->path.string());
       syncs_.add();
     }
-    for (SyncWaiter& waiter : group) waiter.done(ok);
-    group.clear();
+  } catch (const std::exception&) {
+    // None of the group may be read back: its publishers are refused.
+    for (std::size_t i = 0; i < records.size() && i <= reached; ++i)
+      erase_failed_write(records[i].journal->fd, records[i].offset, records[i].bytes.size(),
+                         records[i].journal->capacity, records[i].journal->path);
+    throw;
   }
+}
+
+void SegmentEventLog::wait_for_syncer_idle() {
+  std::unique_lock lock(sync_mutex_);
+  group_done_.wait(lock, [&] {
+    return syncer_stopped_ || (!syncer_busy_ && sync_waiters_.empty() && unwritten_.empty());
+  });
+}
+
+bool SegmentEventLog::wait_until_synced(std::uint64_t append_number) {
+  std::unique_lock lock(sync_mutex_);
+  group_done_.wait(lock, [&] {
+    return syncer_stopped_ || group_failed_.load() ||
+           synced_through_.load(std::memory_order_acquire) >= append_number;
+  });
+  return synced_through_.load(std::memory_order_acquire) >= append_number;
 }
 
 }  // namespace ssehub::history

@@ -32,8 +32,11 @@ struct SegmentEventLogOptions {
   std::size_t compaction_piece = 128;
   // Tests: called on the background thread between two pieces of compaction's copy.
   std::function<void()> between_compaction_pieces;
-  // --history-sync full: publishes are answered only once an fdatasync covers them. One
-  // thread syncs for every publisher waiting (a group sync), off the I/O threads.
+  // --history-sync full: publishes are delivered and answered only once an fdatasync covers
+  // them. The appending side only encodes its records; one thread writes every record
+  // waiting, with one write() per segment, and syncs them (a group sync), off the I/O
+  // threads. Writing there too keeps the I/O threads' writes out of the pages the fdatasync
+  // is writing back, and makes one write of many (see docs/BENCHMARKS.md).
   bool sync_before_answer = false;
   // Appends go into segments of this size made of zeros ahead of time (and synced) by the
   // background thread, so that an append overwrites blocks the file already has: neither its
@@ -51,7 +54,9 @@ struct SegmentEventLogOptions {
 // written with one write() into the page cache before it returns (and so before its
 // publisher is answered); the kernel keeps what was written when the process dies. Durable
 // against power loss only up to the last periodic fdatasync, run on a thread of its own; with
-// sync_before_answer, History answers each publish once a group fdatasync covers it.
+// sync_before_answer, the records are written and synced in groups by a thread of their own,
+// reads leave out the events not synced yet, and History delivers and answers each publish
+// once the group sync that covers it is done.
 //
 // On disk: journal-N segments of records (length, CRC-32, payload), and snapshot-N, the
 // state before journal-N began. Opening reads the newest snapshot and the journals after it;
@@ -76,7 +81,7 @@ class SegmentEventLog final : public EventLog {
   void probe() override;
   std::vector<core::LogPosition> positions() override;
   bool syncs_in_groups() const override { return options_.sync_before_answer; }
-  void when_synced(std::function<void(bool ok)> done) override;
+  void when_synced(SyncDone done) override;
 
   // Waits until a compaction under way has written its snapshot (tests).
   void wait_for_compaction();
@@ -97,7 +102,21 @@ class SegmentEventLog final : public EventLog {
   void throw_if_broken();
   // Writes the record in buffer_ to the journal, whole or not at all (throws).
   void write_buffered_record();
+  // With sync_before_answer: leaves the record in buffer_ for the syncer to write, at the
+  // place it takes in the journal now.
+  void queue_buffered_record();
   void run_syncer();
+  struct UnwrittenRecords;
+  // The syncer's part of a group: writes the records, then syncs what it wrote; on failure
+  // erases what it wrote (throws).
+  void write_and_sync(std::vector<UnwrittenRecords>& records);
+  // Leaves out of `page` the events of appends not synced yet.
+  void hide_unsynced(Page& page) const;
+  // Waits until the syncer has nothing in hand, so that the journal can be read back.
+  void wait_for_syncer_idle();
+  // The background thread's: waits until the appends up to `append_number` are synced;
+  // false when a group failed (or the syncer stopped) first.
+  bool wait_until_synced(std::uint64_t append_number);
   // Segments prepared ahead (segment_rotation.cpp): the appending side moves to a ready one
   // when the record does not fit, and asks for the next; the background thread makes it.
   void rotate_if_full(std::size_t record_bytes);
@@ -138,15 +157,34 @@ class SegmentEventLog final : public EventLog {
   std::atomic<std::size_t> snapshot_bytes_{0};
   std::thread background_;
 
-  // Publishers waiting for an fdatasync, each with the journal it wrote to.
+  // Publishers waiting for a group sync, each with the last append numbered when it came.
   struct SyncWaiter {
-    std::shared_ptr<File> journal;
-    std::function<void(bool ok)> done;
+    std::uint64_t through_append = 0;
+    SyncDone done;
   };
   std::mutex sync_mutex_;
   std::condition_variable sync_wake_;
   std::deque<SyncWaiter> sync_waiters_;
+  // Records encoded by the appending side and not written yet: runs of consecutive bytes of
+  // one segment, each with the number of the last append it holds.
+  struct UnwrittenRecords {
+    std::shared_ptr<File> journal;
+    std::size_t offset = 0;
+    std::string bytes;
+    std::uint64_t through_append = 0;
+  };
+  std::vector<UnwrittenRecords> unwritten_;
+  std::atomic<std::size_t> unwritten_bytes_{0};  // in unwritten_ and in the syncer's hands
+  bool syncer_busy_ = false;  // a group taken and not done with
   bool sync_stopping_ = false;
+  bool syncer_stopped_ = false;
+  std::condition_variable group_done_;  // after each group: the syncer idle, or synced further
+  // A group's write or sync failed: what memory holds is not all in the journal, so every
+  // group fails until the appending side has read the journal back (throw_if_broken).
+  std::atomic<bool> group_failed_{false};
+  std::string group_failure_;  // why, for the publishers refused meanwhile (syncer's)
+  std::uint64_t appends_numbered_ = 0;  // the appending side's count, stamped on events
+  std::atomic<std::uint64_t> synced_through_{0};  // the last append written and synced
   metrics::Counter& syncs_;
   std::thread syncer_;
 };

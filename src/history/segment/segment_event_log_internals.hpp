@@ -41,6 +41,9 @@ struct SegmentEventLog::File {
 // piece at a time on the background thread (pointers to the kept events, not their payloads).
 struct SegmentEventLog::Snapshot {
   std::uint64_t index = 0;
+  // With sync_before_answer: the last append before the boundary, to be synced before the
+  // snapshot is written (a failed group must not reach a snapshot).
+  std::uint64_t through_append = 0;
   // The segment appends left: synced first, as the once-a-second flush now syncs the new one.
   std::shared_ptr<File> finished;
   MemoryEventLog::SnapshotBoundary boundary;

@@ -144,8 +144,10 @@ void SegmentEventLog::recover() {
 }
 
 void SegmentEventLog::throw_if_broken() {
-  if (!broken_) return;
-  // Memory holds what the failed append added: read back what the journal holds instead.
+  if (!broken_ && !group_failed_.load()) return;
+  // Memory holds what the failed append added: read back what the journal holds instead,
+  // once the syncer has given up on every record it was given.
+  wait_for_syncer_idle();
   wait_for_compaction();
   {
     // Recovery removes the spare's file (a .tmp); the next rotation asks for another.
@@ -158,6 +160,7 @@ void SegmentEventLog::throw_if_broken() {
   memory_.clear();
   recover();
   broken_ = false;
+  group_failed_ = false;
 }
 
 }  // namespace ssehub::history

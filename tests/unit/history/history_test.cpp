@@ -1,5 +1,6 @@
 #include "history/history.hpp"
 #include "history/memory/memory_event_log.hpp"
+#include "history/segment/segment_event_log.hpp"
 #include "history/sqlite/sqlite_event_log.hpp"
 #include "sse/event_frames.hpp"
 #include "sse/replay_page.hpp"
@@ -71,7 +72,15 @@ class HistoryTest : public ::testing::Test {
                                        .max_age = settings.max_age,
                                        .wall_clock = settings.wall_clock};
     std::unique_ptr<history::EventLog> log;
-    if (in_memory_) {
+    if (segment_ != Segment::None) {
+      log = std::make_unique<history::SegmentEventLog>(
+          history::SegmentEventLogOptions{
+              .dir = (dir_ / "segments").string(),
+              .budget_bytes = settings.memory_budget_bytes,
+              .retention = retention,
+              .sync_before_answer = segment_ == Segment::SyncBeforeAnswer},
+          metrics_);
+    } else if (in_memory_) {
       log = std::make_unique<history::MemoryEventLog>(
           history::MemoryEventLogOptions{.budget_bytes = settings.memory_budget_bytes,
                                          .retention = retention},
@@ -121,6 +130,7 @@ class HistoryTest : public ::testing::Test {
   }
 
   bool in_memory_ = false;
+  enum class Segment { None, Flushed, SyncBeforeAnswer } segment_ = Segment::None;
   std::filesystem::path dir_;
   metrics::Registry metrics_;
   boost::asio::io_context io_;
@@ -131,19 +141,23 @@ class HistoryTest : public ::testing::Test {
   std::vector<core::EventPtr>& committed_ = listener_.frames;
 };
 
-// What both stores must do alike: the tests below run against SQLite and against memory.
-class AnyHistoryTest : public HistoryTest, public ::testing::WithParamInterface<bool> {
+// What every store must do alike: the tests below run against SQLite, memory, and the segment
+// log with and without a group sync before the answer (which also holds back fan-out and reads).
+class AnyHistoryTest : public HistoryTest, public ::testing::WithParamInterface<std::string> {
  protected:
   void SetUp() override {
     HistoryTest::SetUp();
-    in_memory_ = GetParam();
+    in_memory_ = GetParam() == "Memory";
+    if (GetParam() == "Segment") segment_ = Segment::Flushed;
+    if (GetParam() == "SegmentSyncBeforeAnswer") segment_ = Segment::SyncBeforeAnswer;
   }
 };
 
 }  // namespace
 
-INSTANTIATE_TEST_SUITE_P(History, AnyHistoryTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "Memory" : "Sqlite"; });
+INSTANTIATE_TEST_SUITE_P(History, AnyHistoryTest,
+                         ::testing::Values("Sqlite", "Memory", "Segment", "SegmentSyncBeforeAnswer"),
+                         [](const auto& info) { return info.param; });
 
 TEST_P(AnyHistoryTest, IdsIncreasePerStreamIndependently) {
   auto history = open();
@@ -151,6 +165,38 @@ TEST_P(AnyHistoryTest, IdsIncreasePerStreamIndependently) {
   EXPECT_EQ(append(*history, "v2:a", "2").ids.at(0), 2u);
   EXPECT_EQ(append(*history, "v2:b", "x").ids.at(0), 1u);
   EXPECT_EQ(append(*history, "v2:a", "3").ids.at(0), 3u);
+}
+
+// Notes, for each event fan-out gets, how many fdatasyncs of the journal were done by then.
+class SyncsSeenAtFanOut : public history::CommitListener {
+ public:
+  explicit SyncsSeenAtFanOut(metrics::Registry& registry) : registry_(registry) {}
+  void on_commit(std::vector<history::StoredEventPtr> events) override {
+    std::lock_guard lock(mutex);
+    for (std::size_t i = 0; i < events.size(); ++i)
+      syncs.push_back(registry_.value("ssehub_history_journal_syncs_total").value_or(-1));
+  }
+  std::mutex mutex;
+  std::vector<double> syncs;
+
+ private:
+  metrics::Registry& registry_;
+};
+
+// --history-sync full: a live stream gets an event only once an fdatasync covers it, so a
+// power loss cannot take back what a client has seen (and give its id to another event).
+TEST_F(HistoryTest, WithASyncBeforeTheAnswerFanOutGetsAnEventOnlyOnceItIsSynced) {
+  segment_ = Segment::SyncBeforeAnswer;
+  SyncsSeenAtFanOut listener(metrics_);
+  auto history = make({});
+  history->start(listener);
+  for (std::size_t i = 0; i < 10; ++i) {
+    const double before = metrics_.value("ssehub_history_journal_syncs_total").value_or(-1);
+    ASSERT_TRUE(append(*history, "v2:a", "e" + std::to_string(i)).ok);
+    std::lock_guard lock(listener.mutex);
+    ASSERT_EQ(listener.syncs.size(), i + 1);
+    EXPECT_GT(listener.syncs.back(), before) << "event " << i << " reached fan-out before its sync";
+  }
 }
 
 TEST_P(AnyHistoryTest, CommittedEventsReachTheListenerEncoded) {

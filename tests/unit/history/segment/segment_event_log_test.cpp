@@ -4,6 +4,10 @@
 #include "support/temp_path.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+
+#include <csignal>
+#include <future>
 
 #include <atomic>
 #include <condition_variable>
@@ -86,6 +90,20 @@ class SegmentEventLogTest : public ::testing::Test {
     return log_->append(drafts, positions);
   }
 
+  // Waits for the group sync of everything appended so far; what failed, or empty.
+  std::string sync() {
+    std::promise<std::string> done;
+    log_->when_synced([&](const std::string& failure) { done.set_value(failure); });
+    auto future = done.get_future();
+    EXPECT_EQ(future.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+    return future.get();
+  }
+
+  std::string journal_bytes() const {
+    std::ifstream in(only_journal(), std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
+
   fs::path only_journal() const {
     std::vector<fs::path> journals;
     for (const auto& entry : fs::directory_iterator(dir_))
@@ -131,7 +149,87 @@ class PieceGate {
   bool released_ = false;
 };
 
+// Writes that would take a file past `bytes` fail with EFBIG while it lives (SIGXFSZ is
+// ignored meanwhile): a disk that refuses the journal's next write, for real.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    previous_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+    const rlimit limit{bytes, saved_.rlim_max};
+    EXPECT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    std::signal(SIGXFSZ, previous_handler_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  void (*previous_handler_)(int) = nullptr;
+};
+
 }  // namespace
+
+// With --history-sync full the syncer writes the records: until their group is synced, a
+// read neither shows them nor counts their ids, so no client sees an event that a crash or a
+// power loss could take back.
+TEST_F(SegmentEventLogTest, WithSyncBeforeAnswerAnAppendIsNeitherReadNorWrittenUntilItsGroupSyncs) {
+  open(100, 1 << 30, /*sync_before_answer=*/true);
+  append({draft("v2:a", "first-payload")});
+  ASSERT_EQ(sync(), "");
+  append({draft("v2:a", "second-payload")});
+  append({draft("v2:b", "other-stream-payload")});
+
+  history::Page page = log_->read("v2:a", 0, {});
+  EXPECT_EQ(data_of(page), (std::vector<std::string>{"first-payload"}));
+  EXPECT_EQ(page.extent.last_id, 1u);
+  EXPECT_FALSE(page.more);
+  page = log_->read("v2:b", 0, {});
+  EXPECT_TRUE(page.events.empty());
+  EXPECT_EQ(page.extent.last_id, 0u);
+  // Left to the syncer: not in the journal yet.
+  EXPECT_NE(journal_bytes().find("first-payload"), std::string::npos);
+  EXPECT_EQ(journal_bytes().find("second-payload"), std::string::npos);
+
+  ASSERT_EQ(sync(), "");
+  page = log_->read("v2:a", 0, {});
+  EXPECT_EQ(data_of(page), (std::vector<std::string>{"first-payload", "second-payload"}));
+  EXPECT_EQ(page.extent.last_id, 2u);
+  EXPECT_EQ(data_of(log_->read("v2:b", 0, {})), (std::vector<std::string>{"other-stream-payload"}));
+  EXPECT_NE(journal_bytes().find("second-payload"), std::string::npos);
+  open(100, 1 << 30, true);
+  EXPECT_EQ(ids_of(log_->read("v2:a", 0, {})), (std::vector<std::uint64_t>{1, 2}));
+}
+
+// A group the disk refuses is refused to its publishers with the disk's reason, and
+// forgotten: no read shows it, its ids are issued again, and it is not there after a restart.
+TEST_F(SegmentEventLogTest, WithSyncBeforeAnswerAGroupTheDiskRefusesIsReportedAndForgotten) {
+  open(100, 1 << 30, /*sync_before_answer=*/true);
+  append({draft("v2:a", "kept")});
+  ASSERT_EQ(sync(), "");
+  std::string failure;
+  {
+    FileSizeLimit limit(fs::file_size(only_journal()) + 8);
+    append({draft("v2:a", "refused-" + std::string(200, 'x'))});
+    append({draft("v2:b", "refused-too")});
+    failure = sync();
+  }
+  EXPECT_NE(failure.find("File too large"), std::string::npos) << failure;
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), (std::vector<std::string>{"kept"}));
+  EXPECT_EQ(journal_bytes().find("refused"), std::string::npos);
+
+  // The next append finds the log read back from the journal: the refused ids are free.
+  EXPECT_EQ(append({draft("v2:a", "after")}).ids, (std::vector<std::uint64_t>{2}));
+  EXPECT_EQ(append({draft("v2:b", "after")}).ids, (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(sync(), "");
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), (std::vector<std::string>{"kept", "after"}));
+  open(100, 1 << 30, true);
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), (std::vector<std::string>{"kept", "after"}));
+  EXPECT_EQ(data_of(log_->read("v2:b", 0, {})), (std::vector<std::string>{"after"}));
+}
 
 TEST_F(SegmentEventLogTest, EventsKeysExtentsAndPositionsSurviveReopening) {
   open(3);
@@ -361,10 +459,10 @@ TEST_F(SegmentEventLogTest, WithSyncBeforeAnswerAppendsAreReportedSyncedInOrderA
   constexpr int kAppends = 50;
   for (int i = 0; i < kAppends; ++i) {
     append({draft("v2:a", std::to_string(i))});
-    log_->when_synced([&, i](bool ok) {
+    log_->when_synced([&, i](const std::string& failure) {
       std::lock_guard lock(mutex);
       order.push_back(i);
-      all_ok = all_ok && ok;
+      all_ok = all_ok && failure.empty();
       all_synced.notify_all();
     });
   }
