@@ -16,14 +16,6 @@ namespace ssehub::history {
 
 using namespace segment_journal;
 
-namespace {
-
-// What the syncer may have left to write before appends are refused: a disk that is this far
-// behind is failing or overloaded, and memory must not fill with records meanwhile.
-constexpr std::size_t kMaxUnwrittenBytes = std::size_t{64} << 20;
-
-}  // namespace
-
 SegmentEventLog::SegmentEventLog(SegmentEventLogOptions options, metrics::Registry& registry)
     : options_(std::move(options)),
       memory_(MemoryEventLogOptions{.budget_bytes = options_.budget_bytes,
@@ -72,7 +64,7 @@ Appended SegmentEventLog::append(std::span<core::EventDraft> drafts,
   }
   std::uint64_t append_number = 0;
   if (options_.sync_before_answer) {
-    if (unwritten_bytes_.load(std::memory_order_relaxed) > kMaxUnwrittenBytes)
+    if (unwritten_bytes_.load(std::memory_order_relaxed) > options_.max_unwritten_bytes)
       throw std::runtime_error("history journal: the disk is behind (" +
                                std::to_string(unwritten_bytes_.load() >> 20) +
                                " MiB not written yet)");
@@ -195,9 +187,13 @@ void SegmentEventLog::write_buffered_record() {
     erase_failed_write(journal.fd, journal.size, buffer_.size(), journal.capacity, journal.path);
     throw;
   }
-  journal.size += buffer_.size();
-  journal_bytes_ += buffer_.size();
-  appended_since_open_ += buffer_.size();
+  note_appended(buffer_.size());
+}
+
+void SegmentEventLog::note_appended(std::size_t bytes) {
+  journal_->size += bytes;
+  journal_bytes_ += bytes;
+  appended_since_open_ += bytes;
 }
 
 void SegmentEventLog::queue_buffered_record() {
@@ -212,9 +208,7 @@ void SegmentEventLog::queue_buffered_record() {
     unwritten_.back().through_append = appends_numbered_;
   }
   unwritten_bytes_.fetch_add(buffer_.size(), std::memory_order_relaxed);
-  journal_->size += buffer_.size();
-  journal_bytes_ += buffer_.size();
-  appended_since_open_ += buffer_.size();
+  note_appended(buffer_.size());
 }
 
 void SegmentEventLog::when_synced(SyncDone done) {

@@ -38,6 +38,10 @@ struct SegmentEventLogOptions {
   // threads. Writing there too keeps the I/O threads' writes out of the pages the fdatasync
   // is writing back, and makes one write of many (see docs/BENCHMARKS.md).
   bool sync_before_answer = false;
+  // With sync_before_answer: what the syncer may have left to write before appends are
+  // refused. A disk this far behind is failing or overloaded, and memory must not fill with
+  // records meanwhile.
+  std::size_t max_unwritten_bytes = std::size_t{64} << 20;
   // Appends go into segments of this size made of zeros ahead of time (and synced) by the
   // background thread, so that an append overwrites blocks the file already has: neither its
   // length nor its block map changes, and an fdatasync writes the data only, without a commit
@@ -105,6 +109,8 @@ class SegmentEventLog final : public EventLog {
   // With sync_before_answer: leaves the record in buffer_ for the syncer to write, at the
   // place it takes in the journal now.
   void queue_buffered_record();
+  // The appending side's bookkeeping once a record of `bytes` has its place in the journal.
+  void note_appended(std::size_t bytes);
   void run_syncer();
   struct UnwrittenRecords;
   // The syncer's part of a group: writes the records, then syncs what it wrote; on failure

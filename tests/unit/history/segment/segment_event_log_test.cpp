@@ -449,6 +449,32 @@ TEST_F(SegmentEventLogTest, RepeatedCompactionsKeepOneSnapshotAndOneSegment) {
   EXPECT_EQ(log_->read("v2:a", 0, {}).extent.last_id, 9u);
 }
 
+// Records wait for the syncer in memory: past the bound, appends are refused (and change
+// nothing) until the syncer has caught up.
+TEST_F(SegmentEventLogTest, WithSyncBeforeAnswerAppendsAreRefusedWhileTooMuchWaitsToBeWritten) {
+  tweak_ = [](history::SegmentEventLogOptions& options) { options.max_unwritten_bytes = 1000; };
+  open(1000, 1 << 30, /*sync_before_answer=*/true);
+  std::size_t accepted = 0;
+  std::string refusal;
+  // Nobody waits for a sync, so the syncer writes nothing meanwhile.
+  for (int i = 0; i < 1000 && refusal.empty(); ++i) {
+    try {
+      append({draft("v2:a", "waiting-" + std::to_string(i))});
+      ++accepted;
+    } catch (const std::exception& e) {
+      refusal = e.what();
+    }
+  }
+  ASSERT_NE(refusal.find("the disk is behind"), std::string::npos) << refusal;
+  EXPECT_GT(accepted, 5u);
+  EXPECT_LT(accepted, 50u);  // about 1000 bytes of records, not more
+
+  ASSERT_EQ(sync(), "");
+  EXPECT_EQ(log_->read("v2:a", 0, {}).events.size(), accepted);
+  // The refused append took no id.
+  EXPECT_EQ(append({draft("v2:a", "after")}).ids, (std::vector<std::uint64_t>{accepted + 1}));
+}
+
 TEST_F(SegmentEventLogTest, WithSyncBeforeAnswerAppendsAreReportedSyncedInOrderAfterAnFdatasync) {
   open(100, 1 << 30, /*sync_before_answer=*/true);
   ASSERT_TRUE(log_->syncs_in_groups());
