@@ -44,7 +44,7 @@ check("the median ratio is given", "1.10× Nchan's deliveries/s" in line, line)
 check("each round is paired with Nchan's of the same round",
       "round by round 1.05× / 1.10× / 1.20×" in line, line)
 check("rounds at the goal are counted", "at the goal in 3 of 3" in line, line)
-check("the verdict is the median's", line.endswith(": met."), line)
+check("met when the median is", line.endswith(": met."), line)
 
 # A round missing for ssehub (its run failed): the other rounds keep their own partners,
 # not the next result in the list.
@@ -57,6 +57,13 @@ mixed = dict(drifting)
 mixed[("ssehub-full", 1)] = 36000  # 0.90× in round 1
 line = goal_line(mixed)
 check("a round below the goal is counted as such", "at the goal in 2 of 3" in line, line)
+check("the verdict is the median's, not every round's", line.endswith(": met."), line)
+
+# The median below the goal: not met, even with a round above it.
+behind = dict(drifting)
+behind[("ssehub-full", 2)] = 27000  # 0.90× in round 2, the median's round
+line = goal_line(behind)
+check("not met when the median is below the goal", line.endswith(": **not met**."), line)
 
 # The defaults' line says the same and keeps its p99 check.
 line = goal_line(drifting, "- 32 publishers, defaults")
