@@ -95,8 +95,8 @@ def load_results(results_dir):
             continue
         result = read_json(path)
         result["run"] = int(run)  # the round: every server ran once in round n before round n + 1
-        out.setdefault(scenario, {}).setdefault(server, []).append((int(run), result))
-    return {s: {srv: [r for _, r in sorted(runs, key=lambda x: x[0])] for srv, runs in by.items()} for s, by in out.items()}
+        out.setdefault(scenario, {}).setdefault(server, []).append(result)
+    return {s: {srv: sorted(runs, key=lambda r: r["run"]) for srv, runs in by.items()} for s, by in out.items()}
 
 
 def fmt(value, decimals):
