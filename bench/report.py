@@ -22,6 +22,9 @@ VARIANTS = [
     ("ssehub-memory", "ssehub `--history-store memory` (nothing durable)"),
     ("ssehub-pinned", "ssehub, defaults and `--cpu-affinity auto` (I/O threads kept on their CPUs)"),
 ]
+# bench/floor: the least work a server does for the unicast load (a journal write before each
+# answer, nothing else a user is owed), measured beside the others as this machine's yardstick.
+FLOOR = ("floor", "the floor: `bench/floor`, the least a server does for this load, with a journal write (not a product)")
 # Issue 15's goal, against Nchan in the same run: deliveries/s at least this ratio with every
 # publisher count, and latency p99 no worse; --history-sync full at least FULL_GOAL at 32.
 DEFAULT_GOAL = 1.5
@@ -256,7 +259,7 @@ def configurations_table(results):
     header = ["configuration (median of runs)", *(f"{publishers_of(s)} publisher connections" for s in scenarios)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     rows = [("nchan", "nginx + Nchan (messages in shared memory)")] + VARIANTS + [
-        ("ssehub-h2", "ssehub, defaults, over HTTP/2 (h2c; Nchan over HTTP/1.1)")]
+        ("ssehub-h2", "ssehub, defaults, over HTTP/2 (h2c; Nchan over HTTP/1.1)"), FLOOR]
     for key, name in rows:
         if not any(h2_twin(results, s, key) for s in scenarios):
             continue
@@ -336,7 +339,7 @@ def cpu_budget_section(results, cores):
         return []
     header = ["server (median of runs)", *(f"{publishers_of(s)} publisher connections" for s in scenarios)]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for key, name in [("nchan", "nginx + Nchan")] + VARIANTS:
+    for key, name in [("nchan", "nginx + Nchan")] + VARIANTS + [FLOOR]:
         if not any(results[s].get(key) for s in scenarios):
             continue
         row = [name]
@@ -363,6 +366,18 @@ def cpu_budget_section(results, cores):
             f"kept {busy:.0%} of the {cores} cores busy. {DEFAULT_GOAL:.1f}× Nchan's rate "
             f"({DEFAULT_GOAL * rate / 1000:.1f} k/s) leaves {per_delivery:.1f} µs per delivery for both on busy "
             f"cores, so at most {per_delivery - client:.1f} µs for the server.")
+    for s in scenarios:
+        nchan, floor, ours = (results[s].get(k, []) for k in ("nchan", FLOOR[0], "ssehub"))
+        if server_cpu_of(floor) is None or server_cpu_of(ours) is None or not median_of(nchan, "deliveries_per_s"):
+            continue
+        notes.append(
+            f"- {publishers_of(s)} publishers, the floor: {server_cpu_of(floor):.1f} µs per delivery "
+            f"(kernel {median_of(floor, 'server_cpu_system_us'):.1f}), "
+            f"{median_of(floor, 'deliveries_per_s') / median_of(nchan, 'deliveries_per_s'):.2f}× Nchan's "
+            f"deliveries/s. ssehub's defaults spend {server_cpu_of(ours) - server_cpu_of(floor):.1f} µs "
+            f"more per delivery ({median_of(ours, 'server_cpu_user_us') - median_of(floor, 'server_cpu_user_us'):.1f} "
+            f"in user space, {median_of(ours, 'server_cpu_system_us') - median_of(floor, 'server_cpu_system_us'):.1f} "
+            "in the kernel).")
     return [
         "### CPU per delivery",
         "",
@@ -429,6 +444,10 @@ def render_all(results_dir, old_text):
         "log); for unicast also the other history configurations |",
         f"| nginx + Nchan | nginx {env.get('nginx')}, Nchan {env.get('nchan')}, 2 workers, history in shared memory |",
         f"| Pushpin | {env.get('pushpin')} (condure {env.get('condure')}, zurl {env.get('zurl')}), no history |",
+        "| the floor (unicast only) | `bench/floor`: 2 threads, each with its own epoll; a publish is one "
+        "`pwrite` to a journal, one `send` to the stream from the thread that read it, and a 204; no "
+        "validation, ids, history or back-pressure. What any server pays on this machine for the same "
+        "sockets; not a peer |",
         f"| HTTP/2 rows | h2c with prior knowledge, {env.get('h2_streams_per_connection', '100')} streams per "
         "connection; ssehub `--http2`, nginx `listen ... http2` |",
         "",
@@ -454,7 +473,7 @@ def render_all(results_dir, old_text):
             continue
         table = h2_table(scenario, results) if is_h2(scenario) else scenario_table(scenario, results[scenario])
         out += [f"## {title_of(scenario)}", "", scenario_intro(scenario, env), "", table, ""]
-        for key, name in VARIANTS[1:]:
+        for key, name in VARIANTS[1:] + [FLOOR]:
             if key in results[scenario]:
                 out += [f"The same with {name}:", "", scenario_table(scenario, results[scenario], key, name), ""]
         failures = [

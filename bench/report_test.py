@@ -75,6 +75,24 @@ single = {k: v for k, v in drifting.items() if k[1] == 1}
 line = goal_line(single)
 check("one round gives no list", line and "round by round" not in line, line)
 
+# The floor: its own line in the CPU section, with ssehub's distance to it split into user
+# and kernel time, and no part in the goal's verdict.
+with tempfile.TemporaryDirectory() as tmp:
+    cpu = {"nchan": (20000, 20.0, 40.0, 25.0), "ssehub": (26000, 15.0, 30.0, 22.0),
+           "floor": (48000, 1.5, 21.0, 18.0)}
+    for server, (rate, user, kernel, client) in cpu.items():
+        line = {"deliveries_per_s": rate, "lat_p99_ms": 1.0, "server_cpu_user_us": user,
+                "server_cpu_system_us": kernel, "client_cpu_us": client, "run": 1}
+        (Path(tmp) / f"unicast-p4.{server}.1.json").write_text(json.dumps(line) + "\n")
+    results = report.load_results(Path(tmp))
+    notes = "\n".join(report.cpu_budget_section(results, 2))
+    goals = "\n".join(report.goal_lines(results))
+    table = report.configurations_table(results)
+check("the floor's ratio to Nchan is given", "the floor: 22.5 µs per delivery (kernel 21.0), 2.40× Nchan's" in notes, notes)
+check("ssehub's distance to the floor is split", "spend 22.5 µs more per delivery (13.5 in user space, 9.0 in the kernel)" in notes, notes)
+check("the floor has a row of its own", "| the floor: `bench/floor`" in table and "48.0 k/s (2.40×)" in table, table)
+check("the floor is no part of the goal", "floor" not in goals and "1.30× Nchan's" in goals, goals)
+
 failed = [c for c in checks if not c[1]]
 for name, ok, detail in checks:
     print(f"{'ok' if ok else 'FAILED'}: {name}" + ("" if ok else f"\n  got: {detail}"))
