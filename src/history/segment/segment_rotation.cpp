@@ -21,6 +21,7 @@ namespace {
 
 constexpr auto kSpareRetryDelay = std::chrono::seconds(1);
 constexpr const char* kSpareName = "journal-next.tmp";  // removed by recovery, as any .tmp
+constexpr std::size_t kZeroWriteBytes = 4096;
 
 }  // namespace
 
@@ -74,7 +75,11 @@ void SegmentEventLog::prepare_spare_segment() {
   const fs::path path = fs::path(options_.dir) / kSpareName;
   try {
     auto spare = std::make_shared<File>(path, O_WRONLY | O_CREAT | O_TRUNC);
-    const std::string zeros(std::min<std::size_t>(options_.segment_bytes, 1 << 20), '\0');
+    // One page per write: the page cache sizes a folio by the write that creates it (ext4
+    // since Linux 6.16), and every small append into a large folio walks all of its blocks.
+    // Zeros written 1 MiB at a time made each append's write() cost twice what it does in a
+    // 4 KiB folio (2.6-2.9 µs against 1.2-1.6 µs here).
+    const std::string zeros(std::min(options_.segment_bytes, kZeroWriteBytes), '\0');
     for (std::size_t at = 0; at < options_.segment_bytes; at += zeros.size())
       write_all_at(spare->fd, zeros.data(), std::min(zeros.size(), options_.segment_bytes - at),
                    at, path.string());
