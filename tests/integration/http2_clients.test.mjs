@@ -159,6 +159,9 @@ function nghttpClient(name, base) {
       const child = spawn("stdbuf", [...args, `${base()}${p}`], { stdio: ["ignore", "pipe", "pipe"] });
       const parser = new SseParser();
       const head = {};
+      // nghttp prints a HEADERS frame's fields before the frame's own line: the head is whole
+      // once that line follows a :status (a field printed in a later chunk would be missed).
+      let headComplete = false;
       let partial = "";
       child.stdout.setEncoding("utf8");
       child.stdout.on("data", (chunk) => {
@@ -167,12 +170,13 @@ function nghttpClient(name, base) {
         for (const line of lines) {
           const field = /^\[\s*[\d.]+\] recv \(stream_id=\d+\) (:?[^:]+): (.*)$/.exec(line);
           if (field) head[field[1]] = field[2];
+          else if (/^\[\s*[\d.]+\] recv HEADERS frame /.test(line)) headComplete ||= head[":status"] !== undefined;
           else if (!/^\[\s*[\d.]+\] /.test(line) && !line.startsWith(" ".repeat(10))) parser.feed(`${line}\n`);
         }
       });
       let exited = false;
       const exit = new Promise((resolve) => child.on("close", () => resolve((exited = true))));
-      await eventually(() => head[":status"] !== undefined || exited, { ...WAIT, what: `${name}: the head of ${p}` });
+      await eventually(() => headComplete || exited, { ...WAIT, what: `${name}: the head of ${p}` });
       const { ":status": status, ...fields } = head;
       return {
         status: Number(status), headers: fields, version: "2", parser,
