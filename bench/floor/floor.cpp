@@ -68,7 +68,8 @@ long user_of(std::string_view target) {
 std::size_t content_length(std::string_view head) {
   constexpr std::string_view kName = "\ncontent-length:";
   for (std::size_t at = head.find('\n'); at != std::string_view::npos; at = head.find('\n', at + 1))
-    if (head.size() - at > kName.size() && strncasecmp(head.data() + at, kName.data(), kName.size()) == 0)
+    if (head.size() - at > kName.size() &&
+        strncasecmp(head.data() + at, kName.data(), kName.size()) == 0)
       return std::strtoul(head.data() + at + kName.size(), nullptr, 10);
   return 0;
 }
@@ -87,7 +88,8 @@ void handle_requests(Connection& connection) {
     const std::size_t body_size = content_length(head);
     if (connection.unread.size() < head.size() + body_size) return;
     const std::size_t target_start = head.find(' ') + 1;
-    const long user = user_of(head.substr(target_start, head.find(' ', target_start) - target_start));
+    const std::size_t target_end = head.find(' ', target_start);
+    const long user = user_of(head.substr(target_start, target_end - target_start));
     if (head.starts_with("GET ")) {
       send_or_drop(connection.fd,
                        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
@@ -102,7 +104,8 @@ void handle_requests(Connection& connection) {
       event += "\n\n";
       journal.append(event);
       if (user >= 0)
-        if (const int stream = stream_of_user[user].load(); stream >= 0) send_or_drop(stream, event);
+        if (const int stream = stream_of_user[user].load(); stream >= 0)
+          send_or_drop(stream, event);
       send_or_drop(connection.fd, "HTTP/1.1 204 No Content\r\n\r\n");
     }
     connection.unread.erase(0, head.size() + body_size);

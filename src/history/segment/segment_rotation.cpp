@@ -21,7 +21,7 @@ namespace {
 
 constexpr auto kSpareRetryDelay = std::chrono::seconds(1);
 constexpr const char* kSpareName = "journal-next.tmp";  // removed by recovery, as any .tmp
-constexpr std::size_t kZeroWriteBytes = 4096;  // no page is smaller: each write fills one page at most
+constexpr std::size_t kZeroWriteBytes = 4096;  // no page is smaller: one page at most per write
 
 }  // namespace
 
