@@ -370,14 +370,16 @@ def cpu_budget_section(results, cores):
         nchan, floor, ours = (results[s].get(k, []) for k in ("nchan", FLOOR[0], "ssehub"))
         if server_cpu_of(floor) is None or server_cpu_of(ours) is None or not median_of(nchan, "deliveries_per_s"):
             continue
+        def beyond_floor(field):
+            return median_of(ours, field) - median_of(floor, field)
+
         notes.append(
             f"- {publishers_of(s)} publishers, the floor: {server_cpu_of(floor):.1f} µs per delivery "
             f"(kernel {median_of(floor, 'server_cpu_system_us'):.1f}), "
             f"{median_of(floor, 'deliveries_per_s') / median_of(nchan, 'deliveries_per_s'):.2f}× Nchan's "
             f"deliveries/s. ssehub's defaults spend {server_cpu_of(ours) - server_cpu_of(floor):.1f} µs "
-            f"more per delivery ({median_of(ours, 'server_cpu_user_us') - median_of(floor, 'server_cpu_user_us'):.1f} "
-            f"in user space, {median_of(ours, 'server_cpu_system_us') - median_of(floor, 'server_cpu_system_us'):.1f} "
-            "in the kernel).")
+            f"more per delivery ({beyond_floor('server_cpu_user_us'):.1f} in user space, "
+            f"{beyond_floor('server_cpu_system_us'):.1f} in the kernel).")
     return [
         "### CPU per delivery",
         "",
