@@ -25,6 +25,7 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <string>
@@ -160,6 +161,9 @@ void HttpSession<Stream>::start() {
                               self->on_handshake(ec);
                             });
   } else {
+    // For answers written at once (send); asynchronous operations are unaffected.
+    beast::error_code ignored;
+    stream_.socket().non_blocking(true, ignored);
     do_read_request();  // a refused plain connection never gets a session (refuse_plain)
   }
 }
@@ -387,11 +391,35 @@ void HttpSession<Stream>::send(Response response, bool counted) {
   const std::array<boost::asio::const_buffer, 2> buffers{
       boost::asio::buffer(head_),
       request_is_head_ ? boost::asio::const_buffer{} : boost::asio::buffer(in_flight_response_->body())};
-  tcp_layer().expires_after(context_.limits.request_timeout);
-  boost::asio::async_write(stream_, buffers,
-                           [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-                             self->on_write(ec, keep_alive);
-                           });
+  if constexpr (!kIsTls<Stream>) {
+    // Most answers fit in the socket's buffer. Written at once, they cost no completion
+    // handler, no timer and no extra pass of the event loop; whatever the socket does not
+    // take goes the asynchronous way below. With a pipelined request already buffered, the
+    // answer completes from a handler of its own, so the next request is not served from
+    // inside this call.
+    beast::error_code ec;
+    std::size_t written = stream_.socket().write_some(buffers, ec);
+    if (ec) written = 0;  // the asynchronous write meets the error again and reports it
+    if (written == boost::asio::buffer_size(buffers) && buffer_.size() == 0)
+      return on_write({}, keep_alive);
+    std::array<boost::asio::const_buffer, 2> rest = buffers;
+    for (auto& buffer : rest) {
+      const std::size_t skipped = std::min(written, buffer.size());
+      buffer += skipped;
+      written -= skipped;
+    }
+    tcp_layer().expires_after(context_.limits.request_timeout);
+    boost::asio::async_write(stream_, rest,
+                             [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                               self->on_write(ec, keep_alive);
+                             });
+  } else {
+    tcp_layer().expires_after(context_.limits.request_timeout);
+    boost::asio::async_write(stream_, buffers,
+                             [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                               self->on_write(ec, keep_alive);
+                             });
+  }
 }
 
 template <class Stream>

@@ -16,6 +16,16 @@ namespace {
 
 using boost::asio::ip::tcp;
 
+// `buffers` without their first `bytes` bytes.
+std::vector<boost::asio::const_buffer> drop_front(std::vector<boost::asio::const_buffer> buffers,
+                                                  std::size_t bytes) {
+  auto first = buffers.begin();
+  for (; first != buffers.end() && bytes >= first->size(); ++first) bytes -= first->size();
+  if (first != buffers.end()) *first += bytes;
+  buffers.erase(buffers.begin(), first);
+  return buffers;
+}
+
 // A stream over plain TCP: only the socket, so an idle stream costs as little as it can.
 class PlainStreamSession final : public StreamSession {
  public:
@@ -27,12 +37,34 @@ class PlainStreamSession final : public StreamSession {
  private:
   void adopt(http::StreamConnection connection) override {
     socket_ = std::get<tcp::socket>(std::move(connection.transport));
+    boost::system::error_code ignored;
+    if (!socket_.non_blocking()) socket_.non_blocking(true, ignored);  // for write()
   }
 
   boost::asio::any_io_executor executor() override { return socket_.get_executor(); }
 
   void write(std::vector<boost::asio::const_buffer> buffers) override {
-    boost::asio::async_write(socket_, std::move(buffers),
+    // A client that keeps up has room in its socket buffer: the frames are written at once,
+    // with no completion handler and no extra pass of the event loop. What the socket does
+    // not take is written asynchronously, and an error is left for that write to report.
+    // A write made from inside a completion (a replay's next page) completes from a handler
+    // of its own, so that a long replay does not nest one call per page.
+    boost::system::error_code ec;
+    std::size_t written = socket_.write_some(buffers, ec);
+    if (ec) written = 0;
+    if (written == boost::asio::buffer_size(buffers)) {
+      if (completing_) {
+        boost::asio::post(socket_.get_executor(), [self = shared_from_this()] {
+          static_cast<PlainStreamSession&>(*self).on_write({});
+        });
+        return;
+      }
+      completing_ = true;
+      on_write({});
+      completing_ = false;
+      return;
+    }
+    boost::asio::async_write(socket_, drop_front(std::move(buffers), written),
                              [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                                static_cast<PlainStreamSession&>(*self).on_write(ec);
                              });
@@ -61,6 +93,7 @@ class PlainStreamSession final : public StreamSession {
   }
 
   tcp::socket socket_;
+  bool completing_ = false;  // inside on_write, called from write()
 };
 
 // A stream on one stream of an HTTP/2 connection: the connection frames what is written as
