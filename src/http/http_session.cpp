@@ -122,6 +122,7 @@ class HttpSession final : public HttpConnection,
   bool peer_may_still_send_ = false;  // refused before the request was read whole
   bool may_be_http2_;  // h2c: no byte seen yet that rules out HTTP/2's preface
   std::string allowed_origin_;
+  std::string allowed_authority_;  // the host this connection was last allowed
   ClientLimits::Slot client_slot_;  // released when the connection ends
   // Asked once: a getpeername per request was two system calls of about eight per publish.
   tcp::endpoint remote_;
@@ -313,9 +314,11 @@ bool HttpSession<Stream>::admit_head() {
   // An absolute-form target names the host itself (RFC 9112 §3.2.2).
   const std::string_view authority =
       target_->authority.empty() ? fields.host : std::string_view(target_->authority);
-  auto admission = admit_request_head(context_, head, *target_, authority, remote_);
+  auto admission =
+      admit_request_head(context_, head, *target_, authority, remote_, allowed_authority_);
   if (auto* refusal = std::get_if<HeadRefusal>(&admission))
     return refuse(std::move(refusal->response), refusal->counted);
+  if (authority != allowed_authority_) allowed_authority_.assign(authority);
   // A Content-Length over the route's limit: the reader refuses (413) when called next.
   if (!reader_.read_body(std::get<std::size_t>(admission)) || !reader_.expects_body()) return true;
   body_share_ = context_.bodies.share();

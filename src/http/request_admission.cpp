@@ -14,8 +14,9 @@ std::variant<std::size_t, HeadRefusal> admit_request_head(const HttpContext& con
                                                          const beast_http::request_header<>& head,
                                                          const Target& target,
                                                          std::string_view authority,
-                                                         const tcp::endpoint& remote) {
-  if (!authority.empty() && !context.hosts.allows(authority)) {
+                                                         const tcp::endpoint& remote,
+                                                         std::string_view allowed_before) {
+  if (!authority.empty() && authority != allowed_before && !context.hosts.allows(authority)) {
     context.metrics.reject(RejectReason::HostNotAllowed);
     return HeadRefusal{json_error(beast_http::status::forbidden, "host_not_allowed",
                                   "this server answers to localhost, IP addresses and the names "

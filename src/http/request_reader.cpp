@@ -119,7 +119,7 @@ RequestReader::Progress RequestReader::refuse_head(beast::error_code ec,
                 "malformed HTTP request: " + ec.message());
 }
 
-std::optional<Refusal> RequestReader::check_head() const {
+std::optional<Refusal> RequestReader::check_head() {
   const RawRequest& request = parser_->get();
   auto bad = [](std::string detail) {
     return Refusal{beast_http::status::bad_request, "bad_request", std::move(detail)};
@@ -160,8 +160,10 @@ std::optional<Refusal> RequestReader::check_head() const {
   const std::size_t hosts = head_fields_.hosts;
   if (hosts > 1) return bad("more than one Host header");
   if (hosts == 0 && request.version() == 11) return bad("an HTTP/1.1 request needs a Host header");
-  if (hosts == 1 && !parse_authority(head_fields_.host))
-    return bad("the Host header is not a valid host[:port]");
+  if (hosts == 1 && head_fields_.host != valid_host_) {
+    if (!parse_authority(head_fields_.host)) return bad("the Host header is not a valid host[:port]");
+    valid_host_.assign(head_fields_.host);
+  }
 
   const std::string_view target = request.target();
   if (target == "*") {

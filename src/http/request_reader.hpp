@@ -91,7 +91,7 @@ class RequestReader {
   Progress refuse(beast_http::status status, std::string error, std::string detail);
   Progress refuse_head(boost::beast::error_code ec, const boost::beast::flat_buffer& input);
   Progress refuse_body_too_large();
-  std::optional<Refusal> check_head() const;
+  std::optional<Refusal> check_head();
 
   RequestLimits limits_;
   // Refuses a chunk extension holding a control character: Beast lets a quoted string run
@@ -103,6 +103,7 @@ class RequestReader {
   std::size_t head_bytes_ = 0;
   std::vector<const char*> head_values_;  // the head's field values; any other is a trailer
   HeadFields head_fields_;
+  std::string valid_host_;  // the last Host found valid: a connection's requests repeat it
   std::size_t body_limit_ = 0;
   Refusal refusal_;
 };

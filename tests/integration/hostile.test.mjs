@@ -474,6 +474,34 @@ describe("without authentication", () => {
       assert.equal(absolute.responses[0]?.status, 200, "the target's authority replaces Host");
     });
 
+    it("EveryRequestOfAConnectionHasItsHostCheckedNotOnlyItsFirst", T, async () => {
+      // The server skips checking a Host its connection was already allowed: a different
+      // one later on the same connection must still be checked, whether foreign or malformed.
+      const port = server.port;
+      const user = uniqueUser("host-switch");
+      const publishAs = (host, text) =>
+        httpRequest([`POST /v2/message?username=${user} HTTP/1.1`, `Host: ${host}`, "Content-Type: text/plain",
+                     `Content-Length: ${text.length}`], text);
+      const cases = [
+        { host: `evil.com:${port}`, status: 403, error: "host_not_allowed" },
+        { host: `localhost:${port}x`, status: 400, error: "bad_request" },
+        { host: "local host", status: 400, error: "bad_request" },
+      ];
+      for (const c of cases) {
+        const connection = await RawConnection.open(port);
+        try {
+          await connection.send(publishAs(`localhost:${port}`, "first"));
+          assert.equal((await connection.nextResponse()).status, 204, `first request, then Host: ${c.host}`);
+          await connection.send(publishAs(c.host, "second"));
+          assertJsonError(await connection.nextResponse(), c.status, c.error, `Host: ${c.host} after localhost`);
+          await connection.waitUntil(() => connection.peerEnded, 5_000, `the close after Host: ${c.host}`);
+        } finally {
+          connection.destroy();
+        }
+      }
+      assert.deepEqual(await storedMessages(server, user), ["first", "first", "first"]);
+    });
+
     it("Http11WithoutHostOrWithTwoIs400AndHttp10WithoutHostIsServed", T, async () => {
       await assertRefusedAndClosed(server.port, httpRequest(["GET /healthz HTTP/1.1"]), 400, "bad_request", "no Host");
       await assertRefusedAndClosed(server.port, httpRequest(["GET /healthz HTTP/1.1", "Host: localhost", "Host: localhost"]),
