@@ -1,5 +1,6 @@
 #include "http/http_session.hpp"
 
+#include "core/clock.hpp"
 #include "http/http2_session.hpp"
 #include "http/io_pool.hpp"
 #include "http/lingering_close.hpp"
@@ -14,6 +15,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -89,6 +91,14 @@ class HttpSession final : public HttpConnection,
   // `counted`: the caller already counted this refusal in the metrics.
   void send(Response response, bool counted = false);
   void on_write(beast::error_code ec, bool keep_alive);
+  // The connection's one deadline, for reading a request and writing its answer: moved by a
+  // store per request, while one timer wakes at most once per timeout to look at it (beast's
+  // own timeouts arm and cancel a timer for every read and write). Every deadline is the
+  // request timeout from now, so a new one is never earlier than the timer's wake-up.
+  void set_deadline();
+  void clear_deadline() { deadline_ = core::SteadyClock::time_point::max(); }
+  void wait_for_deadline();
+  void on_deadline_timer(beast::error_code ec);
   // Ends the connection after an answer: over TLS with close_notify; after a refusal, with a
   // lingering close (the client may still be sending the request).
   void close();
@@ -103,6 +113,10 @@ class HttpSession final : public HttpConnection,
   std::shared_ptr<void> client_slot() const override { return client_slot_; }
 
   Stream stream_;
+  boost::asio::steady_timer deadline_timer_;
+  core::SteadyClock::time_point deadline_ = core::SteadyClock::time_point::max();
+  bool deadline_timer_waiting_ = false;
+  bool timed_out_ = false;  // the deadline passed: the transport was closed under a read or write
   beast::flat_buffer buffer_;
   RequestReader reader_;
   std::optional<Target> target_;                // of the request being read, from its head
@@ -132,6 +146,7 @@ template <class Stream>
 HttpSession<Stream>::HttpSession(tcp::socket socket, const HttpContext& context, unsigned thread,
                                  std::optional<ClientLimits::Slot> client_slot)
     : stream_(make_stream(std::move(socket), context)),
+      deadline_timer_(stream_.get_executor()),
       reader_({.max_header_bytes = context.limits.max_header_bytes,
                .max_framing_bytes = context.limits.max_header_bytes}),
       context_(context),
@@ -156,7 +171,7 @@ void HttpSession<Stream>::start() {
     // A client that never finishes its handshake is cut off like one that never sends a
     // request.
     state_ = State::Handshaking;
-    tcp_layer().expires_after(context_.limits.request_timeout);
+    set_deadline();
     stream_.async_handshake(boost::asio::ssl::stream_base::server,
                             [self = this->shared_from_this()](beast::error_code ec) {
                               self->on_handshake(ec);
@@ -188,7 +203,7 @@ void HttpSession<Stream>::on_handshake(beast::error_code ec) {
                "Connection: close\r\nContent-Length: " +
                std::to_string(body.size()) + "\r\n\r\n" + body;
       }();
-      tcp_layer().expires_after(context_.limits.request_timeout);
+      set_deadline();
       boost::asio::async_write(tcp_layer(), boost::asio::buffer(kAnswer),
                                [self = this->shared_from_this()](beast::error_code, std::size_t) {
                                  self->state_ = State::Closed;
@@ -219,8 +234,7 @@ template <class Stream>
 void HttpSession<Stream>::do_read_request() {
   state_ = State::ReadingRequest;
   target_.reset();
-  // The whole request (head and body) must arrive within this.
-  tcp_layer().expires_after(context_.limits.request_timeout);
+  set_deadline();  // the whole request, head and body, must arrive by then
   process();
 }
 
@@ -239,7 +253,7 @@ template <class Stream>
 void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t bytes) {
   buffer_.commit(bytes);
   if (ec) {
-    if (ec == beast::error::timeout) {
+    if (timed_out_) {
       if (buffer_.size() > 0 || reader_.consumed() > 0) metrics_.reject(RejectReason::Timeout);
       return abort();
     }
@@ -252,6 +266,7 @@ void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t bytes) {
 template <class Stream>
 void HttpSession<Stream>::upgrade_to_http2() {
   state_ = State::HandedOver;
+  clear_deadline();
   metrics_.connections_open.add(-1);  // the HTTP/2 session counts itself from here
   if constexpr (kIsTls<Stream>) stream_.forget_traffic_secret();  // HTTP/2 streams are never parked
   const std::string_view received(static_cast<const char*>(buffer_.data().data()), buffer_.size());
@@ -351,7 +366,7 @@ template <class Stream>
 void HttpSession<Stream>::dispatch(RawRequest raw) {
   state_ = State::Handling;
   answering_.emplace(context_.requests_in_progress);
-  tcp_layer().expires_never();
+  clear_deadline();  // a handler may take its time (a stream, a publish waiting for its sync)
   metrics_.requests[Protocol::Http1].add();
   Request request;
   request.raw = std::move(raw);
@@ -411,13 +426,13 @@ void HttpSession<Stream>::send(Response response, bool counted) {
       buffer += skipped;
       written -= skipped;
     }
-    tcp_layer().expires_after(context_.limits.request_timeout);
+    set_deadline();
     boost::asio::async_write(stream_, rest,
                              [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
                                self->on_write(ec, keep_alive);
                              });
   } else {
-    tcp_layer().expires_after(context_.limits.request_timeout);
+    set_deadline();
     boost::asio::async_write(stream_, buffers,
                              [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
                                self->on_write(ec, keep_alive);
@@ -435,9 +450,37 @@ void HttpSession<Stream>::on_write(beast::error_code ec, bool keep_alive) {
 }
 
 template <class Stream>
+void HttpSession<Stream>::set_deadline() {
+  deadline_ = core::SteadyClock::now() + context_.limits.request_timeout;
+  if (!deadline_timer_waiting_) wait_for_deadline();
+}
+
+template <class Stream>
+void HttpSession<Stream>::wait_for_deadline() {
+  deadline_timer_waiting_ = true;
+  deadline_timer_.expires_at(deadline_);
+  // Does not keep the session: one that ended is gone before its deadline.
+  deadline_timer_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
+    if (auto self = weak.lock()) self->on_deadline_timer(ec);
+  });
+}
+
+template <class Stream>
+void HttpSession<Stream>::on_deadline_timer(beast::error_code ec) {
+  deadline_timer_waiting_ = false;
+  if (ec || deadline_ == core::SteadyClock::time_point::max()) return;  // nothing to time now
+  if (core::SteadyClock::now() < deadline_) return wait_for_deadline();
+  // As beast's timeout did: the read or write under way fails, and its handler ends the
+  // connection.
+  timed_out_ = true;
+  tcp_layer().close();
+}
+
+template <class Stream>
 void HttpSession<Stream>::close() {
   if (state_ == State::Closed || state_ == State::HandedOver) return;
   state_ = State::Closed;
+  clear_deadline();  // the closing has its own time limit
   if constexpr (kIsTls<Stream>) {
     close_tls(stream_, context_.limits.request_timeout, this->shared_from_this(),
               peer_may_still_send_);
@@ -455,6 +498,7 @@ void HttpSession<Stream>::abort() {
   if constexpr (kIsTls<Stream>) {
     if (state_ == State::Closed || state_ == State::HandedOver) return;
     state_ = State::Closed;
+    clear_deadline();
     tcp_layer().close();
   } else {
     close();  // a plain connection ends the same way either way
@@ -464,6 +508,7 @@ void HttpSession<Stream>::abort() {
 template <class Stream>
 StreamConnection HttpSession<Stream>::hand_over() {
   state_ = State::HandedOver;
+  clear_deadline();
   answering_.reset();
   metrics_.connections_open.add(-1);  // the stream counts itself from here
   buffer_ = {};

@@ -299,6 +299,27 @@ describe("bad input", () => {
     }
   });
 
+  it("AKeepAliveConnectionIsCutOffOneRequestTimeoutAfterItsLastAnswerNotItsFirst", T, async () => {
+    // Requests 300 ms apart keep a connection well past its first 500 ms deadline; once it
+    // goes quiet, it is closed one timeout after its last answer.
+    const socket = await rawSocket(server.port);
+    try {
+      let lastAnswer = 0;
+      for (let i = 1; i <= 4; i++) {
+        socket.write("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        await eventually(() => (socket.received.match(/HTTP\/1\.1 200 /g) ?? []).length === i,
+                         { what: `answer ${i}`, timeout: 2_000 });
+        lastAnswer = Date.now();
+        if (i < 4) await new Promise((r) => setTimeout(r, 300));
+      }
+      const closedAt = await within(5_000, socket.closedAt, "the quiet connection to close");
+      assert.ok(closedAt - lastAnswer >= 400, `closed ${closedAt - lastAnswer} ms after its last answer`);
+      assert.ok(closedAt - lastAnswer < 4_000, `closed ${closedAt - lastAnswer} ms after its last answer`);
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it("RequestTimeoutDoesNotCutOffOpenStreams", T, async () => {
     const user = uniqueUser("long-stream");
     const stream = await sse(`${server.url}/v2/sse?username=${user}`);
