@@ -59,6 +59,7 @@ class PlainStreamSession final : public StreamSession {
         });
         return;
       }
+      const auto self = shared_from_this();  // on_write may end the stream
       completing_ = true;
       on_write({});
       completing_ = false;
