@@ -4,6 +4,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { request, showServerLogsOnFailure, startServer } from "./lib/server.mjs";
@@ -11,6 +12,9 @@ import { request, showServerLogsOnFailure, startServer } from "./lib/server.mjs"
 showServerLogsOnFailure();
 
 const INDEX = "<!doctype html><title>the page</title>";
+// Larger than loopback's socket buffers on both sides, in a pattern that shows any byte out
+// of place.
+const BIG = Buffer.alloc(8 << 20, 0).map((_, i) => (i * 7 + (i >> 13)) & 0xff);
 
 describe("static files", () => {
   let server, root, outside;
@@ -23,6 +27,7 @@ describe("static files", () => {
     await fs.writeFile(path.join(root, "favicon.ico"), Buffer.from([0, 0, 1, 0]));
     await fs.writeFile(path.join(root, "assets", "app-1234.js"), "console.log('app');");
     await fs.writeFile(path.join(outside, "secret.txt"), "do not serve me");
+    await fs.writeFile(path.join(root, "big.bin"), BIG);
     // Inside the root: served under the link's name. Outside: never served.
     await fs.symlink(path.join(root, "assets", "app-1234.js"), path.join(root, "latest.js"));
     await fs.symlink(path.join(outside, "secret.txt"), path.join(root, "secret.txt"));
@@ -81,6 +86,32 @@ describe("static files", () => {
       assert.equal(res.json?.error, "not_found", target);
       assert.notEqual(res.body, INDEX, target);
     }
+  });
+
+  it("sends a file larger than the socket buffers whole to a client that reads late, then its next request", async () => {
+    // The server writes what the socket takes at once and the rest asynchronously: the rest
+    // must start where the first write stopped, and the connection go on once it is sent.
+    const socket = net.connect(server.port, "127.0.0.1");
+    await new Promise((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+    socket.pause();
+    const chunks = [];
+    socket.on("data", (chunk) => chunks.push(chunk));
+    const closed = new Promise((resolve) => socket.once("close", resolve));
+    socket.write("GET /big.bin HTTP/1.1\r\nHost: localhost\r\n\r\n" +
+                 "GET /favicon.ico HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    await new Promise((r) => setTimeout(r, 500));  // the server's first write is cut short meanwhile
+    socket.resume();
+    await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error("no close in 20 s")), 20_000))]);
+    const received = Buffer.concat(chunks);
+    const headEnd = received.indexOf("\r\n\r\n");
+    const head = received.subarray(0, headEnd).toString("latin1");
+    assert.match(head, /^HTTP\/1\.1 200 /);
+    assert.match(head, new RegExp(`\r\ncontent-length: ${BIG.length}\r\n`, "i"));
+    const body = received.subarray(headEnd + 4, headEnd + 4 + BIG.length);
+    assert.equal(body.length, BIG.length, "the whole body");
+    assert.ok(body.equals(BIG), "every byte in place");
+    const next = received.subarray(headEnd + 4 + BIG.length).toString("latin1");
+    assert.match(next, /^HTTP\/1\.1 200 /, "the next request's answer follows the body");
   });
 
   it("serves a file that exists under its name, favicon.ico included", async () => {
