@@ -5,6 +5,7 @@
 #include "http/io_pool.hpp"
 #include "http/lingering_close.hpp"
 #include "http/request_admission.hpp"
+#include "http/request.hpp"
 #include "http/request_reader.hpp"
 #include "http/response_head.hpp"
 #include "http/responses.hpp"
@@ -17,6 +18,8 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
+#include <boost/beast/core/buffer_traits.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -333,7 +336,8 @@ bool HttpSession<Stream>::admit_head() {
       admit_request_head(context_, head, *target_, authority, remote_, allowed_authority_);
   if (auto* refusal = std::get_if<HeadRefusal>(&admission))
     return refuse(std::move(refusal->response), refusal->counted);
-  if (authority != allowed_authority_) allowed_authority_.assign(authority);
+  if (authority != allowed_authority_ && authority.size() <= kMaxRememberedAuthority)
+    allowed_authority_.assign(authority);
   // A Content-Length over the route's limit: the reader refuses (413) when called next.
   if (!reader_.read_body(std::get<std::size_t>(admission)) || !reader_.expects_body()) return true;
   body_share_ = context_.bodies.share();
@@ -406,9 +410,9 @@ void HttpSession<Stream>::send(Response response, bool counted) {
   write_head(*in_flight_response_, keep_alive, head_);
   // A HEAD answer is the GET answer's head: its Content-Length (or chunked coding) describes
   // the body that is not sent.
-  const std::array<boost::asio::const_buffer, 2> buffers{
-      boost::asio::buffer(head_),
-      request_is_head_ ? boost::asio::const_buffer{} : boost::asio::buffer(in_flight_response_->body())};
+  beast::buffers_suffix<std::array<boost::asio::const_buffer, 2>> unsent(std::array{
+      boost::asio::const_buffer(boost::asio::buffer(head_)),
+      request_is_head_ ? boost::asio::const_buffer{} : boost::asio::buffer(in_flight_response_->body())});
   if constexpr (!kIsTls<Stream>) {
     // Most answers fit in the socket's buffer. Written at once, they cost no completion
     // handler, no timer and no extra pass of the event loop; whatever the socket does not
@@ -416,28 +420,16 @@ void HttpSession<Stream>::send(Response response, bool counted) {
     // answer completes from a handler of its own, so the next request is not served from
     // inside this call.
     beast::error_code ec;
-    std::size_t written = stream_.socket().write_some(buffers, ec);
-    if (ec) written = 0;  // the asynchronous write meets the error again and reports it
-    if (written == boost::asio::buffer_size(buffers) && buffer_.size() == 0)
-      return on_write({}, keep_alive);
-    std::array<boost::asio::const_buffer, 2> rest = buffers;
-    for (auto& buffer : rest) {
-      const std::size_t skipped = std::min(written, buffer.size());
-      buffer += skipped;
-      written -= skipped;
-    }
-    set_deadline();
-    boost::asio::async_write(stream_, rest,
-                             [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-                               self->on_write(ec, keep_alive);
-                             });
-  } else {
-    set_deadline();
-    boost::asio::async_write(stream_, buffers,
-                             [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
-                               self->on_write(ec, keep_alive);
-                             });
+    const std::size_t written = stream_.socket().write_some(unsent, ec);
+    // On an error nothing is consumed: the asynchronous write meets it again and reports it.
+    if (!ec) unsent.consume(written);
+    if (!ec && beast::buffer_bytes(unsent) == 0 && buffer_.size() == 0) return on_write({}, keep_alive);
   }
+  set_deadline();
+  boost::asio::async_write(stream_, unsent,
+                           [self = this->shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                             self->on_write(ec, keep_alive);
+                           });
 }
 
 template <class Stream>

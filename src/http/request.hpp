@@ -53,6 +53,9 @@ struct Authority {
   bool ip_literal = false;  // an IPv4 address or a bracketed IPv6 address
 };
 std::optional<Authority> parse_authority(std::string_view text);
+// The longest authority a connection remembers as checked, so that its next requests skip the
+// check (a DNS name's length): a client cannot make a connection keep more of its Host.
+constexpr std::size_t kMaxRememberedAuthority = 255;
 
 // What is known of a request once its head is read, before any of its body: enough to
 // route and authorise it.

@@ -162,7 +162,7 @@ std::optional<Refusal> RequestReader::check_head() {
   if (hosts == 0 && request.version() == 11) return bad("an HTTP/1.1 request needs a Host header");
   if (hosts == 1 && head_fields_.host != valid_host_) {
     if (!parse_authority(head_fields_.host)) return bad("the Host header is not a valid host[:port]");
-    valid_host_.assign(head_fields_.host);
+    if (head_fields_.host.size() <= kMaxRememberedAuthority) valid_host_.assign(head_fields_.host);
   }
 
   const std::string_view target = request.target();

@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
 #include <spdlog/spdlog.h>
 
 #include <array>
@@ -15,16 +16,6 @@ namespace ssehub::sse {
 namespace {
 
 using boost::asio::ip::tcp;
-
-// `buffers` without their first `bytes` bytes.
-std::vector<boost::asio::const_buffer> drop_front(std::vector<boost::asio::const_buffer> buffers,
-                                                  std::size_t bytes) {
-  auto first = buffers.begin();
-  for (; first != buffers.end() && bytes >= first->size(); ++first) bytes -= first->size();
-  if (first != buffers.end()) *first += bytes;
-  buffers.erase(buffers.begin(), first);
-  return buffers;
-}
 
 // A stream over plain TCP: only the socket, so an idle stream costs as little as it can.
 class PlainStreamSession final : public StreamSession {
@@ -65,7 +56,10 @@ class PlainStreamSession final : public StreamSession {
       completing_ = false;
       return;
     }
-    boost::asio::async_write(socket_, drop_front(std::move(buffers), written),
+    boost::beast::buffers_suffix<std::vector<boost::asio::const_buffer>> rest(
+        boost::in_place_init, std::move(buffers));
+    rest.consume(written);
+    boost::asio::async_write(socket_, std::move(rest),
                              [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                                static_cast<PlainStreamSession&>(*self).on_write(ec);
                              });
