@@ -230,9 +230,15 @@ for (const store of ["sqlite", "dynamodb"]) {
         }
         const N = made.length;
         const list = await listOk(fast, user);
-        const misplaced = list.filter((r, i) => r.reportId !== made[i].reportId).length;
+        const misplaced = list.filter((r, i) => r.reportId !== made[i]?.reportId).length;
+        // Which report broke the order, and how: one missing, one moved, or times out of order.
+        const first = list.findIndex((r, i) => r.reportId !== made[i]?.reportId);
+        const where = first < 0 ? "" : `; first at ${first}: listed ${JSON.stringify(list[first])}, created ` +
+          `${JSON.stringify(made[first])} after ${JSON.stringify(made[first - 1])}; the listed one was ` +
+          `created ${made.findIndex((r) => r.reportId === list[first].reportId)}th`;
+        assert.equal(list.length, N, `${list.length} reports listed of ${N} created${where}`);
         assert.equal(misplaced, 0, `${misplaced} of ${N} reports listed out of creation order ` +
-                                   `(${sameMs} were created in the same millisecond as the one before)`);
+                                   `(${sameMs} were created in the same millisecond as the one before)${where}`);
       } finally {
         agent.destroy();
         await own?.dispose();
