@@ -4,6 +4,7 @@
 #include "core/run_on.hpp"
 #include "core/thread.hpp"
 
+#include <boost/asio/io_context.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -67,6 +68,12 @@ AppendResult result_of(const Appended& appended, std::size_t first, std::size_t 
   return result;
 }
 
+// Whether `executor` is an I/O thread's context that this thread is running.
+bool runs_here(const boost::asio::any_io_executor& executor) {
+  const auto* io = executor.target<boost::asio::io_context::executor_type>();
+  return io != nullptr && io->running_in_this_thread();
+}
+
 // Answers every append of a batch committed together (`appended` null: each failed with
 // `error`), grouped per executor: one wake-up of each I/O thread per commit, not one per
 // publisher; the answers for the thread running this are given in place.
@@ -94,6 +101,10 @@ void answer_all(std::vector<PendingAppend>& batch, const Appended* appended,
       group = answers.emplace(answers.end(), pending.executor, std::vector<Answer>{});
     group->second.emplace_back(std::move(pending.done), std::move(result));
   }
+  // Other threads' answers are posted before this thread's are given: giving one writes to a
+  // publisher's socket, and the client that wakes can take this thread's CPU before it posts.
+  std::stable_partition(answers.begin(), answers.end(),
+                        [](const auto& entry) { return !runs_here(entry.first); });
   for (auto& [executor, group] : answers) {
     core::run_on(
         executor,
