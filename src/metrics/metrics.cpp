@@ -2,12 +2,42 @@
 
 
 #include <fmt/format.h>
-#include <malloc.h>
 #include <sys/resource.h>
+#ifdef SSEHUB_TCMALLOC
+#include <gperftools/malloc_extension_c.h>
+#else
+#include <malloc.h>
+#endif
 
 #include <filesystem>
 
 namespace ssehub::metrics {
+
+namespace {
+
+struct HeapFigures {
+  double in_use = 0;      // allocated and not freed
+  double kept_free = 0;   // freed, and still held by the allocator
+};
+
+// From whichever allocator the binary links (CMakeLists.txt: tcmalloc, or glibc's under the
+// sanitizers).
+HeapFigures heap_figures() {
+#ifdef SSEHUB_TCMALLOC
+  std::size_t allocated = 0, heap = 0, unmapped = 0;
+  MallocExtension_GetNumericProperty("generic.current_allocated_bytes", &allocated);
+  MallocExtension_GetNumericProperty("generic.heap_size", &heap);
+  MallocExtension_GetNumericProperty("tcmalloc.pageheap_unmapped_bytes", &unmapped);
+  const std::size_t held = heap > unmapped ? heap - unmapped : 0;
+  return {static_cast<double>(allocated),
+          static_cast<double>(held > allocated ? held - allocated : 0)};
+#else
+  const struct mallinfo2 heap = mallinfo2();
+  return {static_cast<double>(heap.uordblks + heap.hblkhd), static_cast<double>(heap.fordblks)};
+#endif
+}
+
+}  // namespace
 
 void LatencyHistogram::observe(std::chrono::nanoseconds elapsed) {
   const double seconds = std::chrono::duration<double>(elapsed).count();
@@ -57,12 +87,12 @@ template class Family<Gauge>;
 Registry::Registry() {
   // The process itself: where its memory goes and how many descriptors it holds.
   collect([](std::string& out) {
-    const struct mallinfo2 heap = mallinfo2();
+    const HeapFigures heap = heap_figures();
     render_value(out, "ssehub_heap_in_use_bytes", "gauge", "Heap bytes allocated and not freed.",
-                 static_cast<double>(heap.uordblks + heap.hblkhd));
+                 heap.in_use);
     render_value(out, "ssehub_heap_free_bytes", "gauge",
-                 "Heap bytes freed but kept by the allocator (fragmentation, arenas).",
-                 static_cast<double>(heap.fordblks));
+                 "Heap bytes freed but kept by the allocator (its caches, fragmentation).",
+                 heap.kept_free);
     std::error_code ec;
     double open_fds = 0;
     for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec);
