@@ -3,13 +3,19 @@
 
 #include <fmt/format.h>
 #include <sys/resource.h>
+
+#include <cstddef>
+#include <filesystem>
+
+// The heap gauges ask the allocator the binary uses (CMakeLists.txt): tcmalloc, or under the
+// sanitizers theirs.
 #ifdef SSEHUB_TCMALLOC
 #include <gperftools/malloc_extension_c.h>
 #else
-#include <malloc.h>
+// The sanitizers' runtimes (GCC's and clang's) export these; GCC ships no header for them.
+extern "C" std::size_t __sanitizer_get_current_allocated_bytes();
+extern "C" std::size_t __sanitizer_get_free_bytes();
 #endif
-
-#include <filesystem>
 
 namespace ssehub::metrics {
 
@@ -20,8 +26,6 @@ struct HeapFigures {
   double kept_free = 0;   // freed, and still held by the allocator
 };
 
-// From whichever allocator the binary links (CMakeLists.txt: tcmalloc, or glibc's under the
-// sanitizers).
 HeapFigures heap_figures() {
 #ifdef SSEHUB_TCMALLOC
   std::size_t allocated = 0, heap = 0, unmapped = 0;
@@ -32,8 +36,8 @@ HeapFigures heap_figures() {
   return {static_cast<double>(allocated),
           static_cast<double>(held > allocated ? held - allocated : 0)};
 #else
-  const struct mallinfo2 heap = mallinfo2();
-  return {static_cast<double>(heap.uordblks + heap.hblkhd), static_cast<double>(heap.fordblks)};
+  return {static_cast<double>(__sanitizer_get_current_allocated_bytes()),
+          static_cast<double>(__sanitizer_get_free_bytes())};
 #endif
 }
 

@@ -127,6 +127,22 @@ describe("operations endpoints", () => {
       m.get("ssehub_users_connected") === before.get("ssehub_users_connected"), { what: "gauges back down" });
   });
 
+  it("HeapGaugesFollowWhatTheServerHolds", T, async () => {
+    // Read from whichever allocator the binary links (tcmalloc, or glibc's under the
+    // sanitizers): asking the other one answers about an empty heap that never grows.
+    const before = await metrics(server.url);
+    const message = "x".repeat(4096);
+    const users = Array.from({ length: 500 }, () => uniqueUser("heap"));
+    for (let i = 0; i < users.length; i += 50)  // history keeps 2 a user: 4 MB in all
+      await Promise.all(users.slice(i, i + 50).flatMap((u) => [publishOk(server.url, u, message),
+                                                                publishOk(server.url, u, message)]));
+    const after = await metrics(server.url);
+    const grown = after.get("ssehub_heap_in_use_bytes") - before.get("ssehub_heap_in_use_bytes");
+    assert.ok(grown >= 3 * 2 ** 20, `heap in use grew ${grown} bytes while history took 4 MB`);
+    for (const name of ["ssehub_heap_in_use_bytes", "ssehub_heap_free_bytes"])
+      assert.ok(Number.isFinite(after.get(name)) && after.get(name) >= 0, `${name} = ${after.get(name)}`);
+  });
+
   it("MetricsCountResumesAndResets", T, async () => {
     const user = uniqueUser("m-resume");
     for (let i = 0; i < 4; i++) await publishOk(server.url, user, `m${i}`); // history keeps 2
