@@ -16,8 +16,14 @@ namespace ssehub::history {
 
 using namespace segment_journal;
 
+namespace {
+constexpr std::size_t kSegmentBytesWhenSyncing = std::size_t{16} << 20;
+}  // namespace
+
 SegmentEventLog::SegmentEventLog(SegmentEventLogOptions options, metrics::Registry& registry)
     : options_(std::move(options)),
+      segment_bytes_(options_.segment_bytes.value_or(
+          options_.sync_before_answer ? kSegmentBytesWhenSyncing : 0)),
       memory_(MemoryEventLogOptions{.budget_bytes = options_.budget_bytes,
                                     .retention = options_.retention},
               registry),
@@ -26,7 +32,7 @@ SegmentEventLog::SegmentEventLog(SegmentEventLogOptions options, metrics::Regist
                               "publishes with --history-sync full).")) {
   recover();
   // Asked at once when there is no threshold to wait for.
-  spare_wanted_ = options_.segment_bytes > 0 && options_.first_segment_after_bytes == 0;
+  spare_wanted_ = segment_bytes_ > 0 && options_.first_segment_after_bytes == 0;
   spare_asked_ = spare_wanted_;
   background_ = core::named_thread("history-flush", [this] { run_background(); });
   if (options_.sync_before_answer)

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,8 +47,11 @@ struct SegmentEventLogOptions {
   // background thread, so that an append overwrites blocks the file already has: neither its
   // length nor its block map changes, and an fdatasync writes the data only, without a commit
   // of the filesystem's own journal (about 40 % less time per fdatasync on ext4 here). Zero:
-  // appends only extend the journal.
-  std::size_t segment_bytes = std::size_t{16} << 20;
+  // appends only extend the journal. Unset: 16 MiB with sync_before_answer, where a group
+  // sync per answer repays it, and zero without: there the zeros' writes and their sync (tens
+  // of ms of disk and CPU every few seconds of publishing) only disturbed the publishers, and
+  // the periodic fdatasync gains nothing from them (see docs/BENCHMARKS.md).
+  std::optional<std::size_t> segment_bytes;
   // The first zeroed segment is prepared once this much was appended since opening, so a
   // server that publishes little never writes a segment of zeros.
   std::size_t first_segment_after_bytes = std::size_t{1} << 20;
@@ -131,6 +135,7 @@ class SegmentEventLog final : public EventLog {
   void sync_retired_segments();
 
   SegmentEventLogOptions options_;
+  const std::size_t segment_bytes_;  // options_.segment_bytes, resolved
   // Shared by the caller's thread and compaction's copy, which takes it a piece at a time.
   std::mutex memory_mutex_;
   MemoryEventLog memory_;

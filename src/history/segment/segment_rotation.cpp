@@ -1,8 +1,9 @@
 // Segments prepared ahead: the journal is written into files of zeros that are already on
 // disk, so an append changes neither a file's length nor its block map, and the fdatasync of
-// `--history-sync full` (and the periodic one) writes data only. The background thread makes
-// the next segment while the appending side fills the current one; the appending side moves
-// to it when a record no longer fits, by renaming it into place (one rename per segment).
+// `--history-sync full` writes data only (the only mode that prepares them: see
+// SegmentEventLogOptions::segment_bytes). The background thread makes the next segment while
+// the appending side fills the current one; the appending side moves to it when a record no
+// longer fits, by renaming it into place (one rename per segment).
 #include "history/segment/segment_event_log.hpp"
 #include "history/segment/segment_event_log_internals.hpp"
 #include "history/segment/segment_journal_format.hpp"
@@ -26,11 +27,11 @@ constexpr std::size_t kZeroWriteBytes = 4096;  // no page is smaller: one page a
 }  // namespace
 
 void SegmentEventLog::rotate_if_full(std::size_t record_bytes) {
-  if (options_.segment_bytes == 0) return;
+  if (segment_bytes_ == 0) return;
   const std::size_t end = journal_->size + record_bytes;
   // Asked for half a segment ahead, so that the next one is ready when this one fills.
   if (!spare_asked_ && appended_since_open_ >= options_.first_segment_after_bytes &&
-      end + options_.segment_bytes / 2 > journal_->capacity) {
+      end + segment_bytes_ / 2 > journal_->capacity) {
     spare_asked_ = true;
     {
       std::lock_guard lock(files_mutex_);
@@ -79,13 +80,13 @@ void SegmentEventLog::prepare_spare_segment() {
     // since Linux 6.16), and every small append into a large folio walks all of its blocks.
     // Zeros written 1 MiB at a time made each append's write() cost twice what it does in a
     // 4 KiB folio (2.6-2.9 µs against 1.2-1.6 µs here).
-    const std::string zeros(std::min(options_.segment_bytes, kZeroWriteBytes), '\0');
-    for (std::size_t at = 0; at < options_.segment_bytes; at += zeros.size())
-      write_all_at(spare->fd, zeros.data(), std::min(zeros.size(), options_.segment_bytes - at),
+    const std::string zeros(std::min(segment_bytes_, kZeroWriteBytes), '\0');
+    for (std::size_t at = 0; at < segment_bytes_; at += zeros.size())
+      write_all_at(spare->fd, zeros.data(), std::min(zeros.size(), segment_bytes_ - at),
                    at, path.string());
     // The zeros and the file's length on disk before any append relies on them.
     if (::fdatasync(spare->fd) != 0) throw_errno("history journal: fdatasync " + path.string());
-    spare->capacity = options_.segment_bytes;
+    spare->capacity = segment_bytes_;
     {
       std::lock_guard lock(files_mutex_);
       spare_ = std::move(spare);

@@ -627,3 +627,22 @@ TEST_F(SegmentEventLogTest, GarbageAfterTheZerosOfAPreparedSegmentIsNeverRead) {
   open(1000, 1 << 30, false, kSegment);
   EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), (std::vector<std::string>{"kept"}));
 }
+
+TEST_F(SegmentEventLogTest, OnlyALogThatSyncsBeforeEachAnswerPreparesSegmentsUnlessTold) {
+  // Unset, as the server leaves it: the mode decides.
+  tweak_ = [](history::SegmentEventLogOptions& options) { options.segment_bytes.reset(); };
+  const auto spare = dir_ / "journal-next.tmp";
+
+  open(1000, 1 << 30, /*sync_before_answer=*/false);
+  append({draft("v2:a", "extends the journal")});
+  ASSERT_TRUE(log_->wait_for_spare_segment(std::chrono::seconds(10)));
+  EXPECT_FALSE(fs::exists(spare));
+  EXPECT_LT(fs::file_size(journals_in(dir_).back()), 4096u);
+
+  open(1000, 1 << 30, /*sync_before_answer=*/true);
+  ASSERT_TRUE(log_->wait_for_spare_segment(std::chrono::seconds(10)));
+  append({draft("v2:a", "goes into zeros written ahead")});
+  EXPECT_EQ(sync(), "");
+  EXPECT_EQ(fs::file_size(journals_in(dir_).back()), std::size_t{16} << 20);
+  tweak_ = nullptr;
+}
