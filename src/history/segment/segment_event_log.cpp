@@ -7,10 +7,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <functional>
 #include <stdexcept>
+#include <thread>
 
 namespace ssehub::history {
 
@@ -217,6 +219,14 @@ void SegmentEventLog::queue_buffered_record() {
   note_appended(buffer_.size());
 }
 
+std::chrono::nanoseconds group_gathering_time(const SegmentEventLogOptions& options,
+                                              std::size_t last_group_commits,
+                                              std::chrono::nanoseconds last_sync) {
+  if (options.gather_after_commits == 0 || last_group_commits < options.gather_after_commits)
+    return {};
+  return std::min(last_sync, std::chrono::nanoseconds(options.max_gathering));
+}
+
 void SegmentEventLog::when_synced(SyncDone done) {
   {
     std::lock_guard lock(sync_mutex_);
@@ -231,10 +241,18 @@ void SegmentEventLog::when_synced(SyncDone done) {
 void SegmentEventLog::run_syncer() {
   std::deque<SyncWaiter> group;
   std::vector<UnwrittenRecords> records;
+  std::size_t last_group_commits = 0;
+  std::chrono::nanoseconds last_sync{};
   for (;;) {
     {
       std::unique_lock lock(sync_mutex_);
       sync_wake_.wait(lock, [&] { return sync_stopping_ || !sync_waiters_.empty(); });
+      const auto gathering = group_gathering_time(options_, last_group_commits, last_sync);
+      if (gathering > std::chrono::nanoseconds::zero() && !sync_stopping_) {
+        lock.unlock();
+        std::this_thread::sleep_for(gathering);
+        lock.lock();
+      }
       if (sync_waiters_.empty() && unwritten_.empty()) {
         syncer_stopped_ = true;
         group_done_.notify_all();
@@ -244,11 +262,15 @@ void SegmentEventLog::run_syncer() {
       records.swap(unwritten_);
       syncer_busy_ = true;
     }
+    last_group_commits = group.size();
+    last_sync = {};
     std::size_t bytes = 0;
     for (const UnwrittenRecords& run : records) bytes += run.bytes.size();
     if (!records.empty() && !group_failed_.load()) {
       try {
+        const auto started = std::chrono::steady_clock::now();
         write_and_sync(records);
+        last_sync = std::chrono::steady_clock::now() - started;
         synced_through_.store(records.back().through_append, std::memory_order_release);
       } catch (const std::exception& e) {
         group_failure_ = e.what();

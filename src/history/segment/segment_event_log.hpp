@@ -39,6 +39,13 @@ struct SegmentEventLogOptions {
   // threads. Writing there too keeps the I/O threads' writes out of the pages the fdatasync
   // is writing back, and makes one write of many (see docs/BENCHMARKS.md).
   bool sync_before_answer = false;
+  // With sync_before_answer: after a group of at least this many commits (more than a client
+  // with a few connections keeps in flight), the sync thread lets appends gather for as long
+  // as that group's write and fdatasync took (up to max_gathering) before it takes the next,
+  // so that more publishes share one fdatasync: under load the disk's wait is then spent
+  // collecting a group, not syncing a small one (see docs/BENCHMARKS.md). Zero: never waits.
+  std::size_t gather_after_commits = 5;
+  std::chrono::microseconds max_gathering{1000};
   // With sync_before_answer: what the syncer may have left to write before appends are
   // refused. A disk this far behind is failing or overloaded, and memory must not fill with
   // records meanwhile.
@@ -56,6 +63,12 @@ struct SegmentEventLogOptions {
   // server that publishes little never writes a segment of zeros.
   std::size_t first_segment_after_bytes = std::size_t{1} << 20;
 };
+
+// How long the sync thread lets appends gather before its next group, after one of
+// `last_group_commits` commits whose write and fdatasync took `last_sync`.
+std::chrono::nanoseconds group_gathering_time(const SegmentEventLogOptions& options,
+                                              std::size_t last_group_commits,
+                                              std::chrono::nanoseconds last_sync);
 
 // The log of `--history-store segment`: the memory log's structures and speed, made to
 // survive a crash of the process by an append-only journal. Each append is encoded and

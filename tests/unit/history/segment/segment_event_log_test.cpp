@@ -646,3 +646,20 @@ TEST_F(SegmentEventLogTest, OnlyALogThatSyncsBeforeEachAnswerPreparesSegmentsUnl
   EXPECT_EQ(fs::file_size(journals_in(dir_).back()), std::size_t{16} << 20);
   tweak_ = nullptr;
 }
+
+TEST(SegmentGroupGathering, WaitsAsLongAsTheLastSyncOnlyAfterAGroupOfManyCommits) {
+  using std::chrono::microseconds;
+  const history::SegmentEventLogOptions options{.gather_after_commits = 5,
+                                                .max_gathering = microseconds(1000)};
+  const auto sync = microseconds(180);
+  // A client with a few connections never makes a group of 5: it never waits.
+  EXPECT_EQ(history::group_gathering_time(options, 4, sync), microseconds(0));
+  EXPECT_EQ(history::group_gathering_time(options, 5, sync), sync);
+  EXPECT_EQ(history::group_gathering_time(options, 40, sync), sync);
+  // A slow disk is not waited for twice over.
+  EXPECT_EQ(history::group_gathering_time(options, 40, microseconds(7000)), microseconds(1000));
+  // A group that wrote nothing (or failed) measured no sync.
+  EXPECT_EQ(history::group_gathering_time(options, 40, microseconds(0)), microseconds(0));
+  const history::SegmentEventLogOptions never{.gather_after_commits = 0};
+  EXPECT_EQ(history::group_gathering_time(never, 40, sync), microseconds(0));
+}
