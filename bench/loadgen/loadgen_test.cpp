@@ -355,6 +355,28 @@ void H2ClientHandsOverStatusDataAndClose() {
 
 }  // namespace
 
+void SlowLogFlagsAreReadAndANegativeThresholdRefused() {
+  auto parse = [](std::vector<std::string> args) {
+    args.insert(args.begin(), {"ssehub-loadgen", "--pub-url", "http://127.0.0.1:1/p"});
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    Options options;
+    parse_options(int(argv.size()), argv.data(), options);
+    return options;
+  };
+  const Options off = parse({});
+  CHECK(off.slow_log.empty());
+  const Options on = parse({"--slow-log", "/tmp/slow.txt", "--slow-ms=0.25"});
+  CHECK(on.slow_log == "/tmp/slow.txt" && on.slow_ms == 0.25);
+  bool refused = false;
+  try {
+    parse({"--slow-ms", "-1"});
+  } catch (const std::invalid_argument&) {
+    refused = true;
+  }
+  CHECK(refused);
+}
+
 int main() {
   SseEventsAreFoundWhateverTheSplit();
   CommentsAndKeepAlivesAreNotEvents();
@@ -367,6 +389,7 @@ int main() {
   HistogramQuantilesAreWithinOnePercent();
   PubHeadersSplitForHttp2();
   H2ClientHandsOverStatusDataAndClose();
+  SlowLogFlagsAreReadAndANegativeThresholdRefused();
   std::printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -48,6 +48,9 @@ Other
   --hold S                  keep the streams open S seconds before exiting (default 0)
   --ready-file PATH         created once the streams are open and VmRSS was read
   --go-file PATH            publishing waits until PATH exists (e.g. a profiler is switched on)
+  --slow-log PATH           write each delivery slower than --slow-ms as "SENT_NS LATENCY_NS"
+                            (steady clock), to see whether slow ones come in episodes
+  --slow-ms MS              threshold of --slow-log (default 1)
   --label TEXT              copied into the JSON result
   --run-id R                id put in messages (default random)
   --quiet                   no progress lines on stderr
@@ -174,6 +177,10 @@ bool parse_options(int argc, char** argv, Options& out) {
       out.ready_file = value;
     else if (arg == "--go-file")
       out.go_file = value;
+    else if (arg == "--slow-log")
+      out.slow_log = value;
+    else if (arg == "--slow-ms")
+      out.slow_ms = parse_number<double>(arg, value);
     else if (arg == "--label")
       out.label = value;
     else if (arg == "--run-id")
@@ -192,6 +199,7 @@ bool parse_options(int argc, char** argv, Options& out) {
   if (!out.pub_url.empty() && out.pub_connections == 0) {
     throw std::invalid_argument("--pub-connections must be at least 1");
   }
+  if (!(out.slow_ms >= 0)) throw std::invalid_argument("--slow-ms must be 0 or more");
   if (out.users == 0) out.users = out.streams == 0 ? 1 : out.streams;
   return true;
 }

@@ -42,6 +42,10 @@ struct Options {
   double hold_s = 0;
   std::string ready_file;
   std::string go_file;  // publishing waits for it
+  // Every delivery slower than slow_ms, as "<send time, steady ns> <latency ns>" lines: slow
+  // deliveries that come in episodes, not spread over the run, point at a stall.
+  std::string slow_log;
+  double slow_ms = 1.0;
   std::string label;
   uint64_t run_id = 0;  // 0: random
   bool progress = true;

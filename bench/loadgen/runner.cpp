@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -155,6 +157,13 @@ RunOutcome run_load(const Options& opts) {
 
   Shared shared;
   shared.opts = opts;
+  if (!opts.slow_log.empty()) {
+    shared.slow_log.reset(std::fopen(opts.slow_log.c_str(), "w"));
+    if (!shared.slow_log)
+      throw std::invalid_argument("--slow-log: cannot open " + opts.slow_log + ": " +
+                                  std::strerror(errno));
+    shared.slow_ns = uint64_t(opts.slow_ms * 1e6);
+  }
   if (!opts.sse_url.empty()) shared.sse = UrlTemplate::parse(opts.sse_url);
   if (publishing) {
     shared.pub = UrlTemplate::parse(opts.pub_url);

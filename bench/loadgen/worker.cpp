@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
@@ -413,8 +414,13 @@ void Worker::count_event(const Stream& s, const SseEvent& ev, int64_t now) {
     return;
   }
   stats_.matched.add();
-  if (ev.has_time && uint64_t(now) >= ev.sent_ns)
-    stats_.latency_ns.record(uint64_t(now) - ev.sent_ns);
+  if (ev.has_time && uint64_t(now) >= ev.sent_ns) {
+    const uint64_t latency = uint64_t(now) - ev.sent_ns;
+    stats_.latency_ns.record(latency);
+    if (shared_.slow_log && latency > shared_.slow_ns)
+      std::fprintf(shared_.slow_log.get(), "%llu %llu\n", (unsigned long long)ev.sent_ns,
+                   (unsigned long long)latency);
+  }
   if (ev.has_user && ev.user != s.user) stats_.misrouted.add();
   stats_.last_matched_ns.offer(now);
 }

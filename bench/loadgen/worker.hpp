@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -68,6 +69,9 @@ struct Shared {
   // Streams open per user (index: user - user_offset): how many deliveries a message to
   // that user is expected to make.
   std::unique_ptr<std::atomic<uint32_t>[]> open_per_user;
+  // --slow-log, opened by the runner (stdio locks each line: workers share it); null: off.
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> slow_log{nullptr, &std::fclose};
+  uint64_t slow_ns = 0;
 };
 
 // One worker's results. Counters may be read while it runs; histograms only after join.
