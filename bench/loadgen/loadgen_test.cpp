@@ -353,8 +353,6 @@ void H2ClientHandsOverStatusDataAndClose() {
   close(fds[0]);
 }
 
-}  // namespace
-
 void SlowLogFlagsAreReadAndANegativeThresholdRefused() {
   auto parse = [](std::vector<std::string> args) {
     args.insert(args.begin(), {"ssehub-loadgen", "--pub-url", "http://127.0.0.1:1/p"});
@@ -376,6 +374,8 @@ void SlowLogFlagsAreReadAndANegativeThresholdRefused() {
   }
   CHECK(refused);
 }
+
+}  // namespace
 
 int main() {
   SseEventsAreFoundWhateverTheSplit();
