@@ -128,8 +128,8 @@ describe("operations endpoints", () => {
   });
 
   it("HeapGaugesFollowWhatTheServerHolds", T, async () => {
-    // Read from whichever allocator the binary links (tcmalloc, or glibc's under the
-    // sanitizers): asking the other one answers about an empty heap that never grows.
+    // Read from the allocator the binary uses (tcmalloc, or the sanitizers' own under them):
+    // asking another one (glibc's mallinfo2) answers about an empty heap that never grows.
     const before = await metrics(server.url);
     const message = "x".repeat(4096);
     const users = Array.from({ length: 500 }, () => uniqueUser("heap"));
