@@ -13,8 +13,6 @@ namespace ssehub::reports {
 namespace {
 // A change younger than this may still be publishing its own event; the sweep leaves it be.
 constexpr std::int64_t kSweepGraceMs = 5000;
-// How often readiness is probed: /readyz must notice an outage (and its end) quickly.
-constexpr std::chrono::seconds kProbeInterval{2};
 }  // namespace
 
 std::string report_stream(const std::string& user_id) { return core::stream_key("v4", user_id); }
@@ -41,11 +39,12 @@ core::EventDraft status_event(const domain::Report& report) {
 }
 
 ReportService::ReportService(store::Store& store, core::BlockingPool& pool, bus::EventBus& bus,
-                             metrics::Registry& registry)
+                             metrics::Registry& registry, std::chrono::milliseconds probe_interval)
     : store_(store),
       pool_(pool),
       bus_(bus),
-      transitions_(registry.counter("ssehub_report_transitions_total", "Report status changes applied.")) {
+      transitions_(registry.counter("ssehub_report_transitions_total", "Report status changes applied.")),
+      probe_interval_(probe_interval) {
   boost::asio::post(background_, [] { core::name_this_thread("reports"); });
 }
 
@@ -204,9 +203,12 @@ void ReportService::start(std::chrono::milliseconds sweep_interval) {
 }
 
 void ReportService::schedule_probe() {
-  sweep_timer_.expires_after(kProbeInterval);
+  if (stopping_) return;
+  sweep_timer_.expires_after(probe_interval_);
   sweep_timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec) return;
+    // An expiry collected in the same reactor pass as stop()'s cancel arrives after it, with
+    // success: only the flag tells it to stop.
+    if (ec || stopping_) return;
     const auto now = core::SteadyClock::now();
     if (now >= next_sweep_) {
       next_sweep_ = now + sweep_interval_;
@@ -236,7 +238,10 @@ void ReportService::sweep() {
 }
 
 void ReportService::stop() {
-  boost::asio::post(background_, [this] { sweep_timer_.cancel(); });
+  boost::asio::post(background_, [this] {
+    stopping_ = true;
+    sweep_timer_.cancel();
+  });
   background_.join();
 }
 

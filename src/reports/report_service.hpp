@@ -11,6 +11,7 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -41,7 +42,11 @@ class ReportService {
  public:
   using Done = std::function<void(ReportOutcome)>;
 
-  ReportService(store::Store& store, core::BlockingPool& pool, bus::EventBus& bus, metrics::Registry& registry);
+  // How often readiness is probed: /readyz must notice an outage (and its end) quickly.
+  static constexpr std::chrono::milliseconds kDefaultProbeInterval{2000};
+
+  ReportService(store::Store& store, core::BlockingPool& pool, bus::EventBus& bus, metrics::Registry& registry,
+                std::chrono::milliseconds probe_interval = kDefaultProbeInterval);
   ~ReportService();
 
   // Each `done` runs on `executor`, or on a store thread when `executor` is empty.
@@ -56,6 +61,7 @@ class ReportService {
 
   // Starts the recovery sweep and the readiness probe.
   void start(std::chrono::milliseconds sweep_interval);
+  // Safe to call more than once.
   void stop();
   bool store_ready() const { return store_ready_.load(std::memory_order_relaxed); }
 
@@ -78,6 +84,10 @@ class ReportService {
   // Completions of event publishes and the sweep timer run here, never on I/O threads.
   boost::asio::thread_pool background_{1};
   boost::asio::steady_timer sweep_timer_{background_};
+  // Set on the background thread by stop(): a probe whose expiry was already collected when
+  // the cancel ran sees it and does not re-arm, so join() can return.
+  bool stopping_ = false;
+  std::chrono::milliseconds probe_interval_;
   std::chrono::milliseconds sweep_interval_{30000};
   core::SteadyClock::time_point next_sweep_{};
 };
