@@ -11,7 +11,9 @@
 //        [--per-connection 500] [--only tls,h2-stream] [--tls-max 1.2]
 // --tls-max 1.2 has the clients speak TLS 1.2 (ECDHE-ECDSA-AES128-GCM-SHA256 with node's
 // defaults) rather than TLS 1.3.
-// Prints one line per shape, and the same as JSON on the last line.
+// Prints one line per shape, and the same as JSON on the last line. A server that does not
+// exit within 10 s of SIGTERM is killed and named on stderr, and the exit status is 1: a hang
+// on shutdown is a bug to see, not a run to time out.
 // The servers inherit the environment: SSEHUB_TLS_PARK_IDLE=false measures TLS streams that
 // keep OpenSSL's state (parking is on by default, see README, TLS).
 
@@ -61,6 +63,22 @@ async function startServer(extra) {
   }
   child.kill();
   throw new Error("ssehub wrote no port file in 15 s");
+}
+
+// SIGTERM, then the wait for the exit; a server still there after STOP_GRACE_MS is killed and
+// reported, so no server outlives the measurement and no hang goes unseen.
+const STOP_GRACE_MS = 10_000;
+async function stopServer(server) {
+  const { child } = server;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  const stopped = await Promise.race([exited.then(() => true), sleep(STOP_GRACE_MS).then(() => false)]);
+  if (stopped) return;
+  console.error(`measure: ssehub (pid ${child.pid}) did not exit within ${STOP_GRACE_MS / 1000} s of SIGTERM; killed`);
+  process.exitCode = 1;
+  child.kill("SIGKILL");
+  await exited;
 }
 
 const rssKiB = (pid) => Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))[1]);
@@ -133,7 +151,7 @@ async function measureHttp1(secure) {
     for (const s of sockets) s.destroy();
     return { streams: STREAMS, before_kib: before, after_kib: after, per_stream_kib: (after - before) / STREAMS };
   } finally {
-    server.child.kill();
+    await stopServer(server);
   }
 }
 
@@ -153,7 +171,7 @@ async function measureHttp2Connections(secure) {
     for (const s of sessions) s.destroy();
     return { streams: STREAMS, before_kib: before, after_kib: after, per_stream_kib: (after - before) / STREAMS };
   } finally {
-    server.child.kill();
+    await stopServer(server);
   }
 }
 
@@ -173,7 +191,7 @@ async function measureHttp2Streams(secure) {
     const added = connections * (PER_CONNECTION - 1);
     return { connections, streams: added, before_kib: before, after_kib: after, per_stream_kib: (after - before) / added };
   } finally {
-    server.child.kill();
+    await stopServer(server);
   }
 }
 
