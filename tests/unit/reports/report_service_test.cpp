@@ -76,11 +76,12 @@ class Watchdog {
   std::thread thread_;
 };
 
+// Each test stops its store pool after the service and before the service is destroyed: the
+// probes queued there point at the service (the server stops its store pool first).
 struct ReportServiceFixture : ::testing::Test {
   PingOnlyStore store;
   RefusingBus bus;
   metrics::Registry registry;
-  core::BlockingPool pool{"store-test", 1, 64};
 };
 
 // The race this guards: stop() posts the timer's cancel; when the timer expires in the same
@@ -89,24 +90,33 @@ struct ReportServiceFixture : ::testing::Test {
 // always expires at once makes that pass likely in every round.
 TEST_F(ReportServiceFixture, StopReturnsWhileTheProbeTimerKeepsExpiring) {
   for (int round = 0; round < 300; ++round) {
+    core::BlockingPool pool{"store-test", 1, 64};
     ReportService service{store, pool, bus, registry, 0ms};
     service.start(1h);
     std::this_thread::sleep_for(std::chrono::microseconds(50 * (round % 5)));
-    Watchdog watchdog{20s};
-    service.stop();
+    {
+      Watchdog watchdog{20s};
+      service.stop();
+    }
+    pool.stop();
   }
   EXPECT_GT(store.pings.load(), 0) << "the probe never ran, so the race was never on";
 }
 
 TEST_F(ReportServiceFixture, StopTwiceReturns) {
+  core::BlockingPool pool{"store-test", 1, 64};
   ReportService service{store, pool, bus, registry, 1ms};
   service.start(1h);
-  Watchdog watchdog{20s};
-  service.stop();
-  service.stop();
+  {
+    Watchdog watchdog{20s};
+    service.stop();
+    service.stop();
+  }
+  pool.stop();
 }
 
 TEST_F(ReportServiceFixture, TheProbeNoticesAnOutageAndItsEndThenStopsWithTheService) {
+  core::BlockingPool pool{"store-test", 1, 64};
   ReportService service{store, pool, bus, registry, 1ms};
   service.start(1h);
   const auto wait_for_ready = [&](bool expected) {
@@ -125,6 +135,7 @@ TEST_F(ReportServiceFixture, TheProbeNoticesAnOutageAndItsEndThenStopsWithTheSer
   const int after_stop = store.pings.load();
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(store.pings.load(), after_stop) << "the probe went on after stop()";
+  pool.stop();
 }
 
 }  // namespace
