@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <variant>
 
 namespace ssehub::http {
@@ -50,7 +51,12 @@ class Router {
   const Route* find(const Methods& methods, beast_http::verb method) const;
   Response not_allowed(const Methods& methods, const RequestHead& request) const;
 
-  std::map<std::string, Methods, std::less<>> routes_;
+  // Looked up twice per request (admit, dispatch) by a string_view of the path.
+  struct PathHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view path) const noexcept { return std::hash<std::string_view>{}(path); }
+  };
+  std::unordered_map<std::string, Methods, PathHash, std::equal_to<>> routes_;
   Handler fallback_;
 };
 
