@@ -51,7 +51,8 @@ class Router {
   const Route* find(const Methods& methods, beast_http::verb method) const;
   Response not_allowed(const Methods& methods, const RequestHead& request) const;
 
-  // Looked up twice per request (admit, dispatch) by a string_view of the path.
+  // Looked up twice per request (admit, dispatch): a hash of the path, not a tree of string
+  // comparisons. Transparent, so a string_view looks up without a copy.
   struct PathHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view path) const noexcept { return std::hash<std::string_view>{}(path); }
