@@ -3,7 +3,6 @@
 
 #include <cctype>
 #include <cstdint>
-#include <cstring>
 
 namespace ssehub::core {
 
@@ -18,14 +17,6 @@ bool is_valid_utf8(std::string_view text) {
   const std::size_t n = text.size();
   std::size_t i = 0;
   while (i < n) {
-    // Runs of ASCII, most of any text here, 8 bytes at a time.
-    while (i + 8 <= n) {
-      std::uint64_t word;
-      std::memcpy(&word, s + i, sizeof word);
-      if ((word & 0x8080808080808080ULL) != 0) break;
-      i += 8;
-    }
-    if (i == n) break;
     const unsigned char c = s[i];
     if (c < 0x80) {
       ++i;

@@ -9,7 +9,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <variant>
 
 namespace ssehub::http {
@@ -51,13 +50,7 @@ class Router {
   const Route* find(const Methods& methods, beast_http::verb method) const;
   Response not_allowed(const Methods& methods, const RequestHead& request) const;
 
-  // Looked up twice per request (admit, dispatch): a hash of the path, not a tree of string
-  // comparisons. Transparent, so a string_view looks up without a copy.
-  struct PathHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view path) const noexcept { return std::hash<std::string_view>{}(path); }
-  };
-  std::unordered_map<std::string, Methods, PathHash, std::equal_to<>> routes_;
+  std::map<std::string, Methods, std::less<>> routes_;
   Handler fallback_;
 };
 
