@@ -23,8 +23,8 @@ TEST(Utf8Test, RejectsInvalidSequences) {
   EXPECT_FALSE(is_valid_utf8("a\x80"));             // stray continuation
 }
 
-// ASCII is skipped 8 bytes at a time: a fault or a sequence must be found wherever it falls
-// against those words, the short tail included.
+// A fault or a sequence must be found wherever it falls in long text, the short tail
+// included: a check that skips ASCII several bytes at a time must pass these too.
 TEST(Utf8Test, FindsAFaultAtAnyOffsetOfLongText) {
   for (std::size_t length = 1; length <= 40; ++length) {
     for (std::size_t at = 0; at < length; ++at) {
