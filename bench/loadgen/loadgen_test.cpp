@@ -366,13 +366,15 @@ void SlowLogFlagsAreReadAndANegativeThresholdRefused() {
   CHECK(off.slow_log.empty());
   const Options on = parse({"--slow-log", "/tmp/slow.txt", "--slow-ms=0.25"});
   CHECK(on.slow_log == "/tmp/slow.txt" && on.slow_ms == 0.25);
-  bool refused = false;
-  try {
-    parse({"--slow-ms", "-1"});
-  } catch (const std::invalid_argument&) {
-    refused = true;
+  for (const char* bad : {"-1", "inf", "nan", "1e30"}) {
+    bool refused = false;
+    try {
+      parse({"--slow-ms", bad});
+    } catch (const std::invalid_argument&) {
+      refused = true;
+    }
+    CHECK(refused);
   }
-  CHECK(refused);
 }
 
 }  // namespace

@@ -199,7 +199,9 @@ bool parse_options(int argc, char** argv, Options& out) {
   if (!out.pub_url.empty() && out.pub_connections == 0) {
     throw std::invalid_argument("--pub-connections must be at least 1");
   }
-  if (!(out.slow_ms >= 0)) throw std::invalid_argument("--slow-ms must be 0 or more");
+  // Bounded so that its nanoseconds fit the 64-bit threshold (and NaN or inf are refused).
+  if (!(out.slow_ms >= 0 && out.slow_ms <= 1e9))
+    throw std::invalid_argument("--slow-ms must be from 0 to 1e9");
   if (out.users == 0) out.users = out.streams == 0 ? 1 : out.streams;
   return true;
 }
