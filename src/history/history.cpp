@@ -68,14 +68,29 @@ AppendResult result_of(const Appended& appended, std::size_t first, std::size_t 
   return result;
 }
 
+// Whether `executor` is an I/O thread's context that this thread is running.
+bool runs_here(const boost::asio::any_io_executor& executor) {
+  const auto* io = executor.target<boost::asio::io_context::executor_type>();
+  return io != nullptr && io->running_in_this_thread();
+}
+
+// Up to this many streams reached by a commit, its publishers are answered behind the
+// deliveries (see answer_all). A delivery is a write per stream: behind a few, an answer
+// waits microseconds; behind one user's thousands of streams, milliseconds.
+constexpr std::size_t kAnswersBehindDeliveriesUpTo = 64;
+
 // Answers every append of a batch committed together (`appended` null: each failed with
 // `error`), grouped per executor: one wake-up of each I/O thread per commit, not one per
-// publisher. Every answer is posted, the committing thread's own too, never given in place:
-// the fan-out posted this commit's deliveries just before, so a thread's own streams get the
-// event before its publisher gets the answer and sends its next request. Measured faster
-// with 4 and with 32 publishers (BENCHMARKS.md, "Answers after the deliveries").
+// publisher. The committing thread's own answers are posted too, so they queue behind the
+// deliveries the fan-out just posted to its streams, and a publisher's next request comes
+// after its event was written (a lower p99 with 4 publishers: BENCHMARKS.md, "Answers after
+// the deliveries"). A commit that reaches many streams is answered in place instead, before
+// its deliveries, which would hold the answers back.
 void answer_all(std::vector<PendingAppend>& batch, const Appended* appended,
                 const std::string& error) {
+  const bool behind_deliveries =
+      appended == nullptr || appended->streams_reached <= kAnswersBehindDeliveriesUpTo;
+  const core::Hop hop = behind_deliveries ? core::Hop::Queue : core::Hop::UnlessHere;
   using Answer = std::pair<History::AppendDone, AppendResult>;
   std::vector<std::pair<boost::asio::any_io_executor, std::vector<Answer>>> answers;
   std::size_t first = 0;
@@ -84,10 +99,12 @@ void answer_all(std::vector<PendingAppend>& batch, const Appended* appended,
     if (appended != nullptr) result = result_of(*appended, first, pending.drafts.size());
     first += pending.drafts.size();
     if (batch.size() == 1) {
-      core::run_on(pending.executor,
-                   [done = std::move(pending.done), result = std::move(result)]() mutable {
-                     done(std::move(result));
-                   });
+      core::run_on(
+          pending.executor,
+          [done = std::move(pending.done), result = std::move(result)]() mutable {
+            done(std::move(result));
+          },
+          hop);
       return;
     }
     auto group = std::find_if(answers.begin(), answers.end(),
@@ -96,10 +113,18 @@ void answer_all(std::vector<PendingAppend>& batch, const Appended* appended,
       group = answers.emplace(answers.end(), pending.executor, std::vector<Answer>{});
     group->second.emplace_back(std::move(pending.done), std::move(result));
   }
+  // Given in place, this thread's answers go last: giving one writes to a publisher's socket,
+  // and the client that wakes can take this thread's CPU before the others are posted.
+  if (!behind_deliveries)
+    std::stable_partition(answers.begin(), answers.end(),
+                          [](const auto& entry) { return !runs_here(entry.first); });
   for (auto& [executor, group] : answers) {
-    core::run_on(executor, [group = std::move(group)]() mutable {
-      for (auto& [done, result] : group) done(std::move(result));
-    });
+    core::run_on(
+        executor,
+        [group = std::move(group)]() mutable {
+          for (auto& [done, result] : group) done(std::move(result));
+        },
+        hop);
   }
 }
 
@@ -583,7 +608,7 @@ void History::hand_to_fanout(Appended& appended) {
   // is already on its way to every open stream.
   if (appended.committed.empty()) return;
   metrics_.events_accepted.add(appended.committed.size());
-  listener_->on_commit(std::move(appended.committed));
+  appended.streams_reached = listener_->on_commit(std::move(appended.committed));
 }
 
 void History::note_late_failure() {

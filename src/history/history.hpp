@@ -49,7 +49,8 @@ struct Replay {
 class CommitListener {
  public:
   virtual ~CommitListener() = default;
-  virtual void on_commit(std::vector<StoredEventPtr> events) = 0;
+  // Returns how many streams the events go to.
+  virtual std::size_t on_commit(std::vector<StoredEventPtr> events) = 0;
 };
 
 // What history counts.

@@ -114,7 +114,7 @@ void Hub::detach(unsigned thread, const std::string& stream, Subscriber* subscri
   }
 }
 
-void Hub::publish(std::vector<core::EventPtr> events) {
+std::size_t Hub::publish(std::vector<core::EventPtr> events) {
   // The threads that hold each event's stream, then each such thread's events appended to
   // its inbox under one lock, in publish order. Nothing is allocated for the usual single
   // event.
@@ -123,12 +123,18 @@ void Hub::publish(std::vector<core::EventPtr> events) {
   if (events.size() > 1) many_masks.resize(events.size());
   std::uint64_t* masks = events.size() > 1 ? many_masks.data() : &single_mask;
   std::uint64_t any = 0;
+  std::size_t reached = 0;
   for (std::size_t i = 0; i < events.size(); ++i) {
     Stripe& stripe = stripe_of(events[i]->stream);
     std::lock_guard lock(stripe.mutex);
     auto it = stripe.streams.find(events[i]->stream);
-    masks[i] = it == stripe.streams.end() ? 0 : it->second.thread_mask;
+    if (it == stripe.streams.end()) {
+      masks[i] = 0;
+      continue;
+    }
+    masks[i] = it->second.thread_mask;
     any |= masks[i];
+    reached += it->second.streams;
   }
   for (unsigned thread = 0; thread < shards_.size(); ++thread) {
     const std::uint64_t bit = std::uint64_t{1} << thread;
@@ -143,6 +149,7 @@ void Hub::publish(std::vector<core::EventPtr> events) {
     }
     if (was_empty) boost::asio::post(shard.context, [this, thread] { deliver_inbox(thread); });
   }
+  return reached;
 }
 
 void Hub::deliver_inbox(unsigned thread) {

@@ -4,11 +4,11 @@
 
 namespace ssehub::sse {
 
-void Fanout::on_commit(std::vector<history::StoredEventPtr> events) {
+std::size_t Fanout::on_commit(std::vector<history::StoredEventPtr> events) {
   std::vector<core::EventPtr> frames;
   frames.reserve(events.size());
   for (const history::StoredEventPtr& event : events) frames.push_back(frame_live(*event));
-  hub_.publish(std::move(frames));
+  return hub_.publish(std::move(frames));
 }
 
 }  // namespace ssehub::sse

@@ -13,7 +13,7 @@ namespace ssehub::sse {
 class Fanout final : public history::CommitListener {
  public:
   explicit Fanout(hub::Hub& hub) : hub_(hub) {}
-  void on_commit(std::vector<history::StoredEventPtr> events) override;
+  std::size_t on_commit(std::vector<history::StoredEventPtr> events) override;
 
  private:
   hub::Hub& hub_;

@@ -41,14 +41,16 @@ struct Settings {
 // Keeps what history commits, framed as live streams get it.
 class Committed : public history::CommitListener {
  public:
-  void on_commit(std::vector<history::StoredEventPtr> events) override {
+  std::size_t on_commit(std::vector<history::StoredEventPtr> events) override {
     std::lock_guard lock(mutex);
     for (auto& e : events) frames.push_back(sse::frame_live(*e));
     if (on_each_commit) on_each_commit();
+    return events.size() * streams_per_event;
   }
   std::mutex mutex;
   std::vector<core::EventPtr> frames;
   std::function<void()> on_each_commit;  // what the hub would start, such as a posted delivery
+  std::size_t streams_per_event = 1;     // the streams each event goes to, as the hub reports
 };
 
 class HistoryTest : public ::testing::Test {
@@ -174,10 +176,11 @@ TEST_P(AnyHistoryTest, IdsIncreasePerStreamIndependently) {
 class SyncsSeenAtFanOut : public history::CommitListener {
  public:
   explicit SyncsSeenAtFanOut(metrics::Registry& registry) : registry_(registry) {}
-  void on_commit(std::vector<history::StoredEventPtr> events) override {
+  std::size_t on_commit(std::vector<history::StoredEventPtr> events) override {
     std::lock_guard lock(mutex);
     for (std::size_t i = 0; i < events.size(); ++i)
       syncs.push_back(registry_.value("ssehub_history_journal_syncs_total").value_or(-1));
+    return events.size();
   }
   std::mutex mutex;
   std::vector<double> syncs;
@@ -561,6 +564,27 @@ TEST_F(HistoryInMemoryTest, APublisherOnItsExecutorsThreadIsAnsweredAfterThatThr
   EXPECT_EQ(order, (std::vector<std::string>{"delivered", "answered"}));
 }
 
+// A commit that goes to many streams (one user's thousands of tabs) is answered first: behind
+// that many writes, its publishers would wait milliseconds for the answer.
+TEST_F(HistoryInMemoryTest, ACommitReachingManyStreamsIsAnsweredBeforeItsDeliveries) {
+  auto history = open();
+  listener_.streams_per_event = 10'000;
+  std::vector<std::string> order;
+  listener_.on_each_commit = [&] { boost::asio::post(io_, [&] { order.push_back("delivered"); }); };
+  bool answered_inside = false;
+  boost::asio::post(io_, [&] {
+    std::vector<core::EventDraft> drafts(1);
+    drafts[0].stream = "v2:a";
+    history->append(std::move(drafts), io_.get_executor(),
+                    [&](history::AppendResult) { order.push_back("answered"); });
+    answered_inside = !order.empty();
+  });
+  io_.poll();
+  io_.restart();
+  EXPECT_TRUE(answered_inside) << "queued behind 10,000 deliveries";
+  EXPECT_EQ(order, (std::vector<std::string>{"answered", "delivered"}));
+}
+
 TEST_F(HistoryInMemoryTest, AnswersGoToTheExecutorAndNothingIsAcceptedAfterStop) {
   auto history = open();
   bool answered = false;
@@ -587,7 +611,7 @@ namespace {
 // Holds the first commit's fan-out (and so history's commit) until released.
 class HeldCommits : public history::CommitListener {
  public:
-  void on_commit(std::vector<history::StoredEventPtr> events) override {
+  std::size_t on_commit(std::vector<history::StoredEventPtr> events) override {
     std::unique_lock lock(mutex);
     batches.push_back(events.size());
     if (batches.size() == 1) {
@@ -595,6 +619,7 @@ class HeldCommits : public history::CommitListener {
       changed.notify_all();
       changed.wait(lock, [&] { return released; });
     }
+    return events.size();
   }
   void release() {
     std::lock_guard lock(mutex);

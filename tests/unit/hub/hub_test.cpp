@@ -67,6 +67,18 @@ TEST_F(HubTest, EveryStreamOfAUserReceivesOnEveryThread) {
   EXPECT_EQ(hub_.streams_open(), 3u);
 }
 
+TEST_F(HubTest, PublishCountsTheStreamsItsEventsGoTo) {
+  RecordingSubscriber tab1, tab2, other;
+  ASSERT_EQ(hub_.attach(0, "v2:alice", &tab1), hub::Hub::Admission::Admitted);
+  ASSERT_EQ(hub_.attach(1, "v2:alice", &tab2), hub::Hub::Admission::Admitted);
+  ASSERT_EQ(hub_.attach(1, "v2:bob", &other), hub::Hub::Admission::Admitted);
+  EXPECT_EQ(hub_.publish({event_for("v2:alice", 1)}), 2u);
+  EXPECT_EQ(hub_.publish({event_for("v2:alice", 2), event_for("v2:bob", 1)}), 3u);
+  EXPECT_EQ(hub_.publish({event_for("v2:nobody", 1)}), 0u);
+  hub_.detach(1, "v2:alice", &tab2);
+  EXPECT_EQ(hub_.publish({event_for("v2:alice", 3)}), 1u);
+}
+
 TEST_F(HubTest, PerUserLimitIsGlobalAcrossThreads) {
   RecordingSubscriber a, b, c;
   EXPECT_EQ(hub_.attach(0, "v2:alice", &a), hub::Hub::Admission::Admitted);
