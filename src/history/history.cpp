@@ -74,8 +74,8 @@ bool runs_here(const boost::asio::any_io_executor& executor) {
   return io != nullptr && io->running_in_this_thread();
 }
 
-// Up to this many streams reached by a commit, its publishers are answered behind the
-// deliveries (see answer_all). A delivery is a write per stream: behind a few, an answer
+// Up to this many deliveries of a commit (streams per event, summed), its publishers are
+// answered behind them (see answer_all). A delivery is a write per stream: behind a few, an answer
 // waits microseconds; behind one user's thousands of streams, milliseconds.
 constexpr std::size_t kAnswersBehindDeliveriesUpTo = 64;
 
@@ -84,12 +84,12 @@ constexpr std::size_t kAnswersBehindDeliveriesUpTo = 64;
 // publisher. The committing thread's own answers are posted too, so they queue behind the
 // deliveries the fan-out just posted to its streams, and a publisher's next request comes
 // after its event was written (a lower p99 with 4 publishers: BENCHMARKS.md, "Answers after
-// the deliveries"). A commit that reaches many streams is answered in place instead, before
+// the deliveries"). A commit with more deliveries is answered in place instead, before
 // its deliveries, which would hold the answers back.
 void answer_all(std::vector<PendingAppend>& batch, const Appended* appended,
                 const std::string& error) {
   const bool behind_deliveries =
-      appended == nullptr || appended->streams_reached <= kAnswersBehindDeliveriesUpTo;
+      appended == nullptr || appended->deliveries <= kAnswersBehindDeliveriesUpTo;
   const core::Hop hop = behind_deliveries ? core::Hop::Queue : core::Hop::UnlessHere;
   using Answer = std::pair<History::AppendDone, AppendResult>;
   std::vector<std::pair<boost::asio::any_io_executor, std::vector<Answer>>> answers;
@@ -608,7 +608,7 @@ void History::hand_to_fanout(Appended& appended) {
   // is already on its way to every open stream.
   if (appended.committed.empty()) return;
   metrics_.events_accepted.add(appended.committed.size());
-  appended.streams_reached = listener_->on_commit(std::move(appended.committed));
+  appended.deliveries = listener_->on_commit(std::move(appended.committed));
 }
 
 void History::note_late_failure() {

@@ -49,7 +49,7 @@ struct Replay {
 class CommitListener {
  public:
   virtual ~CommitListener() = default;
-  // Returns how many streams the events go to.
+  // Returns the deliveries: for each event, the streams it goes to, summed.
   virtual std::size_t on_commit(std::vector<StoredEventPtr> events) = 0;
 };
 

@@ -123,7 +123,7 @@ std::size_t Hub::publish(std::vector<core::EventPtr> events) {
   if (events.size() > 1) many_masks.resize(events.size());
   std::uint64_t* masks = events.size() > 1 ? many_masks.data() : &single_mask;
   std::uint64_t any = 0;
-  std::size_t reached = 0;
+  std::size_t deliveries = 0;
   for (std::size_t i = 0; i < events.size(); ++i) {
     Stripe& stripe = stripe_of(events[i]->stream);
     std::lock_guard lock(stripe.mutex);
@@ -134,7 +134,7 @@ std::size_t Hub::publish(std::vector<core::EventPtr> events) {
     }
     masks[i] = it->second.thread_mask;
     any |= masks[i];
-    reached += it->second.streams;
+    deliveries += it->second.streams;
   }
   for (unsigned thread = 0; thread < shards_.size(); ++thread) {
     const std::uint64_t bit = std::uint64_t{1} << thread;
@@ -149,7 +149,7 @@ std::size_t Hub::publish(std::vector<core::EventPtr> events) {
     }
     if (was_empty) boost::asio::post(shard.context, [this, thread] { deliver_inbox(thread); });
   }
-  return reached;
+  return deliveries;
 }
 
 void Hub::deliver_inbox(unsigned thread) {

@@ -59,7 +59,7 @@ class Hub {
 
   // Any thread. Events of one stream must be published in id order: by one thread, or by
   // threads that take turns under a lock of the caller's (History on the callers' threads).
-  // Returns how many streams, on every thread, the events go to.
+  // Returns the deliveries: for each event, the streams it goes to on every thread, summed.
   std::size_t publish(std::vector<core::EventPtr> events);
 
   // Starts the per-thread tick timers (period chosen from the smallest interval in use).

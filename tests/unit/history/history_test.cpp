@@ -566,7 +566,7 @@ TEST_F(HistoryInMemoryTest, APublisherOnItsExecutorsThreadIsAnsweredAfterThatThr
 
 // A commit that goes to many streams (one user's thousands of tabs) is answered first: behind
 // that many writes, its publishers would wait milliseconds for the answer.
-TEST_F(HistoryInMemoryTest, ACommitReachingManyStreamsIsAnsweredBeforeItsDeliveries) {
+TEST_F(HistoryInMemoryTest, ACommitWithManyDeliveriesIsAnsweredBeforeThem) {
   auto history = open();
   listener_.streams_per_event = 10'000;
   std::vector<std::string> order;

@@ -67,7 +67,7 @@ TEST_F(HubTest, EveryStreamOfAUserReceivesOnEveryThread) {
   EXPECT_EQ(hub_.streams_open(), 3u);
 }
 
-TEST_F(HubTest, PublishCountsTheStreamsItsEventsGoTo) {
+TEST_F(HubTest, PublishCountsItsDeliveriesAcrossThreads) {
   RecordingSubscriber tab1, tab2, other;
   ASSERT_EQ(hub_.attach(0, "v2:alice", &tab1), hub::Hub::Admission::Admitted);
   ASSERT_EQ(hub_.attach(1, "v2:alice", &tab2), hub::Hub::Admission::Admitted);
