@@ -219,18 +219,19 @@ void SegmentEventLog::queue_buffered_record() {
   note_appended(buffer_.size());
 }
 
-std::chrono::nanoseconds group_gathering_time(const SegmentEventLogOptions& options,
-                                              std::size_t last_group_commits,
-                                              std::chrono::nanoseconds last_sync) {
+GroupGathering group_gathering(const SegmentEventLogOptions& options,
+                               std::size_t last_group_commits, std::chrono::nanoseconds last_sync) {
   if (options.gather_after_commits == 0 || last_group_commits < options.gather_after_commits)
     return {};
-  return std::min(last_sync, std::chrono::nanoseconds(options.max_gathering));
+  return {.at_most = std::min(last_sync, std::chrono::nanoseconds(options.max_gathering)),
+          .until_waiting = std::max<std::size_t>(1, last_group_commits / 2)};
 }
 
 void SegmentEventLog::when_synced(SyncDone done) {
   {
     std::lock_guard lock(sync_mutex_);
     sync_waiters_.push_back({appends_numbered_, std::move(done)});
+    if (gathering_until_waiting_ != 0 && sync_waiters_.size() != gathering_until_waiting_) return;
   }
   sync_wake_.notify_one();
 }
@@ -247,11 +248,13 @@ void SegmentEventLog::run_syncer() {
     {
       std::unique_lock lock(sync_mutex_);
       sync_wake_.wait(lock, [&] { return sync_stopping_ || !sync_waiters_.empty(); });
-      const auto gathering = group_gathering_time(options_, last_group_commits, last_sync);
-      if (gathering > std::chrono::nanoseconds::zero() && !sync_stopping_) {
-        lock.unlock();
-        std::this_thread::sleep_for(gathering);
-        lock.lock();
+      const auto gathering = group_gathering(options_, last_group_commits, last_sync);
+      if (gathering.at_most > std::chrono::nanoseconds::zero()) {
+        gathering_until_waiting_ = gathering.until_waiting;
+        sync_wake_.wait_for(lock, gathering.at_most, [&] {
+          return sync_stopping_ || sync_waiters_.size() >= gathering.until_waiting;
+        });
+        gathering_until_waiting_ = 0;
       }
       if (sync_waiters_.empty() && unwritten_.empty()) {
         syncer_stopped_ = true;

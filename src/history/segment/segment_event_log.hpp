@@ -40,10 +40,12 @@ struct SegmentEventLogOptions {
   // is writing back, and makes one write of many (see docs/BENCHMARKS.md).
   bool sync_before_answer = false;
   // With sync_before_answer: after a group of at least this many commits (more than a client
-  // with a few connections keeps in flight), the sync thread lets appends gather for as long
-  // as that group's write and fdatasync took (up to max_gathering) before it takes the next,
-  // so that more publishes share one fdatasync: under load the disk's wait is then spent
-  // collecting a group, not syncing a small one (see docs/BENCHMARKS.md). Zero: never waits.
+  // with a few connections keeps in flight), the sync thread lets appends gather before it
+  // takes the next group, so that more publishes share one fdatasync: until half as many
+  // commits as that group's are waiting, or for as long as its write and fdatasync took (up
+  // to max_gathering), whichever comes first. Under load the disk's wait is then spent
+  // collecting a group, not syncing a small one, and the wait ends as soon as the group is
+  // worth a sync rather than at a fixed time (see docs/BENCHMARKS.md). Zero: never waits.
   std::size_t gather_after_commits = 5;
   std::chrono::microseconds max_gathering{1000};
   // With sync_before_answer: what the syncer may have left to write before appends are
@@ -64,11 +66,15 @@ struct SegmentEventLogOptions {
   std::size_t first_segment_after_bytes = std::size_t{1} << 20;
 };
 
-// How long the sync thread lets appends gather before its next group, after one of
-// `last_group_commits` commits whose write and fdatasync took `last_sync`.
-std::chrono::nanoseconds group_gathering_time(const SegmentEventLogOptions& options,
-                                              std::size_t last_group_commits,
-                                              std::chrono::nanoseconds last_sync);
+// How the sync thread lets appends gather before its next group, after one of
+// `last_group_commits` commits whose write and fdatasync took `last_sync`: until
+// `until_waiting` commits are waiting, for `at_most` (zero: it takes the next group at once).
+struct GroupGathering {
+  std::chrono::nanoseconds at_most{};
+  std::size_t until_waiting = 0;
+};
+GroupGathering group_gathering(const SegmentEventLogOptions& options,
+                               std::size_t last_group_commits, std::chrono::nanoseconds last_sync);
 
 // The log of `--history-store segment`: the memory log's structures and speed, made to
 // survive a crash of the process by an append-only journal. Each append is encoded and
@@ -189,6 +195,9 @@ class SegmentEventLog final : public EventLog {
   std::mutex sync_mutex_;
   std::condition_variable sync_wake_;
   std::deque<SyncWaiter> sync_waiters_;
+  // While the sync thread gathers: the waiters that end its wait (the append that brings
+  // sync_waiters_ to this count wakes it, once). Zero: every append wakes it.
+  std::size_t gathering_until_waiting_ = 0;
   // Records encoded by the appending side and not written yet: runs of consecutive bytes of
   // one segment, each with the number of the last append it holds.
   struct UnwrittenRecords {

@@ -647,19 +647,24 @@ TEST_F(SegmentEventLogTest, OnlyALogThatSyncsBeforeEachAnswerPreparesSegmentsUnl
   tweak_ = nullptr;
 }
 
-TEST(SegmentGroupGathering, WaitsAsLongAsTheLastSyncOnlyAfterAGroupOfManyCommits) {
+TEST(SegmentGroupGathering, GathersHalfTheLastGroupAtMostAsLongAsItsSyncOnlyAfterManyCommits) {
   using std::chrono::microseconds;
   const history::SegmentEventLogOptions options{.gather_after_commits = 5,
                                                 .max_gathering = microseconds(1000)};
   const auto sync = microseconds(180);
+  auto gathering = [&](std::size_t commits, microseconds took) {
+    const auto g = history::group_gathering(options, commits, took);
+    return std::pair{std::chrono::duration_cast<microseconds>(g.at_most), g.until_waiting};
+  };
   // A client with a few connections never makes a group of 5: it never waits.
-  EXPECT_EQ(history::group_gathering_time(options, 4, sync), microseconds(0));
-  EXPECT_EQ(history::group_gathering_time(options, 5, sync), sync);
-  EXPECT_EQ(history::group_gathering_time(options, 40, sync), sync);
+  EXPECT_EQ(gathering(4, sync).first, microseconds(0));
+  EXPECT_EQ(gathering(5, sync), std::pair(sync, std::size_t{2}));
+  EXPECT_EQ(gathering(40, sync), std::pair(sync, std::size_t{20}));
+  EXPECT_EQ(gathering(41, sync), std::pair(sync, std::size_t{20}));
   // A slow disk is not waited for twice over.
-  EXPECT_EQ(history::group_gathering_time(options, 40, microseconds(7000)), microseconds(1000));
+  EXPECT_EQ(gathering(40, microseconds(7000)).first, microseconds(1000));
   // A group that wrote nothing (or failed) measured no sync.
-  EXPECT_EQ(history::group_gathering_time(options, 40, microseconds(0)), microseconds(0));
+  EXPECT_EQ(gathering(40, microseconds(0)).first, microseconds(0));
   const history::SegmentEventLogOptions never{.gather_after_commits = 0};
-  EXPECT_EQ(history::group_gathering_time(never, 40, sync), microseconds(0));
+  EXPECT_EQ(history::group_gathering(never, 40, sync).at_most, microseconds(0));
 }
