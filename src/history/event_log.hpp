@@ -75,7 +75,9 @@ struct Appended {
   // The drafts recognised as re-deliveries, by index in ascending order: not stored again.
   std::vector<std::size_t> stored_before;
   std::vector<StoredEventPtr> committed;  // the other drafts as now stored, in draft order
-  std::size_t deliveries = 0;  // set by History when it hands `committed` to fan-out
+  // Set by History when it hands `committed` to fan-out (CommitListener::FannedOut).
+  std::size_t deliveries = 0;
+  std::uint64_t lagging = 0;
 };
 
 // What event logs report. Both gauges are exposed whichever log runs, so that one dashboard

@@ -84,13 +84,23 @@ constexpr std::size_t kAnswersBehindDeliveriesUpTo = 64;
 // publisher. The committing thread's own answers are posted too, so they queue behind the
 // deliveries the fan-out just posted to its streams, and a publisher's next request comes
 // after its event was written (a lower p99 with 4 publishers: BENCHMARKS.md, "Answers after
-// the deliveries"). A commit with more deliveries is answered in place instead, before
-// its deliveries, which would hold the answers back.
+// the deliveries"). When a thread that delivers the commit is behind (not running), the
+// answers wait until it delivered, through the listener: a publisher then holds its next
+// publish back instead of queueing more for a thread that cannot send them (fewer late
+// deliveries when a CPU is taken away: BENCHMARKS.md, "Answers wait for a thread that is
+// behind"). A commit with more deliveries is answered in place instead, before its
+// deliveries, which would hold the answers back.
 void answer_all(std::vector<PendingAppend>& batch, const Appended* appended,
-                const std::string& error) {
+                const std::string& error, CommitListener& listener) {
   const bool behind_deliveries =
       appended == nullptr || appended->deliveries <= kAnswersBehindDeliveriesUpTo;
   const core::Hop hop = behind_deliveries ? core::Hop::Queue : core::Hop::UnlessHere;
+  const std::uint64_t lagging = behind_deliveries && appended != nullptr ? appended->lagging : 0;
+  auto give = [&](const boost::asio::any_io_executor& executor, auto answer) {
+    if (lagging != 0 && executor)
+      return listener.after_delivered(lagging, executor, std::move(answer));
+    core::run_on(executor, std::move(answer), hop);
+  };
   using Answer = std::pair<History::AppendDone, AppendResult>;
   std::vector<std::pair<boost::asio::any_io_executor, std::vector<Answer>>> answers;
   std::size_t first = 0;
@@ -99,12 +109,9 @@ void answer_all(std::vector<PendingAppend>& batch, const Appended* appended,
     if (appended != nullptr) result = result_of(*appended, first, pending.drafts.size());
     first += pending.drafts.size();
     if (batch.size() == 1) {
-      core::run_on(
-          pending.executor,
-          [done = std::move(pending.done), result = std::move(result)]() mutable {
-            done(std::move(result));
-          },
-          hop);
+      give(pending.executor, [done = std::move(pending.done), result = std::move(result)]() mutable {
+        done(std::move(result));
+      });
       return;
     }
     auto group = std::find_if(answers.begin(), answers.end(),
@@ -119,12 +126,9 @@ void answer_all(std::vector<PendingAppend>& batch, const Appended* appended,
     std::stable_partition(answers.begin(), answers.end(),
                           [](const auto& entry) { return !runs_here(entry.first); });
   for (auto& [executor, group] : answers) {
-    core::run_on(
-        executor,
-        [group = std::move(group)]() mutable {
-          for (auto& [done, result] : group) done(std::move(result));
-        },
-        hop);
+    give(executor, [group = std::move(group)]() mutable {
+      for (auto& [done, result] : group) done(std::move(result));
+    });
   }
 }
 
@@ -325,12 +329,12 @@ class History::CallerThreadRunner final : public History::Runner {
           } else {
             history_.note_late_failure();
           }
-          answer_all(batch, failure.empty() ? &appended : nullptr, failure);
+          answer_all(batch, failure.empty() ? &appended : nullptr, failure, *history_.listener_);
         });
         return;
       }
     }
-    answer_all(batch, appended ? &*appended : nullptr, error);
+    answer_all(batch, appended ? &*appended : nullptr, error, *history_.listener_);
   }
 
   History& history_;
@@ -497,7 +501,7 @@ void History::ThreadedRunner::commit(std::vector<PendingAppend>& batch) {
   auto [drafts, positions] = merged(batch);
   std::string error;
   const auto appended = history_.commit(drafts, positions, error);
-  answer_all(batch, appended ? &*appended : nullptr, error);
+  answer_all(batch, appended ? &*appended : nullptr, error, *history_.listener_);
 }
 
 void History::ThreadedRunner::run_reader() {
@@ -608,7 +612,9 @@ void History::hand_to_fanout(Appended& appended) {
   // is already on its way to every open stream.
   if (appended.committed.empty()) return;
   metrics_.events_accepted.add(appended.committed.size());
-  appended.deliveries = listener_->on_commit(std::move(appended.committed));
+  const auto fanned = listener_->on_commit(std::move(appended.committed));
+  appended.deliveries = fanned.deliveries;
+  appended.lagging = fanned.lagging;
 }
 
 void History::note_late_failure() {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "core/event.hpp"
+#include "core/run_on.hpp"
 #include "history/event_log.hpp"
 #include "history/id_authority.hpp"
 #include "history/replay_plan.hpp"
@@ -49,8 +50,19 @@ struct Replay {
 class CommitListener {
  public:
   virtual ~CommitListener() = default;
-  // Returns the deliveries: for each event, the streams it goes to, summed.
-  virtual std::size_t on_commit(std::vector<StoredEventPtr> events) = 0;
+  struct FannedOut {
+    std::size_t deliveries = 0;  // for each event, the streams it goes to, summed
+    // The listener's own mark of the streams' threads that were behind (hub::Hub's
+    // lagging_threads), handed back to after_delivered; history only tests it for zero.
+    std::uint64_t lagging = 0;
+  };
+  virtual FannedOut on_commit(std::vector<StoredEventPtr> events) = 0;
+  // Runs `then` on `then_on` once the threads in `lagging` have delivered the commit.
+  virtual void after_delivered(std::uint64_t lagging, boost::asio::any_io_executor then_on,
+                               std::function<void()> then) {
+    (void)lagging;
+    core::run_on(then_on, std::move(then));
+  }
 };
 
 // What history counts.

@@ -1,5 +1,7 @@
 #include "hub/hub.hpp"
 
+#include "core/run_on.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
@@ -24,6 +26,7 @@ struct Hub::Shard {
   // returns, behind posts other threads made meanwhile.
   std::mutex inbox_mutex;
   std::vector<core::EventPtr> inbox;
+  core::SteadyClock::time_point inbox_since;  // when the inbox last took an event while empty
   std::vector<core::EventPtr> delivering;  // this thread's: the inbox taken, capacity kept
   // Set by shutdown_all on this shard's thread: a tick that already fired must not re-arm.
   bool stopped = false;
@@ -114,7 +117,7 @@ void Hub::detach(unsigned thread, const std::string& stream, Subscriber* subscri
   }
 }
 
-std::size_t Hub::publish(std::vector<core::EventPtr> events) {
+Hub::Published Hub::publish(std::vector<core::EventPtr> events) {
   // The threads that hold each event's stream, then each such thread's events appended to
   // its inbox under one lock, in publish order. Nothing is allocated for the usual single
   // event.
@@ -123,7 +126,7 @@ std::size_t Hub::publish(std::vector<core::EventPtr> events) {
   if (events.size() > 1) many_masks.resize(events.size());
   std::uint64_t* masks = events.size() > 1 ? many_masks.data() : &single_mask;
   std::uint64_t any = 0;
-  std::size_t deliveries = 0;
+  Published published;
   for (std::size_t i = 0; i < events.size(); ++i) {
     Stripe& stripe = stripe_of(events[i]->stream);
     std::lock_guard lock(stripe.mutex);
@@ -134,7 +137,7 @@ std::size_t Hub::publish(std::vector<core::EventPtr> events) {
     }
     masks[i] = it->second.thread_mask;
     any |= masks[i];
-    deliveries += it->second.streams;
+    published.deliveries += it->second.streams;
   }
   for (unsigned thread = 0; thread < shards_.size(); ++thread) {
     const std::uint64_t bit = std::uint64_t{1} << thread;
@@ -144,12 +147,35 @@ std::size_t Hub::publish(std::vector<core::EventPtr> events) {
     {
       std::lock_guard lock(shard.inbox_mutex);
       was_empty = shard.inbox.empty();
+      const auto now = core::SteadyClock::now();
+      if (was_empty)
+        shard.inbox_since = now;
+      else if (now - shard.inbox_since > kLaggingAfter)
+        published.lagging_threads |= bit;
       for (std::size_t i = 0; i < events.size(); ++i)
         if (masks[i] & bit) shard.inbox.push_back(events[i]);
     }
     if (was_empty) boost::asio::post(shard.context, [this, thread] { deliver_inbox(thread); });
   }
-  return deliveries;
+  return published;
+}
+
+void Hub::after_delivered(std::uint64_t threads, boost::asio::any_io_executor then_on,
+                          std::function<void()> then) {
+  const auto* io = then_on.target<boost::asio::io_context::executor_type>();
+  for (unsigned thread = 0; thread < shards_.size(); ++thread) {
+    const std::uint64_t bit = std::uint64_t{1} << thread;
+    if ((threads & bit) == 0) continue;
+    threads &= ~bit;
+    if (io != nullptr && &io->context() == &shards_[thread]->context) continue;
+    // Queued behind the delivery the publish posted (or found posted) on that thread.
+    boost::asio::post(shards_[thread]->context, [this, threads, then_on = std::move(then_on),
+                                                 then = std::move(then)]() mutable {
+      after_delivered(threads, std::move(then_on), std::move(then));
+    });
+    return;
+  }
+  core::run_on(then_on, std::move(then));
 }
 
 void Hub::deliver_inbox(unsigned thread) {

@@ -4,12 +4,14 @@
 #include "core/in_progress.hpp"
 #include "metrics/metrics.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -59,8 +61,25 @@ class Hub {
 
   // Any thread. Events of one stream must be published in id order: by one thread, or by
   // threads that take turns under a lock of the caller's (History on the callers' threads).
-  // Returns the deliveries: for each event, the streams it goes to on every thread, summed.
-  std::size_t publish(std::vector<core::EventPtr> events);
+  struct Published {
+    std::size_t deliveries = 0;  // for each event, the streams it goes to on every thread, summed
+    // The threads (bit i: thread i) that get these events and are behind: events published
+    // for them earlier have waited longer than kLaggingAfter, so the thread is not running
+    // (descheduled, or its CPU taken away by a hypervisor) rather than busy.
+    std::uint64_t lagging_threads = 0;
+  };
+  Published publish(std::vector<core::EventPtr> events);
+  // An inbox that waits longer than this has a thread that is not keeping up. Waits under
+  // load stay below it (tens of µs); a thread that does not run makes them milliseconds.
+  static constexpr std::chrono::microseconds kLaggingAfter{100};
+
+  // Any thread. Runs `then` on `then_on` once each of `threads` (a publish's lagging_threads;
+  // then_on's own thread needs no wait) has delivered what was published for it before this
+  // call: a publisher's answer that waits so holds its next publish back while a thread
+  // cannot deliver, instead of queueing more for it. Best effort: a publisher descheduled
+  // between its inbox push and its wake-up post may be passed.
+  void after_delivered(std::uint64_t threads, boost::asio::any_io_executor then_on,
+                       std::function<void()> then);
 
   // Starts the per-thread tick timers (period chosen from the smallest interval in use).
   void start_ticking(std::chrono::milliseconds period);

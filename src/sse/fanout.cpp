@@ -4,11 +4,17 @@
 
 namespace ssehub::sse {
 
-std::size_t Fanout::on_commit(std::vector<history::StoredEventPtr> events) {
+Fanout::FannedOut Fanout::on_commit(std::vector<history::StoredEventPtr> events) {
   std::vector<core::EventPtr> frames;
   frames.reserve(events.size());
   for (const history::StoredEventPtr& event : events) frames.push_back(frame_live(*event));
-  return hub_.publish(std::move(frames));
+  const auto published = hub_.publish(std::move(frames));
+  return {.deliveries = published.deliveries, .lagging = published.lagging_threads};
+}
+
+void Fanout::after_delivered(std::uint64_t lagging, boost::asio::any_io_executor then_on,
+                             std::function<void()> then) {
+  hub_.after_delivered(lagging, std::move(then_on), std::move(then));
 }
 
 }  // namespace ssehub::sse

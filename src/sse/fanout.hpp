@@ -13,7 +13,9 @@ namespace ssehub::sse {
 class Fanout final : public history::CommitListener {
  public:
   explicit Fanout(hub::Hub& hub) : hub_(hub) {}
-  std::size_t on_commit(std::vector<history::StoredEventPtr> events) override;
+  FannedOut on_commit(std::vector<history::StoredEventPtr> events) override;
+  void after_delivered(std::uint64_t lagging, boost::asio::any_io_executor then_on,
+                       std::function<void()> then) override;
 
  private:
   hub::Hub& hub_;

@@ -41,16 +41,24 @@ struct Settings {
 // Keeps what history commits, framed as live streams get it.
 class Committed : public history::CommitListener {
  public:
-  std::size_t on_commit(std::vector<history::StoredEventPtr> events) override {
+  FannedOut on_commit(std::vector<history::StoredEventPtr> events) override {
     std::lock_guard lock(mutex);
     for (auto& e : events) frames.push_back(sse::frame_live(*e));
     if (on_each_commit) on_each_commit();
-    return events.size() * streams_per_event;
+    return {.deliveries = events.size() * streams_per_event, .lagging = lagging};
+  }
+  void after_delivered(std::uint64_t threads, boost::asio::any_io_executor then_on,
+                       std::function<void()> then) override {
+    if (on_after_delivered) return on_after_delivered(threads, std::move(then_on), std::move(then));
+    CommitListener::after_delivered(threads, std::move(then_on), std::move(then));
   }
   std::mutex mutex;
   std::vector<core::EventPtr> frames;
   std::function<void()> on_each_commit;  // what the hub would start, such as a posted delivery
   std::size_t streams_per_event = 1;     // the streams each event goes to, as the hub reports
+  std::uint64_t lagging = 0;             // the threads behind, as the hub reports
+  std::function<void(std::uint64_t, boost::asio::any_io_executor, std::function<void()>)>
+      on_after_delivered;  // null: the answer goes at once
 };
 
 class HistoryTest : public ::testing::Test {
@@ -176,11 +184,11 @@ TEST_P(AnyHistoryTest, IdsIncreasePerStreamIndependently) {
 class SyncsSeenAtFanOut : public history::CommitListener {
  public:
   explicit SyncsSeenAtFanOut(metrics::Registry& registry) : registry_(registry) {}
-  std::size_t on_commit(std::vector<history::StoredEventPtr> events) override {
+  FannedOut on_commit(std::vector<history::StoredEventPtr> events) override {
     std::lock_guard lock(mutex);
     for (std::size_t i = 0; i < events.size(); ++i)
       syncs.push_back(registry_.value("ssehub_history_journal_syncs_total").value_or(-1));
-    return events.size();
+    return {.deliveries = events.size()};
   }
   std::mutex mutex;
   std::vector<double> syncs;
@@ -585,6 +593,46 @@ TEST_F(HistoryInMemoryTest, ACommitWithManyDeliveriesIsAnsweredBeforeThem) {
   EXPECT_EQ(order, (std::vector<std::string>{"answered", "delivered"}));
 }
 
+// When fan-out reports a thread behind, the answer goes through the listener, which holds it
+// until that thread delivered: the publisher's next publish waits instead of piling up.
+TEST_F(HistoryInMemoryTest, AnAnswerWaitsThroughTheListenerForAThreadThatIsBehind) {
+  auto history = open();
+  listener_.lagging = 0b10;
+  std::uint64_t waited_for = 0;
+  std::function<void()> held;
+  listener_.on_after_delivered = [&](std::uint64_t threads, boost::asio::any_io_executor,
+                                     std::function<void()> then) {
+    waited_for = threads;
+    held = std::move(then);
+  };
+  std::optional<history::AppendResult> answer;
+  std::vector<core::EventDraft> drafts(1);
+  drafts[0].stream = "v2:a";
+  history->append(std::move(drafts), io_.get_executor(),
+                  [&](history::AppendResult result) { answer = std::move(result); });
+  io_.poll();
+  io_.restart();
+  EXPECT_EQ(waited_for, 0b10u);
+  EXPECT_FALSE(answer) << "answered before the thread behind delivered";
+  ASSERT_TRUE(held);
+  held();
+  ASSERT_TRUE(answer && answer->ok);
+  EXPECT_EQ(answer->ids, std::vector<std::uint64_t>{1});
+
+  // Nobody behind: answered without the listener.
+  listener_.lagging = 0;
+  waited_for = 0;
+  answer.reset();
+  std::vector<core::EventDraft> more(1);
+  more[0].stream = "v2:a";
+  history->append(std::move(more), io_.get_executor(),
+                  [&](history::AppendResult result) { answer = std::move(result); });
+  io_.poll();
+  io_.restart();
+  EXPECT_EQ(waited_for, 0u);
+  EXPECT_TRUE(answer && answer->ok);
+}
+
 TEST_F(HistoryInMemoryTest, AnswersGoToTheExecutorAndNothingIsAcceptedAfterStop) {
   auto history = open();
   bool answered = false;
@@ -611,7 +659,7 @@ namespace {
 // Holds the first commit's fan-out (and so history's commit) until released.
 class HeldCommits : public history::CommitListener {
  public:
-  std::size_t on_commit(std::vector<history::StoredEventPtr> events) override {
+  FannedOut on_commit(std::vector<history::StoredEventPtr> events) override {
     std::unique_lock lock(mutex);
     batches.push_back(events.size());
     if (batches.size() == 1) {
@@ -619,7 +667,7 @@ class HeldCommits : public history::CommitListener {
       changed.notify_all();
       changed.wait(lock, [&] { return released; });
     }
-    return events.size();
+    return {.deliveries = events.size()};
   }
   void release() {
     std::lock_guard lock(mutex);

@@ -72,11 +72,52 @@ TEST_F(HubTest, PublishCountsItsDeliveriesAcrossThreads) {
   ASSERT_EQ(hub_.attach(0, "v2:alice", &tab1), hub::Hub::Admission::Admitted);
   ASSERT_EQ(hub_.attach(1, "v2:alice", &tab2), hub::Hub::Admission::Admitted);
   ASSERT_EQ(hub_.attach(1, "v2:bob", &other), hub::Hub::Admission::Admitted);
-  EXPECT_EQ(hub_.publish({event_for("v2:alice", 1)}), 2u);
-  EXPECT_EQ(hub_.publish({event_for("v2:alice", 2), event_for("v2:bob", 1)}), 3u);
-  EXPECT_EQ(hub_.publish({event_for("v2:nobody", 1)}), 0u);
+  EXPECT_EQ(hub_.publish({event_for("v2:alice", 1)}).deliveries, 2u);
+  EXPECT_EQ(hub_.publish({event_for("v2:alice", 2), event_for("v2:bob", 1)}).deliveries, 3u);
+  EXPECT_EQ(hub_.publish({event_for("v2:nobody", 1)}).deliveries, 0u);
   hub_.detach(1, "v2:alice", &tab2);
-  EXPECT_EQ(hub_.publish({event_for("v2:alice", 3)}), 1u);
+  EXPECT_EQ(hub_.publish({event_for("v2:alice", 3)}).deliveries, 1u);
+}
+
+TEST_F(HubTest, AThreadWhoseInboxWaitedPastTheBoundIsLagging) {
+  RecordingSubscriber on_a, on_b;
+  ASSERT_EQ(hub_.attach(0, "v2:alice", &on_a), hub::Hub::Admission::Admitted);
+  ASSERT_EQ(hub_.attach(1, "v2:bob", &on_b), hub::Hub::Admission::Admitted);
+  // Neither thread runs, as when their CPUs are taken away.
+  EXPECT_EQ(hub_.publish({event_for("v2:alice", 1)}).lagging_threads, 0u) << "an empty inbox";
+  EXPECT_EQ(hub_.publish({event_for("v2:bob", 1)}).lagging_threads, 0u) << "an empty inbox";
+  std::this_thread::sleep_for(hub::Hub::kLaggingAfter * 3);
+  EXPECT_EQ(hub_.publish({event_for("v2:bob", 2)}).lagging_threads, 0b10u)
+      << "thread 1 has not delivered bob's first event";
+  EXPECT_EQ(hub_.publish({event_for("v2:alice", 2), event_for("v2:bob", 3)}).lagging_threads, 0b11u);
+  io_b_.poll();
+  EXPECT_EQ(on_b.received.size(), 3u);
+  EXPECT_EQ(hub_.publish({event_for("v2:bob", 4)}).lagging_threads, 0u) << "thread 1 caught up";
+  EXPECT_EQ(hub_.publish({event_for("v2:nobody", 1)}).lagging_threads, 0u)
+      << "no stream, no thread to wait for";
+}
+
+TEST_F(HubTest, AfterDeliveredRunsOnceTheLaggingThreadDeliveredWhatCameBefore) {
+  RecordingSubscriber on_b;
+  ASSERT_EQ(hub_.attach(1, "v2:bob", &on_b), hub::Hub::Admission::Admitted);
+  hub_.publish({event_for("v2:bob", 1)});
+  std::size_t seen_when_answered = 99;
+  hub_.after_delivered(0b10, io_a_.get_executor(),
+                       [&] { seen_when_answered = on_b.received.size(); });
+  EXPECT_EQ(io_a_.poll(), 0u) << "nothing for thread 0 before thread 1 delivered";
+  EXPECT_EQ(seen_when_answered, 99u);
+  io_b_.poll();
+  io_a_.restart();  // its poll above ran out of work
+  io_a_.poll();
+  EXPECT_EQ(seen_when_answered, 1u) << "run on thread 0 after thread 1's delivery";
+}
+
+TEST_F(HubTest, AfterDeliveredDoesNotWaitForTheAnsweringThreadItself) {
+  bool answered = false;
+  hub_.after_delivered(0b01, io_a_.get_executor(), [&] { answered = true; });
+  EXPECT_EQ(io_b_.poll(), 0u) << "thread 1 is not lagging: not visited";
+  io_a_.poll();
+  EXPECT_TRUE(answered) << "thread 0's own queue is behind its deliveries already";
 }
 
 TEST_F(HubTest, PerUserLimitIsGlobalAcrossThreads) {

@@ -41,7 +41,7 @@ TEST(FanoutTest, EachCommittedEventIsFramedOnceAndSharedByEveryStreamOfItsUser) 
       stored("v2:alice", 1, "", "hello\nworld"), stored("v2:carol", 1, "", "nobody listens"),
       stored("v2:alice", 2, "report", "{}")};
   sse::Fanout fanout(hub);
-  EXPECT_EQ(fanout.on_commit(committed), 4u) << "alice's two tabs, for each of her two events";
+  EXPECT_EQ(fanout.on_commit(committed).deliveries, 4u) << "alice's two tabs, for each of her two events";
   io_a.run();
   io_b.run();
 
