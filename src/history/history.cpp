@@ -87,8 +87,8 @@ constexpr std::size_t kAnswersBehindDeliveriesUpTo = 64;
 // the deliveries"). When a thread that delivers the commit is behind (not running), the
 // answers wait until it delivered, through the listener: a publisher then holds its next
 // publish back instead of queueing more for a thread that cannot send them (fewer late
-// deliveries when a CPU is taken away: BENCHMARKS.md, "Answers wait for a thread that is
-// behind"). A commit with more deliveries is answered in place instead, before its
+// deliveries when a CPU is taken away: BENCHMARKS.md, "A new machine; ... answers that wait
+// for a thread behind"). A commit with more deliveries is answered in place instead, before its
 // deliveries, which would hold the answers back.
 void answer_all(std::vector<PendingAppend>& batch, const Appended* appended,
                 const std::string& error, CommitListener& listener) {

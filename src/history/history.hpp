@@ -58,9 +58,8 @@ class CommitListener {
   };
   virtual FannedOut on_commit(std::vector<StoredEventPtr> events) = 0;
   // Runs `then` on `then_on` once the threads in `lagging` have delivered the commit.
-  virtual void after_delivered(std::uint64_t lagging, boost::asio::any_io_executor then_on,
+  virtual void after_delivered(std::uint64_t /*lagging*/, boost::asio::any_io_executor then_on,
                                std::function<void()> then) {
-    (void)lagging;
     core::run_on(then_on, std::move(then));
   }
 };

@@ -69,8 +69,8 @@ class Hub {
     std::uint64_t lagging_threads = 0;
   };
   Published publish(std::vector<core::EventPtr> events);
-  // An inbox that waits longer than this has a thread that is not keeping up. Waits under
-  // load stay below it (tens of µs); a thread that does not run makes them milliseconds.
+  // An inbox that waits longer than this has a thread that is not keeping up. Most waits
+  // under load are shorter; a thread that does not run makes them milliseconds.
   static constexpr std::chrono::microseconds kLaggingAfter{100};
 
   // Any thread. Runs `then` on `then_on` once each of `threads` (a publish's lagging_threads;
