@@ -12,7 +12,6 @@
 #include <cstring>
 #include <functional>
 #include <stdexcept>
-#include <thread>
 
 namespace ssehub::history {
 
