@@ -27,6 +27,9 @@ struct Hub::Shard {
   std::mutex inbox_mutex;
   std::vector<core::EventPtr> inbox;
   core::SteadyClock::time_point inbox_since;  // when the inbox last took an event while empty
+  // How long the inbox usually waits before this thread takes it: a moving average over its
+  // deliveries, kept by this thread under inbox_mutex.
+  core::SteadyClock::duration usual_wait{};
   std::vector<core::EventPtr> delivering;  // this thread's: the inbox taken, capacity kept
   // Set by shutdown_all on this shard's thread: a tick that already fired must not re-arm.
   bool stopped = false;
@@ -40,6 +43,21 @@ namespace {
 // wait it out (a latency tail). Larger shards are ticked a slice at a time, more often.
 constexpr std::size_t kTicksPerSlice = 512;
 constexpr std::size_t kMaxSlices = 20;
+
+// The usual wait follows each delivery by an eighth of the difference: a few hundred
+// deliveries (well under a second under load) forget a stall.
+constexpr int kUsualWaitSmoothing = 8;
+
+// A thread is lagging once its inbox waited past kLaggingAfter and past several of its usual
+// waits. Under a load that keeps both threads busy an inbox routinely waits 100-300 µs behind
+// the thread's other work; that thread is running, and sending answers by way of it only
+// adds two hops (with kLaggingAfter alone, a quarter of the publishes at 32 publishers, and
+// about 3 % of the deliveries/s: BENCHMARKS.md). A thread that does not run at all makes the
+// wait milliseconds.
+core::SteadyClock::duration lagging_bound(core::SteadyClock::duration usual_wait) {
+  return std::max<core::SteadyClock::duration>(Hub::kLaggingAfter,
+                                               Hub::kLaggingOverUsualWait * usual_wait);
+}
 
 std::size_t slices_for(std::size_t subscribers) {
   return std::clamp<std::size_t>((subscribers + kTicksPerSlice - 1) / kTicksPerSlice, 1, kMaxSlices);
@@ -150,7 +168,7 @@ Hub::Published Hub::publish(std::vector<core::EventPtr> events) {
       const auto now = core::SteadyClock::now();
       if (was_empty)
         shard.inbox_since = now;
-      else if (now - shard.inbox_since > kLaggingAfter)
+      else if (now - shard.inbox_since > lagging_bound(shard.usual_wait))
         published.lagging_threads |= bit;
       for (std::size_t i = 0; i < events.size(); ++i)
         if (masks[i] & bit) shard.inbox.push_back(events[i]);
@@ -182,6 +200,8 @@ void Hub::deliver_inbox(unsigned thread) {
   Shard& shard = *shards_[thread];
   {
     std::lock_guard lock(shard.inbox_mutex);
+    const auto waited = core::SteadyClock::now() - shard.inbox_since;
+    shard.usual_wait += (waited - shard.usual_wait) / kUsualWaitSmoothing;
     shard.delivering.swap(shard.inbox);
   }
   deliver_on(thread, shard.delivering);

@@ -64,14 +64,16 @@ class Hub {
   struct Published {
     std::size_t deliveries = 0;  // for each event, the streams it goes to on every thread, summed
     // The threads (bit i: thread i) that get these events and are behind: events published
-    // for them earlier have waited longer than kLaggingAfter, so the thread is not running
-    // (descheduled, or its CPU taken away by a hypervisor) rather than busy.
+    // for them earlier have waited longer than kLaggingAfter and than kLaggingOverUsualWait
+    // times the thread's usual wait, so the thread is not running (descheduled, or its CPU
+    // taken away by a hypervisor) rather than busy.
     std::uint64_t lagging_threads = 0;
   };
   Published publish(std::vector<core::EventPtr> events);
   // An inbox that waits longer than this has a thread that is not keeping up. Most waits
   // under load are shorter; a thread that does not run makes them milliseconds.
   static constexpr std::chrono::microseconds kLaggingAfter{100};
+  static constexpr int kLaggingOverUsualWait = 4;
 
   // Any thread. Runs `then` on `then_on` once each of `threads` (a publish's lagging_threads;
   // then_on's own thread needs no wait) has delivered what was published for it before this

@@ -97,6 +97,30 @@ TEST_F(HubTest, AThreadWhoseInboxWaitedPastTheBoundIsLagging) {
       << "no stream, no thread to wait for";
 }
 
+TEST_F(HubTest, ABusyThreadIsLaggingOnlyPastSeveralOfItsUsualWaits) {
+  RecordingSubscriber on_b;
+  ASSERT_EQ(hub_.attach(1, "v2:bob", &on_b), hub::Hub::Admission::Admitted);
+  // Thread 1 is busy: each delivery waits a while behind its other work, far longer than
+  // kLaggingAfter, but it does deliver.
+  const auto busy_wait = hub::Hub::kLaggingAfter * 20;
+  std::uint64_t id = 0;
+  for (int delivery = 0; delivery < 60; ++delivery) {
+    hub_.publish({event_for("v2:bob", ++id)});
+    std::this_thread::sleep_for(busy_wait);
+    io_b_.poll();
+    io_b_.restart();
+  }
+  ASSERT_EQ(on_b.received.size(), id);
+
+  hub_.publish({event_for("v2:bob", ++id)});
+  std::this_thread::sleep_for(busy_wait);
+  EXPECT_EQ(hub_.publish({event_for("v2:bob", ++id)}).lagging_threads, 0u)
+      << "a wait like its usual ones: the thread is busy, not stopped";
+  std::this_thread::sleep_for(busy_wait * (hub::Hub::kLaggingOverUsualWait * 3));
+  EXPECT_EQ(hub_.publish({event_for("v2:bob", ++id)}).lagging_threads, 0b10u)
+      << "many of its usual waits: the thread is not running";
+}
+
 TEST_F(HubTest, AfterDeliveredRunsOnceTheLaggingThreadDeliveredWhatCameBefore) {
   RecordingSubscriber on_b;
   ASSERT_EQ(hub_.attach(1, "v2:bob", &on_b), hub::Hub::Admission::Admitted);
