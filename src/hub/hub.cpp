@@ -44,8 +44,8 @@ namespace {
 constexpr std::size_t kTicksPerSlice = 512;
 constexpr std::size_t kMaxSlices = 20;
 
-// The usual wait follows each delivery by an eighth of the difference: a few hundred
-// deliveries (well under a second under load) forget a stall.
+// The usual wait follows each delivery by an eighth of the difference: a few dozen
+// deliveries (milliseconds under load) forget a stall.
 constexpr int kUsualWaitSmoothing = 8;
 
 // A thread is lagging once its inbox waited past kLaggingAfter and past several of its usual

@@ -73,6 +73,8 @@ class Hub {
   // An inbox that waits longer than this has a thread that is not keeping up. Most waits
   // under load are shorter; a thread that does not run makes them milliseconds.
   static constexpr std::chrono::microseconds kLaggingAfter{100};
+  // ...and than this many times the thread's usual wait: a busy thread's inbox routinely
+  // waits longer than kLaggingAfter, and that thread is not behind.
   static constexpr int kLaggingOverUsualWait = 4;
 
   // Any thread. Runs `then` on `then_on` once each of `threads` (a publish's lagging_threads;
