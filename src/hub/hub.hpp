@@ -70,8 +70,9 @@ class Hub {
     std::uint64_t lagging_threads = 0;
   };
   Published publish(std::vector<core::EventPtr> events);
-  // An inbox that waits longer than this has a thread that is not keeping up. Most waits
-  // under load are shorter; a thread that does not run makes them milliseconds.
+  // An inbox that waits longer than this may have a thread that is not running: a thread that
+  // is idle or lightly loaded takes its inbox within microseconds, one that does not run takes
+  // milliseconds.
   static constexpr std::chrono::microseconds kLaggingAfter{100};
   // ...and than this many times the thread's usual wait: a busy thread's inbox routinely
   // waits longer than kLaggingAfter, and that thread is not behind.

@@ -3,6 +3,8 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 using namespace ssehub;
 
 namespace {
@@ -62,4 +64,30 @@ TEST(FanoutTest, EachCommittedEventIsFramedOnceAndSharedByEveryStreamOfItsUser) 
   hub.detach(0, "v2:alice", &tab1);
   hub.detach(1, "v2:alice", &tab2);
   hub.detach(0, "v2:bob", &other);
+}
+
+// The hub's mark of a thread that is behind reaches history, and history's wait for it goes
+// back to the hub: an answer held for thread 1 runs on thread 0 only after thread 1 delivered.
+TEST(FanoutTest, AThreadBehindIsReportedAndWaitedForThroughTheHub) {
+  boost::asio::io_context io_a, io_b;
+  metrics::Registry metrics;
+  hub::Hub hub({&io_a, &io_b}, {.max_streams_per_user = 4, .max_streams = 0}, metrics);
+  RecordingSubscriber on_b;
+  ASSERT_EQ(hub.attach(1, "v2:bob", &on_b), hub::Hub::Admission::Admitted);
+  sse::Fanout fanout(hub);
+
+  EXPECT_EQ(fanout.on_commit({stored("v2:bob", 1, "", "a")}).lagging, 0u) << "an empty inbox";
+  std::this_thread::sleep_for(hub::Hub::kLaggingAfter * 3);  // thread 1 does not run
+  const auto fanned = fanout.on_commit({stored("v2:bob", 2, "", "b")});
+  EXPECT_EQ(fanned.lagging, 0b10u);
+
+  std::size_t seen_when_answered = 99;
+  fanout.after_delivered(fanned.lagging, io_a.get_executor(),
+                         [&] { seen_when_answered = on_b.received.size(); });
+  EXPECT_EQ(io_a.poll(), 0u) << "held until thread 1 delivered";
+  io_b.poll();
+  io_a.restart();
+  io_a.poll();
+  EXPECT_EQ(seen_when_answered, 2u);
+  hub.detach(1, "v2:bob", &on_b);
 }
