@@ -264,7 +264,6 @@ void Server::start() {
   if (c.ingest) c.ingest->start();
 
   const std::uint16_t port = c.listener.bind(config.host, config.port);
-  if (!config.port_file.empty()) write_port_file(config.port_file, port);
   c.hub.start_ticking(tick_period(config));
   c.listener.start();
   c.pool.start();
@@ -282,6 +281,8 @@ void Server::start() {
   if (c.serves_ui)
     spdlog::info("report page: open http://{}:{}/",
                  config.listens_on_loopback_only() ? "localhost" : url_host, port);
+  // Last, so whoever waits for the file finds a server that is serving and has logged its modes.
+  if (!config.port_file.empty()) write_port_file(config.port_file, port);
 }
 
 void Server::reload_certificate() {

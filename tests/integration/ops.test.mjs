@@ -207,8 +207,11 @@ describe("version and start-up line", () => {
   it("TheStartUpLogSaysWhichStoresBusAndAuthAreActive", T, async () => {
     const server = await startServer(["--history-store", "memory", "--publish-token", "t0ken"]);
     try {
-      const [line] = server.logMatching(/history: .*reports: .*bus: .*kafka ingestion: .*auth: /);
-      assert.ok(line, server.logText());
+      // The port file is written after the start-up lines, but the log reaches us through a pipe.
+      const modes = /history: .*reports: .*bus: .*kafka ingestion: .*auth: /;
+      await eventually(() => server.logMatching(modes).length > 0,
+                       { timeout: 5_000, what: "the start-up line naming the modes" });
+      const [line] = server.logMatching(modes);
       assert.match(line, /history: memory .* reports: sqlite; bus: local; kafka ingestion: off; auth: none .*publish token/);
       assert.equal(server.logMatching(/ssehub \d+\.\d+\.\d+ \(\S+\) listening on http:\/\/127\.0\.0\.1:\d+/).length, 1);
     } finally {
