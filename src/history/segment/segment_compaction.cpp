@@ -23,7 +23,7 @@ void SegmentEventLog::start_compaction() {
   // while the snapshot is copied and written.
   const std::uint64_t index = journal_index_ + 1;
   auto journal = std::make_shared<File>(fs::path(options_.dir) / file_name("journal", index),
-                                        O_WRONLY | O_CREAT | O_TRUNC);
+                                        O_RDWR | O_CREAT | O_TRUNC);
   auto snapshot = std::make_unique<Snapshot>();
   snapshot->index = index;
   snapshot->through_append = appends_numbered_;

@@ -77,9 +77,11 @@ GroupGathering group_gathering(const SegmentEventLogOptions& options,
                                std::size_t last_group_commits, std::chrono::nanoseconds last_sync);
 
 // The log of `--history-store segment`: the memory log's structures and speed, made to
-// survive a crash of the process by an append-only journal. Each append is encoded and
-// written with one write() into the page cache before it returns (and so before its
-// publisher is answered); the kernel keeps what was written when the process dies. Durable
+// survive a crash of the process by an append-only journal. Each append is encoded and put
+// into the page cache before it returns (and so before its publisher is answered): copied
+// into a window of the journal mapped into memory and allocated ahead, or, when the window
+// cannot be allocated, written with one write(); the kernel keeps either when the process
+// dies. Durable
 // against power loss only up to the last periodic fdatasync, run on a thread of its own; with
 // sync_before_answer, the records are written and synced in groups by a thread of their own,
 // reads leave out the events not synced yet, and History delivers and answers each publish
@@ -134,6 +136,11 @@ class SegmentEventLog final : public EventLog {
   void queue_buffered_record();
   // The appending side's bookkeeping once a record of `bytes` has its place in the journal.
   void note_appended(std::size_t bytes);
+  // Without sync_before_answer: whether the journal's mapped window has room for `bytes` at
+  // its end, moving the window on (allocating the file ahead) when it has not. False when the
+  // file cannot be allocated or mapped: the record is then written with write(), which
+  // reports the disk's own error.
+  bool window_holds(File& journal, std::size_t bytes);
   void run_syncer();
   struct UnwrittenRecords;
   // The syncer's part of a group: writes the records, then syncs what it wrote; on failure
@@ -155,6 +162,10 @@ class SegmentEventLog final : public EventLog {
 
   SegmentEventLogOptions options_;
   const std::size_t segment_bytes_;  // options_.segment_bytes, resolved
+  // Appends are copied into a mapped window of the journal rather than written (see
+  // write_buffered_record): without sync_before_answer and prepared segments, and while the
+  // file system can allocate ahead.
+  bool maps_journal_;
   // Shared by the caller's thread and compaction's copy, which takes it a piece at a time.
   std::mutex memory_mutex_;
   MemoryEventLog memory_;

@@ -6,6 +6,7 @@
 #include "history/segment/segment_journal_format.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -23,7 +24,10 @@ struct SegmentEventLog::File {
     fd = ::open(path.c_str(), flags | O_CLOEXEC, 0644);
     if (fd < 0) segment_journal::throw_errno("history journal: open " + path.string());
   }
-  ~File() { ::close(fd); }
+  ~File() {
+    leave_window();
+    ::close(fd);
+  }
   File(const File&) = delete;
   File& operator=(const File&) = delete;
 
@@ -35,6 +39,30 @@ struct SegmentEventLog::File {
   std::size_t capacity = 0;
   // Renamed into place and the directory not yet synced: a power loss could lose the name.
   std::atomic<bool> name_unsynced{false};
+
+  // Without sync_before_answer: the part of the file mapped for appends, allocated ahead
+  // (SegmentEventLog::window_holds). The appending side's until the segment is left.
+  char* window = nullptr;
+  std::size_t window_offset = 0;  // in the file; a multiple of the page size
+  std::size_t window_bytes = 0;
+  bool allocated_past_size = false;  // the file's length runs past `size`, in zeros
+
+  // Unmaps the window and cuts the zeros allocated past what was appended, so a segment
+  // left (or a clean stop) reads as if every append had been written at its end. The
+  // kernel keeps what the mapping wrote: it is the file's page cache.
+  void leave_window() {
+    if (window != nullptr) ::munmap(window, window_bytes);
+    window = nullptr;
+    window_bytes = 0;
+    if (allocated_past_size && ::ftruncate(fd, static_cast<off_t>(size)) != 0)
+      return;  // the zeros stay: recovery reads them as the end of the segment, and cuts them
+    allocated_past_size = false;
+  }
+  // Forgets the window without cutting the file (recovery cuts it, from what it reads).
+  void drop_window() {
+    allocated_past_size = false;
+    leave_window();
+  }
 };
 
 // What compaction writes out: the state before journal `index` began, copied from memory a

@@ -92,6 +92,8 @@ void apply_record(Reader& reader, MemoryEventLog& memory) {
 }  // namespace
 
 void SegmentEventLog::recover() {
+  // Read back from the files as they are: the zeros allocated ahead are cut below.
+  if (journal_) journal_->drop_window();
   const fs::path dir(options_.dir);
   fs::create_directories(dir);
   std::map<std::uint64_t, fs::path> journals, snapshots;
@@ -135,7 +137,7 @@ void SegmentEventLog::recover() {
     if (index < base) fs::remove(path);
 
   auto journal = std::make_shared<File>(dir / file_name("journal", journal_index_),
-                                        O_WRONLY | O_CREAT);
+                                        O_RDWR | O_CREAT);
   journal->size = fs::file_size(journal->path);
   journal->capacity = journal->size;  // nothing prepared past it: the first append rotates
   sync_directory(dir);

@@ -545,6 +545,47 @@ std::vector<fs::path> journals_in(const fs::path& dir) {
 
 }  // namespace
 
+// Without sync_before_answer an append is copied into the journal's pages mapped into memory:
+// the page cache, which a read of the file sees at once and which outlives the process.
+TEST_F(SegmentEventLogTest, AnAppendIsInTheFileWhenItReturns) {
+  open(1000);
+  append({draft("v2:a", "first-payload")});
+  EXPECT_NE(journal_bytes().find("first-payload"), std::string::npos);
+  append({draft("v2:a", "second-payload")});
+  const std::string live = journal_bytes();
+  EXPECT_NE(live.find("second-payload"), std::string::npos);
+  // The rest of the window is allocated ahead, and reads as zeros.
+  EXPECT_GT(live.size(), live.find("second-payload") + 4096);
+  EXPECT_EQ(live.find_first_not_of('\0', live.find("second-payload") + 14), std::string::npos);
+  log_.reset();
+  EXPECT_LT(fs::file_size(only_journal()), 4096u);  // a clean stop cuts the zeros
+}
+
+// Appends past the mapped window move it on; a kill -9 leaves the window's zeros at the end
+// of the segment, and every append before them reads back.
+TEST_F(SegmentEventLogTest, AppendsThroughSeveralMappedWindowsAllReadBackAfterACrash) {
+  open(100000);
+  const std::string payload(2000, 'w');
+  std::vector<std::string> written;
+  for (int i = 0; i < 5000; ++i) {  // about 10 MB: the 4 MiB window moves twice
+    written.push_back(std::to_string(i) + payload);
+    append({draft("v2:a", written.back())});
+  }
+  const fs::path copy = dir_.string() + "-crashed";
+  fs::remove_all(copy);
+  fs::copy(dir_, copy);
+  EXPECT_GT(fs::file_size(only_journal()), std::size_t{10'000'000});
+  log_.reset();
+  fs::remove_all(dir_);
+  fs::rename(copy, dir_);
+  open(100000);
+  EXPECT_EQ(data_of(log_->read("v2:a", 0, {})), written);
+  EXPECT_EQ(append({draft("v2:a", "after")}).ids, (std::vector<std::uint64_t>{5001}));
+  log_.reset();
+  open(100000);
+  EXPECT_EQ(log_->read("v2:a", 5000, {}).events.size(), 1u);
+}
+
 TEST_F(SegmentEventLogTest, AppendsMoveThroughPreparedSegmentsAndAllReadBackAfterACrash) {
   constexpr std::size_t kSegment = 4096;
   open(1000, 1 << 30, false, kSegment);
@@ -637,6 +678,9 @@ TEST_F(SegmentEventLogTest, OnlyALogThatSyncsBeforeEachAnswerPreparesSegmentsUnl
   append({draft("v2:a", "extends the journal")});
   ASSERT_TRUE(log_->wait_for_spare_segment(std::chrono::seconds(10)));
   EXPECT_FALSE(fs::exists(spare));
+  // Only allocated ahead for its mapped window (no zeros written), and cut to what was
+  // appended when the log stops.
+  log_.reset();
   EXPECT_LT(fs::file_size(journals_in(dir_).back()), 4096u);
 
   open(1000, 1 << 30, /*sync_before_answer=*/true);
