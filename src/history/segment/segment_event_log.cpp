@@ -220,18 +220,28 @@ bool SegmentEventLog::window_holds(File& journal, std::size_t bytes) {
   const std::size_t offset = journal.size / page * page;
   const std::size_t length =
       (std::max(kWindowBytes, journal.size - offset + bytes) + page - 1) / page * page;
-  journal.leave_window();
+  // The old window's allocated tail is kept: the new window starts inside it.
+  journal.unmap_window();
   // Allocated first, so that no copy into the window ever needs a block the disk cannot
   // give (which a mapping could only report with SIGBUS).
   if (::fallocate(journal.fd, 0, static_cast<off_t>(offset), static_cast<off_t>(length)) != 0) {
     // A file system that cannot allocate ahead never will; a full one may again later.
-    if (errno == EOPNOTSUPP) maps_journal_ = false;
+    if (errno == EOPNOTSUPP) {
+      spdlog::info("history: {} cannot be allocated ahead; appends are written with write()",
+                   journal.path.string());
+      maps_journal_ = false;
+    }
     return false;
   }
   journal.allocated_past_size = true;
   void* window = ::mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, journal.fd,
                         static_cast<off_t>(offset));
-  if (window == MAP_FAILED) return false;
+  if (window == MAP_FAILED) {
+    spdlog::warn("history: cannot map {} ({}); appends are written with write()",
+                 journal.path.string(), std::strerror(errno));
+    maps_journal_ = false;
+    return false;
+  }
   journal.window = static_cast<char*>(window);
   journal.window_offset = offset;
   journal.window_bytes = length;

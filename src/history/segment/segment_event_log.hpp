@@ -81,16 +81,16 @@ GroupGathering group_gathering(const SegmentEventLogOptions& options,
 // into the page cache before it returns (and so before its publisher is answered): copied
 // into a window of the journal mapped into memory and allocated ahead, or, when the window
 // cannot be allocated, written with one write(); the kernel keeps either when the process
-// dies. Durable
-// against power loss only up to the last periodic fdatasync, run on a thread of its own; with
-// sync_before_answer, the records are written and synced in groups by a thread of their own,
-// reads leave out the events not synced yet, and History delivers and answers each publish
-// once the group sync that covers it is done.
+// dies. Durable against power loss only up to the last periodic fdatasync, run on a thread
+// of its own; with sync_before_answer, the records are written and synced in groups by a
+// thread of their own, reads leave out the events not synced yet, and History delivers and
+// answers each publish once the group sync that covers it is done.
 //
 // On disk: journal-N segments of records (length, CRC-32, payload), and snapshot-N, the
 // state before journal-N began. Opening reads the newest snapshot and the journals after it;
 // a record whose length or checksum does not hold (a write torn by a power loss), or a zero
-// length (the unused end of a segment prepared ahead), ends its segment, and is cut off.
+// length (the unused end of a segment prepared ahead, or of a window allocated ahead), ends
+// its segment, and is cut off.
 // Compaction starts a new segment (on the thread that calls retain()); a thread of its own
 // then copies what was kept before it, a piece at a time while appends go on (see
 // MemoryEventLog::begin_snapshot), writes it out, and renames the snapshot into place before

@@ -51,12 +51,15 @@ struct SegmentEventLog::File {
   // left (or a clean stop) reads as if every append had been written at its end. The
   // kernel keeps what the mapping wrote: it is the file's page cache.
   void leave_window() {
-    if (window != nullptr) ::munmap(window, window_bytes);
-    window = nullptr;
-    window_bytes = 0;
+    unmap_window();
     if (allocated_past_size && ::ftruncate(fd, static_cast<off_t>(size)) != 0)
       return;  // the zeros stay: recovery reads them as the end of the segment, and cuts them
     allocated_past_size = false;
+  }
+  void unmap_window() {
+    if (window != nullptr) ::munmap(window, window_bytes);
+    window = nullptr;
+    window_bytes = 0;
   }
   // Forgets the window without cutting the file (recovery cuts it, from what it reads).
   void drop_window() {
